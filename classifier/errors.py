@@ -1,0 +1,13 @@
+"""Errors of the classifier package, each naming the file or setting concerned."""
+
+
+class ClassifierError(Exception):
+    """Training, loading or inference failed."""
+
+
+class DatasetMissing(ClassifierError):
+    """Fashion-MNIST is neither installed nor downloadable."""
+
+
+class CheckpointError(ClassifierError):
+    """A checkpoint file is missing, corrupt or not a pricelens checkpoint."""

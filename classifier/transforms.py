@@ -1,0 +1,62 @@
+"""One preprocessing for training and inference, and augmentation that imitates shop photos.
+
+Shop photos are bigger, padded, tinted and on coloured backgrounds; Fashion-MNIST is 28x28
+white-on-black. Inference brings a photo to the training form; training augments in batches
+(vectorised, so it costs little on a 2-core CPU) to cover what shops do.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image as PILImage
+from torch.nn import functional as F
+
+INPUT_SIZE = 28
+MEAN, STD = 0.286, 0.353  # Fashion-MNIST's pixel statistics
+
+
+def normalise(batch_uint8: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) uint8 -> (N, 1, 28, 28) float, standardised."""
+    return ((batch_uint8.float() / 255.0) - MEAN).div_(STD).unsqueeze(1)
+
+
+def photo_to_array(image: PILImage.Image) -> np.ndarray:
+    """A shop photo as a 28x28 grey array with a dark background, like the training data."""
+    grey = image.convert("L").resize((INPUT_SIZE, INPUT_SIZE), PILImage.Resampling.BOX)
+    pixels = np.asarray(grey, dtype=np.uint8)
+    # A light-background photo (white studio backdrop) is inverted to white-on-black.
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if border.mean() > 127:
+        pixels = 255 - pixels
+    return pixels
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random scale, shift, small rotation, background lift and contrast, per sample.
+
+    *batch* is normalised (N, 1, H, W). Shops pad and shift photos (scale 0.75-1.05,
+    shift up to 10%), rotate them slightly (up to 8 degrees) and print them on grey or tinted
+    backgrounds (which lifts black by up to 0.15 and compresses contrast)."""
+    n, device = batch.shape[0], batch.device
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return torch.rand(n, device=device, generator=generator) * (high - low) + low
+
+    scale = uniform(0.75, 1.05)
+    angle = uniform(-8, 8) * math.pi / 180
+    shift_x, shift_y = uniform(-0.1, 0.1), uniform(-0.1, 0.1)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1),
+                         torch.stack([sin, cos, shift_y], 1)], 1)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    background = (0 - MEAN) / STD
+    moved = F.grid_sample(batch - background, grid, align_corners=False,
+                          padding_mode="zeros") + background
+    pixels = moved * STD + MEAN  # back to 0..1 to adjust background and contrast
+    lift = uniform(0.0, 0.15).view(n, 1, 1, 1)
+    contrast = uniform(0.8, 1.0).view(n, 1, 1, 1)
+    pixels = lift + pixels * contrast * (1 - lift)
+    return (pixels - MEAN) / STD

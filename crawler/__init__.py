@@ -1,0 +1,1 @@
+"""Crawling shops with headless Chromium through Selenium, driven by declarative shop specs."""

@@ -1,0 +1,124 @@
+"""Headless Chromium sessions: options that work on closed networks, driver resolution,
+and a session that always quits."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+from crawler.errors import DriverUnavailable
+
+log = logging.getLogger(__name__)
+
+# Without the background-networking flags Chromium stalls trying to reach Google on a
+# closed network; --no-sandbox is needed as root and in containers.
+CHROME_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-extensions",
+    "--window-size=1280,2000",
+)
+BROWSER_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+USER_AGENT_SUFFIX = "pricelens/0.1 (+https://github.com/pricelens/pricelens)"
+
+
+@dataclass(frozen=True)
+class BrowserConfig:
+    driver_path: str | None = None  # configured chromedriver; else PATH; else webdriver-manager
+    binary_path: str | None = None  # configured Chrome/Chromium; else found on PATH
+    remote_url: str | None = None  # a Selenium Grid or any W3C remote WebDriver
+    page_load_timeout: float = 30.0
+
+
+def find_browser(configured: str | None = None) -> str | None:
+    if configured:
+        return configured
+    for name in BROWSER_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def resolve_driver(configured: str | None = None) -> str:
+    """configured path -> chromedriver on PATH -> webdriver-manager download (needs network)."""
+    if configured:
+        if not os.access(configured, os.X_OK):
+            raise DriverUnavailable(f"configured chromedriver {configured} is not executable")
+        return configured
+    found = shutil.which("chromedriver")
+    if found:
+        return found
+    try:
+        from webdriver_manager.chrome import ChromeDriverManager
+        from webdriver_manager.core.os_manager import ChromeType
+
+        return ChromeDriverManager(chrome_type=ChromeType.CHROMIUM).install()
+    except Exception as exc:  # network and version errors come in many types
+        raise DriverUnavailable(
+            "no chromedriver: none configured, none on PATH, and webdriver-manager could not "
+            f"download one ({type(exc).__name__}: {exc}). Install chromium-driver "
+            "(Debian/Ubuntu) or put chromedriver on PATH."
+        ) from exc
+
+
+def chrome_options(config: BrowserConfig) -> webdriver.ChromeOptions:
+    options = webdriver.ChromeOptions()
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    binary = find_browser(config.binary_path)
+    if binary and not config.remote_url:
+        options.binary_location = binary
+    options.page_load_strategy = "normal"
+    return options
+
+
+@contextlib.contextmanager
+def browser_session(config: BrowserConfig = BrowserConfig()) -> Iterator[webdriver.Remote]:
+    """A Chrome session, always quit, with its own throwaway profile directory."""
+    options = chrome_options(config)
+    profile = tempfile.mkdtemp(prefix="pricelens-chrome-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = None
+    try:
+        if config.remote_url:
+            driver = webdriver.Remote(command_executor=config.remote_url, options=options)
+        else:
+            service = Service(executable_path=resolve_driver(config.driver_path))
+            driver = webdriver.Chrome(service=service, options=options)
+        driver.set_page_load_timeout(config.page_load_timeout)
+        if not config.remote_url:  # CDP is Chrome-local; a Grid node keeps its own agent
+            agent = user_agent(driver)
+            driver.execute_cdp_cmd("Network.setUserAgentOverride",
+                                   {"userAgent": f"{agent} {USER_AGENT_SUFFIX}"})
+        yield driver
+    finally:
+        if driver is not None:
+            try:
+                driver.quit()
+            except Exception:  # a crashed browser cannot be quit; its profile is still removed
+                log.warning("browser did not quit cleanly", exc_info=True)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def user_agent(driver) -> str:
+    return driver.execute_script("return navigator.userAgent")
+
+
+def cookies_header(driver) -> str:
+    return "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+

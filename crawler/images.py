@@ -1,0 +1,114 @@
+"""Product photos: downloaded concurrently with the browser's cookies and user agent,
+size-capped, verified with Pillow and stored once under their sha256 (never the URL's name)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import urllib.request
+import warnings
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image as PILImage
+
+from crawler.errors import ImageRejected
+from db.records import Image
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_PIXELS = 25_000_000  # more is a decompression bomb, not a product photo
+FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+
+
+@dataclass(frozen=True)
+class HttpContext:
+    """What the browser session sends, so image requests look like its own."""
+
+    user_agent: str = "pricelens/0.1"
+    cookies: str = ""
+    timeout: float = 20.0
+
+
+def fetch_bytes(url: str, http: HttpContext, max_bytes: int = MAX_BYTES) -> bytes:
+    headers = {"User-Agent": http.user_agent, "Accept": "image/*"}
+    if http.cookies:
+        headers["Cookie"] = http.cookies
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=http.timeout) as response:
+        length = response.headers.get("Content-Length")
+        if length and int(length) > max_bytes:
+            raise ImageRejected(f"{url}: {length} bytes is over the {max_bytes}-byte cap")
+        data = response.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageRejected(f"{url}: over the {max_bytes}-byte cap")
+    return data
+
+
+def verify_image(data: bytes, url: str) -> tuple[int, int, str]:
+    """(width, height, format) of a real, complete image; refuses bombs and junk."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+        try:
+            with PILImage.open(io.BytesIO(data)) as probe:
+                width, height, fmt = probe.width, probe.height, probe.format
+                if width * height > MAX_PIXELS:
+                    raise ImageRejected(f"{url}: {width}x{height} pixels is a decompression bomb")
+                probe.verify()
+            with PILImage.open(io.BytesIO(data)) as full:
+                full.load()  # verify() does not decode; truncated data only fails here
+        except ImageRejected:
+            raise
+        except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+            raise ImageRejected(f"{url}: decompression bomb refused ({exc})") from exc
+        except Exception as exc:
+            raise ImageRejected(f"{url}: not a readable image ({exc})") from exc
+    if fmt not in FORMATS:
+        raise ImageRejected(f"{url}: image format {fmt} is not accepted")
+    return width, height, fmt
+
+
+def store_image_bytes(data: bytes, url: str, images_dir: Path) -> Image:
+    width, height, fmt = verify_image(data, url)
+    digest = hashlib.sha256(data).hexdigest()
+    path = images_dir / digest[:2] / f"{digest}.{FORMATS[fmt]}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # write-then-rename: a crash never leaves a half-written file under the final name
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    return Image(digest, str(path), width, height, fmt, len(data), url)
+
+
+def download_images(urls: Iterable[str], images_dir: Path, http: HttpContext,
+                    workers: int = 8) -> tuple[dict[str, Image], dict[str, str]]:
+    """Download each distinct URL once. Returns (images by URL, error message by URL)."""
+    unique = list(dict.fromkeys(u for u in urls if u))
+
+    def one(url: str):
+        try:
+            return url, store_image_bytes(fetch_bytes(url, http), url, images_dir), None
+        except ImageRejected as exc:
+            return url, None, str(exc)
+        except Exception as exc:  # network failure of one image never stops the page
+            return url, None, f"{url}: download failed: {exc}"
+
+    images, errors = {}, {}
+    if not unique:
+        return images, errors
+    with ThreadPoolExecutor(max_workers=min(workers, len(unique))) as pool:
+        for url, image, error in pool.map(one, unique):
+            if image:
+                images[url] = image
+            else:
+                errors[url] = error
+                log.warning("image refused: %s", error)
+    return images, errors

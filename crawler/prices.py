@@ -1,0 +1,65 @@
+"""Turning shop price text into integer minor units of an ISO 4217 currency.
+
+price-parser finds the number and the currency sign; our rules add the currency's exponent,
+shop locale hints, "from" prices and refusals. A price that cannot be read is ``None`` with
+a reason, never 0.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from price_parser import Price
+
+# Digits after the decimal point per currency (ISO 4217); unknown currencies default to 2.
+EXPONENTS = {"KRW": 0, "JPY": 0, "VND": 0, "CLP": 0, "ISK": 0, "USD": 2, "EUR": 2, "GBP": 2,
+             "CNY": 2, "CHF": 2, "CAD": 2, "AUD": 2, "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3}
+SYMBOLS = {"원": "KRW", "₩": "KRW", "krw": "KRW", "won": "KRW", "¥": "JPY", "円": "JPY",
+           "€": "EUR", "eur": "EUR", "£": "GBP", "gbp": "GBP", "$": "USD", "us$": "USD",
+           "usd": "USD", "kd": "KWD", "kwd": "KWD", "chf": "CHF"}
+_FROM = re.compile(r"^\s*(from|ab|à partir de|starting at)\b|부터|~\s*$", re.IGNORECASE)
+_NEGATIVE = re.compile(r"(^|\s)[-−]\s*[\d₩$€£¥]")
+
+
+@dataclass(frozen=True)
+class ParsedPrice:
+    amount: int | None  # minor units
+    currency: str
+    raw: str
+    error: str | None = None
+    is_from: bool = False  # "from 9,900원": the lowest of several variants
+
+
+def minor_units(amount: Decimal, currency: str) -> int | None:
+    """12900 KRW -> 12900; 12.5 USD -> 1250; None if it has more decimals than allowed."""
+    scaled = amount.scaleb(EXPONENTS.get(currency, 2))
+    if scaled != scaled.to_integral_value():
+        return None
+    return int(scaled)
+
+
+def parse_price(text: str | None, default_currency: str,
+                decimal_separator: str | None = None) -> ParsedPrice:
+    """Parse a shop's price string. *default_currency* applies when the text shows none."""
+    raw = (text or "").strip()
+    if not raw:
+        return ParsedPrice(None, default_currency, raw, "no price text")
+    parsed = Price.fromstring(raw, decimal_separator=decimal_separator)
+    if parsed.amount is None:
+        return ParsedPrice(None, default_currency, raw, "no number in price text")
+    currency = default_currency
+    if parsed.currency:
+        currency = SYMBOLS.get(parsed.currency.strip().lower(), parsed.currency.strip().upper())
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            return ParsedPrice(None, default_currency, raw, f"unknown currency {parsed.currency!r}")
+    if _NEGATIVE.search(raw):
+        return ParsedPrice(None, currency, raw, "negative price")
+    amount = minor_units(parsed.amount, currency)
+    if amount is None:
+        return ParsedPrice(None, currency, raw,
+                           f"{parsed.amount} has more decimals than {currency} allows")
+    if amount == 0:
+        return ParsedPrice(None, currency, raw, "zero price")
+    return ParsedPrice(amount, currency, raw, None, bool(_FROM.search(raw)))

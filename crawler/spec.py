@@ -1,0 +1,249 @@
+"""Shop specs: one TOML file per shop, written without Python, validated on load.
+
+Every key is checked: an unknown key, a wrong type or a CSS selector that does not compile is
+a `SpecError` naming the file and the key, so nothing runs half-configured.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import soupsieve
+
+from crawler.errors import SpecError
+from db.records import LABELS
+
+FIELD_NAMES = ("title", "price", "list_price", "url", "image", "sku", "category")
+PAGINATION_STRATEGIES = ("none", "next_page", "load_more")
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """Where a field is on a listing item: a CSS selector (None = the item itself), and the
+    attributes to read in order (none = the element's text)."""
+
+    selector: str | None
+    attrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listing:
+    item: str
+    fields: dict[str, FieldRule]
+    sold_out: str | None = None  # present inside an item when it is out of stock
+
+
+@dataclass(frozen=True)
+class Pagination:
+    strategy: str = "none"
+    selector: str | None = None  # the "next" link or the "load more" button
+    max_pages: int = 1000
+
+
+@dataclass(frozen=True)
+class Politeness:
+    delay_seconds: float = 0.0
+    page_load_timeout: float = 30.0
+    wait_timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class ShopSpec:
+    name: str
+    base_url: str
+    start_urls: tuple[str, ...]
+    listing: Listing
+    currency: str = "KRW"
+    display_name: str = ""
+    decimal_separator: str | None = None
+    pagination: Pagination = Pagination()
+    categories: dict[str, str] = field(default_factory=dict)
+    politeness: Politeness = Politeness()
+    source: str = "<memory>"
+
+    def with_base_url(self, base_url: str) -> ShopSpec:
+        """The same shop served elsewhere (the demo mall picks free ports)."""
+        return replace(self, base_url=base_url.rstrip("/"))
+
+    def absolute(self, url: str) -> str:
+        from urllib.parse import urljoin
+
+        return urljoin(self.base_url + "/", url)
+
+    def label_for(self, category_raw: str | None) -> str | None:
+        """The shared label for the shop's category text; longest matching prefix wins."""
+        if not category_raw:
+            return None
+        text = " ".join(category_raw.split())
+        best = None
+        for name, label in self.categories.items():
+            matches = text == name or text.startswith(name + " ")
+            if matches and (best is None or len(name) > len(best[0])):
+                best = (name, label)
+        return best[1] if best else None
+
+
+class _Reader:
+    """Pops typed values out of a TOML table and complains about leftovers."""
+
+    def __init__(self, source: str, table: dict, prefix: str = ""):
+        self.source, self.table, self.prefix = source, dict(table), prefix
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def fail(self, name: str, problem: str) -> SpecError:
+        return SpecError(f"{self.source}: key '{self.key(name)}': {problem}")
+
+    def take(self, name: str, kind: type | tuple, default: Any = ..., required: bool = False):
+        if name not in self.table:
+            if required:
+                raise self.fail(name, "is required")
+            return default
+        value = self.table.pop(name)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(
+                k.__name__ for k in kind)
+            raise self.fail(name, f"must be {expected}, not {type(value).__name__}")
+        return value
+
+    def sub(self, name: str, required: bool = False) -> _Reader:
+        return _Reader(self.source, self.take(name, dict, {}, required), self.key(name) + ".")
+
+    def selector(self, name: str, required: bool = False) -> str | None:
+        value = self.take(name, str, None, required)
+        if value is not None:
+            check_selector(value, self.source, self.key(name))
+        return value
+
+    def finish(self) -> None:
+        if self.table:
+            name = sorted(self.table)[0]
+            raise self.fail(name, "unknown key")
+
+
+def check_selector(selector: str, source: str, key: str) -> None:
+    try:
+        soupsieve.compile(selector)
+    except Exception as exc:  # soupsieve raises several error types
+        raise SpecError(f"{source}: key '{key}': bad CSS selector {selector!r}: {exc}") from exc
+
+
+def _field_rule(reader: _Reader, name: str) -> FieldRule | None:
+    value = reader.table.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return FieldRule(reader.selector(name))
+    sub = reader.sub(name)
+    selector = sub.selector("selector")
+    attr = sub.take("attr", (str, list), None)
+    attrs = (attr,) if isinstance(attr, str) else tuple(attr or ())
+    if not all(isinstance(a, str) for a in attrs):
+        raise sub.fail("attr", "must be a string or a list of strings")
+    sub.finish()
+    return FieldRule(selector, attrs)
+
+
+def parse_spec(data: dict, source: str) -> ShopSpec:
+    top = _Reader(source, data)
+    name = top.take("name", str, required=True)
+    listing_reader = top.sub("listing", required=True)
+    item = listing_reader.selector("item", required=True)
+    fields_reader = listing_reader.sub("fields", required=True)
+    fields = {}
+    for field_name in FIELD_NAMES:
+        rule = _field_rule(fields_reader, field_name)
+        if rule is not None:
+            fields[field_name] = rule
+    fields_reader.finish()
+    for needed in ("title", "price", "url"):
+        if needed not in fields:
+            raise fields_reader.fail(needed, "is required")
+    listing = Listing(item, fields, listing_reader.selector("sold_out"))
+    listing_reader.finish()
+
+    pag_reader = top.sub("pagination")
+    pagination = Pagination(
+        strategy=pag_reader.take("strategy", str, "none"),
+        selector=pag_reader.selector("selector"),
+        max_pages=pag_reader.take("max_pages", int, 1000),
+    )
+    if pagination.strategy not in PAGINATION_STRATEGIES:
+        raise pag_reader.fail("strategy", f"must be one of {', '.join(PAGINATION_STRATEGIES)}")
+    if pagination.strategy != "none" and not pagination.selector:
+        raise pag_reader.fail("selector", f"is required for strategy {pagination.strategy!r}")
+    if pagination.max_pages < 1:
+        raise pag_reader.fail("max_pages", "must be at least 1")
+    pag_reader.finish()
+
+    pol_reader = top.sub("politeness")
+    politeness = Politeness(
+        delay_seconds=pol_reader.take("delay_seconds", float, 0.0),
+        page_load_timeout=pol_reader.take("page_load_timeout", float, 30.0),
+        wait_timeout=pol_reader.take("wait_timeout", float, 15.0),
+    )
+    pol_reader.finish()
+
+    cat_reader = top.sub("categories")
+    categories = {}
+    for raw_name in list(cat_reader.table):
+        label = cat_reader.take(raw_name, str)
+        if label not in LABELS:
+            raise cat_reader.fail(raw_name, f"label {label!r} is not one of {', '.join(LABELS)}")
+        categories[" ".join(raw_name.split())] = label
+
+    start_urls = top.take("start_urls", list, required=True)
+    if not start_urls or not all(isinstance(u, str) for u in start_urls):
+        raise top.fail("start_urls", "must be a non-empty list of strings")
+    currency = top.take("currency", str, "KRW")
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        raise top.fail("currency", f"{currency!r} is not an ISO 4217 code such as KRW")
+    decimal_separator = top.take("decimal_separator", str, None)
+    if decimal_separator not in (None, ".", ","):
+        raise top.fail("decimal_separator", "must be '.' or ','")
+    spec = ShopSpec(
+        name=name,
+        display_name=top.take("display_name", str, name),
+        base_url=top.take("base_url", str, "").rstrip("/"),
+        start_urls=tuple(start_urls),
+        currency=currency,
+        decimal_separator=decimal_separator,
+        listing=listing,
+        pagination=pagination,
+        categories=categories,
+        politeness=politeness,
+        source=source,
+    )
+    top.finish()
+    return spec
+
+
+def load_spec(path: str | Path) -> ShopSpec:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read shop spec: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_spec(data, str(path))
+
+
+def builtin_spec_paths() -> dict[str, Path]:
+    """The shop specs shipped with pricelens (the demo mall's shops), by file stem."""
+    folder = resources.files("crawler") / "shops"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def load_builtin_spec(name: str) -> ShopSpec:
+    paths = builtin_spec_paths()
+    if name not in paths:
+        raise SpecError(f"no built-in shop spec {name!r}; known: {', '.join(sorted(paths))}")
+    return load_spec(paths[name])

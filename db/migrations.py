@@ -1,0 +1,211 @@
+"""Numbered schema migrations. Append new ones; never edit one that has shipped."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from db.errors import MigrationError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+_INITIAL = """
+CREATE TABLE shops (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    base_url TEXT,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE images (
+    sha256 TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    source_url TEXT,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE offers (
+    id INTEGER PRIMARY KEY,
+    shop_id INTEGER NOT NULL REFERENCES shops(id),
+    -- identity within the shop: 'sku:<sku>' when the shop shows one (URLs change more often)
+    offer_key TEXT NOT NULL,
+    url TEXT NOT NULL,
+    sku TEXT,
+    title TEXT NOT NULL,
+    -- latest good price; an unparseable later price never overwrites it
+    price INTEGER,
+    currency TEXT,
+    list_price INTEGER,
+    in_stock INTEGER,
+    category_raw TEXT,
+    image_url TEXT,
+    image_sha256 TEXT REFERENCES images(sha256),
+    first_seen_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    UNIQUE (shop_id, offer_key)
+);
+CREATE INDEX offers_url ON offers(url);
+CREATE INDEX offers_image ON offers(image_sha256);
+CREATE INDEX offers_last_seen ON offers(last_seen_at);
+
+CREATE TABLE pipeline_runs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL
+        CHECK (status IN ('running', 'ok', 'failed', 'interrupted', 'stopped')),
+    counts_json TEXT NOT NULL DEFAULT '{}',
+    error TEXT
+);
+CREATE INDEX pipeline_runs_started ON pipeline_runs(started_at);
+
+CREATE TABLE crawl_runs (
+    id INTEGER PRIMARY KEY,
+    shop_id INTEGER NOT NULL REFERENCES shops(id),
+    pipeline_run_id INTEGER REFERENCES pipeline_runs(id),
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL
+        CHECK (status IN ('running', 'ok', 'partial', 'failed', 'interrupted', 'stopped')),
+    pages INTEGER NOT NULL DEFAULT 0,
+    offers INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX crawl_runs_shop ON crawl_runs(shop_id, started_at);
+
+CREATE TABLE crawl_errors (
+    id INTEGER PRIMARY KEY,
+    crawl_run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
+    url TEXT,
+    step TEXT,
+    message TEXT NOT NULL,
+    screenshot_path TEXT,
+    html_path TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX crawl_errors_run ON crawl_errors(crawl_run_id);
+
+CREATE TABLE price_observations (
+    id INTEGER PRIMARY KEY,
+    offer_id INTEGER NOT NULL REFERENCES offers(id),
+    crawl_run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
+    price INTEGER,
+    currency TEXT,
+    list_price INTEGER,
+    in_stock INTEGER,
+    price_raw TEXT,
+    price_error TEXT,
+    observed_at TEXT NOT NULL,
+    UNIQUE (offer_id, crawl_run_id),
+    CHECK (price IS NOT NULL OR price_error IS NOT NULL)
+);
+CREATE INDEX price_observations_offer ON price_observations(offer_id, observed_at);
+
+-- History is evidence: it is appended to, never rewritten.
+CREATE TRIGGER price_observations_no_update BEFORE UPDATE ON price_observations
+BEGIN SELECT RAISE(ABORT, 'price_observations is append-only'); END;
+CREATE TRIGGER price_observations_no_delete BEFORE DELETE ON price_observations
+BEGIN SELECT RAISE(ABORT, 'price_observations is append-only'); END;
+
+CREATE TABLE models (
+    id INTEGER PRIMARY KEY,
+    version TEXT NOT NULL UNIQUE,
+    architecture TEXT NOT NULL,
+    path TEXT NOT NULL,
+    metrics_json TEXT NOT NULL DEFAULT '{}',
+    data_json TEXT NOT NULL DEFAULT '{}',
+    is_current INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX models_one_current ON models(is_current) WHERE is_current = 1;
+
+CREATE TABLE predictions (
+    image_sha256 TEXT NOT NULL REFERENCES images(sha256),
+    model_id INTEGER NOT NULL REFERENCES models(id),
+    label TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    embedding BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (image_sha256, model_id)
+);
+CREATE INDEX predictions_model ON predictions(model_id);
+
+CREATE TABLE labels (
+    image_sha256 TEXT NOT NULL REFERENCES images(sha256),
+    label TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('shop', 'user')),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (image_sha256, source)
+);
+
+CREATE TABLE product_groups (
+    id INTEGER PRIMARY KEY,
+    label TEXT,
+    canonical_title TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX product_groups_label ON product_groups(label);
+
+CREATE TABLE group_members (
+    offer_id INTEGER PRIMARY KEY REFERENCES offers(id),
+    group_id INTEGER NOT NULL REFERENCES product_groups(id) ON DELETE CASCADE,
+    score REAL NOT NULL,
+    source TEXT NOT NULL DEFAULT 'model' CHECK (source IN ('model', 'user'))
+);
+CREATE INDEX group_members_group ON group_members(group_id);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _INITIAL),)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return row[0] or 0
+
+
+def migrate(conn: sqlite3.Connection, path: str = ":memory:") -> int:
+    """Bring the schema to the newest version, each migration in its own transaction.
+
+    Safe to call on every open: applied migrations are skipped. Returns the version reached.
+    """
+    version = current_version(conn)
+    conn.commit()
+    for migration in MIGRATIONS:
+        if migration.version <= version:
+            continue
+        script = (
+            "BEGIN IMMEDIATE;\n"
+            f"{migration.sql}\n"
+            "INSERT INTO schema_version (version, name, applied_at) "
+            f"VALUES ({migration.version}, '{migration.name}', strftime('%Y-%m-%dT%H:%M:%SZ'));\n"
+            "COMMIT;"
+        )
+        try:
+            conn.executescript(script)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            if current_version(conn) >= migration.version:
+                continue  # another process applied it first
+            raise MigrationError(
+                f"{path}: migration {migration.version} ({migration.name}) failed: {exc}"
+            ) from exc
+        version = migration.version
+    return current_version(conn)

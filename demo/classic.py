@@ -1,0 +1,90 @@
+"""Classic: a server-rendered shop with numbered pagination, a "next" link and breadcrumbs.
+Prices look like ``12,900원``; categories are Korean breadcrumbs."""
+
+from __future__ import annotations
+
+from demo.catalog import Product
+from demo.photos import PhotoStyle
+from demo.shop import NOT_FOUND, DemoShop, ShopOffer, esc, html_response, won
+
+CATEGORY_NAMES = {
+    "tshirt": "상의 > 티셔츠", "trouser": "하의 > 바지", "pullover": "상의 > 스웨터",
+    "dress": "원피스", "coat": "아우터 > 코트", "sandal": "신발 > 샌들",
+    "shirt": "상의 > 셔츠", "sneaker": "신발 > 스니커즈", "bag": "가방",
+    "ankle_boot": "신발 > 앵클부츠",
+}
+
+
+class ClassicShop(DemoShop):
+    name = "classic"
+    display_name = "Hanbit Classic"
+    sku_prefix = "HC"
+    photo_style = PhotoStyle(size=112, padding=8, format="PNG")
+    shows_list_price = False
+
+    def title_for(self, product: Product, on_sale: bool) -> str:
+        return f"{product.brand} {product.material} {product.colour} {product.noun}".title()
+
+    def category_name(self, category: str) -> str:
+        return "의류 > " + CATEGORY_NAMES[category]
+
+    def detail_path(self, sku: str) -> str:
+        return f"/products/{sku}"
+
+    def route(self, path, query):
+        if path in ("/", "/products"):
+            try:
+                number = int(query.get("page", "1"))
+            except ValueError:
+                number = 0
+            if not 1 <= number <= self.page_count:
+                return NOT_FOUND
+            return html_response(self._listing(number))
+        if path.startswith("/products/"):
+            offer = self.by_sku.get(path.rsplit("/", 1)[1])
+            return html_response(self._detail(offer)) if offer else NOT_FOUND
+        return NOT_FOUND
+
+    def _card(self, offer: ShopOffer) -> str:
+        link = self.detail_path(offer.sku)
+        stock = "" if offer.in_stock else '<p class="sold-out">품절</p>'
+        return f"""
+<li class="product" data-sku="{offer.sku}">
+  <a class="product-link" href="{link}"><img class="thumb" src="{self.photo_path(offer.sku)}"
+     alt="{esc(offer.title)}" width="112" height="112"></a>
+  <nav class="breadcrumb">{esc(offer.category_name)}</nav>
+  <h2 class="product-name"><a href="{link}">{esc(offer.title)}</a></h2>
+  <p class="price"><span class="amount">{won(offer.price)}원</span></p>{stock}
+</li>"""
+
+    def _pagination(self, number: int) -> str:
+        href = "/products?page="
+        links = []
+        if number > 1:
+            links.append(f'<a class="prev" rel="prev" href="{href}{number - 1}">‹ 이전</a>')
+        for n in range(1, self.page_count + 1):
+            attrs = ' aria-current="page" class="page current"' if n == number else ' class="page"'
+            links.append(f'<a{attrs} href="{href}{n}">{n}</a>')
+        if number < self.page_count:
+            links.append(f'<a class="next" rel="next" href="{href}{number + 1}">다음 ›</a>')
+        return '<nav class="pagination">' + " ".join(links) + "</nav>"
+
+    def _listing(self, number: int) -> str:
+        cards = "".join(self._card(offer) for offer in self.page(number))
+        return f"""<!doctype html>
+<html lang="ko"><head><meta charset="utf-8"><title>{self.display_name} – 전체상품 {number}</title>
+</head><body>
+<header><h1 class="logo">{self.display_name}</h1></header>
+<main><ul class="product-list">{cards}
+</ul>{self._pagination(number)}</main>
+</body></html>"""
+
+    def _detail(self, offer: ShopOffer) -> str:
+        return f"""<!doctype html>
+<html lang="ko"><head><meta charset="utf-8"><title>{esc(offer.title)}</title></head><body>
+<nav class="breadcrumb">{esc(offer.category_name)}</nav>
+<h1 class="product-name">{esc(offer.title)}</h1>
+<img class="photo" src="{self.photo_path(offer.sku)}" alt="{esc(offer.title)}">
+<p class="price"><span class="amount">{won(offer.price)}원</span></p>
+<p class="stock">{"재고 있음" if offer.in_stock else "품절"}</p>
+</body></html>"""

@@ -1,0 +1,148 @@
+"""What every demo shop shares: its assortment for a day, photos, robots.txt, the answer key."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+from demo.catalog import Catalog, Product
+from demo.photos import PhotoStyle, render_photo
+from demo.pricing import carries, in_stock, list_price, shop_price
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def html_response(markup: str, status: int = 200) -> Response:
+    return Response(status, "text/html; charset=utf-8", markup.encode())
+
+
+NOT_FOUND = Response(404, "text/plain; charset=utf-8", b"not found")
+
+
+@dataclass(frozen=True)
+class ShopOffer:
+    """One product as this shop shows it on one day."""
+
+    sku: str
+    product: Product
+    title: str
+    category_name: str
+    price: int
+    list_price: int | None
+    in_stock: bool
+
+
+class DemoShop:
+    """A shop over a catalog. Subclasses choose wording, markup and interaction."""
+
+    name = "shop"
+    display_name = "Shop"
+    sku_prefix = "S"
+    photo_style = PhotoStyle()
+    page_size = 24
+    shows_list_price = True  # whether sale items show a struck-through list price
+
+    def __init__(self, catalog: Catalog, day: int = 0):
+        self.catalog = catalog
+        self.day = day
+        self._photo = lru_cache(maxsize=None)(self._render_photo)
+
+    # -- wording, for subclasses --------------------------------------------------------
+
+    def title_for(self, product: Product, on_sale: bool) -> str:
+        raise NotImplementedError
+
+    def category_name(self, category: str) -> str:
+        raise NotImplementedError
+
+    def detail_path(self, sku: str) -> str:
+        raise NotImplementedError
+
+    def photo_path(self, sku: str) -> str:
+        return f"/images/{sku}.{self.photo_style.extension}"
+
+    # -- assortment ---------------------------------------------------------------------
+
+    @cached_property
+    def offers(self) -> list[ShopOffer]:
+        seed, offers = self.catalog.seed, []
+        for product in self.catalog.products:
+            if not carries(self.name, product, seed):
+                continue
+            price = shop_price(self.name, product, seed, self.day)
+            was = list_price(self.name, product, seed, self.day, price) \
+                if self.shows_list_price else None
+            offers.append(ShopOffer(
+                sku=f"{self.sku_prefix}-{product.id[1:]}",
+                product=product,
+                title=self.title_for(product, on_sale=was is not None),
+                category_name=self.category_name(product.category),
+                price=price,
+                list_price=was,
+                in_stock=in_stock(self.name, product, seed, self.day),
+            ))
+        return offers
+
+    @cached_property
+    def by_sku(self) -> dict[str, ShopOffer]:
+        return {offer.sku: offer for offer in self.offers}
+
+    def page(self, number: int) -> list[ShopOffer]:
+        start = (number - 1) * self.page_size
+        return self.offers[start:start + self.page_size]
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-len(self.offers) // self.page_size))
+
+    # -- shared routes --------------------------------------------------------------------
+
+    def handle(self, path: str, query: dict[str, str]) -> Response:
+        if path == "/robots.txt":
+            return Response(200, "text/plain", b"User-agent: *\nAllow: /\n")
+        prefix = "/images/"
+        if path.startswith(prefix):
+            sku = path[len(prefix):].rsplit(".", 1)[0]
+            if sku in self.by_sku:
+                return Response(200, self.photo_style.content_type, self._photo(sku))
+            return NOT_FOUND
+        return self.route(path, query)
+
+    def route(self, path: str, query: dict[str, str]) -> Response:
+        raise NotImplementedError
+
+    def _render_photo(self, sku: str) -> bytes:
+        product = self.by_sku[sku].product
+        return render_photo(self.catalog.photo(product), self.photo_style)
+
+    def answer_key(self, base_url: str) -> list[dict]:
+        return [
+            {
+                "url": base_url + self.detail_path(o.sku),
+                "sku": o.sku,
+                "product_id": o.product.id,
+                "category": o.product.category,
+                "title": o.title,
+                "price": o.price,
+                "list_price": o.list_price,
+                "currency": "KRW",
+                "in_stock": o.in_stock,
+                "image_url": base_url + self.photo_path(o.sku),
+            }
+            for o in self.offers
+        ]
+
+
+def esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def won(amount: int) -> str:
+    return f"{amount:,}"

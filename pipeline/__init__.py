@@ -1,0 +1,1 @@
+"""Wiring crawler, classifier and store into pricelens' stages and its CLI."""

@@ -1,0 +1,1 @@
+"""One module per `pricelens` command; each exposes `register(group)`."""

@@ -1,0 +1,59 @@
+"""`pricelens demo`: the whole pipeline on the local demo mall."""
+
+from __future__ import annotations
+
+import click
+
+from classifier.training import TrainConfig
+from crawler.browser import BrowserConfig
+from db.store import Store
+from demo.mall import MallSettings
+from pipeline.demo import run_demo
+from pipeline.progress import progress_bar
+from pipeline.report import comparison, comparison_table
+
+
+def register(group: click.Group) -> None:
+    group.add_command(demo)
+
+
+@click.command()
+@click.option("--products", default=300, show_default=True, type=click.IntRange(1, 14_000),
+              help="Catalog size of the demo mall.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the demo mall.")
+@click.option("--day", default=0, show_default=True, type=click.IntRange(0),
+              help="Mall day: prices and stock drift from day to day.")
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1),
+              help="Training epochs when no model exists yet.")
+@click.option("--train-limit", type=click.IntRange(1), default=None,
+              help="Train on only the first N Fashion-MNIST images (quick try-outs).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where to train and classify.")
+@click.option("--chromedriver", type=click.Path(dir_okay=False), default=None,
+              help="chromedriver to use instead of the one on PATH.")
+@click.option("--limit", default=25, show_default=True, type=click.IntRange(0),
+              help="Rows of the comparison to print (0: all).")
+@click.pass_obj
+def demo(env, products, seed, day, epochs, train_limit, device, chromedriver, limit):
+    """Crawl the local demo mall, train a model if none exists, classify, match and report.
+
+    Starts the demo shops on free loopback ports, stops them when done, and writes the
+    mall's answer key to <home>/demo/answer-key.json.
+    """
+    train = TrainConfig(epochs=epochs, train_limit=train_limit, device=device)
+    with progress_bar(env.progress) as progress:
+        result = run_demo(env.home, MallSettings(seed=seed, products=products, day=day),
+                          train, BrowserConfig(driver_path=chromedriver), progress)
+    with Store(env.home.database) as store:
+        rows = comparison(store)
+    env.out.print(comparison_table(rows, result.shops, limit or None))
+    for crawl in result.crawls:
+        line = f"{crawl.shop}: {crawl.offers} offers on {crawl.pages} pages ({crawl.status})"
+        if crawl.error:
+            line += f": {crawl.error}"
+        env.out.print(line, highlight=False)
+    trained = "trained" if result.trained else "reused"
+    env.out.print(
+        f"{len(rows)} products sold by 2+ shops; {result.groups} groups; model "
+        f"{result.model_version} ({trained}); {result.classified} new images classified; "
+        f"home {env.home.root}", highlight=False)

@@ -1,0 +1,41 @@
+"""`pricelens mall serve`: run the demo mall until interrupted."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+from demo.mall import SHOP_TYPES, MallSettings, run_mall
+
+
+def register(group: click.Group) -> None:
+    group.add_command(mall)
+
+
+@click.group()
+def mall():
+    """The local demo mall of shops built from Fashion-MNIST."""
+
+
+@mall.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port of the first shop; the others take the next ones (0: free ports).")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--products", default=300, show_default=True, type=click.IntRange(1, 14_000))
+@click.option("--day", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--answer-key", type=click.Path(dir_okay=False), default=None,
+              help="Write the ground truth (never served) to this file.")
+@click.pass_obj
+def serve(env, port, seed, products, day, answer_key):
+    """Serve every demo shop on loopback and print their base URLs; Ctrl-C stops."""
+    ports = {name: port + i for i, name in enumerate(SHOP_TYPES)} if port else None
+    settings = MallSettings(seed=seed, products=products, day=day)
+    with run_mall(settings, ports) as running:
+        if answer_key:
+            running.write_answer_key(Path(answer_key))
+        for name, url in running.base_urls.items():
+            env.out.print(f"{name}\t{url}", highlight=False, soft_wrap=True)
+        env.out.file.flush()
+        threading.Event().wait()  # until Ctrl-C or SIGTERM

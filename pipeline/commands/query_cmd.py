@@ -1,0 +1,34 @@
+"""`pricelens query`: read-only SQL over the database."""
+
+from __future__ import annotations
+
+import click
+
+from db.query import run_readonly_query
+from pipeline.output import FORMATS, render_rows
+
+
+def register(group: click.Group) -> None:
+    group.add_command(query)
+
+
+@click.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--max-rows", default=1000, show_default=True, type=click.IntRange(1),
+              help="Stop after this many rows.")
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(0.01),
+              help="Stop the statement after this many seconds.")
+@click.pass_obj
+def query(env, sql, fmt, max_rows, timeout):
+    """Run one read-only SQL statement against the database.
+
+    The file is opened read-only: INSERT, UPDATE, DELETE, ATTACH and pragma writes are
+    refused, and the file is left unchanged. Example:
+
+        pricelens query "SELECT name, base_url FROM shops"
+    """
+    result = run_readonly_query(env.home.database, sql, time_limit_s=timeout, max_rows=max_rows)
+    render_rows(env.out, result.columns, result.rows, fmt)
+    if result.truncated:
+        env.err.print(f"(stopped at {max_rows} rows; use --max-rows for more)")

@@ -1,0 +1,41 @@
+"""Writing result sets as a terminal table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+FORMATS = ("table", "json", "csv")
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+def render_rows(console: Console, columns: Sequence[str], rows: Sequence[Sequence],
+                fmt: str, title: str | None = None) -> None:
+    if fmt == "json":
+        records = [dict(zip(columns, map(_plain, row), strict=True)) for row in rows]
+        console.print_json(json.dumps(records, ensure_ascii=False, default=str))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_plain(v) for v in row] for row in rows])
+        console.out(out.getvalue(), end="", highlight=False)
+    else:
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(escape(column), overflow="fold")
+        for row in rows:
+            # scraped strings may contain [markup]; escape so they print as written
+            table.add_row(*("NULL" if v is None else escape(str(_plain(v))) for v in row))
+        console.print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from PIL import Image as PILImage
 from classifier.model import build_model
 from classifier.training import TrainConfig, load_checkpoint, model_kwargs, pick_device
 from classifier.transforms import normalise, photo_to_array
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,20 +41,28 @@ class Classifier:
         """Predict for (N, 28, 28) uint8 arrays."""
         results = []
         for start in range(0, len(arrays), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(arrays[start:start + batch_size]))
+            batch = torch.from_numpy(np.array(arrays[start : start + batch_size]))
             logits, embeddings = self.model(normalise(batch.to(self.device)))
             probabilities = logits.softmax(1)
             confidence, index = probabilities.max(1)
-            for conf, idx, emb in zip(confidence.tolist(), index.tolist(),
-                                      embeddings.float().cpu().numpy(), strict=True):
+            for conf, idx, emb in zip(
+                confidence.tolist(), index.tolist(), embeddings.float().cpu().numpy(), strict=True
+            ):
                 results.append(ImagePrediction(self.classes[idx], conf, emb.astype(np.float32)))
         return results
 
-    def predict_files(self, paths: list[str | Path]) -> list[ImagePrediction]:
-        arrays = []
-        for path in paths:
-            with PILImage.open(path) as image:
-                arrays.append(photo_to_array(image))
-        if not arrays:
-            return []
-        return self.predict_arrays(np.stack(arrays))
+    def predict_files(self, paths: list[str | Path]) -> list[ImagePrediction | None]:
+        """One prediction per path, in order; None (and a warning) where a file is unreadable."""
+        arrays, readable = [], []
+        for i, path in enumerate(paths):
+            try:
+                with PILImage.open(path) as image:
+                    arrays.append(photo_to_array(image))
+                readable.append(i)
+            except (OSError, ValueError) as exc:
+                log.warning("%s: cannot read image, no prediction: %s", path, exc)
+        results: list[ImagePrediction | None] = [None] * len(paths)
+        if arrays:
+            for i, prediction in zip(readable, self.predict_arrays(np.stack(arrays)), strict=True):
+                results[i] = prediction
+        return results

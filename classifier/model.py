@@ -17,8 +17,9 @@ class ResidualBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.shortcut = nn.Identity()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                          nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -29,11 +30,15 @@ class ResidualBlock(nn.Module):
 class ShopNet(nn.Module):
     """stem -> 3 stages (width, 2x, 4x; stride 1, 2, 2) -> GAP -> embedding -> classes."""
 
-    def __init__(self, num_classes: int = 10, width: int = 16, embedding_dim: int = 64,
-                 in_channels: int = 1):
+    def __init__(
+        self, num_classes: int = 10, width: int = 16, embedding_dim: int = 64, in_channels: int = 1
+    ):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        )
         self.stages = nn.Sequential(
             ResidualBlock(width, width),
             ResidualBlock(width, 2 * width, stride=2),

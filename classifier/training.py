@@ -54,24 +54,29 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def model_kwargs(config: TrainConfig, num_classes: int) -> dict:
-    return {"num_classes": num_classes, "width": config.width,
-            "embedding_dim": config.embedding_dim}
+    return {
+        "num_classes": num_classes,
+        "width": config.width,
+        "embedding_dim": config.embedding_dim,
+    }
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 512) -> dict:
+def evaluate(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512
+) -> dict:
     """Accuracy overall and per class index on uint8 images (N, 28, 28)."""
     model.eval()
     device = next(model.parameters()).device
     predicted = []
     for start in range(0, len(images), batch_size):
-        batch = normalise(images[start:start + batch_size].to(device))
+        batch = normalise(images[start : start + batch_size].to(device))
         predicted.append(model(batch)[0].argmax(1).cpu())
     predicted = torch.cat(predicted)
     correct = predicted == labels
-    per_class = {int(c): float(correct[labels == c].float().mean())
-                 for c in labels.unique().tolist()}
+    per_class = {
+        int(c): float(correct[labels == c].float().mean()) for c in labels.unique().tolist()
+    }
     return {"accuracy": float(correct.float().mean()), "per_class": per_class}
 
 
@@ -94,10 +99,16 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
-def train_model(config: TrainConfig, train_images: torch.Tensor, train_labels: torch.Tensor,
-                eval_images: torch.Tensor, eval_labels: torch.Tensor, out_dir: Path,
-                class_names: tuple[str, ...],
-                on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
+def train_model(
+    config: TrainConfig,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    eval_images: torch.Tensor,
+    eval_labels: torch.Tensor,
+    out_dir: Path,
+    class_names: tuple[str, ...],
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> TrainResult:
     """Train from scratch; the best epoch by eval accuracy is kept as ``best.pt``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
@@ -105,16 +116,23 @@ def train_model(config: TrainConfig, train_images: torch.Tensor, train_labels: t
     random.seed(config.seed)
     device = pick_device(config.device)
     if config.train_limit:
-        train_images, train_labels = (train_images[:config.train_limit],
-                                      train_labels[:config.train_limit])
+        train_images, train_labels = (
+            train_images[: config.train_limit],
+            train_labels[: config.train_limit],
+        )
     if config.eval_limit:
-        eval_images, eval_labels = eval_images[:config.eval_limit], eval_labels[:config.eval_limit]
+        eval_images, eval_labels = (
+            eval_images[: config.eval_limit],
+            eval_labels[: config.eval_limit],
+        )
     model = build_model(config.architecture, **model_kwargs(config, len(class_names))).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     steps_per_epoch = -(-len(train_images) // config.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+    )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     # the whole set fits in memory: keep it on the device, no loader workers needed
@@ -124,7 +142,7 @@ def train_model(config: TrainConfig, train_images: torch.Tensor, train_labels: t
         model.train()
         order = torch.randperm(len(images_dev), device=device, generator=generator)
         for start in range(0, len(order), config.batch_size):
-            index = order[start:start + config.batch_size]
+            index = order[start : start + config.batch_size]
             batch = normalise(images_dev[index])
             if config.augment:
                 batch = augment(batch, generator)

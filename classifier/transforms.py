@@ -49,12 +49,15 @@ def augment(batch: torch.Tensor, generator: torch.Generator | None = None) -> to
     angle = uniform(-8, 8) * math.pi / 180
     shift_x, shift_y = uniform(-0.1, 0.1), uniform(-0.1, 0.1)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1),
-                         torch.stack([sin, cos, shift_y], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1
+    )
     grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
     background = (0 - MEAN) / STD
-    moved = F.grid_sample(batch - background, grid, align_corners=False,
-                          padding_mode="zeros") + background
+    moved = (
+        F.grid_sample(batch - background, grid, align_corners=False, padding_mode="zeros")
+        + background
+    )
     pixels = moved * STD + MEAN  # back to 0..1 to adjust background and contrast
     lift = uniform(0.0, 0.15).view(n, 1, 1, 1)
     contrast = uniform(0.8, 1.0).view(n, 1, 1, 1)

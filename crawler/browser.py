@@ -103,8 +103,9 @@ def browser_session(config: BrowserConfig = BrowserConfig()) -> Iterator[webdriv
         driver.set_page_load_timeout(config.page_load_timeout)
         if not config.remote_url:  # CDP is Chrome-local; a Grid node keeps its own agent
             agent = user_agent(driver)
-            driver.execute_cdp_cmd("Network.setUserAgentOverride",
-                                   {"userAgent": f"{agent} {USER_AGENT_SUFFIX}"})
+            driver.execute_cdp_cmd(
+                "Network.setUserAgentOverride", {"userAgent": f"{agent} {USER_AGENT_SUFFIX}"}
+            )
         yield driver
     finally:
         if driver is not None:
@@ -121,4 +122,3 @@ def user_agent(driver) -> str:
 
 def cookies_header(driver) -> str:
     return "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
-

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
@@ -62,9 +63,14 @@ class CrawlSummary:
 class ShopCrawler:
     """Crawls one shop in one browser session."""
 
-    def __init__(self, spec: ShopSpec, driver, images_dir: Path,
-                 on_page: Callable[[CrawledPage], None],
-                 on_failure: Callable[[PageFailure], None]):
+    def __init__(
+        self,
+        spec: ShopSpec,
+        driver,
+        images_dir: Path,
+        on_page: Callable[[CrawledPage], None],
+        on_failure: Callable[[PageFailure], None],
+    ):
         self.spec, self.driver, self.images_dir = spec, driver, images_dir
         self.on_page, self.on_failure = on_page, on_failure
         self.summary = CrawlSummary()
@@ -77,8 +83,11 @@ class ShopCrawler:
     def crawl(self) -> CrawlSummary:
         for start in self.spec.start_urls:
             url = self.spec.absolute(start)
-            walk = {"next_page": self._walk_next_pages, "load_more": self._walk_load_more,
-                    "none": self._walk_single}[self.spec.pagination.strategy]
+            walk = {
+                "next_page": self._walk_next_pages,
+                "load_more": self._walk_load_more,
+                "none": self._walk_single,
+            }[self.spec.pagination.strategy]
             try:
                 self._goto(url)
                 walk()
@@ -104,15 +113,21 @@ class ShopCrawler:
                 self._wait.until(ec.staleness_of(marker))
                 self._wait_for_items()
             except TimeoutException:
-                raise StepFailed(self.spec.name, "next_page", self.driver.current_url,
-                                 "the next page did not load", selector) from None
+                raise StepFailed(
+                    self.spec.name,
+                    "next_page",
+                    self.driver.current_url,
+                    "the next page did not load",
+                    selector,
+                ) from None
 
     def _walk_load_more(self) -> None:
         selector = self.spec.pagination.selector
         self._harvest()
         while self.summary.pages < self.spec.pagination.max_pages:
-            buttons = [b for b in self.driver.find_elements(By.CSS_SELECTOR, selector)
-                       if b.is_displayed()]
+            buttons = [
+                b for b in self.driver.find_elements(By.CSS_SELECTOR, selector) if b.is_displayed()
+            ]
             if not buttons:
                 return
             before = self._count_items()
@@ -121,9 +136,13 @@ class ShopCrawler:
             try:
                 self._wait.until(lambda d, n=before: self._count_items() > n)
             except TimeoutException:
-                raise StepFailed(self.spec.name, "load_more", self.driver.current_url,
-                                 f"no new items after clicking (still {before})",
-                                 selector) from None
+                raise StepFailed(
+                    self.spec.name,
+                    "load_more",
+                    self.driver.current_url,
+                    f"no new items after clicking (still {before})",
+                    selector,
+                ) from None
             self._harvest()
 
     # -- steps ------------------------------------------------------------------------------
@@ -134,8 +153,9 @@ class ShopCrawler:
             self.driver.get(url)
             self._wait_for_items()
         except TimeoutException:
-            raise StepFailed(self.spec.name, "wait_for", url, "no listing items appeared",
-                             self.spec.listing.item) from None
+            raise StepFailed(
+                self.spec.name, "wait_for", url, "no listing items appeared", self.spec.listing.item
+            ) from None
         except WebDriverException as exc:
             raise StepFailed(self.spec.name, "goto", url, exc.msg or str(exc)) from exc
 
@@ -144,7 +164,8 @@ class ShopCrawler:
 
     def _count_items(self) -> int:
         return self.driver.execute_script(
-            "return document.querySelectorAll(arguments[0]).length", self.spec.listing.item)
+            "return document.querySelectorAll(arguments[0]).length", self.spec.listing.item
+        )
 
     def _click(self, element, step: str, selector: str) -> None:
         try:
@@ -185,9 +206,12 @@ class ShopCrawler:
         self.summary.offers += len(page.offers)
         self.on_page(page)
 
-    def _with_images(self, number: int, url: str, offers: list[Offer],
-                     problems: list[str]) -> CrawledPage:
-        http = HttpContext(user_agent(self.driver), cookies_header(self.driver))
+    def _with_images(
+        self, number: int, url: str, offers: list[Offer], problems: list[str]
+    ) -> CrawledPage:
+        http = HttpContext(
+            user_agent(self.driver), cookies_header(self.driver), urlsplit(url).hostname
+        )
         images, errors = download_images((o.image_url for o in offers), self.images_dir, http)
         problems.extend(errors.values())
         labelled, shop_labels = [], {}
@@ -212,8 +236,12 @@ class ShopCrawler:
         self.on_failure(PageFailure(self.spec.name, step, url, message, html, screenshot))
 
 
-def crawl_shop(spec: ShopSpec, driver, images_dir: Path,
-               on_page: Callable[[CrawledPage], None],
-               on_failure: Callable[[PageFailure], None]) -> CrawlSummary:
+def crawl_shop(
+    spec: ShopSpec,
+    driver,
+    images_dir: Path,
+    on_page: Callable[[CrawledPage], None],
+    on_failure: Callable[[PageFailure], None],
+) -> CrawlSummary:
     """Crawl *spec*'s shop with *driver*, handing over each page as it is done."""
     return ShopCrawler(spec, driver, images_dir, on_page, on_failure).crawl()

@@ -66,8 +66,11 @@ def to_offer(item: RawItem, spec: ShopSpec, page_url: str, scraped_at: datetime)
     if not url or not title:
         return None
     price = parse_price(f.get("price"), spec.currency, spec.decimal_separator)
-    was = parse_price(f.get("list_price"), spec.currency, spec.decimal_separator) \
-        if f.get("list_price") else None
+    was = (
+        parse_price(f.get("list_price"), spec.currency, spec.decimal_separator)
+        if f.get("list_price")
+        else None
+    )
     return Offer(
         shop=spec.name,
         url=url.split("#", 1)[0],

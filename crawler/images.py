@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from PIL import Image as PILImage
 
@@ -33,12 +34,16 @@ class HttpContext:
 
     user_agent: str = "pricelens/0.1"
     cookies: str = ""
+    cookie_host: str | None = None  # the shop's host: cookies never go to other hosts
     timeout: float = 20.0
 
 
 def fetch_bytes(url: str, http: HttpContext, max_bytes: int = MAX_BYTES) -> bytes:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ImageRejected(f"{url}: only http(s) images are fetched")
     headers = {"User-Agent": http.user_agent, "Accept": "image/*"}
-    if http.cookies:
+    if http.cookies and parts.hostname == http.cookie_host:
         headers["Cookie"] = http.cookies
     request = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(request, timeout=http.timeout) as response:
@@ -88,8 +93,9 @@ def store_image_bytes(data: bytes, url: str, images_dir: Path) -> Image:
     return Image(digest, str(path), width, height, fmt, len(data), url)
 
 
-def download_images(urls: Iterable[str], images_dir: Path, http: HttpContext,
-                    workers: int = 8) -> tuple[dict[str, Image], dict[str, str]]:
+def download_images(
+    urls: Iterable[str], images_dir: Path, http: HttpContext, workers: int = 8
+) -> tuple[dict[str, Image], dict[str, str]]:
     """Download each distinct URL once. Returns (images by URL, error message by URL)."""
     unique = list(dict.fromkeys(u for u in urls if u))
 

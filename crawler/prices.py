@@ -14,13 +14,46 @@ from decimal import Decimal
 from price_parser import Price
 
 # Digits after the decimal point per currency (ISO 4217); unknown currencies default to 2.
-EXPONENTS = {"KRW": 0, "JPY": 0, "VND": 0, "CLP": 0, "ISK": 0, "USD": 2, "EUR": 2, "GBP": 2,
-             "CNY": 2, "CHF": 2, "CAD": 2, "AUD": 2, "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3}
-SYMBOLS = {"원": "KRW", "₩": "KRW", "krw": "KRW", "won": "KRW", "¥": "JPY", "円": "JPY",
-           "€": "EUR", "eur": "EUR", "£": "GBP", "gbp": "GBP", "$": "USD", "us$": "USD",
-           "usd": "USD", "kd": "KWD", "kwd": "KWD", "chf": "CHF"}
+EXPONENTS = {
+    "KRW": 0,
+    "JPY": 0,
+    "VND": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CNY": 2,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "KWD": 3,
+    "BHD": 3,
+    "OMR": 3,
+    "JOD": 3,
+}
+SYMBOLS = {
+    "원": "KRW",
+    "₩": "KRW",
+    "krw": "KRW",
+    "won": "KRW",
+    "¥": "JPY",
+    "円": "JPY",
+    "€": "EUR",
+    "eur": "EUR",
+    "£": "GBP",
+    "gbp": "GBP",
+    "$": "USD",
+    "us$": "USD",
+    "usd": "USD",
+    "kd": "KWD",
+    "kwd": "KWD",
+    "chf": "CHF",
+}
 _FROM = re.compile(r"^\s*(from|ab|à partir de|starting at)\b|부터|~\s*$", re.IGNORECASE)
-_NEGATIVE = re.compile(r"(^|\s)[-−]\s*[\d₩$€£¥]")
+# a minus not preceded by a digit ("9,900-12,900" is a range, "₩-12,900" is negative)
+_NEGATIVE = re.compile(r"(?<![\d\s])\s*[-−]\s*\d|^\s*[-−]")
+_SEPARATED = re.compile(r"\d([.,])(\d+)\D*$")
 
 
 @dataclass(frozen=True)
@@ -40,8 +73,27 @@ def minor_units(amount: Decimal, currency: str) -> int | None:
     return int(scaled)
 
 
-def parse_price(text: str | None, default_currency: str,
-                decimal_separator: str | None = None) -> ParsedPrice:
+def _decimal_separator(raw: str, currency: str) -> str | None:
+    """Settle "1.250": price-parser reads a separator before exactly three digits as thousands,
+    which is wrong for 3-decimal currencies (1.250 KWD) and after a zero ($0.505)."""
+    match = _SEPARATED.search(raw)
+    if not match or len(match.group(2)) != 3:
+        return None
+    separator = match.group(1)
+    other = "," if separator == "." else "."
+    number = re.search(r"[\d.,]+", raw[: match.end(2)][::-1]).group(0)[::-1]
+    if other in number:
+        return separator  # "1,234.505": with both kinds, the last one is the decimal point
+    if EXPONENTS.get(currency, 2) == 3 or re.fullmatch(
+        r"0" + re.escape(separator) + r"\d+", number
+    ):
+        return separator
+    return None
+
+
+def parse_price(
+    text: str | None, default_currency: str, decimal_separator: str | None = None
+) -> ParsedPrice:
     """Parse a shop's price string. *default_currency* applies when the text shows none."""
     raw = (text or "").strip()
     if not raw:
@@ -54,12 +106,17 @@ def parse_price(text: str | None, default_currency: str,
         currency = SYMBOLS.get(parsed.currency.strip().lower(), parsed.currency.strip().upper())
         if not re.fullmatch(r"[A-Z]{3}", currency):
             return ParsedPrice(None, default_currency, raw, f"unknown currency {parsed.currency!r}")
+    if decimal_separator is None:
+        guessed = _decimal_separator(raw, currency)
+        if guessed:
+            parsed = Price.fromstring(raw, decimal_separator=guessed)
     if _NEGATIVE.search(raw):
         return ParsedPrice(None, currency, raw, "negative price")
     amount = minor_units(parsed.amount, currency)
     if amount is None:
-        return ParsedPrice(None, currency, raw,
-                           f"{parsed.amount} has more decimals than {currency} allows")
+        return ParsedPrice(
+            None, currency, raw, f"{parsed.amount} has more decimals than {currency} allows"
+        )
     if amount == 0:
         return ParsedPrice(None, currency, raw, "zero price")
     return ParsedPrice(amount, currency, raw, None, bool(_FROM.search(raw)))

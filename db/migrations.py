@@ -190,11 +190,12 @@ def migrate(conn: sqlite3.Connection, path: str = ":memory:") -> int:
     for migration in MIGRATIONS:
         if migration.version <= version:
             continue
+        quoted_name = migration.name.replace("'", "''")
         script = (
             "BEGIN IMMEDIATE;\n"
             f"{migration.sql}\n"
             "INSERT INTO schema_version (version, name, applied_at) "
-            f"VALUES ({migration.version}, '{migration.name}', strftime('%Y-%m-%dT%H:%M:%SZ'));\n"
+            f"VALUES ({migration.version}, '{quoted_name}', strftime('%Y-%m-%dT%H:%M:%SZ'));\n"
             "COMMIT;"
         )
         try:

@@ -18,13 +18,32 @@ _DENIED_ACTIONS = {
 # PRAGMAs that only read. Introspection pragmas take a table or index name; the
 # settings below them are allowed only bare, because given a value they would write.
 _INTROSPECTION_PRAGMAS = {
-    "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
-    "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+    "table_info",
+    "table_xinfo",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "foreign_key_check",
+    "integrity_check",
+    "quick_check",
 }
 _SETTING_PRAGMAS = {
-    "database_list", "table_list", "user_version", "schema_version", "page_count",
-    "page_size", "freelist_count", "compile_options", "journal_mode", "foreign_keys",
-    "collation_list", "function_list", "pragma_list", "encoding", "data_version",
+    "database_list",
+    "table_list",
+    "user_version",
+    "schema_version",
+    "page_count",
+    "page_size",
+    "freelist_count",
+    "compile_options",
+    "journal_mode",
+    "foreign_keys",
+    "collation_list",
+    "function_list",
+    "pragma_list",
+    "encoding",
+    "data_version",
 }
 
 
@@ -46,8 +65,9 @@ def _authorize(action, arg1, arg2, _db, _trigger):
     return sqlite3.SQLITE_OK
 
 
-def run_readonly_query(path: str | Path, sql: str, params: tuple = (),
-                       time_limit_s: float = 10.0, max_rows: int = 1000) -> QueryResult:
+def run_readonly_query(
+    path: str | Path, sql: str, params: tuple = (), time_limit_s: float = 10.0, max_rows: int = 1000
+) -> QueryResult:
     """Run one SQL statement against *path* opened with ``mode=ro``.
 
     Three fences: the read-only open, ``PRAGMA query_only``, and an authorizer refusing

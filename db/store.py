@@ -225,8 +225,9 @@ class Store:
 
     # -- crawl runs -------------------------------------------------------------------
 
-    def start_crawl_run(self, shop: str, base_url: str | None = None,
-                        pipeline_run_id: int | None = None) -> int:
+    def start_crawl_run(
+        self, shop: str, base_url: str | None = None, pipeline_run_id: int | None = None
+    ) -> int:
         with write_transaction(self.db) as conn:
             shop_id = self._upsert_shop(conn, shop, base_url)
             return conn.execute(
@@ -243,9 +244,15 @@ class Store:
                 (status, _now(), error, crawl_run_id, crawl_run_id),
             )
 
-    def record_crawl_error(self, crawl_run_id: int, message: str, url: str | None = None,
-                           step: str | None = None, screenshot_path: str | None = None,
-                           html_path: str | None = None) -> None:
+    def record_crawl_error(
+        self,
+        crawl_run_id: int,
+        message: str,
+        url: str | None = None,
+        step: str | None = None,
+        screenshot_path: str | None = None,
+        html_path: str | None = None,
+    ) -> None:
         with write_transaction(self.db) as conn:
             conn.execute(
                 "INSERT INTO crawl_errors (crawl_run_id, url, step, message, screenshot_path, "
@@ -254,11 +261,13 @@ class Store:
             )
 
     def crawl_run(self, crawl_run_id: int) -> dict:
-        rows = list(self.db.query(
-            "SELECT crawl_runs.*, shops.name AS shop FROM crawl_runs "
-            "JOIN shops ON shops.id = crawl_runs.shop_id WHERE crawl_runs.id = ?",
-            [crawl_run_id],
-        ))
+        rows = list(
+            self.db.query(
+                "SELECT crawl_runs.*, shops.name AS shop FROM crawl_runs "
+                "JOIN shops ON shops.id = crawl_runs.shop_id WHERE crawl_runs.id = ?",
+                [crawl_run_id],
+            )
+        )
         return rows[0]
 
     # -- pipeline runs ----------------------------------------------------------------
@@ -271,8 +280,9 @@ class Store:
                 (kind, _now()),
             ).fetchone()[0]
 
-    def finish_pipeline_run(self, run_id: int, status: str, counts: dict | None = None,
-                            error: str | None = None) -> None:
+    def finish_pipeline_run(
+        self, run_id: int, status: str, counts: dict | None = None, error: str | None = None
+    ) -> None:
         with write_transaction(self.db) as conn:
             conn.execute(
                 "UPDATE pipeline_runs SET status = ?, finished_at = ?, counts_json = ?, error = ? "
@@ -282,35 +292,59 @@ class Store:
 
     # -- models and predictions -------------------------------------------------------
 
-    def register_model(self, version: str, architecture: str, path: str, metrics: dict,
-                       data: dict, make_current: bool = True) -> int:
+    def register_model(
+        self,
+        version: str,
+        architecture: str,
+        path: str,
+        metrics: dict,
+        data: dict,
+        make_current: bool = True,
+    ) -> int:
         with write_transaction(self.db) as conn:
             if make_current:
                 conn.execute("UPDATE models SET is_current = 0 WHERE is_current = 1")
             return conn.execute(
                 "INSERT INTO models (version, architecture, path, metrics_json, data_json, "
                 "is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (version, architecture, path, json.dumps(metrics, sort_keys=True),
-                 json.dumps(data, sort_keys=True), int(make_current), _now()),
+                (
+                    version,
+                    architecture,
+                    path,
+                    json.dumps(metrics, sort_keys=True),
+                    json.dumps(data, sort_keys=True),
+                    int(make_current),
+                    _now(),
+                ),
             ).fetchone()[0]
 
     def current_model(self) -> ModelRow | None:
         for row in self.db.query("SELECT * FROM models WHERE is_current = 1"):
-            return ModelRow(row["id"], row["version"], row["architecture"], row["path"],
-                            json.loads(row["metrics_json"]), True)
+            return ModelRow(
+                row["id"],
+                row["version"],
+                row["architecture"],
+                row["path"],
+                json.loads(row["metrics_json"]),
+                True,
+            )
         return None
 
     def images_without_prediction(self, model_id: int) -> list[dict]:
-        return list(self.db.query(
-            "SELECT images.sha256, images.path FROM images WHERE NOT EXISTS ("
-            " SELECT 1 FROM predictions p WHERE p.image_sha256 = images.sha256"
-            " AND p.model_id = ?) ORDER BY images.sha256",
-            [model_id],
-        ))
+        return list(
+            self.db.query(
+                "SELECT images.sha256, images.path FROM images WHERE NOT EXISTS ("
+                " SELECT 1 FROM predictions p WHERE p.image_sha256 = images.sha256"
+                " AND p.model_id = ?) ORDER BY images.sha256",
+                [model_id],
+            )
+        )
 
     def save_predictions(self, predictions: Iterable[Prediction]) -> int:
-        rows = [(p.image_sha256, p.model_id, p.label, p.confidence, p.embedding, _now())
-                for p in predictions]
+        rows = [
+            (p.image_sha256, p.model_id, p.label, p.confidence, p.embedding, _now())
+            for p in predictions
+        ]
         with write_transaction(self.db) as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO predictions "
@@ -335,8 +369,19 @@ class Store:
             """,
             [model_id],
         )
-        return [OfferForMatching(r["id"], r["shop"], r["title"], r["price"], r["currency"],
-                                 r["label"], r["embedding"], r["group_id"]) for r in rows]
+        return [
+            OfferForMatching(
+                r["id"],
+                r["shop"],
+                r["title"],
+                r["price"],
+                r["currency"],
+                r["label"],
+                r["embedding"],
+                r["group_id"],
+            )
+            for r in rows
+        ]
 
     def replace_groups(self, groups: Sequence[ProductGroup]) -> list[int]:
         """Write the model's grouping; a group with an id keeps it. Returns the group ids."""
@@ -375,8 +420,9 @@ class Store:
 
     def comparison_rows(self) -> list[dict]:
         """One row per (group, offer) with the offer's latest and previous observed price."""
-        return list(self.db.query(
-            """
+        return list(
+            self.db.query(
+                """
             SELECT g.id AS group_id, g.label, g.canonical_title, s.name AS shop,
                    o.id AS offer_id, o.title, o.url, o.price, o.currency, o.in_stock,
                    (SELECT po.price FROM price_observations po
@@ -388,13 +434,16 @@ class Store:
             JOIN shops s ON s.id = o.shop_id
             ORDER BY g.id, s.name
             """
-        ))
+            )
+        )
 
     def count(self, table: str) -> int:
         return self.db[table].count
 
     def group_assignments(self) -> list[dict]:
-        return list(self.db.query(
-            "SELECT s.name AS shop, o.url, gm.group_id FROM group_members gm "
-            "JOIN offers o ON o.id = gm.offer_id JOIN shops s ON s.id = o.shop_id"
-        ))
+        return list(
+            self.db.query(
+                "SELECT s.name AS shop, o.url, gm.group_id FROM group_members gm "
+                "JOIN offers o ON o.id = gm.offer_id JOIN shops s ON s.id = o.shop_id"
+            )
+        )

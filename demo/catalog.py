@@ -16,21 +16,56 @@ import numpy as np
 from classifier.fashion_mnist import load_split
 from db.records import LABELS
 
-BRANDS = ("Nordik", "Hanul", "Urbanite", "Monoco", "Solace", "Kite", "Pebble", "Arcadia",
-          "Bluefinch", "Oakline", "Daon", "Mirae")
-MATERIALS = ("cotton", "linen", "wool", "denim", "leather", "nylon", "fleece", "canvas",
-             "suede", "knit")
+BRANDS = (
+    "Nordik",
+    "Hanul",
+    "Urbanite",
+    "Monoco",
+    "Solace",
+    "Kite",
+    "Pebble",
+    "Arcadia",
+    "Bluefinch",
+    "Oakline",
+    "Daon",
+    "Mirae",
+)
+MATERIALS = (
+    "cotton",
+    "linen",
+    "wool",
+    "denim",
+    "leather",
+    "nylon",
+    "fleece",
+    "canvas",
+    "suede",
+    "knit",
+)
 COLOURS = ("black", "white", "navy", "grey", "beige", "red", "green", "khaki", "ivory", "brown")
 NOUNS = {
-    "tshirt": "t-shirt", "trouser": "trousers", "pullover": "pullover", "dress": "dress",
-    "coat": "coat", "sandal": "sandals", "shirt": "shirt", "sneaker": "sneakers",
-    "bag": "bag", "ankle_boot": "ankle boots",
+    "tshirt": "t-shirt",
+    "trouser": "trousers",
+    "pullover": "pullover",
+    "dress": "dress",
+    "coat": "coat",
+    "sandal": "sandals",
+    "shirt": "shirt",
+    "sneaker": "sneakers",
+    "bag": "bag",
+    "ankle_boot": "ankle boots",
 }
 # Base price ranges in KRW per category: a coat costs more than a tee.
 PRICE_RANGES = {
-    "tshirt": (9_900, 39_000), "trouser": (19_000, 79_000), "pullover": (25_000, 99_000),
-    "dress": (29_000, 129_000), "coat": (59_000, 299_000), "sandal": (15_000, 69_000),
-    "shirt": (19_000, 69_000), "sneaker": (39_000, 159_000), "bag": (19_000, 249_000),
+    "tshirt": (9_900, 39_000),
+    "trouser": (19_000, 79_000),
+    "pullover": (25_000, 99_000),
+    "dress": (29_000, 129_000),
+    "coat": (59_000, 299_000),
+    "sandal": (15_000, 69_000),
+    "shirt": (19_000, 69_000),
+    "sneaker": (39_000, 159_000),
+    "bag": (19_000, 249_000),
     "ankle_boot": (49_000, 219_000),
 }
 DISTRACTOR_SHARE = 0.1  # products whose title parts copy another product of the same category
@@ -69,22 +104,27 @@ class Catalog:
             index = order[i % len(order)]
             category = LABELS[int(split.labels[index])]
             low, high = PRICE_RANGES[category]
-            brand, material, colour = (rng.choice(BRANDS), rng.choice(MATERIALS),
-                                       rng.choice(COLOURS))
+            brand, material, colour = (
+                rng.choice(BRANDS),
+                rng.choice(MATERIALS),
+                rng.choice(COLOURS),
+            )
             same_category = [p for p in self.products[-50:] if p.category == category]
             if same_category and rng.random() < DISTRACTOR_SHARE:
                 twin = rng.choice(same_category)
                 brand, material, colour = twin.brand, twin.material, twin.colour
-            self.products.append(Product(
-                id=f"P{i:05d}",
-                image_index=index,
-                mirrored=i >= len(order),
-                category=category,
-                brand=brand,
-                material=material,
-                colour=colour,
-                base_price=rng.randrange(low, high, 100),
-            ))
+            self.products.append(
+                Product(
+                    id=f"P{i:05d}",
+                    image_index=index,
+                    mirrored=i >= len(order),
+                    category=category,
+                    brand=brand,
+                    material=material,
+                    colour=colour,
+                    base_price=rng.randrange(low, high, 100),
+                )
+            )
 
     @cached_property
     def _split(self):

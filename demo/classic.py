@@ -8,9 +8,15 @@ from demo.photos import PhotoStyle
 from demo.shop import NOT_FOUND, DemoShop, ShopOffer, esc, html_response, won
 
 CATEGORY_NAMES = {
-    "tshirt": "상의 > 티셔츠", "trouser": "하의 > 바지", "pullover": "상의 > 스웨터",
-    "dress": "원피스", "coat": "아우터 > 코트", "sandal": "신발 > 샌들",
-    "shirt": "상의 > 셔츠", "sneaker": "신발 > 스니커즈", "bag": "가방",
+    "tshirt": "상의 > 티셔츠",
+    "trouser": "하의 > 바지",
+    "pullover": "상의 > 스웨터",
+    "dress": "원피스",
+    "coat": "아우터 > 코트",
+    "sandal": "신발 > 샌들",
+    "shirt": "상의 > 셔츠",
+    "sneaker": "신발 > 스니커즈",
+    "bag": "가방",
     "ankle_boot": "신발 > 앵클부츠",
 }
 

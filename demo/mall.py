@@ -41,8 +41,10 @@ class Mall:
             "day": self.settings.day,
             "products": self.settings.products,
             "shops": {
-                name: {"base_url": server.base_url,
-                       "offers": server.shop.answer_key(server.base_url)}
+                name: {
+                    "base_url": server.base_url,
+                    "offers": server.shop.answer_key(server.base_url),
+                }
                 for name, server in self.servers.items()
             },
         }
@@ -62,8 +64,9 @@ def build_shops(settings: MallSettings, catalog: Catalog | None = None) -> dict[
 
 
 @contextlib.contextmanager
-def run_mall(settings: MallSettings = MallSettings(), ports: dict[str, int] | None = None
-             ) -> Iterator[Mall]:
+def run_mall(
+    settings: MallSettings = MallSettings(), ports: dict[str, int] | None = None
+) -> Iterator[Mall]:
     """Start every shop on loopback (free ports unless given), yield the mall, stop them."""
     servers: dict[str, ShopServer] = {}
     try:

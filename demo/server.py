@@ -34,13 +34,20 @@ def _handler_for(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
     return ShopHandler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # browsers drop connections they no longer need (lazy images, navigation)
+        log.debug("connection from %s ended early", client_address, exc_info=True)
+
+
 class ShopServer:
     """A shop on ``127.0.0.1:port`` (port 0 picks a free one) in a background thread."""
 
     def __init__(self, shop: DemoShop, port: int = 0, host: str = "127.0.0.1"):
         self.shop = shop
-        self.httpd = ThreadingHTTPServer((host, port), _handler_for(shop))
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer((host, port), _handler_for(shop))
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name=f"demo-{shop.name}", daemon=True
         )

@@ -77,17 +77,22 @@ class DemoShop:
             if not carries(self.name, product, seed):
                 continue
             price = shop_price(self.name, product, seed, self.day)
-            was = list_price(self.name, product, seed, self.day, price) \
-                if self.shows_list_price else None
-            offers.append(ShopOffer(
-                sku=f"{self.sku_prefix}-{product.id[1:]}",
-                product=product,
-                title=self.title_for(product, on_sale=was is not None),
-                category_name=self.category_name(product.category),
-                price=price,
-                list_price=was,
-                in_stock=in_stock(self.name, product, seed, self.day),
-            ))
+            was = (
+                list_price(self.name, product, seed, self.day, price)
+                if self.shows_list_price
+                else None
+            )
+            offers.append(
+                ShopOffer(
+                    sku=f"{self.sku_prefix}-{product.id[1:]}",
+                    product=product,
+                    title=self.title_for(product, on_sale=was is not None),
+                    category_name=self.category_name(product.category),
+                    price=price,
+                    list_price=was,
+                    in_stock=in_stock(self.name, product, seed, self.day),
+                )
+            )
         return offers
 
     @cached_property
@@ -96,7 +101,7 @@ class DemoShop:
 
     def page(self, number: int) -> list[ShopOffer]:
         start = (number - 1) * self.page_size
-        return self.offers[start:start + self.page_size]
+        return self.offers[start : start + self.page_size]
 
     @property
     def page_count(self) -> int:
@@ -109,7 +114,7 @@ class DemoShop:
             return Response(200, "text/plain", b"User-agent: *\nAllow: /\n")
         prefix = "/images/"
         if path.startswith(prefix):
-            sku = path[len(prefix):].rsplit(".", 1)[0]
+            sku = path[len(prefix) :].rsplit(".", 1)[0]
             if sku in self.by_sku:
                 return Response(200, self.photo_style.content_type, self._photo(sku))
             return NOT_FOUND

@@ -11,13 +11,23 @@ from demo.photos import PhotoStyle
 from demo.shop import NOT_FOUND, DemoShop, Response, esc, html_response, won
 
 CATEGORY_NAMES = {
-    "tshirt": "Tops / Tees", "trouser": "Bottoms / Trousers", "pullover": "Tops / Knitwear",
-    "dress": "Dresses", "coat": "Outerwear", "sandal": "Shoes / Sandals",
-    "shirt": "Tops / Shirts", "sneaker": "Shoes / Sneakers", "bag": "Bags",
+    "tshirt": "Tops / Tees",
+    "trouser": "Bottoms / Trousers",
+    "pullover": "Tops / Knitwear",
+    "dress": "Dresses",
+    "coat": "Outerwear",
+    "sandal": "Shoes / Sandals",
+    "shirt": "Tops / Shirts",
+    "sneaker": "Shoes / Sneakers",
+    "bag": "Bags",
     "ankle_boot": "Shoes / Boots",
 }
-ABBREVIATIONS = {"t-shirt": "Tee", "trousers": "Pants", "pullover": "Sweater",
-                 "ankle boots": "Ankle Bts"}
+ABBREVIATIONS = {
+    "t-shirt": "Tee",
+    "trousers": "Pants",
+    "pullover": "Sweater",
+    "ankle boots": "Ankle Bts",
+}
 
 _SHELL = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Gangnam Style Store</title>
@@ -72,14 +82,17 @@ class SpaShop(DemoShop):
     name = "spa"
     display_name = "Gangnam Style Store"
     sku_prefix = "GS"
-    photo_style = PhotoStyle(size=128, padding=14, background=(24, 24, 24),
-                             tint=(255, 236, 210), format="JPEG")
+    photo_style = PhotoStyle(
+        size=128, padding=14, background=(24, 24, 24), tint=(255, 236, 210), format="JPEG"
+    )
 
     def title_for(self, product: Product, on_sale: bool) -> str:
         noun = ABBREVIATIONS.get(product.noun, product.noun.title())
         promo = "[SALE] " if on_sale else ""
-        return f"{promo}{product.colour.title()} {product.material.title()} {noun} · " \
-               f"{product.brand.upper()}"
+        return (
+            f"{promo}{product.colour.title()} {product.material.title()} {noun} · "
+            f"{product.brand.upper()}"
+        )
 
     def category_name(self, category: str) -> str:
         return CATEGORY_NAMES[category]

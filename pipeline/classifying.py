@@ -20,8 +20,7 @@ from pipeline.settings import Home
 log = logging.getLogger(__name__)
 
 
-def train_fashion_mnist(store: Store, home: Home, config: TrainConfig,
-                        progress=None) -> ModelRow:
+def train_fashion_mnist(store: Store, home: Home, config: TrainConfig, progress=None) -> ModelRow:
     """Train a model on Fashion-MNIST, register it in the database and make it current."""
     train = load_split("train", download_dir=home.datasets)
     test = load_split("test", download_dir=home.datasets)
@@ -34,16 +33,28 @@ def train_fashion_mnist(store: Store, home: Home, config: TrainConfig,
 
     result = train_model(
         config,
-        torch.from_numpy(train.images.copy()), torch.from_numpy(train.labels),
-        torch.from_numpy(test.images.copy()), torch.from_numpy(test.labels),
-        home.models / version, LABELS, on_step,
+        torch.from_numpy(train.images.copy()),
+        torch.from_numpy(train.labels),
+        torch.from_numpy(test.images.copy()),
+        torch.from_numpy(test.labels),
+        home.models / version,
+        LABELS,
+        on_step,
     )
     if progress:
         progress.update(task, status=f"accuracy {result.metrics['accuracy']:.3f}")
-    data = {"dataset": "fashion-mnist", "train_images": config.train_limit or len(train.labels),
-            "eval_images": config.eval_limit or len(test.labels)}
-    store.register_model(version, config.architecture, str(result.checkpoint),
-                         result.metrics | {"config": asdict(config)}, data)
+    data = {
+        "dataset": "fashion-mnist",
+        "train_images": config.train_limit or len(train.labels),
+        "eval_images": config.eval_limit or len(test.labels),
+    }
+    store.register_model(
+        version,
+        config.architecture,
+        str(result.checkpoint),
+        result.metrics | {"config": asdict(config)},
+        data,
+    )
     return store.current_model()
 
 
@@ -53,13 +64,15 @@ def ensure_model(store: Store, home: Home, config: TrainConfig, progress=None) -
     if current and Path(current.path).is_file():
         return current
     if current:
-        log.warning("model %s is registered but %s is missing; training anew",
-                    current.version, current.path)
+        log.warning(
+            "model %s is registered but %s is missing; training anew", current.version, current.path
+        )
     return train_fashion_mnist(store, home, config, progress)
 
 
-def classify_images(store: Store, model: ModelRow, device: str = "auto", batch: int = 256,
-                    progress=None) -> int:
+def classify_images(
+    store: Store, model: ModelRow, device: str = "auto", batch: int = 256, progress=None
+) -> int:
     """Predict label, confidence and embedding for each image new to *model*."""
     pending = store.images_without_prediction(model.id)
     if not pending:
@@ -68,11 +81,12 @@ def classify_images(store: Store, model: ModelRow, device: str = "auto", batch: 
     task = progress.add_task("classify", total=len(pending), status="") if progress else None
     done = 0
     for start in range(0, len(pending), batch):
-        chunk = pending[start:start + batch]
+        chunk = pending[start : start + batch]
         predictions = classifier.predict_files([row["path"] for row in chunk])
         store.save_predictions(
             Prediction(row["sha256"], model.id, p.label, p.confidence, p.embedding.tobytes())
             for row, p in zip(chunk, predictions, strict=True)
+            if p is not None
         )
         done += len(chunk)
         if progress:

@@ -47,22 +47,28 @@ class PricelensGroup(click.Group):
 
 
 @click.group(cls=PricelensGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(file_okay=False), envvar=HOME_ENV,
-              help=f"Folder for the database, images, models and config "
-                   f"[env {HOME_ENV}; default: the per-user data folder].")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar=HOME_ENV,
+    help=f"Folder for the database, images, models and config "
+    f"[env {HOME_ENV}; default: the per-user data folder].",
+)
 @click.option("--traceback", is_flag=True, help="Show the full traceback on errors.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.version_option(package_name="pricelens")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, traceback: bool, no_progress: bool,
-        verbose: int) -> None:
+def cli(
+    ctx: click.Context, home: str | None, traceback: bool, no_progress: bool, verbose: int
+) -> None:
     """pricelens compares the prices of the same products across online shops."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     err = Console(stderr=True)
-    ctx.obj = Env(Home.resolve(home), traceback, not no_progress and err.is_terminal,
-                  Console(), err)
+    ctx.obj = Env(
+        Home.resolve(home), traceback, not no_progress and err.is_terminal, Console(), err
+    )
 
 
 def _register_commands() -> None:

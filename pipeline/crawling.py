@@ -39,8 +39,14 @@ def _save_snapshot(folder: Path, failure: PageFailure, index: int) -> tuple[str 
     return (str(html_path) if html_path else None, str(shot_path) if shot_path else None)
 
 
-def crawl_one_shop(store: Store, spec: ShopSpec, home: Home, browser: BrowserConfig,
-                   pipeline_run_id: int | None = None, progress=None) -> ShopCrawlResult:
+def crawl_one_shop(
+    store: Store,
+    spec: ShopSpec,
+    home: Home,
+    browser: BrowserConfig,
+    pipeline_run_id: int | None = None,
+    progress=None,
+) -> ShopCrawlResult:
     run_id = store.start_crawl_run(spec.name, spec.base_url, pipeline_run_id)
     snapshots = home.crawl_errors / f"run-{run_id}"
     failures: list[PageFailure] = []
@@ -67,19 +73,26 @@ def crawl_one_shop(store: Store, spec: ShopSpec, home: Home, browser: BrowserCon
         store.record_crawl_error(run_id, message, spec.base_url, "session")
         store.finish_crawl_run(run_id, "failed", message)
         run = store.crawl_run(run_id)
-        return ShopCrawlResult(spec.name, run_id, "failed", run["pages"], run["offers"],
-                               len(failures) + 1, message)
+        return ShopCrawlResult(
+            spec.name, run_id, "failed", run["pages"], run["offers"], len(failures) + 1, message
+        )
     finally:
         if progress:
             progress.update(task, status="done")
     status = "ok" if not failures else ("partial" if summary.pages else "failed")
     error = failures[0].message if failures else None
     store.finish_crawl_run(run_id, status, error)
-    return ShopCrawlResult(spec.name, run_id, status, summary.pages, summary.offers,
-                           len(failures), error)
+    return ShopCrawlResult(
+        spec.name, run_id, status, summary.pages, summary.offers, len(failures), error
+    )
 
 
-def crawl_shops(store: Store, specs: list[ShopSpec], home: Home, browser: BrowserConfig,
-                pipeline_run_id: int | None = None, progress=None) -> list[ShopCrawlResult]:
-    return [crawl_one_shop(store, spec, home, browser, pipeline_run_id, progress)
-            for spec in specs]
+def crawl_shops(
+    store: Store,
+    specs: list[ShopSpec],
+    home: Home,
+    browser: BrowserConfig,
+    pipeline_run_id: int | None = None,
+    progress=None,
+) -> list[ShopCrawlResult]:
+    return [crawl_one_shop(store, spec, home, browser, pipeline_run_id, progress) for spec in specs]

@@ -29,17 +29,23 @@ class DemoResult:
     shops: list[str]
 
 
-def run_demo(home: Home, mall: MallSettings = MallSettings(),
-             train: TrainConfig = TrainConfig(), browser: BrowserConfig = BrowserConfig(),
-             progress=None) -> DemoResult:
+def run_demo(
+    home: Home,
+    mall: MallSettings = MallSettings(),
+    train: TrainConfig = TrainConfig(),
+    browser: BrowserConfig = BrowserConfig(),
+    progress=None,
+) -> DemoResult:
     home.create()
     with Store(home.database) as store:
         run_id = store.start_pipeline_run("demo")
         try:
             with run_mall(mall) as running:
                 running.write_answer_key(home.answer_key)
-                specs = [load_builtin_spec(name).with_base_url(url)
-                         for name, url in running.base_urls.items()]
+                specs = [
+                    load_builtin_spec(name).with_base_url(url)
+                    for name, url in running.base_urls.items()
+                ]
                 crawls = crawl_shops(store, specs, home, browser, run_id, progress)
             had_model = store.current_model()
             model = ensure_model(store, home, train, progress)
@@ -49,12 +55,23 @@ def run_demo(home: Home, mall: MallSettings = MallSettings(),
             status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_pipeline_run(run_id, status, error=str(exc) or type(exc).__name__)
             raise
-        counts = {"offers": sum(c.offers for c in crawls), "pages": sum(c.pages for c in crawls),
-                  "crawl_failures": sum(c.failures for c in crawls), "classified": classified,
-                  "groups": len(groups)}
+        counts = {
+            "offers": sum(c.offers for c in crawls),
+            "pages": sum(c.pages for c in crawls),
+            "crawl_failures": sum(c.failures for c in crawls),
+            "classified": classified,
+            "groups": len(groups),
+        }
         failed = all(c.status == "failed" for c in crawls)
-        store.finish_pipeline_run(run_id, "failed" if failed else "ok", counts,
-                                  "every shop failed" if failed else None)
-        return DemoResult(run_id, crawls, model.version,
-                          had_model is None or had_model.id != model.id, classified,
-                          len(groups), [s.name for s in specs])
+        store.finish_pipeline_run(
+            run_id, "failed" if failed else "ok", counts, "every shop failed" if failed else None
+        )
+        return DemoResult(
+            run_id,
+            crawls,
+            model.version,
+            had_model is None or had_model.id != model.id,
+            classified,
+            len(groups),
+            [s.name for s in specs],
+        )

@@ -33,14 +33,20 @@ def per_offer_scores(predicted: dict[str, str], truth: dict[str, str]) -> dict:
         recall += hit / len(t)
         f1 += 2 * hit / (len(p) + len(t))
     n = max(len(keys), 1)
-    return {"precision": precision / n, "recall": recall / n, "f1": f1 / n,
-            "offers": len(keys), "missing": len(truth) - len(keys)}
+    return {
+        "precision": precision / n,
+        "recall": recall / n,
+        "f1": f1 / n,
+        "offers": len(keys),
+        "missing": len(truth) - len(keys),
+    }
 
 
 def evaluate_groups(store: Store, answer_key: dict) -> dict:
     truth = {
         (shop, offer["url"]): offer["product_id"]
-        for shop, data in answer_key["shops"].items() for offer in data["offers"]
+        for shop, data in answer_key["shops"].items()
+        for offer in data["offers"]
     }
     predicted = {(row["shop"], row["url"]): row["group_id"] for row in store.group_assignments()}
     return per_offer_scores(predicted, truth)

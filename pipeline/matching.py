@@ -66,8 +66,7 @@ def _pair_scores(block: list[OfferForMatching], settings: MatchSettings) -> list
     embeddings = np.stack([np.frombuffer(o.embedding, dtype=np.float32) for o in block])
     image_sim = embeddings @ embeddings.T
     titles = [normalise_title(o.title) for o in block]
-    title_sim = process.cdist(titles, titles, scorer=fuzz.token_set_ratio,
-                              dtype=np.float32) / 100.0
+    title_sim = process.cdist(titles, titles, scorer=fuzz.token_set_ratio, dtype=np.float32) / 100.0
     score = settings.image_weight * image_sim + settings.title_weight * title_sim
     pairs = []
     rows, cols = np.nonzero(np.triu(score >= settings.threshold, k=1))
@@ -75,15 +74,19 @@ def _pair_scores(block: list[OfferForMatching], settings: MatchSettings) -> list
         a, b = block[i], block[j]
         if a.shop == b.shop:
             continue
-        if a.price and b.price and max(a.price, b.price) > settings.max_price_ratio * min(
-                a.price, b.price):
+        if (
+            a.price
+            and b.price
+            and max(a.price, b.price) > settings.max_price_ratio * min(a.price, b.price)
+        ):
             continue
         pairs.append((float(score[i, j]), i, j))
     return pairs
 
 
-def group_offers(offers: list[OfferForMatching],
-                 settings: MatchSettings = MatchSettings()) -> list[ProductGroup]:
+def group_offers(
+    offers: list[OfferForMatching], settings: MatchSettings = MatchSettings()
+) -> list[ProductGroup]:
     """Group offers into products; every offer ends up in exactly one group."""
     blocks: dict[str | None, list[OfferForMatching]] = defaultdict(list)
     for offer in offers:
@@ -103,9 +106,14 @@ def group_offers(offers: list[OfferForMatching],
             clusters = list(members.values())
         for cluster in clusters:
             cluster.sort(key=lambda pair: pair[0].shop)
-            groups.append(ProductGroup(
-                id=None, label=label, canonical_title=cluster[0][0].title,
-                members=tuple(GroupMember(o.offer_id, s) for o, s in cluster)))
+            groups.append(
+                ProductGroup(
+                    id=None,
+                    label=label,
+                    canonical_title=cluster[0][0].title,
+                    members=tuple(GroupMember(o.offer_id, s) for o, s in cluster),
+                )
+            )
     return _keep_ids(groups, {o.offer_id: o.group_id for o in offers})
 
 
@@ -123,10 +131,13 @@ def _keep_ids(groups: list[ProductGroup], previous: dict[int, int | None]) -> li
     return result
 
 
-def match_offers(store: Store, model_id: int | None,
-                 settings: MatchSettings = MatchSettings()) -> list[ProductGroup]:
+def match_offers(
+    store: Store, model_id: int | None, settings: MatchSettings = MatchSettings()
+) -> list[ProductGroup]:
     """Regroup every offer with the current model's predictions and store the groups."""
     groups = group_offers(store.offers_for_matching(model_id), settings)
     ids = store.replace_groups(groups)
-    return [ProductGroup(gid, g.label, g.canonical_title, g.members)
-            for gid, g in zip(ids, groups, strict=True)]
+    return [
+        ProductGroup(gid, g.label, g.canonical_title, g.members)
+        for gid, g in zip(ids, groups, strict=True)
+    ]

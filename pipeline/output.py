@@ -20,8 +20,13 @@ def _plain(value):
     return value
 
 
-def render_rows(console: Console, columns: Sequence[str], rows: Sequence[Sequence],
-                fmt: str, title: str | None = None) -> None:
+def render_rows(
+    console: Console,
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    fmt: str,
+    title: str | None = None,
+) -> None:
     if fmt == "json":
         records = [dict(zip(columns, map(_plain, row), strict=True)) for row in rows]
         console.print_json(json.dumps(records, ensure_ascii=False, default=str))

@@ -47,11 +47,16 @@ def comparison(store: Store, min_shops: int = 2) -> list[ComparisonRow]:
     """Groups sold by at least *min_shops* shops, biggest saving first."""
     rows: dict[int, ComparisonRow] = {}
     for r in store.comparison_rows():
-        row = rows.setdefault(r["group_id"], ComparisonRow(
-            r["group_id"], r["canonical_title"], r["label"], r["currency"]))
-        row.prices[r["shop"]] = ShopPrice(r["price"], r["previous_price"],
-                                          None if r["in_stock"] is None else bool(r["in_stock"]),
-                                          r["url"])
+        row = rows.setdefault(
+            r["group_id"],
+            ComparisonRow(r["group_id"], r["canonical_title"], r["label"], r["currency"]),
+        )
+        row.prices[r["shop"]] = ShopPrice(
+            r["price"],
+            r["previous_price"],
+            None if r["in_stock"] is None else bool(r["in_stock"]),
+            r["url"],
+        )
     chosen = [row for row in rows.values() if len(row.prices) >= min_shops]
     return sorted(chosen, key=lambda row: (-row.savings, row.group_id))
 
@@ -88,8 +93,11 @@ def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | N
     for row in rows[:limit] if limit else rows:
         cheapest = row.cheapest
         table.add_row(
-            str(row.group_id), row.title, row.category or "?",
+            str(row.group_id),
+            row.title,
+            row.category or "?",
             *(_cell(row.prices.get(s), row.currency, s == cheapest) for s in shops),
-            cheapest or "–", format_money(row.savings, row.currency),
+            cheapest or "–",
+            format_money(row.savings, row.currency),
         )
     return table

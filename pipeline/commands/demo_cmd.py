@@ -18,23 +18,62 @@ def register(group: click.Group) -> None:
 
 
 @click.command()
-@click.option("--products", default=300, show_default=True, type=click.IntRange(1, 14_000),
-              help="Catalog size of the demo mall.")
+@click.option(
+    "--products",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 14_000),
+    help="Catalog size of the demo mall.",
+)
 @click.option("--seed", default=7, show_default=True, help="Seed of the demo mall.")
-@click.option("--day", default=0, show_default=True, type=click.IntRange(0),
-              help="Mall day: prices and stock drift from day to day.")
-@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1),
-              help="Training epochs when no model exists yet.")
-@click.option("--train-limit", type=click.IntRange(1), default=None,
-              help="Train on only the first N Fashion-MNIST images (quick try-outs).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="Where to train and classify.")
-@click.option("--chromedriver", type=click.Path(dir_okay=False), default=None,
-              help="chromedriver to use instead of the one on PATH.")
-@click.option("--limit", default=25, show_default=True, type=click.IntRange(0),
-              help="Rows of the comparison to print (0: all).")
+@click.option(
+    "--day",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Mall day: prices and stock drift from day to day.",
+)
+@click.option(
+    "--epochs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Training epochs when no model exists yet.",
+)
+@click.option(
+    "--train-limit",
+    type=click.IntRange(1),
+    default=None,
+    help="Train on only the first N Fashion-MNIST images (quick try-outs).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to train and classify.",
+)
+@click.option(
+    "--chromedriver",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="chromedriver to use instead of the one on PATH.",
+)
+@click.option(
+    "--remote",
+    metavar="URL",
+    default=None,
+    help="Drive a remote WebDriver (Selenium Grid, or a chromedriver on loopback).",
+)
+@click.option(
+    "--limit",
+    default=25,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Rows of the comparison to print (0: all).",
+)
 @click.pass_obj
-def demo(env, products, seed, day, epochs, train_limit, device, chromedriver, limit):
+def demo(env, products, seed, day, epochs, train_limit, device, chromedriver, remote, limit):
     """Crawl the local demo mall, train a model if none exists, classify, match and report.
 
     Starts the demo shops on free loopback ports, stops them when done, and writes the
@@ -42,8 +81,13 @@ def demo(env, products, seed, day, epochs, train_limit, device, chromedriver, li
     """
     train = TrainConfig(epochs=epochs, train_limit=train_limit, device=device)
     with progress_bar(env.progress) as progress:
-        result = run_demo(env.home, MallSettings(seed=seed, products=products, day=day),
-                          train, BrowserConfig(driver_path=chromedriver), progress)
+        result = run_demo(
+            env.home,
+            MallSettings(seed=seed, products=products, day=day),
+            train,
+            BrowserConfig(driver_path=chromedriver, remote_url=remote),
+            progress,
+        )
     with Store(env.home.database) as store:
         rows = comparison(store)
     env.out.print(comparison_table(rows, result.shops, limit or None))
@@ -56,4 +100,6 @@ def demo(env, products, seed, day, epochs, train_limit, device, chromedriver, li
     env.out.print(
         f"{len(rows)} products sold by 2+ shops; {result.groups} groups; model "
         f"{result.model_version} ({trained}); {result.classified} new images classified; "
-        f"home {env.home.root}", highlight=False)
+        f"home {env.home.root}",
+        highlight=False,
+    )

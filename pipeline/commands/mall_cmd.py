@@ -20,13 +20,22 @@ def mall():
 
 
 @mall.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Port of the first shop; the others take the next ones (0: free ports).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port of the first shop; the others take the next ones (0: free ports).",
+)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--products", default=300, show_default=True, type=click.IntRange(1, 14_000))
 @click.option("--day", default=0, show_default=True, type=click.IntRange(0))
-@click.option("--answer-key", type=click.Path(dir_okay=False), default=None,
-              help="Write the ground truth (never served) to this file.")
+@click.option(
+    "--answer-key",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the ground truth (never served) to this file.",
+)
 @click.pass_obj
 def serve(env, port, seed, products, day, answer_key):
     """Serve every demo shop on loopback and print their base URLs; Ctrl-C stops."""

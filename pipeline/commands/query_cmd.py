@@ -15,10 +15,20 @@ def register(group: click.Group) -> None:
 @click.command()
 @click.argument("sql")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--max-rows", default=1000, show_default=True, type=click.IntRange(1),
-              help="Stop after this many rows.")
-@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(0.01),
-              help="Stop the statement after this many seconds.")
+@click.option(
+    "--max-rows",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Stop after this many rows.",
+)
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Stop the statement after this many seconds.",
+)
 @click.pass_obj
 def query(env, sql, fmt, max_rows, timeout):
     """Run one read-only SQL statement against the database.

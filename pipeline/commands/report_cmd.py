@@ -15,10 +15,16 @@ def register(group: click.Group) -> None:
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--limit", default=25, show_default=True, type=click.IntRange(0),
-              help="Rows to show (0: all).")
-@click.option("--min-shops", default=2, show_default=True, type=click.IntRange(1),
-              help="Only products sold by at least this many shops.")
+@click.option(
+    "--limit", default=25, show_default=True, type=click.IntRange(0), help="Rows to show (0: all)."
+)
+@click.option(
+    "--min-shops",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Only products sold by at least this many shops.",
+)
 @click.pass_obj
 def report(env, fmt, limit, min_shops):
     """Print the price comparison: one row per product, each shop's price, the cheapest.
@@ -31,9 +37,32 @@ def report(env, fmt, limit, min_shops):
     if fmt == "table":
         env.out.print(comparison_table(rows, shops, None))
         return
-    columns = ["group_id", "title", "category", "shop", "price", "previous_price", "currency",
-               "in_stock", "cheapest", "url"]
-    flat = [(r.group_id, r.title, r.category, shop, p.price, p.previous, r.currency, p.in_stock,
-             shop == r.cheapest, p.url)
-            for r in rows for shop, p in sorted(r.prices.items())]
+    columns = [
+        "group_id",
+        "title",
+        "category",
+        "shop",
+        "price",
+        "previous_price",
+        "currency",
+        "in_stock",
+        "cheapest",
+        "url",
+    ]
+    flat = [
+        (
+            r.group_id,
+            r.title,
+            r.category,
+            shop,
+            p.price,
+            p.previous,
+            r.currency,
+            p.in_stock,
+            shop == r.cheapest,
+            p.url,
+        )
+        for r in rows
+        for shop, p in sorted(r.prices.items())
+    ]
     render_rows(env.out, columns, flat, fmt)

@@ -1,0 +1,159 @@
+"""Real (small) training on Fashion-MNIST on the CPU, checkpoints and inference."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from classifier.errors import CheckpointError, DatasetMissing
+from classifier.fashion_mnist import load_split, locate
+from classifier.inference import Classifier
+from classifier.model import ShopNet, build_model
+from classifier.training import TrainConfig, load_checkpoint, train_model
+from db.records import LABELS
+from demo.photos import PhotoStyle, render_photo
+
+TINY = TrainConfig(
+    width=8,
+    embedding_dim=32,
+    epochs=2,
+    batch_size=64,
+    train_limit=4000,
+    eval_limit=500,
+    device="cpu",
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_split("train"), load_split("test")
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    train, test = data
+    out = tmp_path_factory.mktemp("model")
+    result = train_model(
+        TINY,
+        torch.from_numpy(train.images.copy()),
+        torch.from_numpy(train.labels),
+        torch.from_numpy(test.images.copy()),
+        torch.from_numpy(test.labels),
+        out,
+        LABELS,
+    )
+    return result
+
+
+def test_fashion_mnist_is_read_from_its_idx_files(data):
+    train, test = data
+    assert train.images.shape == (60_000, 28, 28) and test.images.shape == (10_000, 28, 28)
+    assert train.images.dtype == np.uint8 and set(np.unique(test.labels)) == set(range(10))
+
+
+def test_a_missing_dataset_names_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setattr("classifier.fashion_mnist.DEBIAN_DIR", tmp_path / "nothing")
+    monkeypatch.delenv("PRICELENS_FASHION_MNIST", raising=False)
+    with pytest.raises(DatasetMissing, match="nothing"):
+        locate(tmp_path / "also-nothing")
+
+
+def test_a_corrupt_idx_file_is_refused(tmp_path):
+    for stem in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (tmp_path / stem).write_bytes(b"\x00\x00\x08\x03" + b"\x00\x00\x00\x05" * 3 + b"xx")
+    with pytest.raises(DatasetMissing, match="expected"):
+        load_split("test", tmp_path)
+
+
+def test_training_learns_far_above_chance(trained):
+    assert trained.metrics["accuracy"] > 0.6  # chance is 0.1
+    assert set(trained.metrics["per_class"]) == set(LABELS)
+
+
+def test_checkpoint_holds_the_full_state_and_loads_weights_only(trained):
+    state = load_checkpoint(trained.checkpoint)
+    assert {
+        "model",
+        "optimizer",
+        "scheduler",
+        "epoch",
+        "rng",
+        "best_metric",
+        "config",
+        "classes",
+    } <= set(state)
+    assert state["epoch"] in (1, 2) and state["classes"] == list(LABELS)
+    assert (trained.checkpoint.parent / "config.json").is_file()
+
+
+def test_a_checkpoint_carrying_a_pickle_payload_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Payload(), "config": {}}, path)
+    with pytest.raises(CheckpointError, match=r"evil\.pt"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_inference_gives_labels_confidences_and_unit_embeddings(trained, data, tmp_path):
+    _, test = data
+    classifier = Classifier(trained.checkpoint, device="cpu")
+    paths = []
+    style = PhotoStyle(size=120, padding=10, background=(20, 20, 20), format="JPEG")
+    for i in range(40):
+        path = tmp_path / f"{i}.jpg"
+        path.write_bytes(render_photo(test.images[i], style))
+        paths.append(path)
+    predictions = classifier.predict_files(paths)
+    assert len(predictions) == 40
+    for p in predictions:
+        assert p.label in LABELS and 0 < p.confidence <= 1
+        assert p.embedding.dtype == np.float32
+        assert abs(float(np.linalg.norm(p.embedding)) - 1.0) < 1e-4
+    right = sum(p.label == LABELS[y] for p, y in zip(predictions, test.labels[:40], strict=True))
+    assert right >= 20  # shop-styled photos are still mostly recognised (chance: 4)
+
+
+def test_light_background_photos_are_inverted_to_the_training_form(data):
+    from classifier.transforms import photo_to_array
+
+    _, test = data
+    dark = Image.fromarray(test.images[0]).convert("RGB")
+    light = Image.fromarray(255 - test.images[0]).convert("RGB")
+    assert np.abs(photo_to_array(dark).astype(int) - photo_to_array(light)).max() <= 1
+
+
+@pytest.mark.parametrize("size", [28, 64, 112])
+def test_the_model_accepts_any_input_size(size):
+    model = ShopNet(width=8, embedding_dim=16).eval()
+    logits, embedding = model(torch.zeros(2, 1, size, size))
+    assert logits.shape == (2, 10) and embedding.shape == (2, 16)
+
+
+def test_unknown_architecture_is_named():
+    with pytest.raises(ValueError, match="resnet9000"):
+        build_model("resnet9000")
+
+
+def test_an_unreadable_photo_gets_no_prediction_and_the_others_do(trained, data, tmp_path, caplog):
+    _, test = data
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    good.write_bytes(render_photo(test.images[0], PhotoStyle()))
+    bad.write_bytes(b"not an image")
+    predictions = Classifier(trained.checkpoint, device="cpu").predict_files([bad, good])
+    assert predictions[0] is None and predictions[1].label in LABELS
+    assert "bad.png" in caplog.text

@@ -1,0 +1,144 @@
+"""Crawling the demo shops with real headless Chromium through the built-in specs."""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.request
+from dataclasses import replace
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from crawler.engine import crawl_shop
+from crawler.spec import Listing, load_builtin_spec
+
+pytestmark = pytest.mark.browser
+
+
+def crawl(mall, browser, tmp_path, name, spec=None):
+    spec = spec or load_builtin_spec(name).with_base_url(mall.base_urls[name])
+    pages, failures = [], []
+    summary = crawl_shop(spec, browser, tmp_path / "images", pages.append, failures.append)
+    return summary, pages, failures
+
+
+@pytest.mark.parametrize("name", ["classic", "spa"])
+def test_every_offer_is_found_with_its_price_title_stock_and_photo(mall, browser, tmp_path, name):
+    summary, pages, failures = crawl(mall, browser, tmp_path, name)
+    assert failures == []
+    truth = {o["url"]: o for o in mall.answer_key()["shops"][name]["offers"]}
+    found = {offer.url: offer for page in pages for offer in page.offers}
+    assert set(found) == set(truth)
+    assert summary.offers == len(truth)
+    images = {image.sha256: image for page in pages for image in page.images}
+    for url, expected in truth.items():
+        offer = found[url]
+        assert (offer.title, offer.price, offer.currency, offer.list_price, offer.in_stock) == (
+            expected["title"],
+            expected["price"],
+            "KRW",
+            expected["list_price"],
+            expected["in_stock"],
+        )
+        with urllib.request.urlopen(expected["image_url"]) as response:
+            assert offer.image_sha256 == hashlib.sha256(response.read()).hexdigest()
+        assert offer.image_sha256 in images
+
+
+def test_classic_is_walked_through_every_numbered_page(mall, browser, tmp_path):
+    summary, pages, _ = crawl(mall, browser, tmp_path, "classic")
+    assert summary.pages == mall.servers["classic"].shop.page_count
+    assert [p.url.rsplit("=", 1)[1] for p in pages] == [str(n) for n in range(1, summary.pages + 1)]
+
+
+def test_spa_load_more_appends_cards_until_the_button_is_gone(mall, browser, tmp_path):
+    summary, pages, _ = crawl(mall, browser, tmp_path, "spa")
+    shop = mall.servers["spa"].shop
+    assert summary.pages == shop.page_count
+    assert [len(p.offers) for p in pages[:-1]] == [shop.page_size] * (shop.page_count - 1)
+    assert browser.find_elements(By.CSS_SELECTOR, "#load-more") == []
+
+
+@pytest.fixture
+def small_window(browser):
+    size = browser.get_window_size()
+    browser.set_window_size(800, 600)
+    yield browser
+    browser.set_window_size(size["width"], size["height"])
+
+
+def test_spa_photos_load_lazily_when_scrolled_into_view(mall, small_window):
+    browser = small_window
+    browser.get(mall.base_urls["spa"] + "/")
+    cards = "article.card img.lazy"
+    for expected in range(1, mall.servers["spa"].shop.page_count + 1):
+        WebDriverWait(browser, 10).until(
+            lambda d, n=expected: (
+                len(d.find_elements(By.CSS_SELECTOR, cards))
+                >= min(n * 24, len(mall.servers["spa"].shop.offers))
+            )
+        )
+        buttons = browser.find_elements(By.CSS_SELECTOR, "#load-more")
+        if buttons:
+            browser.execute_script("arguments[0].click()", buttons[0])
+    last = browser.find_elements(By.CSS_SELECTOR, cards)[-1]
+    assert last.get_attribute("src").startswith("data:")  # below the fold: not loaded yet
+    browser.execute_script("arguments[0].scrollIntoView()", last)
+    WebDriverWait(browser, 10).until(
+        lambda d: last.get_attribute("src").endswith(last.get_attribute("data-src"))
+    )
+
+
+def test_sale_items_carry_the_struck_through_list_price(mall, browser, tmp_path):
+    _, pages, _ = crawl(mall, browser, tmp_path, "spa")
+    on_sale = [o for p in pages for o in p.offers if o.list_price]
+    assert on_sale and all(o.list_price > o.price for o in on_sale)
+    assert all(o.title.startswith("[SALE]") for o in on_sale)
+
+
+def test_shop_categories_become_shared_labels(mall, browser, tmp_path):
+    _, pages, _ = crawl(mall, browser, tmp_path, "classic")
+    truth = {o["url"]: o["category"] for o in mall.answer_key()["shops"]["classic"]["offers"]}
+    labels = {}
+    for page in pages:
+        labels.update(page.shop_labels)
+    for offer in (o for p in pages for o in p.offers):
+        assert labels[offer.image_sha256] == truth[offer.url]
+
+
+def test_a_page_without_the_expected_items_is_recorded_and_the_crawl_goes_on(
+    mall, browser, tmp_path
+):
+    spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+    broken = replace(
+        spec,
+        start_urls=("/nowhere", "/products?page=1"),
+        pagination=replace(spec.pagination, max_pages=1),
+        politeness=replace(spec.politeness, wait_timeout=1.0),
+    )
+    summary, pages, failures = crawl(mall, browser, tmp_path, "classic", broken)
+    assert len(failures) == 1
+    failure = failures[0]
+    assert failure.url.endswith("/nowhere") and failure.step == "wait_for"
+    assert "li.product" in failure.message and "classic" in failure.message
+    assert failure.html and failure.screenshot_png.startswith(b"\x89PNG")
+    assert summary.pages == 1 and len(pages[0].offers) == spec_page_size(mall)
+
+
+def spec_page_size(mall):
+    return mall.servers["classic"].shop.page_size
+
+
+def test_items_without_a_link_are_skipped_and_reported(mall, browser, tmp_path):
+    spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+    fields = dict(spec.listing.fields)
+    fields["url"] = replace(fields["url"], selector="a.missing")
+    broken = replace(
+        spec,
+        listing=Listing(spec.listing.item, fields, spec.listing.sold_out),
+        pagination=replace(spec.pagination, max_pages=1),
+    )
+    _, pages, failures = crawl(mall, browser, tmp_path, "classic", broken)
+    assert failures == [] and pages[0].offers == []
+    assert len(pages[0].problems) == spec_page_size(mall)

@@ -1,0 +1,395 @@
+"""Product photos: verified with Pillow, capped in size, stored once under their sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import struct
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from PIL import Image as PILImage
+
+from crawler.errors import ImageRejected
+from crawler.images import (
+    MAX_BYTES,
+    MAX_PIXELS,
+    HttpContext,
+    download_images,
+    fetch_bytes,
+    store_image_bytes,
+    verify_image,
+)
+
+
+def picture(
+    fmt: str = "PNG", size: tuple[int, int] = (28, 28), mode: str = "RGB", color=(200, 30, 60)
+) -> bytes:
+    buffer = io.BytesIO()
+    image = PILImage.new(mode, size, color if mode == "RGB" else 0)
+    for x in range(min(size)):  # a diagonal, so the image is not a single colour
+        image.putpixel((x, x), (0, 0, 0) if mode == "RGB" else 1)
+    image.save(buffer, fmt, **({"optimize": True} if fmt == "PNG" else {}))
+    return buffer.getvalue()
+
+
+def big_bitmap(width: int, height: int) -> bytes:
+    """A real, complete 1-bit PNG of the given size: tiny on disk, huge decoded."""
+    buffer = io.BytesIO()
+    PILImage.new("1", (width, height)).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def with_ihdr_size(png: bytes, width: int, height: int) -> bytes:
+    """*png* whose header claims another size, with the header's CRC fixed up."""
+    assert png[12:16] == b"IHDR"
+    fields = struct.pack(">II", width, height) + png[24:29]
+    chunk = b"IHDR" + fields
+    return png[:16] + fields + struct.pack(">I", zlib.crc32(chunk)) + png[33:]
+
+
+def stored_files(images_dir: Path) -> list[Path]:
+    return sorted(p for p in images_dir.rglob("*") if p.is_file()) if images_dir.exists() else []
+
+
+PNG = picture()
+
+
+# -- storing -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "extension"), [("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("WEBP", "webp")]
+)
+def test_store_image_bytes_stores_under_the_hash(tmp_path, fmt, extension):
+    data = picture(fmt, (40, 30))
+    digest = hashlib.sha256(data).hexdigest()
+    image = store_image_bytes(data, "http://shop.test/a.img", tmp_path / "images")
+    expected = tmp_path / "images" / digest[:2] / f"{digest}.{extension}"
+    assert image.sha256 == digest
+    assert Path(image.path) == expected
+    assert expected.read_bytes() == data
+    assert (image.width, image.height, image.format) == (40, 30, fmt)
+    assert image.bytes == len(data)
+    assert image.source_url == "http://shop.test/a.img"
+    assert stored_files(tmp_path / "images") == [expected]
+
+
+@pytest.mark.parametrize("times", [2, 3])
+def test_storing_the_same_bytes_again_keeps_one_file(tmp_path, times):
+    images_dir = tmp_path / "images"
+    results = [
+        store_image_bytes(PNG, f"http://shop.test/{n}.png", images_dir) for n in range(times)
+    ]
+    assert len({r.path for r in results}) == 1
+    assert len({r.sha256 for r in results}) == 1
+    assert stored_files(images_dir) == [Path(results[0].path)]
+    # each call still reports the URL it was given
+    assert [r.source_url for r in results] == [f"http://shop.test/{n}.png" for n in range(times)]
+
+
+def test_different_images_get_different_files(tmp_path):
+    a = store_image_bytes(picture(color=(1, 2, 3)), "u1", tmp_path)
+    b = store_image_bytes(picture(color=(4, 5, 6)), "u2", tmp_path)
+    assert a.sha256 != b.sha256
+    assert len(stored_files(tmp_path)) == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "../../etc/passwd",
+        "http://shop.test/../../etc/passwd",
+        "http://shop.test/img/..%2F..%2Fetc%2Fpasswd",
+        "/etc/passwd",
+        "http://shop.test/a/b/c/evil.php?x=../../y",
+    ],
+)
+def test_url_never_influences_the_stored_name(tmp_path, url):
+    images_dir = tmp_path / "images"
+    image = store_image_bytes(PNG, url, images_dir)
+    digest = hashlib.sha256(PNG).hexdigest()
+    assert Path(image.path) == images_dir / digest[:2] / f"{digest}.png"
+    assert Path(image.path).resolve().is_relative_to(images_dir.resolve())
+    assert [p.relative_to(tmp_path) for p in stored_files(tmp_path)] == [
+        Path("images") / digest[:2] / f"{digest}.png"
+    ]
+
+
+# -- refusing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not an image at all",
+        b"<html><body>404</body></html>",
+        bytes(range(256)) * 8,
+        PNG[:8],
+        PNG[: len(PNG) // 2],
+        PNG[:-20],
+        PNG[:40] + bytes(b ^ 0xFF for b in PNG[40:60]) + PNG[60:],
+        picture("JPEG", (64, 64))[:300],
+    ],
+    ids=[
+        "empty",
+        "text",
+        "html",
+        "noise",
+        "png-signature-only",
+        "png-half",
+        "png-no-end",
+        "png-flipped-bytes",
+        "jpeg-truncated",
+    ],
+)
+def test_corrupt_or_truncated_bytes_are_rejected(tmp_path, data):
+    with pytest.raises(ImageRejected, match=re.escape("http://shop.test/x.png")):
+        store_image_bytes(data, "http://shop.test/x.png", tmp_path / "images")
+    assert stored_files(tmp_path / "images") == []
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "ICO"])
+def test_readable_but_unaccepted_format_is_rejected(tmp_path, fmt):
+    with pytest.raises(ImageRejected, match=f"format {fmt} is not accepted"):
+        store_image_bytes(picture(fmt, (16, 16)), "u", tmp_path)
+    assert stored_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: big_bitmap(5000, 5001), id="real-just-over-the-cap"),
+        pytest.param(lambda: big_bitmap(6000, 6000), id="real-over-the-cap"),
+        pytest.param(lambda: big_bitmap(10000, 10000), id="real-over-pillow-warning"),
+        pytest.param(lambda: with_ihdr_size(PNG, 20000, 20000), id="header-20000x20000"),
+        pytest.param(lambda: with_ihdr_size(PNG, 6000, 6000), id="header-6000x6000"),
+        pytest.param(lambda: with_ihdr_size(PNG, 1, 2**31 - 1), id="header-1-by-huge"),
+    ],
+)
+def test_decompression_bomb_is_rejected(tmp_path, make):
+    with pytest.raises(ImageRejected, match="decompression bomb"):
+        store_image_bytes(make(), "http://shop.test/bomb.png", tmp_path / "images")
+    assert stored_files(tmp_path / "images") == []
+
+
+def test_image_of_exactly_the_pixel_cap_is_accepted(tmp_path):
+    assert MAX_PIXELS == 5000 * 5000
+    image = store_image_bytes(big_bitmap(5000, 5000), "u", tmp_path)
+    assert (image.width, image.height, image.format) == (5000, 5000, "PNG")
+
+
+def test_header_patch_changes_only_the_size():
+    patched = with_ihdr_size(PNG, 40, 50)
+    with PILImage.open(io.BytesIO(patched)) as probe:
+        assert probe.size == (40, 50)
+    assert verify_image(PNG, "u") == (28, 28, "PNG")
+
+
+# -- downloading -------------------------------------------------------------------------
+
+GOOD_JPEG = picture("JPEG", (32, 24))
+OVERSIZED = MAX_BYTES + 1
+
+
+class Handler(BaseHTTPRequestHandler):
+    routes: ClassVar[dict[str, bytes]] = {}
+    seen: ClassVar[list[tuple[str, dict]]] = []
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        self.seen.append((self.path, dict(self.headers)))
+        try:
+            if self.path.startswith("/stream/"):
+                # no Content-Length: the body ends when the connection closes
+                body = b"x" * int(self.path.rsplit("/", 1)[1])
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = True
+                return
+            if self.path.startswith("/blob/"):
+                body = b"x" * int(self.path.rsplit("/", 1)[1])
+            elif self.path.endswith("passwd"):
+                body = PNG  # whatever the path says, the bytes decide the name
+            elif self.path in self.routes:
+                body = self.routes[self.path]
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading an over-cap body, as it should
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def server(base_url):
+    """The local image server with its routes reset and its request log emptied."""
+    Handler.routes = {
+        "/img/good.png": PNG,
+        "/img/good.jpg": GOOD_JPEG,
+        "/img/corrupt.png": b"\x89PNG\r\n\x1a\n" + b"garbage" * 20,
+        "/img/huge.png": b"\x00" * OVERSIZED,
+        "/img/bomb.png": with_ihdr_size(PNG, 20000, 20000),
+    }
+    Handler.seen = []
+    return base_url
+
+
+def test_download_images_keeps_good_ones_and_reports_bad_ones(server, tmp_path):
+    urls = {
+        name: f"{server}/img/{name}"
+        for name in ("good.png", "good.jpg", "corrupt.png", "missing.png", "huge.png", "bomb.png")
+    }
+    images_dir = tmp_path / "images"
+    images, errors = download_images(urls.values(), images_dir, HttpContext(timeout=10))
+    assert set(images) == {urls["good.png"], urls["good.jpg"]}
+    assert set(errors) == {
+        urls["corrupt.png"],
+        urls["missing.png"],
+        urls["huge.png"],
+        urls["bomb.png"],
+    }
+    for url, message in errors.items():
+        assert url in message
+    assert "404" in errors[urls["missing.png"]]
+    assert "cap" in errors[urls["huge.png"]]
+    assert "decompression bomb" in errors[urls["bomb.png"]]
+    assert "not a readable image" in errors[urls["corrupt.png"]]
+    png, jpg = images[urls["good.png"]], images[urls["good.jpg"]]
+    assert (png.format, png.width, png.height, png.source_url) == ("PNG", 28, 28, urls["good.png"])
+    assert (jpg.format, jpg.width, jpg.height) == ("JPEG", 32, 24)
+    assert Path(png.path).read_bytes() == PNG
+    assert Path(jpg.path).read_bytes() == GOOD_JPEG
+    assert stored_files(images_dir) == sorted([Path(png.path), Path(jpg.path)])
+
+
+def test_download_images_fetches_each_url_once_and_skips_empty(server, tmp_path):
+    url = f"{server}/img/good.png"
+    images, errors = download_images([url, "", url, None, url], tmp_path, HttpContext())
+    assert list(images) == [url]
+    assert errors == {}
+    assert [path for path, _ in Handler.seen] == ["/img/good.png"]
+
+
+def test_download_images_with_nothing_to_do(tmp_path):
+    assert download_images([], tmp_path, HttpContext()) == ({}, {})
+    assert download_images(["", None], tmp_path, HttpContext()) == ({}, {})
+
+
+def test_same_bytes_at_two_urls_are_one_file(server, tmp_path):
+    Handler.routes["/img/copy.png"] = PNG
+    urls = [f"{server}/img/good.png", f"{server}/img/copy.png"]
+    images, errors = download_images(urls, tmp_path, HttpContext())
+    assert errors == {}
+    assert images[urls[0]].path == images[urls[1]].path
+    assert len(stored_files(tmp_path)) == 1
+
+
+def test_unreachable_host_is_an_error_not_an_exception(tmp_path):
+    # a port nobody listens on: bind one, note it, close it
+    probe = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = probe.server_address[1]
+    probe.server_close()
+    url = f"http://127.0.0.1:{port}/x.png"
+    images, errors = download_images([url], tmp_path, HttpContext(timeout=5))
+    assert images == {}
+    assert url in errors[url]
+    assert "download failed" in errors[url]
+
+
+@pytest.mark.parametrize(
+    "path", ["/../../etc/passwd", "/img/../../../etc/passwd", "/img/..%2F..%2Fetc%2Fpasswd"]
+)
+def test_traversal_url_is_stored_under_the_hash(server, tmp_path, path):
+    images_dir = tmp_path / "images"
+    url = server + path
+    images, errors = download_images([url], images_dir, HttpContext())
+    assert errors == {}
+    digest = hashlib.sha256(PNG).hexdigest()
+    assert Path(images[url].path) == images_dir / digest[:2] / f"{digest}.png"
+    assert [p.relative_to(tmp_path) for p in stored_files(tmp_path)] == [
+        Path("images") / digest[:2] / f"{digest}.png"
+    ]
+
+
+def test_fetch_bytes_sends_the_browser_identity(server):
+    http = HttpContext(
+        user_agent="Mozilla/5.0 test", cookies="session=abc; cart=1", cookie_host="127.0.0.1"
+    )
+    assert fetch_bytes(f"{server}/img/good.png", http) == PNG
+    ((_, headers),) = Handler.seen
+    assert headers["User-Agent"] == "Mozilla/5.0 test"
+    assert headers["Cookie"] == "session=abc; cart=1"
+    assert headers["Accept"] == "image/*"
+
+
+def test_cookies_never_go_to_another_host(server):
+    http = HttpContext(cookies="session=abc", cookie_host="shop.example")
+    assert fetch_bytes(f"{server}/img/good.png", http) == PNG
+    ((_, headers),) = Handler.seen
+    assert "Cookie" not in headers
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x.png"])
+def test_only_http_images_are_fetched(url):
+    with pytest.raises(ImageRejected, match="only http"):
+        fetch_bytes(url, HttpContext())
+
+
+def test_fetch_bytes_sends_no_cookie_header_without_cookies(server):
+    fetch_bytes(f"{server}/img/good.png", HttpContext())
+    ((_, headers),) = Handler.seen
+    assert "Cookie" not in headers
+
+
+@pytest.mark.parametrize(
+    ("kind", "size", "max_bytes", "accepted"),
+    [
+        ("blob", 100, 100, True),
+        ("blob", 101, 100, False),
+        ("blob", 5000, 100, False),
+        ("stream", 100, 100, True),
+        ("stream", 101, 100, False),
+        ("stream", 5000, 100, False),
+        ("blob", 0, 100, True),
+    ],
+)
+def test_fetch_bytes_caps_the_body(server, kind, size, max_bytes, accepted):
+    url = f"{server}/{kind}/{size}"
+    if accepted:
+        assert fetch_bytes(url, HttpContext(), max_bytes=max_bytes) == b"x" * size
+    else:
+        with pytest.raises(ImageRejected, match="cap") as caught:
+            fetch_bytes(url, HttpContext(), max_bytes=max_bytes)
+        assert url in str(caught.value)

@@ -1,0 +1,400 @@
+"""Shop specs: the shipped TOML files load, and every mistake names the file and the key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from crawler.errors import SpecError
+from crawler.spec import (
+    FieldRule,
+    ShopSpec,
+    builtin_spec_paths,
+    load_builtin_spec,
+    load_spec,
+)
+from db.records import LABELS
+
+BUILTIN = ("classic", "spa")
+
+
+def classic_text() -> str:
+    return builtin_spec_paths()["classic"].read_text(encoding="utf-8")
+
+
+def write_variant(tmp_path, old: str, new: str, name: str = "shop.toml"):
+    """classic.toml with exactly one piece of its text replaced, written to tmp_path."""
+    text = classic_text()
+    assert text.count(old) == 1, f"{old!r} must occur exactly once in classic.toml"
+    path = tmp_path / name
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+# -- the shipped specs -------------------------------------------------------------------
+
+
+def test_builtin_spec_paths_lists_the_shipped_files():
+    paths = builtin_spec_paths()
+    assert set(paths) == set(BUILTIN)
+    for name, path in paths.items():
+        assert path.is_file()
+        assert path.name == f"{name}.toml"
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_spec_loads(name):
+    spec = load_builtin_spec(name)
+    assert isinstance(spec, ShopSpec)
+    assert spec.name == name
+    assert spec.source == str(builtin_spec_paths()[name])
+    assert spec.currency == "KRW"
+    assert spec.start_urls
+    assert {"title", "price", "url"} <= set(spec.listing.fields)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_spec_maps_every_label(name):
+    assert set(load_builtin_spec(name).categories.values()) == set(LABELS)
+
+
+@pytest.mark.parametrize(("name", "strategy"), [("classic", "next_page"), ("spa", "load_more")])
+def test_builtin_spec_pagination(name, strategy):
+    pagination = load_builtin_spec(name).pagination
+    assert pagination.strategy == strategy
+    assert pagination.selector
+
+
+def test_classic_field_rules():
+    fields = load_builtin_spec("classic").listing.fields
+    assert fields["title"] == FieldRule("h2.product-name")
+    assert fields["url"] == FieldRule("a.product-link", ("href",))
+    assert fields["image"] == FieldRule("img.thumb", ("data-src", "src"))
+    assert fields["sku"] == FieldRule(None, ("data-sku",))
+
+
+def test_unknown_builtin_name_lists_the_known_ones():
+    with pytest.raises(SpecError) as caught:
+        load_builtin_spec("nope")
+    assert "'nope'" in str(caught.value)
+    for name in BUILTIN:
+        assert name in str(caught.value)
+
+
+def test_unchanged_copy_of_classic_loads(tmp_path):
+    path = tmp_path / "copy.toml"
+    path.write_text(classic_text(), encoding="utf-8")
+    copy = load_spec(path)
+    assert copy.source == str(path)
+    assert dataclasses.replace(copy, source="x") == dataclasses.replace(
+        load_builtin_spec("classic"), source="x"
+    )
+
+
+# -- invalid specs -----------------------------------------------------------------------
+
+
+INVALID = [
+    # (old text, new text, dotted key, words of the problem)
+    ('currency = "KRW"\n', 'currency = "KRW"\ncolour = "red"\n', "colour", "unknown key"),
+    (
+        'title = "h2.product-name"',
+        'titel = "h2.product-name"',
+        "listing.fields.titel",
+        "unknown key",
+    ),
+    ('attr = "href"', 'atr = "href"', "listing.fields.url.atr", "unknown key"),
+    (
+        'sold_out = ".sold-out"',
+        'sold_out = ".sold-out"\nsoldout = "x"',
+        "listing.soldout",
+        "unknown key",
+    ),
+    (
+        'selector = "nav.pagination a.next"',
+        'selector = "nav.pagination a.next"\npages = 3',
+        "pagination.pages",
+        "unknown key",
+    ),
+    (
+        'selector = "nav.pagination a.next"',
+        'selector = "nav.pagination a.next"\nmax_pages = "ten"',
+        "pagination.max_pages",
+        "must be int",
+    ),
+    (
+        'selector = "nav.pagination a.next"',
+        'selector = "nav.pagination a.next"\nmax_pages = true',
+        "pagination.max_pages",
+        "must be int",
+    ),
+    (
+        'selector = "nav.pagination a.next"',
+        'selector = "nav.pagination a.next"\nmax_pages = 0',
+        "pagination.max_pages",
+        "at least 1",
+    ),
+    ('strategy = "next_page"', 'strategy = "infinite"', "pagination.strategy", "must be one of"),
+    (
+        'strategy = "next_page"\nselector = "nav.pagination a.next"\n',
+        'strategy = "next_page"\n',
+        "pagination.selector",
+        "is required",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\ndelay_seconds = "slow"\n',
+        "politeness.delay_seconds",
+        "must be float",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\nwait = 3\n',
+        "politeness.wait",
+        "unknown key",
+    ),
+    ('currency = "KRW"', 'currency = "krw"', "currency", "ISO 4217"),
+    ('currency = "KRW"', 'currency = "WON!"', "currency", "ISO 4217"),
+    ('currency = "KRW"', "currency = 410", "currency", "must be str"),
+    (
+        'currency = "KRW"',
+        'currency = "KRW"\ndecimal_separator = ";"',
+        "decimal_separator",
+        "'.' or ','",
+    ),
+    ('start_urls = ["/products?page=1"]', "start_urls = []", "start_urls", "non-empty"),
+    ('start_urls = ["/products?page=1"]', "start_urls = [1, 2]", "start_urls", "non-empty"),
+    ('start_urls = ["/products?page=1"]', 'start_urls = "/products"', "start_urls", "must be list"),
+    ('name = "classic"', "name = 7", "name", "must be str"),
+    ('item = "li.product"', 'item = "li..product"', "listing.item", "bad CSS selector"),
+    ('sold_out = ".sold-out"', 'sold_out = ".sold-out["', "listing.sold_out", "bad CSS selector"),
+    (
+        'price = ".price .amount"',
+        'price = ".price >> .amount"',
+        "listing.fields.price",
+        "bad CSS selector",
+    ),
+    (
+        'selector = "a.product-link"',
+        'selector = "a.product-link:nth-child("',
+        "listing.fields.url.selector",
+        "bad CSS selector",
+    ),
+    (
+        'selector = "nav.pagination a.next"',
+        'selector = "nav.pagination a.next,"',
+        "pagination.selector",
+        "bad CSS selector",
+    ),
+    ('attr = "href"', "attr = [1]", "listing.fields.url.attr", "list of strings"),
+    ('attr = "href"', "attr = 3", "listing.fields.url.attr", "must be str or list"),
+    (
+        '"의류 > 가방" = "bag"',
+        '"의류 > 가방" = "handbag"',
+        "categories.의류 > 가방",
+        "'handbag' is not one of",
+    ),
+    (
+        '"의류 > 원피스" = "dress"',
+        '"의류 > 원피스" = "Dress"',
+        "categories.의류 > 원피스",
+        "is not one of",
+    ),
+    ('"의류 > 가방" = "bag"', '"의류 > 가방" = 8', "categories.의류 > 가방", "must be str"),
+    ('name = "classic"\n', "", "name", "is required"),
+    ('start_urls = ["/products?page=1"]\n', "", "start_urls", "is required"),
+    ('item = "li.product"\n', "", "listing.item", "is required"),
+    ('title = "h2.product-name"\n', "", "listing.fields.title", "is required"),
+    ('price = ".price .amount"\n', "", "listing.fields.price", "is required"),
+    (
+        'url = { selector = "a.product-link", attr = "href" }\n',
+        "",
+        "listing.fields.url",
+        "is required",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"), INVALID, ids=[f"{row[2]}:{row[3]}" for row in INVALID]
+)
+def test_invalid_spec_names_file_and_key(tmp_path, old, new, key, problem):
+    path = write_variant(tmp_path, old, new)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert f"key '{key}'" in message
+    assert problem in message
+
+
+def test_whole_listing_table_missing_is_required(tmp_path):
+    text = classic_text()
+    start, end = text.index("[listing]"), text.index("[pagination]")
+    path = tmp_path / "nolisting.toml"
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    with pytest.raises(SpecError, match="key 'listing': is required") as caught:
+        load_spec(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('name = "classic"', "name = classic"),
+        ('name = "classic"', 'name = "classic'),
+        ("[listing]", "[listing"),
+        ('currency = "KRW"', 'currency = "KRW"\ncurrency = "USD"'),
+    ],
+)
+def test_invalid_toml_names_the_file(tmp_path, old, new):
+    path = write_variant(tmp_path, old, new)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert str(path) in str(caught.value)
+    assert "not valid TOML" in str(caught.value)
+
+
+def test_missing_file_is_a_spec_error_naming_it(tmp_path):
+    path = tmp_path / "absent.toml"
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "check"),
+    [
+        (
+            'currency = "KRW"',
+            'currency = "KRW"\ndecimal_separator = ","',
+            lambda s: s.decimal_separator == ",",
+        ),
+        ('currency = "KRW"', 'currency = "USD"', lambda s: s.currency == "USD"),
+        (
+            'strategy = "next_page"\nselector = "nav.pagination a.next"\n',
+            'strategy = "none"\n',
+            lambda s: (s.pagination.strategy, s.pagination.selector) == ("none", None),
+        ),
+        (
+            'selector = "nav.pagination a.next"',
+            'selector = "nav.pagination a.next"\nmax_pages = 3',
+            lambda s: s.pagination.max_pages == 3,
+        ),
+        (
+            'currency = "KRW"\n',
+            'currency = "KRW"\n\n[politeness]\ndelay_seconds = 2\n',
+            lambda s: (
+                s.politeness.delay_seconds == 2.0 and type(s.politeness.delay_seconds) is float
+            ),
+        ),
+        (
+            'attr = "href"',
+            'attr = ["href", "data-href"]',
+            lambda s: s.listing.fields["url"].attrs == ("href", "data-href"),
+        ),
+        (
+            '"의류 > 가방" = "bag"',
+            '"의류  >   가방" = "bag"',
+            lambda s: s.categories.get("의류 > 가방") == "bag",
+        ),
+        ('display_name = "Hanbit Classic"\n', "", lambda s: s.display_name == "classic"),
+        (
+            'base_url = "http://127.0.0.1:8101"',
+            'base_url = "http://127.0.0.1:8101/"',
+            lambda s: s.base_url == "http://127.0.0.1:8101",
+        ),
+    ],
+)
+def test_valid_variation_is_read(tmp_path, old, new, check):
+    assert check(load_spec(write_variant(tmp_path, old, new)))
+
+
+# -- label_for ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shop", "category_raw", "label"),
+    [
+        ("classic", "의류 > 가방", "bag"),
+        ("classic", "의류 > 상의 > 티셔츠", "tshirt"),
+        ("classic", "의류 > 신발 > 앵클부츠", "ankle_boot"),
+        ("classic", "  의류  >  상의 >\n티셔츠 ", "tshirt"),
+        ("classic", "의류 > 가방 > 백팩", "bag"),
+        ("classic", "의류 > 가방류", None),
+        ("classic", "의류 > 상의", None),
+        ("classic", "의류", None),
+        ("classic", "가방", None),
+        ("classic", "", None),
+        ("classic", None, None),
+        ("spa", "Tops / Tees", "tshirt"),
+        ("spa", "Shoes / Boots", "ankle_boot"),
+        ("spa", "Shoes / Boots / Chelsea", "ankle_boot"),
+        ("spa", "tops / tees", None),
+        ("spa", "Tops", None),
+        ("spa", "Hats", None),
+    ],
+)
+def test_label_for_builtin_categories(shop, category_raw, label):
+    assert load_builtin_spec(shop).label_for(category_raw) == label
+
+
+@pytest.mark.parametrize(
+    ("category_raw", "label"),
+    [
+        ("Shoes", "sneaker"),
+        ("Shoes / Sandals", "sandal"),
+        ("Shoes / Sandals / Kids", "sandal"),
+        ("Shoes / Sandals / Kids / Beach", "dress"),
+        ("Shoes / Boots", "sneaker"),
+        ("Shoes / Sandalwood", "sneaker"),
+        ("Shoestring", None),
+    ],
+)
+def test_label_for_prefers_the_longest_matching_prefix(category_raw, label):
+    categories = {
+        "Shoes / Sandals / Kids / Beach": "dress",
+        "Shoes": "sneaker",
+        "Shoes / Sandals": "sandal",
+    }
+    spec = dataclasses.replace(load_builtin_spec("spa"), categories=categories)
+    assert spec.label_for(category_raw) == label
+
+
+# -- base URLs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shop", "base", "expected"),
+    [
+        ("classic", "http://127.0.0.1:9999", "http://127.0.0.1:9999/products?page=1"),
+        ("classic", "http://127.0.0.1:9999/", "http://127.0.0.1:9999/products?page=1"),
+        ("classic", "http://127.0.0.1:9999///", "http://127.0.0.1:9999/products?page=1"),
+        ("spa", "http://localhost:40123", "http://localhost:40123/"),
+    ],
+)
+def test_with_base_url_resolves_start_urls(shop, base, expected):
+    original = load_builtin_spec(shop)
+    moved = original.with_base_url(base)
+    assert moved.base_url == base.rstrip("/")
+    assert [moved.absolute(u) for u in moved.start_urls] == [expected]
+    # the original is untouched: specs are values
+    assert original.base_url != moved.base_url
+    assert moved.listing == original.listing
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "expected"),
+    [
+        ("http://h:1", "/p/1", "http://h:1/p/1"),
+        ("http://h:1", "p/1", "http://h:1/p/1"),
+        ("http://h:1/shop", "p/1", "http://h:1/shop/p/1"),
+        ("http://h:1/shop", "/p/1", "http://h:1/p/1"),
+        ("http://h:1", "?page=2", "http://h:1/?page=2"),
+        ("http://h:1", "https://cdn.test/i.png", "https://cdn.test/i.png"),
+        ("http://h:1", "//cdn.test/i.png", "http://cdn.test/i.png"),
+    ],
+)
+def test_absolute(base, url, expected):
+    assert load_builtin_spec("classic").with_base_url(base).absolute(url) == expected

@@ -1,0 +1,238 @@
+"""Schema migrations and connection settings, against real database files."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+import db.migrations
+from db.connection import BUSY_TIMEOUT_MS, open_database
+from db.errors import MigrationError, StoreError
+from db.migrations import MIGRATIONS, Migration, current_version, migrate
+
+LATEST = MIGRATIONS[-1].version
+
+TABLES = (
+    "shops",
+    "offers",
+    "price_observations",
+    "images",
+    "crawl_runs",
+    "crawl_errors",
+    "models",
+    "predictions",
+    "labels",
+    "product_groups",
+    "group_members",
+    "pipeline_runs",
+)
+
+
+def schema_versions(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    return conn.execute("SELECT version, name FROM schema_version ORDER BY version").fetchall()
+
+
+def names_of(conn: sqlite3.Connection, kind: str) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = ?", (kind,))}
+
+
+def test_migration_versions_are_increasing_from_one():
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_open_database_on_empty_file_reaches_latest_version(tmp_path):
+    path = tmp_path / "fresh.db"
+    database = open_database(path)
+    try:
+        assert current_version(database.conn) == LATEST
+        assert schema_versions(database.conn) == [(m.version, m.name) for m in MIGRATIONS]
+    finally:
+        database.close()
+    assert path.stat().st_size > 0
+
+
+def test_open_database_creates_missing_parent_folders(tmp_path):
+    path = tmp_path / "a" / "b" / "pricelens.db"
+    open_database(path).close()
+    assert path.is_file()
+
+
+@pytest.mark.parametrize("reopens", [1, 2, 5])
+def test_reopening_is_idempotent(tmp_path, reopens):
+    path = tmp_path / "again.db"
+    for _ in range(reopens + 1):
+        database = open_database(path)
+        try:
+            assert current_version(database.conn) == LATEST
+        finally:
+            database.close()
+    conn = sqlite3.connect(path)
+    try:
+        counts = conn.execute(
+            "SELECT version, COUNT(*) FROM schema_version GROUP BY version"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert counts == [(m.version, 1) for m in MIGRATIONS]
+
+
+def test_migrate_twice_on_one_connection_returns_the_same_version(tmp_path):
+    conn = sqlite3.connect(tmp_path / "raw.db")
+    try:
+        assert migrate(conn) == LATEST
+        assert migrate(conn) == LATEST
+        assert len(schema_versions(conn)) == len(MIGRATIONS)
+    finally:
+        conn.close()
+
+
+def test_reopening_keeps_existing_rows(tmp_path):
+    path = tmp_path / "keep.db"
+    database = open_database(path)
+    database.conn.execute(
+        "INSERT INTO shops (name, created_at) VALUES ('classic', '2024-01-01T00:00:00Z')"
+    )
+    database.conn.commit()
+    database.close()
+    database = open_database(path)
+    try:
+        assert database.conn.execute("SELECT name FROM shops").fetchall() == [("classic",)]
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize(
+    ("pragma", "expected"),
+    [("journal_mode", "wal"), ("foreign_keys", 1), ("synchronous", 1)],
+)
+def test_open_database_sets_pragma(tmp_path, pragma, expected):
+    database = open_database(tmp_path / "p.db")
+    try:
+        assert database.conn.execute(f"PRAGMA {pragma}").fetchone()[0] == expected
+    finally:
+        database.close()
+
+
+def test_open_database_sets_a_busy_timeout(tmp_path):
+    database = open_database(tmp_path / "busy.db")
+    try:
+        timeout = database.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    finally:
+        database.close()
+    assert timeout >= 1000
+    assert timeout == BUSY_TIMEOUT_MS
+
+
+def test_wal_mode_persists_in_the_file(tmp_path):
+    path = tmp_path / "wal.db"
+    open_database(path).close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_schema_has_table(tmp_path, table):
+    database = open_database(tmp_path / "t.db")
+    try:
+        assert table in names_of(database.conn, "table")
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        ("offers", ["url"]),
+        ("offers", ["image_sha256"]),
+        ("offers", ["last_seen_at"]),
+        ("price_observations", ["offer_id", "observed_at"]),
+        ("group_members", ["group_id"]),
+    ],
+)
+def test_schema_has_index(tmp_path, table, columns):
+    database = open_database(tmp_path / "i.db")
+    try:
+        conn = database.conn
+        indexed = [
+            [r[2] for r in conn.execute(f"PRAGMA index_info('{name}')")]
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                "AND sql IS NOT NULL",
+                (table,),
+            )
+        ]
+    finally:
+        database.close()
+    assert columns in indexed
+
+
+@pytest.mark.parametrize(
+    "trigger", ["price_observations_no_update", "price_observations_no_delete"]
+)
+def test_schema_has_append_only_trigger(tmp_path, trigger):
+    database = open_database(tmp_path / "tr.db")
+    try:
+        assert trigger in names_of(database.conn, "trigger")
+    finally:
+        database.close()
+
+
+def test_failing_migration_raises_and_leaves_the_previous_version(tmp_path, monkeypatch):
+    path = tmp_path / "fail.db"
+    open_database(path).close()
+    broken = Migration(
+        LATEST + 1, "half done", "CREATE TABLE half_done (x); CREATE TABLE shops (x);"
+    )
+    monkeypatch.setattr(db.migrations, "MIGRATIONS", (*MIGRATIONS, broken))
+    conn = sqlite3.connect(path)
+    try:
+        with pytest.raises(MigrationError) as caught:
+            migrate(conn, str(path))
+        message = str(caught.value)
+        assert str(path) in message
+        assert f"migration {LATEST + 1}" in message
+        assert current_version(conn) == LATEST
+        # the migration's own transaction was rolled back: nothing of it is left
+        assert "half_done" not in names_of(conn, "table")
+    finally:
+        conn.close()
+
+
+def test_new_migration_is_applied_on_next_open(tmp_path, monkeypatch):
+    path = tmp_path / "grow.db"
+    open_database(path).close()
+    extra = Migration(LATEST + 1, "add notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY);")
+    monkeypatch.setattr(db.migrations, "MIGRATIONS", (*MIGRATIONS, extra))
+    database = open_database(path)
+    try:
+        assert current_version(database.conn) == LATEST + 1
+        assert "notes" in names_of(database.conn, "table")
+        assert schema_versions(database.conn)[-1] == (LATEST + 1, "add notes")
+    finally:
+        database.close()
+
+
+def test_migration_name_with_apostrophe_is_recorded(tmp_path, monkeypatch):
+    path = tmp_path / "quote.db"
+    open_database(path).close()
+    extra = Migration(LATEST + 1, "add shop's region", "ALTER TABLE shops ADD COLUMN region TEXT;")
+    monkeypatch.setattr(db.migrations, "MIGRATIONS", (*MIGRATIONS, extra))
+    database = open_database(path)
+    try:
+        assert schema_versions(database.conn)[-1] == (LATEST + 1, "add shop's region")
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize("content", [b"this is not a database file at all" * 100, b"\x00" * 4096])
+def test_open_database_on_a_non_database_raises_store_error_naming_the_file(tmp_path, content):
+    path = tmp_path / "junk.db"
+    path.write_bytes(content)
+    with pytest.raises(StoreError) as caught:
+        open_database(path)
+    assert str(path) in str(caught.value)

@@ -26,6 +26,15 @@ class ClassicShop(DemoShop):
     display_name = "Hanbit Classic"
     sku_prefix = "HC"
     photo_style = PhotoStyle(size=112, padding=8, format="PNG")
+    hard_photo_style = PhotoStyle(
+        size=112,
+        padding=4,
+        rotation=7,
+        shift=(5, -3),
+        crop=0.06,
+        background=(30, 30, 40),
+        format="PNG",
+    )
     shows_list_price = False
 
     def title_for(self, product: Product, on_sale: bool) -> str:
@@ -37,7 +46,14 @@ class ClassicShop(DemoShop):
     def detail_path(self, sku: str) -> str:
         return f"/products/{sku}"
 
-    def route(self, path, query):
+    def format_price(self, amount: int) -> str:
+        return f"{won(amount)}원"
+
+    def _price(self, offer: ShopOffer) -> str:
+        text = self.price_text(offer)
+        return "" if text is None else f'<p class="price"><span class="amount">{text}</span></p>'
+
+    def route(self, path, query, cookies):
         if path in ("/", "/products"):
             try:
                 number = int(query.get("page", "1"))
@@ -60,7 +76,7 @@ class ClassicShop(DemoShop):
      alt="{esc(offer.title)}" width="112" height="112"></a>
   <nav class="breadcrumb">{esc(offer.category_name)}</nav>
   <h2 class="product-name"><a href="{link}">{esc(offer.title)}</a></h2>
-  <p class="price"><span class="amount">{won(offer.price)}원</span></p>{stock}
+  {self._price(offer)}{stock}
 </li>"""
 
     def _pagination(self, number: int) -> str:
@@ -91,6 +107,6 @@ class ClassicShop(DemoShop):
 <nav class="breadcrumb">{esc(offer.category_name)}</nav>
 <h1 class="product-name">{esc(offer.title)}</h1>
 <img class="photo" src="{self.photo_path(offer.sku)}" alt="{esc(offer.title)}">
-<p class="price"><span class="amount">{won(offer.price)}원</span></p>
+{self._price(offer)}
 <p class="stock">{"재고 있음" if offer.in_stock else "품절"}</p>
 </body></html>"""

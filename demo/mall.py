@@ -10,11 +10,19 @@ from pathlib import Path
 
 from demo.catalog import Catalog
 from demo.classic import ClassicShop
+from demo.faults import FaultPlan
+from demo.menu import MenuShop
+from demo.scroll import ScrollShop
 from demo.server import ShopServer
 from demo.shop import DemoShop
 from demo.spa import SpaShop
 
-SHOP_TYPES: dict[str, type[DemoShop]] = {"classic": ClassicShop, "spa": SpaShop}
+SHOP_TYPES: dict[str, type[DemoShop]] = {
+    "classic": ClassicShop,
+    "spa": SpaShop,
+    "scroll": ScrollShop,
+    "menu": MenuShop,
+}
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,8 @@ class MallSettings:
     products: int = 300
     day: int = 0
     shops: tuple[str, ...] = tuple(SHOP_TYPES)
+    hard: bool = False
+    faults: str = ""  # e.g. "http500=0.1,bad_price=0.05"; see demo.faults
 
 
 @dataclass
@@ -40,6 +50,8 @@ class Mall:
             "seed": self.settings.seed,
             "day": self.settings.day,
             "products": self.settings.products,
+            "hard": self.settings.hard,
+            "faults": str(FaultPlan.parse(self.settings.faults, self.settings.seed)),
             "shops": {
                 name: {
                     "base_url": server.base_url,
@@ -60,7 +72,11 @@ def build_shops(settings: MallSettings, catalog: Catalog | None = None) -> dict[
     unknown = set(settings.shops) - set(SHOP_TYPES)
     if unknown:
         raise ValueError(f"unknown demo shop(s) {sorted(unknown)}; known: {sorted(SHOP_TYPES)}")
-    return {name: SHOP_TYPES[name](catalog, settings.day) for name in settings.shops}
+    faults = FaultPlan.parse(settings.faults, settings.seed)
+    return {
+        name: SHOP_TYPES[name](catalog, settings.day, faults, settings.hard)
+        for name in settings.shops
+    }
 
 
 @contextlib.contextmanager

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -16,6 +19,8 @@ class PhotoStyle:
     background: tuple[int, int, int] = (0, 0, 0)
     tint: tuple[int, int, int] = (255, 255, 255)  # colour the brightest pixel becomes
     rotation: float = 0.0
+    shift: tuple[int, int] = (0, 0)  # the product sits off-centre by this many pixels
+    crop: float = 0.0  # share of the photo cut off each side (a tight crop)
     format: str = "PNG"  # PNG, JPEG or WEBP
     quality: int = 88
 
@@ -31,16 +36,46 @@ class PhotoStyle:
 def render_photo(pixels: np.ndarray, style: PhotoStyle) -> bytes:
     """Upscale a 28x28 grey photo and dress it in the shop's style; returns encoded bytes."""
     grey = Image.fromarray(np.ascontiguousarray(pixels), mode="L")
+    if style.crop:
+        cut = round(grey.width * style.crop)
+        grey = grey.crop((cut, cut, grey.width - cut, grey.height - cut))
     inner = style.size - 2 * style.padding
     grey = grey.resize((inner, inner), Image.Resampling.BICUBIC)
     if style.rotation:
         grey = grey.rotate(style.rotation, resample=Image.Resampling.BILINEAR)
     coloured = ImageOps.colorize(grey, black=style.background, white=style.tint)
     canvas = Image.new("RGB", (style.size, style.size), style.background)
-    canvas.paste(coloured, (style.padding, style.padding))
+    canvas.paste(coloured, (style.padding + style.shift[0], style.padding + style.shift[1]))
     out = io.BytesIO()
     if style.format == "PNG":
         canvas.save(out, "PNG", optimize=False, compress_level=3)
     else:
         canvas.save(out, style.format, quality=style.quality)
     return out.getvalue()
+
+
+@lru_cache(maxsize=1)
+def decompression_bomb_png(side: int = 30_000) -> bytes:
+    """A real, valid 1-bit PNG of side x side pixels (900 megapixels) in about 100 KB."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
+
+
+def corrupt(data: bytes) -> bytes:
+    """The first part of a real photo followed by junk: it starts like an image, then breaks."""
+    keep = max(16, len(data) * 2 // 5)
+    return data[:keep] + bytes((i * 37) % 251 for i in range(len(data) - keep))

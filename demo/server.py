@@ -1,32 +1,79 @@
-"""Serving a demo shop over HTTP on loopback, one port per shop."""
+"""Serving a demo shop over HTTP on loopback, one port per shop, with HTTP-level faults."""
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from demo.shop import DemoShop
+from demo.faults import AttemptCounter
+from demo.shop import DemoShop, Response
 
 log = logging.getLogger(__name__)
 
+_JS_ERROR = b"<script>throw new Error('demo mall fault: js_error');</script>"
+_ERROR_BODIES = {
+    500: b"internal server error",
+    503: b"service unavailable",
+    429: b"too many requests",
+}
 
-def _handler_for(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
+
+def _with_js_error(response: Response) -> Response:
+    body = response.body.replace(b"<body>", b"<body>" + _JS_ERROR, 1)
+    return Response(response.status, response.content_type, body, response.headers)
+
+
+def _handler_for(shop: DemoShop, attempts: AttemptCounter) -> type[BaseHTTPRequestHandler]:
+    faults = shop.faults
+
     class ShopHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = f"pricelens-demo-{shop.name}"
 
         def do_GET(self):
             parts = urlsplit(self.path)
-            response = shop.handle(parts.path, dict(parse_qsl(parts.query)))
+            attempt = attempts.next(parts.path)
+            fault = faults.http_fault(shop.name, parts.path, attempt)
+            if fault == "drop":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if fault == "slow":
+                time.sleep(faults.slow_seconds)  # the fault itself: a slow shop
+            if fault in ("http500", "http503", "http429"):
+                status = int(fault[4:])
+                headers = (("Retry-After", "1"),) if status in (429, 503) else ()
+                self._send(Response(status, "text/plain", _ERROR_BODIES[status], headers))
+                return
+            cookies = dict(
+                pair.strip().split("=", 1)
+                for pair in (self.headers.get("Cookie") or "").split(";")
+                if "=" in pair
+            )
+            response = shop.handle(parts.path, dict(parse_qsl(parts.query)), cookies)
+            if response.content_type.startswith("text/html") and faults.hits(
+                "js_error", shop.name, parts.path, attempt
+            ):
+                response = _with_js_error(response)
+            self._send(response, truncate=fault == "truncate")
+
+        def _send(self, response: Response, truncate: bool = False) -> None:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(len(response.body)))
             for name, value in response.headers:
                 self.send_header(name, value)
+            if truncate:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
-            self.wfile.write(response.body)
+            self.wfile.write(
+                response.body[: len(response.body) // 2] if truncate else response.body
+            )
 
         def log_message(self, fmt, *args):
             log.debug("%s %s", shop.name, fmt % args)
@@ -36,6 +83,7 @@ def _handler_for(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         # browsers drop connections they no longer need (lazy images, navigation)
@@ -47,7 +95,8 @@ class ShopServer:
 
     def __init__(self, shop: DemoShop, port: int = 0, host: str = "127.0.0.1"):
         self.shop = shop
-        self.httpd = _QuietServer((host, port), _handler_for(shop))
+        self.attempts = AttemptCounter()
+        self.httpd = _QuietServer((host, port), _handler_for(shop, self.attempts))
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name=f"demo-{shop.name}", daemon=True
         )

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from demo.catalog import Catalog, Product
-from demo.photos import PhotoStyle, render_photo
+from demo.faults import NO_FAULTS, FaultPlan
+from demo.photos import PhotoStyle, corrupt, decompression_bomb_png, render_photo
 from demo.pricing import carries, in_stock, list_price, shop_price
 
 
@@ -37,6 +38,7 @@ class ShopOffer:
     price: int
     list_price: int | None
     in_stock: bool
+    faults: tuple[str, ...] = ()  # content faults switched on for this offer
 
 
 class DemoShop:
@@ -46,12 +48,19 @@ class DemoShop:
     display_name = "Shop"
     sku_prefix = "S"
     photo_style = PhotoStyle()
+    hard_photo_style = PhotoStyle()  # the `hard` mall: heavier restyling of the same photos
     page_size = 24
     shows_list_price = True  # whether sale items show a struck-through list price
+    unreadable_price = "가격문의"  # what the shop shows instead of a price ("ask us")
 
-    def __init__(self, catalog: Catalog, day: int = 0):
+    def __init__(
+        self, catalog: Catalog, day: int = 0, faults: FaultPlan = NO_FAULTS, hard: bool = False
+    ):
         self.catalog = catalog
         self.day = day
+        self.faults = faults
+        if hard:
+            self.photo_style = self.hard_photo_style
         self._photo = lru_cache(maxsize=None)(self._render_photo)
 
     # -- wording, for subclasses --------------------------------------------------------
@@ -67,6 +76,17 @@ class DemoShop:
 
     def photo_path(self, sku: str) -> str:
         return f"/images/{sku}.{self.photo_style.extension}"
+
+    def format_price(self, amount: int) -> str:
+        raise NotImplementedError
+
+    def price_text(self, offer: ShopOffer) -> str | None:
+        """The price as the page shows it; None when the price fault removed it."""
+        if "missing_price" in offer.faults:
+            return None
+        if "bad_price" in offer.faults:
+            return self.unreadable_price
+        return self.format_price(offer.price)
 
     # -- assortment ---------------------------------------------------------------------
 
@@ -91,6 +111,7 @@ class DemoShop:
                     price=price,
                     list_price=was,
                     in_stock=in_stock(self.name, product, seed, self.day),
+                    faults=self.faults.offer_faults(self.name, product.id),
                 )
             )
         return offers
@@ -109,7 +130,9 @@ class DemoShop:
 
     # -- shared routes --------------------------------------------------------------------
 
-    def handle(self, path: str, query: dict[str, str]) -> Response:
+    def handle(
+        self, path: str, query: dict[str, str], cookies: dict[str, str] | None = None
+    ) -> Response:
         if path == "/robots.txt":
             return Response(200, "text/plain", b"User-agent: *\nAllow: /\n")
         prefix = "/images/"
@@ -118,14 +141,17 @@ class DemoShop:
             if sku in self.by_sku:
                 return Response(200, self.photo_style.content_type, self._photo(sku))
             return NOT_FOUND
-        return self.route(path, query)
+        return self.route(path, query, cookies or {})
 
-    def route(self, path: str, query: dict[str, str]) -> Response:
+    def route(self, path: str, query: dict[str, str], cookies: dict[str, str]) -> Response:
         raise NotImplementedError
 
     def _render_photo(self, sku: str) -> bytes:
-        product = self.by_sku[sku].product
-        return render_photo(self.catalog.photo(product), self.photo_style)
+        offer = self.by_sku[sku]
+        if "bomb_image" in offer.faults:
+            return decompression_bomb_png()
+        photo = render_photo(self.catalog.photo(offer.product), self.photo_style)
+        return corrupt(photo) if "corrupt_image" in offer.faults else photo
 
     def answer_key(self, base_url: str) -> list[dict]:
         return [
@@ -140,6 +166,7 @@ class DemoShop:
                 "currency": "KRW",
                 "in_stock": o.in_stock,
                 "image_url": base_url + self.photo_path(o.sku),
+                "faults": list(o.faults),
             }
             for o in self.offers
         ]

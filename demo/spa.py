@@ -58,7 +58,7 @@ function card(item) {
   art.appendChild(text('span', 'card-category', item.category));
   const price = document.createElement('div'); price.className = 'card-price';
   if (item.was) price.appendChild(text('s', 'was', item.was));
-  price.appendChild(text('strong', 'now', item.price));
+  if (item.price !== null) price.appendChild(text('strong', 'now', item.price));
   art.appendChild(price);
   if (!item.in_stock) art.appendChild(text('em', 'oos', 'Sold out'));
   lazy.observe(img);
@@ -82,8 +82,19 @@ class SpaShop(DemoShop):
     name = "spa"
     display_name = "Gangnam Style Store"
     sku_prefix = "GS"
+    unreadable_price = "Price on request"
     photo_style = PhotoStyle(
         size=128, padding=14, background=(24, 24, 24), tint=(255, 236, 210), format="JPEG"
+    )
+    hard_photo_style = PhotoStyle(
+        size=144,
+        padding=22,
+        background=(60, 52, 48),
+        tint=(255, 220, 170),
+        rotation=-6,
+        shift=(-6, 4),
+        format="JPEG",
+        quality=60,
     )
 
     def title_for(self, product: Product, on_sale: bool) -> str:
@@ -100,7 +111,10 @@ class SpaShop(DemoShop):
     def detail_path(self, sku: str) -> str:
         return f"/p/{sku}"
 
-    def route(self, path, query):
+    def format_price(self, amount: int) -> str:
+        return f"₩{won(amount)}"
+
+    def route(self, path, query, cookies):
         if path == "/":
             return html_response(_SHELL)
         if path == "/api/products":
@@ -118,7 +132,7 @@ class SpaShop(DemoShop):
             return html_response(
                 f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(offer.title)}"
                 f"</title></head><body><h1>{esc(offer.title)}</h1>"
-                f"<p class='now'>₩{won(offer.price)}</p></body></html>"
+                f"<p class='now'>{esc(self.price_text(offer) or '')}</p></body></html>"
             )
         return NOT_FOUND
 
@@ -130,8 +144,8 @@ class SpaShop(DemoShop):
                 "title": o.title,
                 "category": o.category_name,
                 "image": self.photo_path(o.sku),
-                "price": f"₩{won(o.price)}",
-                "was": f"₩{won(o.list_price)}" if o.list_price else None,
+                "price": self.price_text(o),
+                "was": self.format_price(o.list_price) if o.list_price else None,
                 "in_stock": o.in_stock,
             }
             for o in self.page(number)

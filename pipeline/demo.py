@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from classifier.training import TrainConfig
 from crawler.browser import BrowserConfig
-from crawler.spec import load_builtin_spec
+from crawler.spec import builtin_spec_paths, load_builtin_spec
 from db.store import Store
 from demo.mall import MallSettings, run_mall
 from pipeline.classifying import classify_images, ensure_model
@@ -16,6 +16,12 @@ from pipeline.matching import match_offers
 from pipeline.settings import Home
 
 log = logging.getLogger(__name__)
+
+
+def crawlable(mall: MallSettings) -> MallSettings:
+    """Only the demo shops that have a built-in spec (the crawler can walk them)."""
+    specs = builtin_spec_paths()
+    return replace(mall, shops=tuple(name for name in mall.shops if name in specs))
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ def run_demo(
     with Store(home.database) as store:
         run_id = store.start_pipeline_run("demo")
         try:
-            with run_mall(mall) as running:
+            with run_mall(crawlable(mall)) as running:
                 running.write_answer_key(home.answer_key)
                 specs = [
                     load_builtin_spec(name).with_base_url(url)

@@ -42,11 +42,12 @@ def _handler_for(shop: DemoShop, attempts: AttemptCounter) -> type[BaseHTTPReque
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+            extra = (("X-Demo-Fault", fault),) if fault else ()
             if fault == "slow":
                 time.sleep(faults.slow_seconds)  # the fault itself: a slow shop
             if fault in ("http500", "http503", "http429"):
                 status = int(fault[4:])
-                headers = (("Retry-After", "1"),) if status in (429, 503) else ()
+                headers = extra + ((("Retry-After", "1"),) if status in (429, 503) else ())
                 self._send(Response(status, "text/plain", _ERROR_BODIES[status], headers))
                 return
             cookies = dict(
@@ -59,6 +60,10 @@ def _handler_for(shop: DemoShop, attempts: AttemptCounter) -> type[BaseHTTPReque
                 "js_error", shop.name, parts.path, attempt
             ):
                 response = _with_js_error(response)
+            if extra:
+                response = Response(
+                    response.status, response.content_type, response.body, response.headers + extra
+                )
             self._send(response, truncate=fault == "truncate")
 
         def _send(self, response: Response, truncate: bool = False) -> None:

@@ -8,6 +8,7 @@ from classifier.training import TrainConfig
 from crawler.browser import BrowserConfig
 from db.store import Store
 from demo.mall import MallSettings
+from pipeline.commands.mall_cmd import FAULTS_HELP, check_faults
 from pipeline.demo import run_demo
 from pipeline.progress import progress_bar
 from pipeline.report import comparison, comparison_table
@@ -33,6 +34,8 @@ def register(group: click.Group) -> None:
     type=click.IntRange(0),
     help="Mall day: prices and stock drift from day to day.",
 )
+@click.option("--hard", is_flag=True, help="Heavier photo styles in the demo mall.")
+@click.option("--faults", callback=check_faults, default="", metavar="SPEC", help=FAULTS_HELP)
 @click.option(
     "--epochs",
     default=2,
@@ -73,7 +76,9 @@ def register(group: click.Group) -> None:
     help="Rows of the comparison to print (0: all).",
 )
 @click.pass_obj
-def demo(env, products, seed, day, epochs, train_limit, device, chromedriver, remote, limit):
+def demo(
+    env, products, seed, day, hard, faults, epochs, train_limit, device, chromedriver, remote, limit
+):
     """Crawl the local demo mall, train a model if none exists, classify, match and report.
 
     Starts the demo shops on free loopback ports, stops them when done, and writes the
@@ -83,7 +88,7 @@ def demo(env, products, seed, day, epochs, train_limit, device, chromedriver, re
     with progress_bar(env.progress) as progress:
         result = run_demo(
             env.home,
-            MallSettings(seed=seed, products=products, day=day),
+            MallSettings(seed=seed, products=products, day=day, hard=hard, faults=faults),
             train,
             BrowserConfig(driver_path=chromedriver, remote_url=remote),
             progress,

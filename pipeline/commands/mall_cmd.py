@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
 import click
 
+from demo.faults import FAULTS, FaultPlan, FaultSpecError
 from demo.mall import SHOP_TYPES, MallSettings, run_mall
+
+
+def check_faults(ctx, param, value: str | None) -> str:
+    """Validate a --faults value early, as a usage error naming the option."""
+    try:
+        FaultPlan.parse(value)
+    except FaultSpecError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value or ""
+
+
+FAULTS_HELP = (
+    "Switch faults on, each with a rate: e.g. 'http500=0.1,slow=0.05' or 'all=0.1'. "
+    f"Faults: {', '.join(FAULTS)}."
+)
 
 
 def register(group: click.Group) -> None:
@@ -30,6 +47,8 @@ def mall():
 @click.option("--seed", default=7, show_default=True)
 @click.option("--products", default=300, show_default=True, type=click.IntRange(1, 14_000))
 @click.option("--day", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--hard", is_flag=True, help="Heavier photo styles (rotation, crop, tint).")
+@click.option("--faults", callback=check_faults, default="", metavar="SPEC", help=FAULTS_HELP)
 @click.option(
     "--answer-key",
     type=click.Path(dir_okay=False),
@@ -37,14 +56,17 @@ def mall():
     help="Write the ground truth (never served) to this file.",
 )
 @click.pass_obj
-def serve(env, port, seed, products, day, answer_key):
+def serve(env, port, seed, products, day, hard, faults, answer_key):
     """Serve every demo shop on loopback and print their base URLs; Ctrl-C stops."""
     ports = {name: port + i for i, name in enumerate(SHOP_TYPES)} if port else None
-    settings = MallSettings(seed=seed, products=products, day=day)
+    settings = MallSettings(seed=seed, products=products, day=day, hard=hard, faults=faults)
     with run_mall(settings, ports) as running:
         if answer_key:
             running.write_answer_key(Path(answer_key))
         for name, url in running.base_urls.items():
-            env.out.print(f"{name}\t{url}", highlight=False, soft_wrap=True)
-        env.out.file.flush()
-        threading.Event().wait()  # until Ctrl-C or SIGTERM
+            click.echo(f"{name}\t{url}")  # tab-separated, for scripts to read
+        sys.stdout.flush()
+        try:
+            threading.Event().wait()  # until Ctrl-C or SIGTERM
+        except KeyboardInterrupt:
+            env.err.print("mall stopped")

@@ -1,0 +1,125 @@
+"""Each demo shop's interaction pattern, proven with real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from selenium.common.exceptions import ElementClickInterceptedException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+pytestmark = pytest.mark.browser
+
+
+def wait(browser, seconds: float = 10) -> WebDriverWait:
+    return WebDriverWait(browser, seconds)
+
+
+@pytest.fixture
+def fresh(browser):
+    """The shared browser with no cookies left from other tests."""
+    browser.delete_all_cookies()
+    yield browser
+    browser.delete_all_cookies()
+
+
+def accept_consent(browser, base: str) -> None:
+    browser.get(base + "/")
+    button = wait(browser).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "#consent-overlay .accept"))
+    )
+    button.click()
+    wait(browser).until(ec.invisibility_of_element_located((By.ID, "consent-overlay")))
+
+
+def test_scroll_modal_blocks_clicks_until_accepted(mall, fresh):
+    base = mall.base_urls["scroll"]
+    fresh.get(base + "/")
+    tile = wait(fresh).until(ec.presence_of_element_located((By.CSS_SELECTOR, "a.tile")))
+    with pytest.raises(ElementClickInterceptedException):
+        tile.click()
+    fresh.find_element(By.CSS_SELECTOR, "#consent-overlay .accept").click()
+    wait(fresh).until(ec.invisibility_of_element_located((By.ID, "consent-overlay")))
+    fresh.find_element(By.CSS_SELECTOR, "a.tile").click()
+    wait(fresh).until(ec.url_contains("/item/"))
+    assert fresh.find_elements(By.ID, "consent-overlay") == []  # consent remembered
+
+
+def test_scroll_loads_every_product_by_scrolling_and_shows_no_price(mall, fresh):
+    base, shop = mall.base_urls["scroll"], mall.servers["scroll"].shop
+    accept_consent(fresh, base)
+    while not fresh.find_elements(By.CSS_SELECTOR, ".feed-end"):
+        before = len(fresh.find_elements(By.CSS_SELECTOR, "a.tile"))
+        fresh.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        wait(fresh).until(
+            lambda d, n=before: (
+                len(d.find_elements(By.CSS_SELECTOR, "a.tile")) > n
+                or d.find_elements(By.CSS_SELECTOR, ".feed-end")
+            )
+        )
+    tiles = fresh.find_elements(By.CSS_SELECTOR, "a.tile")
+    assert len(tiles) == len(shop.offers)
+    listing = fresh.page_source
+    assert not re.search(r"\d원|판매가", re.sub(r"<script.*?</script>", "", listing, flags=re.S))
+
+
+def test_scroll_detail_page_has_price_stock_and_json_ld(mall, fresh):
+    base, shop = mall.base_urls["scroll"], mall.servers["scroll"].shop
+    accept_consent(fresh, base)
+    sold_out = next(o for o in shop.offers if not o.in_stock)
+    fresh.get(base + shop.detail_path(sold_out.sku))
+    data = json.loads(
+        fresh.find_element(By.CSS_SELECTOR, 'script[type="application/ld+json"]').get_attribute(
+            "textContent"
+        )
+    )
+    assert data["@type"] == "Product" and data["name"] == sold_out.title
+    assert data["offers"]["price"] == str(sold_out.price)
+    assert data["offers"]["availability"].endswith("OutOfStock")
+    assert fresh.find_element(By.CSS_SELECTOR, ".price").text == f"판매가 {sold_out.price:,}원"
+    assert fresh.find_element(By.CSS_SELECTOR, ".stock").text == "일시품절"
+
+
+def test_menu_shop_needs_the_menu_and_paginates_each_category(mall, fresh):
+    base, shop = mall.base_urls["menu"], mall.servers["menu"].shop
+    fresh.get(base + "/")
+    assert fresh.find_elements(By.CSS_SELECTOR, ".goods") == []  # nothing without the menu
+    seen = set()
+    links = [a.get_attribute("href") for a in fresh.find_elements(By.CSS_SELECTOR, "a.cat")]
+    assert len(links) == 10
+    for index in range(len(links)):
+        fresh.find_elements(By.CSS_SELECTOR, "nav.menu a.cat")[index].click()
+        wait(fresh).until(ec.url_to_be(links[index]))
+        while True:
+            seen.update(
+                e.get_attribute("data-goods")
+                for e in fresh.find_elements(By.CSS_SELECTOR, ".goods")
+            )
+            following = fresh.find_elements(By.CSS_SELECTOR, "a.more-next")
+            if not following:
+                break
+            page = fresh.find_element(By.TAG_NAME, "html")
+            following[0].click()
+            wait(fresh).until(ec.staleness_of(page))
+    assert seen == {o.sku for o in shop.offers}
+
+
+def test_menu_size_selector_changes_the_price(mall, fresh):
+    base, shop = mall.base_urls["menu"], mall.servers["menu"].shop
+    offer = next(o for o in shop.offers if len(shop.sizes(o)) >= 2)
+    fresh.get(base + shop.detail_path(offer.sku))
+    price = fresh.find_element(By.ID, "price")
+    assert price.text == f"from {offer.price:,}원"  # before a size is chosen: the answer key's
+    size, dearer = shop.sizes(offer)[-1]
+    Select(fresh.find_element(By.ID, "size")).select_by_value(size)
+    wait(fresh).until(lambda d: d.find_element(By.ID, "price").text == f"KRW {dearer}")
+    assert dearer > offer.price
+
+
+def test_menu_single_size_products_show_a_plain_price(mall):
+    shop = mall.servers["menu"].shop
+    offer = next(o for o in shop.offers if not shop.sizes(o))
+    assert shop.price_text(offer) == f"KRW {offer.price}"

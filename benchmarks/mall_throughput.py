@@ -64,6 +64,20 @@ class _ReferenceServer(ThreadingHTTPServer):  # same settings as demo.server._Qu
     request_queue_size = 128
 
 
+def start_reference(mall: Mall) -> ThreadingHTTPServer:
+    """The reference server, its handler tuned like the shops' (keep-alive, Nagle, buffering)."""
+    shop_handler = next(iter(mall.servers.values())).httpd.RequestHandlerClass
+    tuning = ("protocol_version", "disable_nagle_algorithm", "wbufsize")
+    handler = type(
+        "ReferenceHandler",
+        (_ReferenceHandler,),
+        {name: getattr(shop_handler, name) for name in tuning if hasattr(shop_handler, name)},
+    )
+    server = _ReferenceServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def _client(urls: list[str], start: int, count: int, deadline: float, out: list[int]) -> None:
     connections: dict[str, http.client.HTTPConnection] = {}
     ok = errors = size = 0
@@ -163,9 +177,6 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=10_000, help="big catalog size")
     args = parser.parse_args()
 
-    reference = _ReferenceServer(("127.0.0.1", 0), _ReferenceHandler)
-    threading.Thread(target=reference.serve_forever, daemon=True).start()
-    ref_url = f"http://127.0.0.1:{reference.server_address[1]}/"
     small, big = MallSettings(products=300), MallSettings(products=args.products)
     spawn = multiprocessing.get_context("spawn")
     with (
@@ -173,6 +184,8 @@ def main() -> None:
         run_mall(big) as big_mall,
         ProcessPoolExecutor(max_workers=1, mp_context=spawn) as loader,
     ):
+        reference = start_reference(mall)
+        ref_url = f"http://127.0.0.1:{reference.server_address[1]}/"
         for server in (*mall.servers.values(), *big_mall.servers.values()):
             _ = server.shop.offers  # build each assortment before timing (cached)
         by_shop, big_by_shop = listing_urls(mall), listing_urls(big_mall)
@@ -186,8 +199,8 @@ def main() -> None:
         for _ in range(REPEATS):  # interleaved, so noise spreads over every measurement
             for name, urls in plan.items():
                 runs[name].append(loader.submit(load, urls, args.clients, args.requests).result())
-    reference.shutdown()
-    reference.server_close()
+        reference.shutdown()
+        reference.server_close()
 
     figures = {name: summary(r) for name, r in runs.items()}
     ref_median = figures["reference"]["median"]

@@ -1,34 +1,30 @@
-"""Walking a shop: open the start pages, follow its pagination, extract each page in one
-round trip, fetch its photos, and hand every page to the caller as soon as it is done."""
+"""Walking a shop: open the start pages, follow its menu and pagination, extract each page in
+one round trip, complete items from detail pages, fetch photos, and hand every page to the
+caller as soon as it is done."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from selenium.common.exceptions import (
-    ElementClickInterceptedException,
-    StaleElementReferenceException,
-    TimeoutException,
-    WebDriverException,
-)
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from crawler.browser import cookies_header, user_agent
 from crawler.errors import StepFailed
-from crawler.extract import extract_items, to_offer
+from crawler.extract import RawItem, complete_from_detail, extract_items, safe_http_url, to_offer
 from crawler.images import HttpContext, download_images
 from crawler.spec import ShopSpec
+from crawler.steps import Browser
 from db.records import Image, Offer
 
 log = logging.getLogger(__name__)
+
+STALE_SCROLL_ROUNDS = 3  # infinite scroll that only repeats itself this often has ended
 
 
 @dataclass
@@ -72,139 +68,182 @@ class ShopCrawler:
         on_failure: Callable[[PageFailure], None],
     ):
         self.spec, self.driver, self.images_dir = spec, driver, images_dir
+        self.browser = Browser(spec, driver)
         self.on_page, self.on_failure = on_page, on_failure
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
-        self._wait = WebDriverWait(driver, spec.politeness.wait_timeout)
-        self._last_request = 0.0
 
     # -- the walk ---------------------------------------------------------------------------
 
     def crawl(self) -> CrawlSummary:
         for start in self.spec.start_urls:
             url = self.spec.absolute(start)
-            walk = {
-                "next_page": self._walk_next_pages,
-                "load_more": self._walk_load_more,
-                "none": self._walk_single,
-            }[self.spec.pagination.strategy]
             try:
-                self._goto(url)
-                walk()
+                self.browser.goto(url, expect_items=self.spec.for_each is None)
+                if self.spec.for_each:
+                    self._walk_each_link(url)
+                else:
+                    self._walk_listing()
             except StepFailed as exc:
                 # this start URL ends here; pages already handed over stay stored
                 self._fail(exc.step, exc.url, str(exc))
         return self.summary
 
-    def _walk_single(self) -> None:
-        self._harvest()
+    def _walk_each_link(self, start_url: str) -> None:
+        selector = self.spec.for_each.selector
+        count = len(self.driver.find_elements(By.CSS_SELECTOR, selector))
+        if count == 0:
+            raise self.browser.fail("for_each", "no links to follow", selector)
+        for index in range(count):
+            try:
+                links = self.driver.find_elements(By.CSS_SELECTOR, selector)
+                if index >= len(links):  # this page has a shorter menu: start over
+                    self.browser.goto(start_url, expect_items=False)
+                    links = self.driver.find_elements(By.CSS_SELECTOR, selector)
+                self.browser.follow(links[index], f"for_each[{index}]", selector)
+                self._walk_listing()
+            except StepFailed as exc:
+                self._fail(exc.step, exc.url, str(exc))  # one link failing skips only it
+
+    def _walk_listing(self) -> None:
+        walk = {
+            "none": self._harvest,
+            "next_page": self._walk_next_pages,
+            "load_more": self._walk_load_more,
+            "infinite_scroll": self._walk_infinite_scroll,
+        }[self.spec.pagination.strategy]
+        walk()
 
     def _walk_next_pages(self) -> None:
         selector = self.spec.pagination.selector
-        while self.summary.pages < self.spec.pagination.max_pages:
+        for _ in range(self.spec.pagination.max_pages):
             self._harvest()
             links = self.driver.find_elements(By.CSS_SELECTOR, selector)
             if not links:
                 return  # the last page has no "next"
-            marker = self.driver.find_element(By.TAG_NAME, "html")
-            self._polite()
-            self._click(links[0], "next_page", selector)
-            try:
-                self._wait.until(ec.staleness_of(marker))
-                self._wait_for_items()
-            except TimeoutException:
-                raise StepFailed(
-                    self.spec.name,
-                    "next_page",
-                    self.driver.current_url,
-                    "the next page did not load",
-                    selector,
-                ) from None
+            self.browser.follow(links[0], "next_page", selector)
 
     def _walk_load_more(self) -> None:
         selector = self.spec.pagination.selector
         self._harvest()
-        while self.summary.pages < self.spec.pagination.max_pages:
+        for _ in range(self.spec.pagination.max_pages - 1):
             buttons = [
                 b for b in self.driver.find_elements(By.CSS_SELECTOR, selector) if b.is_displayed()
             ]
             if not buttons:
                 return
-            before = self._count_items()
-            self._polite()
-            self._click(buttons[0], "load_more", selector)
+            before = self.browser.count_items()
+            self.browser.polite()
+            self.browser.click(buttons[0], "load_more", selector)
             try:
-                self._wait.until(lambda d, n=before: self._count_items() > n)
+                self.browser.wait.until(lambda d, n=before: self.browser.count_items() > n)
             except TimeoutException:
-                raise StepFailed(
-                    self.spec.name,
-                    "load_more",
-                    self.driver.current_url,
-                    f"no new items after clicking (still {before})",
-                    selector,
+                raise self.browser.fail(
+                    "load_more", f"no new items after clicking (still {before})", selector
                 ) from None
             self._harvest()
 
-    # -- steps ------------------------------------------------------------------------------
-
-    def _goto(self, url: str) -> None:
-        self._polite()
-        try:
-            self.driver.get(url)
-            self._wait_for_items()
-        except TimeoutException:
-            raise StepFailed(
-                self.spec.name, "wait_for", url, "no listing items appeared", self.spec.listing.item
-            ) from None
-        except WebDriverException as exc:
-            raise StepFailed(self.spec.name, "goto", url, exc.msg or str(exc)) from exc
-
-    def _wait_for_items(self) -> None:
-        self._wait.until(lambda d: self._count_items() > 0)
-
-    def _count_items(self) -> int:
-        return self.driver.execute_script(
-            "return document.querySelectorAll(arguments[0]).length", self.spec.listing.item
+    def _walk_infinite_scroll(self) -> None:
+        done = self.spec.pagination.done_selector
+        stale = 0
+        self._harvest()
+        for _ in range(self.spec.pagination.max_pages):
+            if done and self.driver.find_elements(By.CSS_SELECTOR, done):
+                return
+            before = self.browser.count_items()
+            self.browser.polite()
+            self.browser.scroll_to_bottom()
+            try:
+                self.browser.wait.until(
+                    lambda d, n=before: (
+                        self.browser.count_items() > n
+                        or (done and d.find_elements(By.CSS_SELECTOR, done))
+                    )
+                )
+            except TimeoutException:
+                if done:
+                    raise self.browser.fail(
+                        "infinite_scroll", "no new items and no end marker", done
+                    ) from None
+                return  # no end marker configured: nothing more came, so this is the end
+            self.browser.run_steps()
+            stale = 0 if self._harvest() else stale + 1
+            if stale >= STALE_SCROLL_ROUNDS:
+                self._fail(
+                    "infinite_scroll",
+                    self.browser.current_url(),
+                    f"{self.spec.name}: stopped scrolling: {stale} rounds brought only "
+                    "items already seen",
+                )
+                return
+        self._fail(
+            "infinite_scroll",
+            self.browser.current_url(),
+            f"{self.spec.name}: stopped after max_pages="
+            f"{self.spec.pagination.max_pages} scroll rounds",
         )
-
-    def _click(self, element, step: str, selector: str) -> None:
-        try:
-            element.click()
-        except (ElementClickInterceptedException, StaleElementReferenceException):
-            # an overlay or a re-render got in the way; a script click still follows the link
-            self.driver.execute_script("arguments[0].click()", element)
-
-    def _polite(self) -> None:
-        delay = self.spec.politeness.delay_seconds
-        if delay > 0:
-            wait = self._last_request + delay - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)  # a rate limit for the shop's sake, not a wait for the page
-        self._last_request = time.monotonic()
 
     # -- one page -----------------------------------------------------------------------------
 
-    def _harvest(self) -> None:
-        """Extract the current page and hand over the offers not yet seen in this crawl."""
-        url = self.driver.current_url
+    def _harvest(self) -> int:
+        """Extract the current page; hand over the offers not yet seen. Returns their count."""
+        url = self.browser.current_url()
         try:
-            html = self.driver.page_source
-            scraped_at = datetime.now(UTC)
-            offers, problems = [], []
-            for item in extract_items(html, self.spec):
-                offer = to_offer(item, self.spec, url, scraped_at)
-                if offer is None:
-                    problems.append(f"{url}: an item without a title or link was skipped")
-                elif offer.url not in self._seen_urls:
-                    self._seen_urls.add(offer.url)
-                    offers.append(offer)
-            page = self._with_images(len(self._seen_urls), url, offers, problems)
+            items = extract_items(self.driver.page_source, self.spec)
         except WebDriverException as exc:
             self._fail("extract", url, exc.msg or str(exc))
-            return
+            return 0
+        problems: list[str] = []
+        fresh: list[tuple[str, RawItem]] = []
+        for item in items:
+            link = safe_http_url(item.fields.get("url"), url)
+            if link is None:
+                problems.append(f"{url}: an item without a usable link was skipped")
+            elif link not in self._seen_urls:
+                self._seen_urls.add(link)
+                fresh.append((link, item))
+        if self.spec.detail and fresh:
+            fresh = self._complete_from_details(fresh)
+        scraped_at = datetime.now(UTC)
+        offers = []
+        for link, item in fresh:
+            # relative links resolve against the page they were read from
+            offer = to_offer(item, self.spec, link if self.spec.detail else url, scraped_at)
+            if offer is None:
+                problems.append(f"{link}: an item without a title was skipped")
+            else:
+                offers.append(offer)
+        page = self._with_images(self.summary.pages + 1, url, offers, problems)
         self.summary.pages += 1
         self.summary.offers += len(page.offers)
         self.on_page(page)
+        return len(page.offers)
+
+    def _complete_from_details(self, items: list[tuple[str, RawItem]]) -> list[tuple[str, RawItem]]:
+        """Open each item's detail page in a second tab, so the listing keeps its state."""
+        listing = self.driver.current_window_handle
+        self.driver.switch_to.new_window("tab")
+        completed = []
+        try:
+            for link, item in items:
+                try:
+                    self.browser.polite()
+                    self.driver.get(link)
+                    completed.append(
+                        (link, complete_from_detail(item, self.driver.page_source, self.spec))
+                    )
+                except WebDriverException as exc:
+                    # keep what the listing showed; the offer is stored without a price
+                    self._fail(
+                        "open_detail",
+                        link,
+                        f"{self.spec.name}: detail page failed: {exc.msg or exc}",
+                    )
+                    completed.append((link, item))
+        finally:
+            self.driver.close()
+            self.driver.switch_to.window(listing)
+        return completed
 
     def _with_images(
         self, number: int, url: str, offers: list[Offer], problems: list[str]

@@ -8,8 +8,9 @@ from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Tag
 
+from crawler.jsonld import product_fields
 from crawler.prices import parse_price
-from crawler.spec import FieldRule, ShopSpec
+from crawler.spec import FIELD_NAMES, FieldRule, ShopSpec
 from db.records import Offer
 
 
@@ -19,6 +20,10 @@ class RawItem:
 
     fields: dict[str, str | None]
     sold_out: bool
+    currency: str | None = None  # stated by the page (JSON-LD), else the spec's
+
+
+_AVAILABLE = ("InStock", "InStoreOnly", "OnlineOnly", "LimitedAvailability", "PreOrder")
 
 
 def _text(element: Tag) -> str:
@@ -50,6 +55,26 @@ def extract_items(html: str, spec: ShopSpec) -> list[RawItem]:
     return items
 
 
+def complete_from_detail(item: RawItem, html: str, spec: ShopSpec) -> RawItem:
+    """Merge a detail page into a listing item: JSON-LD first, then the detail selectors,
+    then what the listing showed."""
+    detail = spec.detail
+    soup = BeautifulSoup(html, "lxml")
+    found = {name: _read(soup, rule) for name, rule in detail.fields.items()}
+    data = product_fields(soup) if detail.json_ld else {}
+    fields = dict(item.fields)
+    for name in FIELD_NAMES:
+        value = data.get(name) or found.get(name)
+        if value:
+            fields[name] = value
+    sold_out = item.sold_out
+    if detail.sold_out:
+        sold_out = soup.select_one(detail.sold_out) is not None
+    if data.get("availability"):
+        sold_out = not data["availability"].rsplit("/", 1)[-1].startswith(_AVAILABLE)
+    return RawItem(fields, sold_out, data.get("currency") or item.currency)
+
+
 def safe_http_url(url: str | None, page_url: str) -> str | None:
     """Resolve *url* against the page; only http(s) links survive (no javascript:, data:)."""
     if not url:
@@ -65,9 +90,10 @@ def to_offer(item: RawItem, spec: ShopSpec, page_url: str, scraped_at: datetime)
     title = f.get("title")
     if not url or not title:
         return None
-    price = parse_price(f.get("price"), spec.currency, spec.decimal_separator)
+    currency = item.currency or spec.currency
+    price = parse_price(f.get("price"), currency, spec.decimal_separator)
     was = (
-        parse_price(f.get("list_price"), spec.currency, spec.decimal_separator)
+        parse_price(f.get("list_price"), currency, spec.decimal_separator)
         if f.get("list_price")
         else None
     )

@@ -18,7 +18,8 @@ from crawler.errors import SpecError
 from db.records import LABELS
 
 FIELD_NAMES = ("title", "price", "list_price", "url", "image", "sku", "category")
-PAGINATION_STRATEGIES = ("none", "next_page", "load_more")
+PAGINATION_STRATEGIES = ("none", "next_page", "load_more", "infinite_scroll")
+STEP_ACTIONS = ("dismiss", "click", "wait_for")
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,40 @@ class Listing:
     item: str
     fields: dict[str, FieldRule]
     sold_out: str | None = None  # present inside an item when it is out of stock
+    empty: str | None = None  # present when a listing has no items at all ("no products")
 
 
 @dataclass(frozen=True)
 class Pagination:
     strategy: str = "none"
     selector: str | None = None  # the "next" link or the "load more" button
-    max_pages: int = 1000
+    max_pages: int = 1000  # pages, clicks or scroll rounds: a cap on endless listings
+    done_selector: str | None = None  # infinite scroll: present once the listing has ended
+
+
+@dataclass(frozen=True)
+class Step:
+    """A browser step run after every page load: `dismiss` clicks a modal's button if one is
+    shown, `click` clicks an element that must be there, `wait_for` waits for one."""
+
+    action: str
+    selector: str
+
+
+@dataclass(frozen=True)
+class ForEach:
+    """Listings reached through links (a category menu): each link is clicked in turn."""
+
+    selector: str
+
+
+@dataclass(frozen=True)
+class Detail:
+    """Fields read from each product's detail page; JSON-LD Product data first if asked."""
+
+    fields: dict[str, FieldRule]
+    json_ld: bool = True
+    sold_out: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +91,9 @@ class ShopSpec:
     pagination: Pagination = Pagination()
     categories: dict[str, str] = field(default_factory=dict)
     politeness: Politeness = Politeness()
+    steps: tuple[Step, ...] = ()
+    for_each: ForEach | None = None
+    detail: Detail | None = None
     source: str = "<memory>"
 
     def with_base_url(self, base_url: str) -> ShopSpec:
@@ -164,10 +195,14 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         if rule is not None:
             fields[field_name] = rule
     fields_reader.finish()
-    for needed in ("title", "price", "url"):
+    detail = _detail(top)
+    # without a detail page, the listing must carry the price; with one, only the link
+    for needed in ("url",) if detail else ("title", "price", "url"):
         if needed not in fields:
             raise fields_reader.fail(needed, "is required")
-    listing = Listing(item, fields, listing_reader.selector("sold_out"))
+    listing = Listing(
+        item, fields, listing_reader.selector("sold_out"), listing_reader.selector("empty")
+    )
     listing_reader.finish()
 
     pag_reader = top.sub("pagination")
@@ -175,10 +210,12 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         strategy=pag_reader.take("strategy", str, "none"),
         selector=pag_reader.selector("selector"),
         max_pages=pag_reader.take("max_pages", int, 1000),
+        done_selector=pag_reader.selector("done_selector"),
     )
     if pagination.strategy not in PAGINATION_STRATEGIES:
         raise pag_reader.fail("strategy", f"must be one of {', '.join(PAGINATION_STRATEGIES)}")
-    if pagination.strategy != "none" and not pagination.selector:
+    needs_selector = pagination.strategy in ("next_page", "load_more")
+    if needs_selector and not pagination.selector:
         raise pag_reader.fail("selector", f"is required for strategy {pagination.strategy!r}")
     if pagination.max_pages < 1:
         raise pag_reader.fail("max_pages", "must be at least 1")
@@ -220,10 +257,52 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         pagination=pagination,
         categories=categories,
         politeness=politeness,
+        steps=_steps(top),
+        for_each=_for_each(top),
+        detail=detail,
         source=source,
     )
     top.finish()
     return spec
+
+
+def _steps(top: _Reader) -> tuple[Step, ...]:
+    steps = []
+    for index, table in enumerate(top.take("steps", list, [])):
+        if not isinstance(table, dict):
+            raise top.fail(f"steps[{index}]", "must be a table ([[steps]])")
+        reader = _Reader(top.source, table, f"steps[{index}].")
+        action = reader.take("action", str, required=True)
+        if action not in STEP_ACTIONS:
+            raise reader.fail("action", f"must be one of {', '.join(STEP_ACTIONS)}")
+        steps.append(Step(action, reader.selector("selector", required=True)))
+        reader.finish()
+    return tuple(steps)
+
+
+def _for_each(top: _Reader) -> ForEach | None:
+    if "for_each" not in top.table:
+        return None
+    reader = top.sub("for_each")
+    result = ForEach(reader.selector("selector", required=True))
+    reader.finish()
+    return result
+
+
+def _detail(top: _Reader) -> Detail | None:
+    if "detail" not in top.table:
+        return None
+    reader = top.sub("detail")
+    fields_reader = reader.sub("fields")
+    fields = {}
+    for field_name in FIELD_NAMES:
+        rule = _field_rule(fields_reader, field_name)
+        if rule is not None:
+            fields[field_name] = rule
+    fields_reader.finish()
+    result = Detail(fields, reader.take("json_ld", bool, True), reader.selector("sold_out"))
+    reader.finish()
+    return result
 
 
 def load_spec(path: str | Path) -> ShopSpec:

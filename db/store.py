@@ -357,13 +357,20 @@ class Store:
     # -- matching ---------------------------------------------------------------------
 
     def offers_for_matching(self, model_id: int | None) -> list[OfferForMatching]:
+        """Every offer with its category (a user's label, else the shop's, else the model's
+        prediction), the model's embedding of its photo, and its current group."""
         rows = self.db.query(
             """
             SELECT o.id, s.name AS shop, o.title, o.price, o.currency,
-                   p.label, p.embedding, gm.group_id
+                   COALESCE(user_label.label, shop_label.label, p.label) AS label,
+                   p.embedding, gm.group_id
             FROM offers o
             JOIN shops s ON s.id = o.shop_id
             LEFT JOIN predictions p ON p.image_sha256 = o.image_sha256 AND p.model_id = ?
+            LEFT JOIN labels user_label
+                   ON user_label.image_sha256 = o.image_sha256 AND user_label.source = 'user'
+            LEFT JOIN labels shop_label
+                   ON shop_label.image_sha256 = o.image_sha256 AND shop_label.source = 'shop'
             LEFT JOIN group_members gm ON gm.offer_id = o.id
             ORDER BY o.id
             """,

@@ -136,7 +136,9 @@ class MenuShop(DemoShop):
         if not 1 <= number <= pages:
             return NOT_FOUND
         slug, text = CATEGORIES[label]
-        cards = "".join(self._card(o) for o in offers[(number - 1) * PAGE : number * PAGE])
+        shown = offers[(number - 1) * PAGE : number * PAGE]
+        empty = '<p class="empty">상품이 없습니다 (no products yet)</p>'
+        cards = "".join(self._card(o) for o in shown) or empty
         nav = (
             f'<a class="more-next" href="/c/{slug}?page={number + 1}">Next ›</a>'
             if number < pages

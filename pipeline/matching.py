@@ -1,6 +1,7 @@
 """The match stage: group the same product sold by different shops.
 
-Candidates are blocked by predicted category; a pair's score blends the cosine similarity of
+Candidates are blocked by category (a user's label, else the shop's mapped category, else the
+CNN's prediction); a pair's score blends the cosine similarity of
 the CNN embeddings with title similarity, and implausible price ratios are ruled out. Pairs are
 merged best-first, and a group never takes two offers from one shop. Group ids are kept
 across runs: a group inherits the id most of its members already had.
@@ -17,24 +18,22 @@ from rapidfuzz import fuzz, process
 
 from db.records import GroupMember, ProductGroup
 from db.store import OfferForMatching, Store
+from pipeline.glossary import NOISE, SYNONYMS
 
 
 @dataclass(frozen=True)
 class MatchSettings:
-    image_weight: float = 0.6
-    title_weight: float = 0.4
-    threshold: float = 0.72
+    # tuned on the default demo mall (4 shops, 300 products): see benchmarks/results
+    image_weight: float = 0.4
+    title_weight: float = 0.6
+    threshold: float = 0.85
     max_price_ratio: float = 1.6  # the same item is rarely 60% dearer elsewhere
 
 
-_PROMO = re.compile(r"\[[^\]]*\]|\([^)]*\)")
-_SYNONYMS = {"tee": "t shirt", "pants": "trousers", "sweater": "pullover", "bts": "boots"}
-
-
 def normalise_title(title: str) -> str:
-    """Lower-case words without promo tags, punctuation or common abbreviations."""
-    words = re.findall(r"\w+", _PROMO.sub(" ", title.lower()))
-    return " ".join(_SYNONYMS.get(w, w) for w in words)
+    """Lower-case words in one vocabulary, without promo tags or punctuation."""
+    words = re.findall(r"\w+", title.lower().replace("t-shirt", "tshirt"))
+    return " ".join(SYNONYMS.get(w, w) for w in words if w not in NOISE)
 
 
 class _Groups:

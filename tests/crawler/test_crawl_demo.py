@@ -23,7 +23,7 @@ def crawl(mall, browser, tmp_path, name, spec=None):
     return summary, pages, failures
 
 
-@pytest.mark.parametrize("name", ["classic", "spa"])
+@pytest.mark.parametrize("name", ["classic", "spa", "scroll", "menu"])
 def test_every_offer_is_found_with_its_price_title_stock_and_photo(mall, browser, tmp_path, name):
     summary, pages, failures = crawl(mall, browser, tmp_path, name)
     assert failures == []

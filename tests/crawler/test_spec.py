@@ -16,7 +16,7 @@ from crawler.spec import (
 )
 from db.records import LABELS
 
-BUILTIN = ("classic", "spa")
+BUILTIN = ("classic", "spa", "scroll", "menu")
 
 
 def classic_text() -> str:
@@ -51,7 +51,8 @@ def test_builtin_spec_loads(name):
     assert spec.source == str(builtin_spec_paths()[name])
     assert spec.currency == "KRW"
     assert spec.start_urls
-    assert {"title", "price", "url"} <= set(spec.listing.fields)
+    fields = set(spec.listing.fields) | set(spec.detail.fields if spec.detail else ())
+    assert {"title", "price", "url"} <= fields
 
 
 @pytest.mark.parametrize("name", BUILTIN)

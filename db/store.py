@@ -1,25 +1,25 @@
-"""The store API: every read and write the rest of pricelens does goes through here."""
+"""The store API: every read and write the rest of pricelens does goes through here.
+
+`Store` is one object per database file; its methods are grouped by subject in mixins
+(runs, models, groups) so each module stays small.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 
+from db.clock import iso as _iso
+from db.clock import now_iso as _now
 from db.connection import open_database, write_transaction
-from db.records import Image, Offer, Prediction, ProductGroup
+from db.group_store import GroupStore, OfferForMatching
+from db.model_store import ModelRow, ModelStore
+from db.records import Image, Offer
+from db.run_store import RunStore
 
-
-def _now() -> str:
-    return _iso(datetime.now(UTC))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+__all__ = ["ModelRow", "OfferForMatching", "Store", "offer_key"]
 
 
 def offer_key(offer: Offer) -> str:
@@ -31,29 +31,7 @@ def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-@dataclass(frozen=True)
-class ModelRow:
-    id: int
-    version: str
-    architecture: str
-    path: str
-    metrics: dict
-    is_current: bool
-
-
-@dataclass(frozen=True)
-class OfferForMatching:
-    offer_id: int
-    shop: str
-    title: str
-    price: int | None
-    currency: str | None
-    label: str | None
-    embedding: bytes | None
-    group_id: int | None
-
-
-class Store:
+class Store(RunStore, ModelStore, GroupStore):
     """A pricelens database file. Methods are named for what they do to it."""
 
     def __init__(self, path: str | Path):
@@ -221,236 +199,4 @@ class Store:
             "INSERT INTO labels (image_sha256, label, source, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(image_sha256, source) DO UPDATE SET label = excluded.label",
             (image_sha256, label, source, _now()),
-        )
-
-    # -- crawl runs -------------------------------------------------------------------
-
-    def start_crawl_run(
-        self, shop: str, base_url: str | None = None, pipeline_run_id: int | None = None
-    ) -> int:
-        with write_transaction(self.db) as conn:
-            shop_id = self._upsert_shop(conn, shop, base_url)
-            return conn.execute(
-                "INSERT INTO crawl_runs (shop_id, pipeline_run_id, started_at, status) "
-                "VALUES (?, ?, ?, 'running') RETURNING id",
-                (shop_id, pipeline_run_id, _now()),
-            ).fetchone()[0]
-
-    def finish_crawl_run(self, crawl_run_id: int, status: str, error: str | None = None) -> None:
-        with write_transaction(self.db) as conn:
-            conn.execute(
-                "UPDATE crawl_runs SET status = ?, finished_at = ?, error = ?, "
-                "errors = (SELECT COUNT(*) FROM crawl_errors WHERE crawl_run_id = ?) WHERE id = ?",
-                (status, _now(), error, crawl_run_id, crawl_run_id),
-            )
-
-    def record_crawl_error(
-        self,
-        crawl_run_id: int,
-        message: str,
-        url: str | None = None,
-        step: str | None = None,
-        screenshot_path: str | None = None,
-        html_path: str | None = None,
-    ) -> None:
-        with write_transaction(self.db) as conn:
-            conn.execute(
-                "INSERT INTO crawl_errors (crawl_run_id, url, step, message, screenshot_path, "
-                "html_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (crawl_run_id, url, step, message, screenshot_path, html_path, _now()),
-            )
-
-    def crawl_run(self, crawl_run_id: int) -> dict:
-        rows = list(
-            self.db.query(
-                "SELECT crawl_runs.*, shops.name AS shop FROM crawl_runs "
-                "JOIN shops ON shops.id = crawl_runs.shop_id WHERE crawl_runs.id = ?",
-                [crawl_run_id],
-            )
-        )
-        return rows[0]
-
-    # -- pipeline runs ----------------------------------------------------------------
-
-    def start_pipeline_run(self, kind: str) -> int:
-        with write_transaction(self.db) as conn:
-            return conn.execute(
-                "INSERT INTO pipeline_runs (kind, started_at, status) VALUES (?, ?, 'running') "
-                "RETURNING id",
-                (kind, _now()),
-            ).fetchone()[0]
-
-    def finish_pipeline_run(
-        self, run_id: int, status: str, counts: dict | None = None, error: str | None = None
-    ) -> None:
-        with write_transaction(self.db) as conn:
-            conn.execute(
-                "UPDATE pipeline_runs SET status = ?, finished_at = ?, counts_json = ?, error = ? "
-                "WHERE id = ?",
-                (status, _now(), json.dumps(counts or {}, sort_keys=True), error, run_id),
-            )
-
-    # -- models and predictions -------------------------------------------------------
-
-    def register_model(
-        self,
-        version: str,
-        architecture: str,
-        path: str,
-        metrics: dict,
-        data: dict,
-        make_current: bool = True,
-    ) -> int:
-        with write_transaction(self.db) as conn:
-            if make_current:
-                conn.execute("UPDATE models SET is_current = 0 WHERE is_current = 1")
-            return conn.execute(
-                "INSERT INTO models (version, architecture, path, metrics_json, data_json, "
-                "is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    version,
-                    architecture,
-                    path,
-                    json.dumps(metrics, sort_keys=True),
-                    json.dumps(data, sort_keys=True),
-                    int(make_current),
-                    _now(),
-                ),
-            ).fetchone()[0]
-
-    def current_model(self) -> ModelRow | None:
-        for row in self.db.query("SELECT * FROM models WHERE is_current = 1"):
-            return ModelRow(
-                row["id"],
-                row["version"],
-                row["architecture"],
-                row["path"],
-                json.loads(row["metrics_json"]),
-                True,
-            )
-        return None
-
-    def images_without_prediction(self, model_id: int) -> list[dict]:
-        return list(
-            self.db.query(
-                "SELECT images.sha256, images.path FROM images WHERE NOT EXISTS ("
-                " SELECT 1 FROM predictions p WHERE p.image_sha256 = images.sha256"
-                " AND p.model_id = ?) ORDER BY images.sha256",
-                [model_id],
-            )
-        )
-
-    def save_predictions(self, predictions: Iterable[Prediction]) -> int:
-        rows = [
-            (p.image_sha256, p.model_id, p.label, p.confidence, p.embedding, _now())
-            for p in predictions
-        ]
-        with write_transaction(self.db) as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO predictions "
-                "(image_sha256, model_id, label, confidence, embedding, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        return len(rows)
-
-    # -- matching ---------------------------------------------------------------------
-
-    def offers_for_matching(self, model_id: int | None) -> list[OfferForMatching]:
-        """Every offer with its category (a user's label, else the shop's, else the model's
-        prediction), the model's embedding of its photo, and its current group."""
-        rows = self.db.query(
-            """
-            SELECT o.id, s.name AS shop, o.title, o.price, o.currency,
-                   COALESCE(user_label.label, shop_label.label, p.label) AS label,
-                   p.embedding, gm.group_id
-            FROM offers o
-            JOIN shops s ON s.id = o.shop_id
-            LEFT JOIN predictions p ON p.image_sha256 = o.image_sha256 AND p.model_id = ?
-            LEFT JOIN labels user_label
-                   ON user_label.image_sha256 = o.image_sha256 AND user_label.source = 'user'
-            LEFT JOIN labels shop_label
-                   ON shop_label.image_sha256 = o.image_sha256 AND shop_label.source = 'shop'
-            LEFT JOIN group_members gm ON gm.offer_id = o.id
-            ORDER BY o.id
-            """,
-            [model_id],
-        )
-        return [
-            OfferForMatching(
-                r["id"],
-                r["shop"],
-                r["title"],
-                r["price"],
-                r["currency"],
-                r["label"],
-                r["embedding"],
-                r["group_id"],
-            )
-            for r in rows
-        ]
-
-    def replace_groups(self, groups: Sequence[ProductGroup]) -> list[int]:
-        """Write the model's grouping; a group with an id keeps it. Returns the group ids."""
-        now = _now()
-        ids = []
-        with write_transaction(self.db) as conn:
-            conn.execute("DELETE FROM group_members WHERE source = 'model'")
-            for group in groups:
-                if group.id is None:
-                    group_id = conn.execute(
-                        "INSERT INTO product_groups (label, canonical_title, created_at, "
-                        "updated_at) VALUES (?, ?, ?, ?) RETURNING id",
-                        (group.label, group.canonical_title, now, now),
-                    ).fetchone()[0]
-                else:
-                    group_id = group.id
-                    conn.execute(
-                        "INSERT INTO product_groups (id, label, canonical_title, created_at, "
-                        "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                        "label = excluded.label, canonical_title = excluded.canonical_title, "
-                        "updated_at = excluded.updated_at",
-                        (group_id, group.label, group.canonical_title, now, now),
-                    )
-                conn.executemany(
-                    "INSERT OR IGNORE INTO group_members (offer_id, group_id, score, source) "
-                    "VALUES (?, ?, ?, 'model')",
-                    [(m.offer_id, group_id, m.score) for m in group.members],
-                )
-                ids.append(group_id)
-            conn.execute(
-                "DELETE FROM product_groups WHERE id NOT IN (SELECT group_id FROM group_members)"
-            )
-        return ids
-
-    # -- reports ----------------------------------------------------------------------
-
-    def comparison_rows(self) -> list[dict]:
-        """One row per (group, offer) with the offer's latest and previous observed price."""
-        return list(
-            self.db.query(
-                """
-            SELECT g.id AS group_id, g.label, g.canonical_title, s.name AS shop,
-                   o.id AS offer_id, o.title, o.url, o.price, o.currency, o.in_stock,
-                   (SELECT po.price FROM price_observations po
-                     WHERE po.offer_id = o.id AND po.price IS NOT NULL
-                     ORDER BY po.observed_at DESC, po.id DESC LIMIT 1 OFFSET 1) AS previous_price
-            FROM product_groups g
-            JOIN group_members gm ON gm.group_id = g.id
-            JOIN offers o ON o.id = gm.offer_id
-            JOIN shops s ON s.id = o.shop_id
-            ORDER BY g.id, s.name
-            """
-            )
-        )
-
-    def count(self, table: str) -> int:
-        return self.db[table].count
-
-    def group_assignments(self) -> list[dict]:
-        return list(
-            self.db.query(
-                "SELECT s.name AS shop, o.url, gm.group_id FROM group_members gm "
-                "JOIN offers o ON o.id = gm.offer_id JOIN shops s ON s.id = o.shop_id"
-            )
         )

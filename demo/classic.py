@@ -84,7 +84,9 @@ class ClassicShop(DemoShop):
         links = []
         if number > 1:
             links.append(f'<a class="prev" rel="prev" href="{href}{number - 1}">‹ 이전</a>')
-        for n in range(1, self.page_count + 1):
+        # like real shops: the first and last page, and a window around the current one
+        window = {1, self.page_count, *range(max(1, number - 4), number + 5)}
+        for n in sorted(p for p in window if p <= self.page_count):
             attrs = ' aria-current="page" class="page current"' if n == number else ' class="page"'
             links.append(f'<a{attrs} href="{href}{n}">{n}</a>')
         if number < self.page_count:

@@ -23,7 +23,7 @@ def register(group: click.Group) -> None:
     "--products",
     default=300,
     show_default=True,
-    type=click.IntRange(1, 14_000),
+    type=click.IntRange(1, 15_000),
     help="Catalog size of the demo mall.",
 )
 @click.option("--seed", default=7, show_default=True, help="Seed of the demo mall.")

@@ -45,7 +45,7 @@ def mall():
     help="Port of the first shop; the others take the next ones (0: free ports).",
 )
 @click.option("--seed", default=7, show_default=True)
-@click.option("--products", default=300, show_default=True, type=click.IntRange(1, 14_000))
+@click.option("--products", default=300, show_default=True, type=click.IntRange(1, 15_000))
 @click.option("--day", default=0, show_default=True, type=click.IntRange(0))
 @click.option("--hard", is_flag=True, help="Heavier photo styles (rotation, crop, tint).")
 @click.option("--faults", callback=check_faults, default="", metavar="SPEC", help=FAULTS_HELP)

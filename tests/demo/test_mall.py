@@ -109,3 +109,13 @@ def test_the_answer_key_is_not_served(mall, path):
         status, body = get(base + path)
         assert status == 404
         assert b"product_id" not in body
+
+
+def test_the_mall_scales_to_ten_thousand_offers_per_shop():
+    shops = build_shops(MallSettings(products=14_500))
+    for shop in shops.values():
+        assert len(shop.offers) >= 10_000
+    classic = shops["classic"]
+    last = classic.handle("/products", {"page": str(classic.page_count)})
+    assert last.status == 200 and classic.offers[-1].title.encode() in last.body
+    assert b'class="page"' in last.body and last.body.count(b'class="page') < 15

@@ -1,0 +1,77 @@
+"""Crawl runs, their errors, and pipeline runs: what ran when, and how it ended."""
+
+from __future__ import annotations
+
+import json
+
+from db.clock import now_iso as _now
+from db.connection import write_transaction
+
+
+class RunStore:
+    """Mixed into `Store`; uses its ``db``."""
+
+    def start_crawl_run(
+        self, shop: str, base_url: str | None = None, pipeline_run_id: int | None = None
+    ) -> int:
+        with write_transaction(self.db) as conn:
+            shop_id = self._upsert_shop(conn, shop, base_url)
+            return conn.execute(
+                "INSERT INTO crawl_runs (shop_id, pipeline_run_id, started_at, status) "
+                "VALUES (?, ?, ?, 'running') RETURNING id",
+                (shop_id, pipeline_run_id, _now()),
+            ).fetchone()[0]
+
+    def finish_crawl_run(self, crawl_run_id: int, status: str, error: str | None = None) -> None:
+        with write_transaction(self.db) as conn:
+            conn.execute(
+                "UPDATE crawl_runs SET status = ?, finished_at = ?, error = ?, "
+                "errors = (SELECT COUNT(*) FROM crawl_errors WHERE crawl_run_id = ?) WHERE id = ?",
+                (status, _now(), error, crawl_run_id, crawl_run_id),
+            )
+
+    def record_crawl_error(
+        self,
+        crawl_run_id: int,
+        message: str,
+        url: str | None = None,
+        step: str | None = None,
+        screenshot_path: str | None = None,
+        html_path: str | None = None,
+    ) -> None:
+        with write_transaction(self.db) as conn:
+            conn.execute(
+                "INSERT INTO crawl_errors (crawl_run_id, url, step, message, screenshot_path, "
+                "html_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (crawl_run_id, url, step, message, screenshot_path, html_path, _now()),
+            )
+
+    def crawl_run(self, crawl_run_id: int) -> dict:
+        rows = list(
+            self.db.query(
+                "SELECT crawl_runs.*, shops.name AS shop FROM crawl_runs "
+                "JOIN shops ON shops.id = crawl_runs.shop_id WHERE crawl_runs.id = ?",
+                [crawl_run_id],
+            )
+        )
+        return rows[0]
+
+    # -- pipeline runs ----------------------------------------------------------------
+
+    def start_pipeline_run(self, kind: str) -> int:
+        with write_transaction(self.db) as conn:
+            return conn.execute(
+                "INSERT INTO pipeline_runs (kind, started_at, status) VALUES (?, ?, 'running') "
+                "RETURNING id",
+                (kind, _now()),
+            ).fetchone()[0]
+
+    def finish_pipeline_run(
+        self, run_id: int, status: str, counts: dict | None = None, error: str | None = None
+    ) -> None:
+        with write_transaction(self.db) as conn:
+            conn.execute(
+                "UPDATE pipeline_runs SET status = ?, finished_at = ?, counts_json = ?, error = ? "
+                "WHERE id = ?",
+                (status, _now(), json.dumps(counts or {}, sort_keys=True), error, run_id),
+            )

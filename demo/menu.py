@@ -6,6 +6,7 @@ paginate). Some products come in sizes whose prices differ: the listing says
 from __future__ import annotations
 
 import random
+from functools import cached_property
 
 from demo.catalog import Product
 from demo.photos import PhotoStyle
@@ -108,7 +109,14 @@ class MenuShop(DemoShop):
         return text
 
     def in_category(self, label: str) -> list[ShopOffer]:
-        return [o for o in self.offers if o.product.category == label]
+        return self._by_category.get(label, [])
+
+    @cached_property
+    def _by_category(self) -> dict[str, list[ShopOffer]]:
+        grouped: dict[str, list[ShopOffer]] = {}
+        for offer in self.offers:
+            grouped.setdefault(offer.product.category, []).append(offer)
+        return grouped
 
     def route(self, path, query, cookies):
         if path == "/":

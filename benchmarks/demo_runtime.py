@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -48,9 +49,14 @@ def run_demo(home: Path, products: int, day: int) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"pricelens demo failed:\n{done.stdout}\n{done.stderr}")
+    with sqlite3.connect(f"file:{home / 'pricelens.db'}?mode=ro", uri=True) as conn:
+        (counts,) = conn.execute(
+            "SELECT counts_json FROM pipeline_runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
     return {
         "day": day,
         "wall_s": round(wall, 1),
+        "stages_s": json.loads(counts)["seconds"],
         "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
         "summary": done.stdout.strip().splitlines()[-1],
     }

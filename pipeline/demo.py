@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 
 from classifier.training import TrainConfig
@@ -45,6 +46,14 @@ def run_demo(
     home.create()
     with Store(home.database) as store:
         run_id = store.start_pipeline_run("demo")
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            seconds[stage] = round(time.perf_counter() - clock, 2)
+            clock = time.perf_counter()
+
         try:
             with run_mall(crawlable(mall)) as running:
                 running.write_answer_key(home.answer_key)
@@ -53,10 +62,14 @@ def run_demo(
                     for name, url in running.base_urls.items()
                 ]
                 crawls = crawl_shops(store, specs, home, browser, run_id, progress)
+            lap("crawl")
             had_model = store.current_model()
             model = ensure_model(store, home, train, progress)
+            lap("model")
             classified = classify_images(store, model, train.device, progress=progress)
+            lap("classify")
             groups = match_offers(store, model.id)
+            lap("match")
         except BaseException as exc:
             status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_pipeline_run(run_id, status, error=str(exc) or type(exc).__name__)
@@ -67,6 +80,7 @@ def run_demo(
             "crawl_failures": sum(c.failures for c in crawls),
             "classified": classified,
             "groups": len(groups),
+            "seconds": seconds,
         }
         failed = all(c.status == "failed" for c in crawls)
         store.finish_pipeline_run(

@@ -100,11 +100,12 @@ def demo(
         line = f"{crawl.shop}: {crawl.offers} offers on {crawl.pages} pages ({crawl.status})"
         if crawl.error:
             line += f": {crawl.error}"
-        env.out.print(line, highlight=False)
+        env.out.print(line, highlight=False, soft_wrap=True)
     trained = "trained" if result.trained else "reused"
     env.out.print(
         f"{len(rows)} products sold by 2+ shops; {result.groups} groups; model "
         f"{result.model_version} ({trained}); {result.classified} new images classified; "
         f"home {env.home.root}",
         highlight=False,
+        soft_wrap=True,  # one line, also when piped
     )

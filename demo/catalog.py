@@ -69,13 +69,14 @@ PRICE_RANGES = {
     "ankle_boot": (49_000, 219_000),
 }
 DISTRACTOR_SHARE = 0.1  # products whose title parts copy another product of the same category
+LOOKALIKE_SHARE = 0.05  # products whose photo is another product's photo, mirrored
 
 
 @dataclass(frozen=True)
 class Product:
     id: str
     image_index: int
-    mirrored: bool  # products past the 10,000 test images reuse one, mirrored
+    mirrored: bool  # look-alikes, and products past the 10,000 test photos, reuse one mirrored
     category: str
     brand: str
     material: str
@@ -109,15 +110,20 @@ class Catalog:
                 rng.choice(MATERIALS),
                 rng.choice(COLOURS),
             )
+            mirrored = i >= len(order)
             same_category = [p for p in self.products[-50:] if p.category == category]
             if same_category and rng.random() < DISTRACTOR_SHARE:
                 twin = rng.choice(same_category)
                 brand, material, colour = twin.brand, twin.material, twin.colour
+            elif same_category and rng.random() < LOOKALIKE_SHARE:
+                # another product's photo, mirrored: it looks alike, but its title differs
+                twin = rng.choice(same_category)
+                index, mirrored = twin.image_index, not twin.mirrored
             self.products.append(
                 Product(
                     id=f"P{i:05d}",
                     image_index=index,
-                    mirrored=i >= len(order),
+                    mirrored=mirrored,
                     category=category,
                     brand=brand,
                     material=material,

@@ -37,6 +37,7 @@ SIZED = {
     "ankle_boot",
 }
 SIZES = ("S", "M", "L", "XL")
+SIZED_SHARE = 0.4
 SIZE_STEP = 2_000  # each bigger size costs this much more
 PAGE = 12
 
@@ -82,16 +83,21 @@ class MenuShop(DemoShop):
 
     def sizes(self, offer: ShopOffer) -> list[tuple[str, int]]:
         """(size, price) pairs, or [] for a product sold in one size."""
-        product = offer.product
-        rng = random.Random(f"sizes:{self.catalog.seed}:{self.name}:{product.id}")
-        if product.category not in SIZED or rng.random() >= 0.4:
-            return []
-        count = rng.choice((2, 3, 4))
+        count = self._size_count(offer.product)
         return [(size, offer.price + i * SIZE_STEP) for i, size in enumerate(SIZES[:count])]
+
+    def _size_count(self, product: Product) -> int:
+        """How many sizes the product comes in; 0 for one size only."""
+        rng = random.Random(f"sizes:{self.catalog.seed}:{self.name}:{product.id}")
+        if product.category not in SIZED or rng.random() >= SIZED_SHARE:
+            return 0
+        return rng.choice((2, 3, 4))
 
     def title_for(self, product: Product, on_sale: bool) -> str:
         noun = product.noun.title()
-        return f"{product.brand.upper()} {noun} - {product.colour}/{product.material}"
+        title = f"{product.brand.upper()} {noun} - {product.colour}/{product.material}"
+        count = self._size_count(product)
+        return f"{title} ({SIZES[0]}-{SIZES[count - 1]})" if count else title
 
     def category_name(self, category: str) -> str:
         return CATEGORIES[category][1]

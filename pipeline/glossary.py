@@ -51,4 +51,21 @@ SYNONYMS: dict[str, str] = {
     "bts": "boots",
 }
 # Tokens that say nothing about the product itself.
-NOISE = {"sale", "특가", "단독", "new", "best", "hot", "free", "shipping", "무료배송", "신상"}
+NOISE = {
+    "sale",
+    "특가",
+    "단독",
+    "new",
+    "best",
+    "hot",
+    "free",
+    "shipping",
+    "무료배송",
+    "신상",
+    "xs",
+    "s",
+    "m",
+    "l",
+    "xl",
+    "xxl",
+}  # sizes: the same product comes in several

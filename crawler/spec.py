@@ -183,18 +183,23 @@ def _field_rule(reader: _Reader, name: str) -> FieldRule | None:
     return FieldRule(selector, attrs)
 
 
+def _fields(reader: _Reader) -> dict[str, FieldRule]:
+    fields = {}
+    for field_name in FIELD_NAMES:
+        rule = _field_rule(reader, field_name)
+        if rule is not None:
+            fields[field_name] = rule
+    reader.finish()
+    return fields
+
+
 def parse_spec(data: dict, source: str) -> ShopSpec:
     top = _Reader(source, data)
     name = top.take("name", str, required=True)
     listing_reader = top.sub("listing", required=True)
     item = listing_reader.selector("item", required=True)
     fields_reader = listing_reader.sub("fields", required=True)
-    fields = {}
-    for field_name in FIELD_NAMES:
-        rule = _field_rule(fields_reader, field_name)
-        if rule is not None:
-            fields[field_name] = rule
-    fields_reader.finish()
+    fields = _fields(fields_reader)
     detail = _detail(top)
     # without a detail page, the listing must carry the price; with one, only the link
     for needed in ("url",) if detail else ("title", "price", "url"):
@@ -293,13 +298,7 @@ def _detail(top: _Reader) -> Detail | None:
     if "detail" not in top.table:
         return None
     reader = top.sub("detail")
-    fields_reader = reader.sub("fields")
-    fields = {}
-    for field_name in FIELD_NAMES:
-        rule = _field_rule(fields_reader, field_name)
-        if rule is not None:
-            fields[field_name] = rule
-    fields_reader.finish()
+    fields = _fields(reader.sub("fields"))
     result = Detail(fields, reader.take("json_ld", bool, True), reader.selector("sold_out"))
     reader.finish()
     return result

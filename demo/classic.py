@@ -55,13 +55,8 @@ class ClassicShop(DemoShop):
 
     def route(self, path, query, cookies):
         if path in ("/", "/products"):
-            try:
-                number = int(query.get("page", "1"))
-            except ValueError:
-                number = 0
-            if not 1 <= number <= self.page_count:
-                return NOT_FOUND
-            return html_response(self._listing(number))
+            number = self.page_number(query)
+            return NOT_FOUND if number is None else html_response(self._listing(number))
         if path.startswith("/products/"):
             offer = self.by_sku.get(path.rsplit("/", 1)[1])
             return html_response(self._detail(offer)) if offer else NOT_FOUND

@@ -134,20 +134,17 @@ class MenuShop(DemoShop):
                 )
             )
         if path.startswith("/c/") and path[3:] in SLUGS:
-            try:
-                number = int(query.get("page", "1"))
-            except ValueError:
-                return NOT_FOUND
-            return self._category(SLUGS[path[3:]], number)
+            return self._category(SLUGS[path[3:]], query)
         if path.startswith("/goods/"):
             offer = self.by_sku.get(path[len("/goods/") :])
             return html_response(self._detail(offer)) if offer else NOT_FOUND
         return NOT_FOUND
 
-    def _category(self, label: str, number: int):
+    def _category(self, label: str, query: dict[str, str]):
         offers = self.in_category(label)
         pages = max(1, -(-len(offers) // PAGE))
-        if not 1 <= number <= pages:
+        number = self.page_number(query, pages)
+        if number is None:
             return NOT_FOUND
         slug, text = CATEGORIES[label]
         shown = offers[(number - 1) * PAGE : number * PAGE]

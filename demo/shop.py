@@ -124,6 +124,14 @@ class DemoShop:
         start = (number - 1) * self.page_size
         return self.offers[start : start + self.page_size]
 
+    def page_number(self, query: dict[str, str], pages: int | None = None) -> int | None:
+        """The ?page= of a listing request if it exists, else None (a 404)."""
+        try:
+            number = int(query.get("page", "1"))
+        except ValueError:
+            return None
+        return number if 1 <= number <= (pages or self.page_count) else None
+
     @property
     def page_count(self) -> int:
         return max(1, -(-len(self.offers) // self.page_size))

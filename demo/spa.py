@@ -118,13 +118,8 @@ class SpaShop(DemoShop):
         if path == "/":
             return html_response(_SHELL)
         if path == "/api/products":
-            try:
-                number = int(query.get("page", "1"))
-            except ValueError:
-                number = 0
-            if not 1 <= number <= self.page_count:
-                return NOT_FOUND
-            return self._api_page(number)
+            number = self.page_number(query)
+            return NOT_FOUND if number is None else self._api_page(number)
         if path.startswith("/p/"):
             offer = self.by_sku.get(path[3:])
             if offer is None:

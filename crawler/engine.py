@@ -19,7 +19,7 @@ from crawler.errors import StepFailed
 from crawler.extract import RawItem, complete_from_detail, extract_items, safe_http_url, to_offer
 from crawler.images import HttpContext, download_images
 from crawler.spec import ShopSpec
-from crawler.steps import Browser
+from crawler.steps import Browser, RobotsCheck
 from db.records import Image, Offer
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,10 @@ class ShopCrawler:
         images_dir: Path,
         on_page: Callable[[CrawledPage], None],
         on_failure: Callable[[PageFailure], None],
+        robots: RobotsCheck | None = None,
     ):
         self.spec, self.driver, self.images_dir = spec, driver, images_dir
-        self.browser = Browser(spec, driver)
+        self.browser = Browser(spec, driver, robots)
         self.on_page, self.on_failure = on_page, on_failure
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
@@ -132,15 +133,11 @@ class ShopCrawler:
             ]
             if not buttons:
                 return
-            before = self.browser.count_items()
-            self.browser.polite()
-            self.browser.click(buttons[0], "load_more", selector)
-            try:
-                self.browser.wait.until(lambda d, n=before: self.browser.count_items() > n)
-            except TimeoutException:
-                raise self.browser.fail(
-                    "load_more", f"no new items after clicking (still {before})", selector
-                ) from None
+            self._grow(
+                lambda b=buttons[0]: self.browser.click(b, "load_more", selector),
+                "load_more",
+                selector,
+            )
             self._harvest()
 
     def _walk_infinite_scroll(self) -> None:
@@ -150,21 +147,7 @@ class ShopCrawler:
         for _ in range(self.spec.pagination.max_pages):
             if done and self.driver.find_elements(By.CSS_SELECTOR, done):
                 return
-            before = self.browser.count_items()
-            self.browser.polite()
-            self.browser.scroll_to_bottom()
-            try:
-                self.browser.wait.until(
-                    lambda d, n=before: (
-                        self.browser.count_items() > n
-                        or (done and d.find_elements(By.CSS_SELECTOR, done))
-                    )
-                )
-            except TimeoutException:
-                if done:
-                    raise self.browser.fail(
-                        "infinite_scroll", "no new items and no end marker", done
-                    ) from None
+            if not self._grow(self.browser.scroll_to_bottom, "infinite_scroll", done):
                 return  # no end marker configured: nothing more came, so this is the end
             self.browser.run_steps()
             stale = 0 if self._harvest() else stale + 1
@@ -181,6 +164,35 @@ class ShopCrawler:
             self.browser.current_url(),
             f"{self.spec.name}: stopped after max_pages="
             f"{self.spec.pagination.max_pages} scroll rounds",
+        )
+
+    def _grow(self, action: Callable[[], None], step: str, done: str | None) -> bool:
+        """Do *action* (click "load more", scroll) until the listing grows or shows its end
+        marker, retrying with backoff: a failed background request leaves it as it was.
+        Returns False when it never grew and there is no end marker to tell an end from a
+        failure."""
+        retries = self.spec.politeness.retries
+        for attempt in range(retries + 1):
+            before = self.browser.count_items()
+            self.browser.polite()
+            action()
+            try:
+                self.browser.wait.until(
+                    lambda d, n=before: (
+                        self.browser.count_items() > n
+                        or (done and d.find_elements(By.CSS_SELECTOR, done))
+                    )
+                )
+                return True
+            except TimeoutException:
+                if step == "infinite_scroll" and not done:
+                    return False
+                if attempt < retries:
+                    self.browser.backoff(attempt)
+        raise self.browser.fail(
+            step,
+            f"no new items after {retries + 1} attempts (still {before})",
+            self.spec.pagination.selector or done,
         )
 
     # -- one page -----------------------------------------------------------------------------
@@ -227,17 +239,15 @@ class ShopCrawler:
         try:
             for link, item in items:
                 try:
-                    self.browser.polite()
-                    self.driver.get(link)
+                    self.browser.load(link, "open_detail")
                     completed.append(
                         (link, complete_from_detail(item, self.driver.page_source, self.spec))
                     )
-                except WebDriverException as exc:
+                except (StepFailed, WebDriverException) as exc:
                     # keep what the listing showed; the offer is stored without a price
+                    message = exc.msg if isinstance(exc, WebDriverException) else str(exc)
                     self._fail(
-                        "open_detail",
-                        link,
-                        f"{self.spec.name}: detail page failed: {exc.msg or exc}",
+                        "open_detail", link, f"{self.spec.name}: detail page failed: {message}"
                     )
                     completed.append((link, item))
         finally:
@@ -281,6 +291,7 @@ def crawl_shop(
     images_dir: Path,
     on_page: Callable[[CrawledPage], None],
     on_failure: Callable[[PageFailure], None],
+    robots: RobotsCheck | None = None,
 ) -> CrawlSummary:
     """Crawl *spec*'s shop with *driver*, handing over each page as it is done."""
-    return ShopCrawler(spec, driver, images_dir, on_page, on_failure).crawl()
+    return ShopCrawler(spec, driver, images_dir, on_page, on_failure, robots).crawl()

@@ -77,6 +77,8 @@ class Politeness:
     delay_seconds: float = 0.0
     page_load_timeout: float = 30.0
     wait_timeout: float = 15.0
+    retries: int = 3  # on 5xx/429, time-outs and network errors, with exponential backoff
+    backoff_seconds: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,12 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         delay_seconds=pol_reader.take("delay_seconds", float, 0.0),
         page_load_timeout=pol_reader.take("page_load_timeout", float, 30.0),
         wait_timeout=pol_reader.take("wait_timeout", float, 15.0),
+        retries=pol_reader.take("retries", int, 3),
+        backoff_seconds=pol_reader.take("backoff_seconds", float, 0.5),
     )
+    for key in ("delay_seconds", "page_load_timeout", "wait_timeout", "retries", "backoff_seconds"):
+        if getattr(politeness, key) < 0:
+            raise pol_reader.fail(key, "must not be negative")
     pol_reader.finish()
 
     cat_reader = top.sub("categories")

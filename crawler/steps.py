@@ -3,7 +3,10 @@ selector and URL. No fixed sleeps: each wait is for a condition on the page."""
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Protocol
+from urllib.parse import urlsplit
 
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
@@ -19,14 +22,27 @@ from selenium.webdriver.support.ui import WebDriverWait
 from crawler.errors import StepFailed
 from crawler.spec import ShopSpec, Step
 
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+# The main document's URL and HTTP status (Chrome 109+); an error page's URL is chrome-error:
+_NAVIGATION_STATUS = """
+const nav = performance.getEntriesByType('navigation')[0];
+return [document.URL, nav ? nav.responseStatus : null];"""
+
+
+class RobotsCheck(Protocol):
+    def why_not(self, url: str) -> str | None: ...
+
 
 class Browser:
     """One shop's view of a WebDriver session."""
 
-    def __init__(self, spec: ShopSpec, driver):
-        self.spec, self.driver = spec, driver
+    def __init__(self, spec: ShopSpec, driver, robots: RobotsCheck | None = None):
+        self.spec, self.driver, self.robots = spec, driver, robots
         self.wait = WebDriverWait(driver, spec.politeness.wait_timeout)
         self._last_request = 0.0
+        self._host = urlsplit(spec.base_url).netloc if spec.base_url else None
 
     def fail(self, step: str, detail: str, selector: str | None = None) -> StepFailed:
         return StepFailed(self.spec.name, step, self.current_url(), detail, selector)
@@ -47,17 +63,57 @@ class Browser:
 
     # -- pages ------------------------------------------------------------------------------
 
-    def goto(self, url: str, expect_items: bool = True) -> None:
-        self.polite()
-        try:
-            self.driver.get(url)
-        except TimeoutException:
-            raise StepFailed(self.spec.name, "goto", url, "page load timed out") from None
-        except WebDriverException as exc:
-            raise StepFailed(self.spec.name, "goto", url, exc.msg or str(exc)) from exc
+    def goto(self, url: str, expect_items: bool = True, step: str = "goto") -> None:
+        self.load(url, step)
         self.run_steps()
         if expect_items:
             self.wait_for_items()
+
+    def load(self, url: str, step: str) -> None:
+        """Open *url*; retry with exponential backoff on 5xx/429, time-outs and network
+        errors (dropped connections, truncated bodies). Other 4xx fail at once."""
+        self.guard(url, step)
+        retries = self.spec.politeness.retries
+        for attempt in range(retries + 1):
+            self.polite()
+            try:
+                self.driver.get(url)
+                problem = self._load_problem(url, step)
+            except TimeoutException:
+                problem = "page load timed out"
+            if problem is None:
+                return
+            if attempt < retries:
+                log.info("%s: %s at %s; retry %d", self.spec.name, problem, url, attempt + 1)
+                self.backoff(attempt)
+        raise StepFailed(self.spec.name, step, url, f"{problem} (after {retries + 1} attempts)")
+
+    def _load_problem(self, url: str, step: str) -> str | None:
+        location, status = self.driver.execute_script(_NAVIGATION_STATUS)
+        if location.startswith("chrome-error:"):
+            return "network error (connection dropped or response cut short)"
+        if status in RETRYABLE_STATUS:
+            return f"HTTP {status}"
+        if status and status >= 400:
+            raise StepFailed(self.spec.name, step, url, f"HTTP {status}")
+        return None
+
+    def backoff(self, attempt: int) -> None:
+        # the shop asked us to slow down (or failed): back off before asking again
+        time.sleep(self.spec.politeness.backoff_seconds * 2**attempt)
+
+    def guard(self, url: str, step: str) -> None:
+        """Refuse URLs off the shop's host, non-http(s) URLs and what robots.txt disallows."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise StepFailed(self.spec.name, step, url, "not an http(s) URL: not followed")
+        if self._host and parts.netloc != self._host:
+            raise StepFailed(
+                self.spec.name, step, url, f"leaves the shop's host {self._host}: not followed"
+            )
+        reason = self.robots.why_not(url) if self.robots else None
+        if reason:
+            raise StepFailed(self.spec.name, "robots", url, reason)
 
     def count_items(self) -> int:
         return self.driver.execute_script(
@@ -78,7 +134,11 @@ class Browser:
             ) from None
 
     def follow(self, element, step: str, selector: str) -> None:
-        """Click a link that loads a new document, and wait for that document's items."""
+        """Click a link that loads a new document, and wait for that document's items.
+        A failed load is retried by opening the link's URL."""
+        href = element.get_attribute("href")
+        if href:
+            self.guard(href, step)
         marker = self.driver.find_element(By.TAG_NAME, "html")
         self.polite()
         self.click(element, step, selector)
@@ -86,6 +146,15 @@ class Browser:
             self.wait.until(ec.staleness_of(marker))
         except TimeoutException:
             raise self.fail(step, "the next page did not load", selector) from None
+        target = href or self.current_url()
+        try:
+            problem = self._load_problem(target, step)
+        except TimeoutException:
+            problem = "page load timed out"
+        if problem:
+            log.info("%s: %s at %s; retrying", self.spec.name, problem, target)
+            self.backoff(0)
+            self.load(target, step)
         self.run_steps()
         self.wait_for_items()
 
@@ -104,7 +173,11 @@ class Browser:
             self.driver.execute_script("arguments[0].click()", fresh[0])
 
     def scroll_to_bottom(self) -> None:
-        self.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        # up a little first, so the page sees a scroll even when it is already at the bottom
+        self.driver.execute_script(
+            "window.scrollBy(0, -Math.min(200, window.scrollY));"
+            "window.scrollTo(0, document.body.scrollHeight)"
+        )
 
     # -- spec steps -------------------------------------------------------------------------
 

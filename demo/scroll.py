@@ -95,11 +95,18 @@ function tile(item) {{
 async function more() {{
   if (loading) return;
   loading = true;
-  const res = await fetch('/api/feed?offset=' + offset);
-  const data = await res.json();
+  let data;
+  try {{
+    const res = await fetch('/api/feed?offset=' + offset);
+    if (!res.ok) throw new Error('HTTP ' + res.status);
+    data = await res.json();
+  }} catch (err) {{
+    return;  // the next scroll tries again
+  }} finally {{
+    loading = false;
+  }}
   data.items.forEach(item => feed.appendChild(tile(item)));
   offset = data.next;
-  loading = false;
   if (data.modal && !document.getElementById('consent-overlay')) {{
     document.body.insertAdjacentHTML('beforeend', data.modal);
   }}
@@ -112,6 +119,9 @@ async function more() {{
 }}
 const observer = new IntersectionObserver(e => {{ if (e[0].isIntersecting) more(); }});
 observer.observe(sentinel);
+window.addEventListener('scroll', () => {{
+  if (sentinel.isConnected && sentinel.getBoundingClientRect().top < window.innerHeight) more();
+}});
 </script></body></html>"""
 
 

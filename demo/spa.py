@@ -66,12 +66,18 @@ function card(item) {
 }
 async function loadMore() {
   more.disabled = true;
-  const res = await fetch('/api/products?page=' + (page + 1));
-  const data = await res.json();
-  data.items.forEach(item => grid.appendChild(card(item)));
-  page = data.page;
-  more.disabled = false;
-  if (page >= data.pages) more.remove();
+  try {
+    const res = await fetch('/api/products?page=' + (page + 1));
+    if (!res.ok) throw new Error('HTTP ' + res.status);
+    const data = await res.json();
+    data.items.forEach(item => grid.appendChild(card(item)));
+    page = data.page;
+    if (page >= data.pages) more.remove();
+  } catch (err) {
+    more.textContent = 'Load more (try again)';
+  } finally {
+    more.disabled = false;
+  }
 }
 more.addEventListener('click', loadMore);
 loadMore();

@@ -111,18 +111,22 @@ def test_a_page_without_the_expected_items_is_recorded_and_the_crawl_goes_on(
     mall, browser, tmp_path
 ):
     spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+    first = mall.servers["classic"].shop.offers[0].sku
     broken = replace(
         spec,
-        start_urls=("/nowhere", "/products?page=1"),
+        start_urls=("/nowhere", f"/products/{first}", "/products?page=1"),
         pagination=replace(spec.pagination, max_pages=1),
         politeness=replace(spec.politeness, wait_timeout=1.0),
     )
     summary, pages, failures = crawl(mall, browser, tmp_path, "classic", broken)
-    assert len(failures) == 1
-    failure = failures[0]
-    assert failure.url.endswith("/nowhere") and failure.step == "wait_for"
-    assert "li.product" in failure.message and "classic" in failure.message
-    assert failure.html and failure.screenshot_png.startswith(b"\x89PNG")
+    assert [(f.url.rsplit("/", 1)[1], f.step) for f in failures] == [
+        ("nowhere", "goto"),
+        (first, "wait_for"),
+    ]
+    missing, empty = failures
+    assert "HTTP 404" in missing.message  # a 404 is not retried
+    assert "li.product" in empty.message and "classic" in empty.message
+    assert empty.html and empty.screenshot_png.startswith(b"\x89PNG")
     assert summary.pages == 1 and len(pages[0].offers) == spec_page_size(mall)
 
 

@@ -1,0 +1,131 @@
+"""robots.txt: asked before every page, fetched once per site, read the way Google reads it.
+
+A shop that cannot tell us its rules (5xx, timeout, no connection) is not crawled at all, since
+a missing answer is not a permission; a shop without a robots.txt (4xx) has no rules.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+log = logging.getLogger(__name__)
+
+FETCH_USER_AGENT = "Mozilla/5.0 (compatible; pricelens/0.1)"
+MAX_BYTES = 512 * 1024  # Google reads the first 500 KiB; the rest is ignored
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def robots_url(url: str) -> str:
+    """The robots.txt that governs `url`: one per scheme, host and port (default ports dropped,
+    credentials never sent). Raises ValueError for a URL that is not http(s) with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in DEFAULT_PORTS:
+        kind = f"{parts.scheme}: URLs" if parts.scheme else "relative URLs"
+        raise ValueError(f"only http(s) URLs are crawled, not {kind}")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = parts.port  # ValueError for a port that is not a number in range
+    suffix = "" if port in (None, DEFAULT_PORTS[parts.scheme]) else f":{port}"
+    return f"{parts.scheme}://{host}{suffix}/robots.txt"
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """One site's answer: parsed rules, or none (all allowed), or a problem (all disallowed)."""
+
+    parser: Protego | None = None
+    problem: str | None = None
+
+
+class RobotsPolicy:
+    """Whether pricelens may fetch a URL. Safe to share between browser sessions: each site's
+    robots.txt is fetched once, even when several threads ask about it at the same moment."""
+
+    def __init__(self, user_agent: str = "pricelens", timeout: float = 5.0, obey: bool = True):
+        self.user_agent, self.timeout, self.obey = user_agent, timeout, obey
+        self._rules: dict[str, _Rules] = {}
+        self._site_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()  # guards _site_locks; a slow site never blocks another
+
+    def allowed(self, url: str) -> bool:
+        return self.why_not(url) is None
+
+    def why_not(self, url: str) -> str | None:
+        """A one-line reason naming the URL and its robots.txt, or None when it may be fetched.
+        Non-http(s) URLs are refused even with obey=False: the browser must never open them."""
+        try:
+            where = robots_url(url)
+        except ValueError as exc:
+            return f"{url}: refused: {exc}"
+        if not self.obey:
+            return None
+        rules = self._rules_for(where)
+        if rules.problem:
+            return f"{url}: {where} {rules.problem}, so disallowed"
+        if rules.parser and not rules.parser.can_fetch(url, self.user_agent):
+            return f"{url}: disallowed for {self.user_agent!r} by {where}"
+        return None
+
+    def crawl_delay(self, url: str) -> float | None:
+        """The site's Crawl-delay for our agent in seconds, or None when it sets none."""
+        try:
+            where = robots_url(url)
+        except ValueError:
+            return None
+        if not self.obey:
+            return None
+        parser = self._rules_for(where).parser
+        return parser.crawl_delay(self.user_agent) if parser else None
+
+    def _rules_for(self, where: str) -> _Rules:
+        with self._lock:
+            site_lock = self._site_locks.setdefault(where, threading.Lock())
+        with site_lock:
+            if where not in self._rules:
+                self._rules[where] = self._fetch(where)
+                if problem := self._rules[where].problem:
+                    log.warning("%s %s: everything there is disallowed", where, problem)
+            return self._rules[where]
+
+    def _fetch(self, where: str) -> _Rules:
+        request = urllib.request.Request(where, headers={"User-Agent": FETCH_USER_AGENT})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = self._read_capped(response)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code < 500 and exc.code != 429:  # Google counts 429 as a server error
+                return _Rules()  # 404, 410, 403...: the site has no rules for us
+            return _Rules(problem=f"unreachable (HTTP {exc.code})")
+        except TimeoutError:
+            return _Rules(problem=f"timed out after {self.timeout:g} s")
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                return _Rules(problem=f"timed out after {self.timeout:g} s")
+            return _Rules(problem=f"unreachable ({exc.reason})")
+        except (OSError, http.client.HTTPException) as exc:
+            return _Rules(problem=f"unreachable ({exc.__class__.__name__}: {exc})")
+        text = body.decode("utf-8-sig", errors="replace")  # -sig: Protego chokes on a BOM
+        return _Rules(parser=Protego.parse(text))
+
+    def _read_capped(self, response: http.client.HTTPResponse) -> bytes:
+        """At most MAX_BYTES, within `timeout` in all: the socket timeout alone only bounds
+        each read, so a site trickling bytes could otherwise hold a session forever."""
+        deadline, data = time.monotonic() + self.timeout, bytearray()
+        while len(data) <= MAX_BYTES and (chunk := response.read1(MAX_BYTES + 1 - len(data))):
+            data += chunk
+            if time.monotonic() > deadline:
+                raise TimeoutError
+        if len(data) > MAX_BYTES:  # drop the cut line: half a rule may be another rule
+            del data[data.rfind(b"\n", 0, MAX_BYTES) + 1 :]
+        return bytes(data)

@@ -1,0 +1,317 @@
+"""robots.txt, against a real local web server whose /robots.txt answer each test chooses."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from crawler.robots import FETCH_USER_AGENT, MAX_BYTES, RobotsPolicy, robots_url
+
+
+class Site:
+    """A shop's web server: routes by path, a request log, and paths that hang until released."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.hanging: set[str] = set()  # no answer at all
+        self.stalling: set[str] = set()  # headers and a first rule, then nothing
+        self.release = threading.Event()
+        self.requests: list[tuple[str, str | None]] = []  # (path, User-Agent)
+        self.base = ""
+
+    def robots(self, text: str | bytes, status: int = 200) -> None:
+        body = text.encode() if isinstance(text, str) else text
+        self.routes["/robots.txt"] = (status, {"Content-Type": "text/plain"}, body)
+
+    def robots_requests(self) -> int:
+        return sum(1 for path, _ in self.requests if path == "/robots.txt")
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            site.requests.append((self.path, self.headers.get("User-Agent")))
+            if self.path in site.hanging:
+                site.release.wait()  # set at teardown, so the server can shut down
+                return
+            if self.path in site.stalling:
+                self.send_response(200)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b"User-agent: *\nDisallow: /private/\n")
+                self.wfile.flush()
+                site.release.wait()
+                return
+            status, headers, body = site.routes.get(self.path, (404, {}, b"not found"))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    shop = Site()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(shop))
+    httpd.daemon_threads = True
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    shop.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield shop
+    finally:
+        shop.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_disallow_rules_are_honoured(site):
+    site.robots("User-agent: *\nDisallow: /private/\n")
+    policy = RobotsPolicy()
+    refused = site.url("/private/x")
+    assert not policy.allowed(refused)
+    reason = policy.why_not(refused)
+    assert refused in reason and site.url("/robots.txt") in reason
+    assert "\n" not in reason
+    assert policy.allowed(site.url("/products"))
+    assert policy.why_not(site.url("/products")) is None
+    assert policy.allowed(site.url("/private"))  # the rule is a prefix with its slash
+
+
+def test_robots_txt_is_fetched_with_our_user_agent(site):
+    site.robots("User-agent: *\nAllow: /\n")
+    RobotsPolicy().allowed(site.url("/"))
+    assert site.requests == [("/robots.txt", FETCH_USER_AGENT)]
+
+
+def test_a_group_for_our_agent_beats_the_star_group(site):
+    site.robots("User-agent: pricelens\nDisallow: /\n\nUser-agent: *\nAllow: /\n")
+    assert not RobotsPolicy().allowed(site.url("/products"))
+    assert not RobotsPolicy().allowed(site.url("/"))
+    assert RobotsPolicy(user_agent="otherbot").allowed(site.url("/products"))
+
+
+@pytest.mark.parametrize(
+    ("rules", "path", "allowed"),
+    [
+        ("Disallow: /*.json$", "/api/x.json", False),
+        ("Disallow: /*.json$", "/api/x.json?page=2", True),  # $ ends the whole path+query
+        ("Disallow: /*.json$", "/api/x.jsonp", True),
+        ("Disallow: /*.json$", "/api/x.html", True),
+        ("Disallow: /search*q=", "/search?q=shoes", False),
+        ("Disallow: /search*q=", "/search/all?page=2&q=shoes", False),
+        ("Disallow: /search*q=", "/search?page=2", True),
+        ("Disallow: /*/print", "/products/12/print", False),
+        ("Disallow: /*/print", "/print", True),
+        ("Disallow: /shop/\nAllow: /shop/public/", "/shop/cart", False),
+        ("Disallow: /shop/\nAllow: /shop/public/", "/shop/public/list", True),
+        ("Disallow: /shop/\nAllow: /shop/public/", "/shop/publicity", False),
+        ("Allow: /shop/public/\nDisallow: /shop/", "/shop/public/list", True),  # order-free
+        ("Disallow: /\nAllow: /$", "/", True),
+        ("Disallow: /\nAllow: /$", "/products", False),
+        ("Disallow:", "/anything", True),  # an empty Disallow allows everything
+    ],
+)
+def test_patterns_and_longest_match(site, rules, path, allowed):
+    site.robots(f"User-agent: *\n{rules}\n")
+    assert RobotsPolicy().allowed(site.url(path)) is allowed
+
+
+@pytest.mark.parametrize("status", [404, 410, 401, 403])
+def test_a_missing_or_forbidden_robots_txt_allows_everything(site, status):
+    site.robots("User-agent: *\nDisallow: /\n", status=status)
+    policy = RobotsPolicy()
+    assert policy.allowed(site.url("/private/x"))
+    assert policy.crawl_delay(site.url("/")) is None
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+def test_a_failing_robots_txt_disallows_everything(site, status, caplog):
+    site.robots("User-agent: *\nAllow: /\n", status=status)
+    policy = RobotsPolicy()
+    assert not policy.allowed(site.url("/products"))
+    reason = policy.why_not(site.url("/products"))
+    assert "unreachable" in reason and str(status) in reason and "disallowed" in reason
+    assert site.url("/robots.txt") in reason
+    assert "127.0.0.1" in caplog.text and str(status) in caplog.text
+
+
+def test_a_hanging_robots_txt_times_out_and_disallows_everything(site, caplog):
+    site.hanging.add("/robots.txt")
+    policy = RobotsPolicy(timeout=0.5)
+    url = site.url("/products")
+    assert not policy.allowed(url)
+    reason = policy.why_not(url)
+    assert url in reason and "timed out" in reason and "disallowed" in reason
+    assert "timed out" in caplog.text
+    assert site.robots_requests() == 1  # the failure is remembered, not retried per page
+
+
+def test_a_robots_txt_that_stalls_mid_body_times_out(site):
+    site.stalling.add("/robots.txt")
+    policy = RobotsPolicy(timeout=0.5)
+    assert not policy.allowed(site.url("/products"))  # half a file is not the site's rules
+    assert "timed out" in policy.why_not(site.url("/products"))
+
+
+def test_connection_refused_disallows_everything(caplog):
+    url = f"http://127.0.0.1:{closed_port()}/products"
+    policy = RobotsPolicy(timeout=2)
+    assert not policy.allowed(url)
+    reason = policy.why_not(url)
+    assert url in reason and "unreachable" in reason and "disallowed" in reason
+    assert "127.0.0.1" in caplog.text
+
+
+def test_a_redirected_robots_txt_is_followed(site):
+    site.routes["/robots.txt"] = (301, {"Location": "/real-robots.txt"}, b"")
+    site.routes["/real-robots.txt"] = (200, {}, b"User-agent: *\nDisallow: /private/\n")
+    policy = RobotsPolicy()
+    assert not policy.allowed(site.url("/private/x"))
+    assert policy.allowed(site.url("/products"))
+
+
+def test_robots_txt_is_fetched_once_per_host(site):
+    site.robots("User-agent: *\nDisallow: /private/\n")
+    policy = RobotsPolicy()
+    for n in range(50):
+        policy.allowed(site.url(f"/products?page={n}"))
+        policy.why_not(site.url(f"/private/{n}"))
+        policy.crawl_delay(site.url(f"/p/{n}"))
+    assert site.robots_requests() == 1
+    assert len(site.requests) == 1
+
+
+def test_concurrent_first_questions_fetch_robots_txt_once(site):
+    site.robots("User-agent: *\nDisallow: /private/\n")
+    policy = RobotsPolicy()
+    start = threading.Barrier(16)
+
+    def ask(n: int) -> bool:
+        start.wait()
+        return policy.allowed(site.url(f"/private/{n}" if n % 2 else f"/products/{n}"))
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(ask, range(16)))
+    assert answers == [n % 2 == 0 for n in range(16)]
+    assert site.robots_requests() == 1
+
+
+def test_each_host_and_port_has_its_own_robots_txt(site):
+    site.robots("User-agent: *\nDisallow: /\n")
+    other = site.base.replace("127.0.0.1", "localhost")
+    policy = RobotsPolicy()
+    assert not policy.allowed(site.url("/a"))
+    assert not policy.allowed(f"{other}/a")
+    assert not policy.allowed(site.url("/b").replace("http://", "HTTP://"))
+    assert site.robots_requests() == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "delay"),
+    [
+        ("User-agent: *\nCrawl-delay: 2.5\n", 2.5),
+        ("User-agent: *\nCrawl-delay: 1\n\nUser-agent: pricelens\nCrawl-delay: 4\n", 4.0),
+        ("User-agent: otherbot\nCrawl-delay: 9\n", None),
+        ("User-agent: *\nDisallow: /x\n", None),
+        ("User-agent: *\nCrawl-delay: soon\n", None),
+    ],
+)
+def test_crawl_delay(site, text, delay):
+    site.robots(text)
+    assert RobotsPolicy().crawl_delay(site.url("/products")) == delay
+
+
+def test_crawl_delay_is_none_where_robots_txt_is_unreachable(site):
+    site.robots("User-agent: *\nCrawl-delay: 3\n", status=503)
+    assert RobotsPolicy().crawl_delay(site.url("/")) is None
+
+
+def test_a_byte_order_mark_and_bad_utf8_do_not_hide_rules(site):
+    site.robots(b"\xef\xbb\xbfUser-agent: *\n# caf\xe9 \xff\nDisallow: /private/\n")
+    assert not RobotsPolicy().allowed(site.url("/private/x"))
+
+
+def test_rules_past_the_size_cap_are_ignored(site):
+    head = b"User-agent: *\nDisallow: /early/\n"
+    padding = b"# padding padding padding\n" * (MAX_BYTES // 26 + 1)
+    site.robots(head + padding + b"Disallow: /late/\n")
+    policy = RobotsPolicy()
+    assert not policy.allowed(site.url("/early/x"))
+    assert policy.allowed(site.url("/late/x"))
+
+
+def test_a_rule_cut_by_the_size_cap_is_dropped_not_shortened(site):
+    head = b"User-agent: *\n"
+    padding = b"#" * (MAX_BYTES - len(head) - len(b"Disallow: /") - 1) + b"\n"
+    site.robots(head + padding + b"Disallow: /private/\n")  # the cap falls after "Disallow: /"
+    assert RobotsPolicy().allowed(site.url("/products"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "data:text/html,<h1>hi</h1>",
+        "ftp://127.0.0.1/x",
+        "mailto:shop@example.com",
+        "/relative/path",
+        "http:///no-host",
+    ],
+)
+@pytest.mark.parametrize("obey", [True, False])
+def test_only_http_urls_can_be_allowed(url, obey):
+    policy = RobotsPolicy(obey=obey)
+    assert not policy.allowed(url)
+    reason = policy.why_not(url)
+    assert url in reason and "\n" not in reason
+    assert policy.crawl_delay(url) is None
+
+
+def test_obey_false_allows_everything_without_asking(site):
+    site.robots("User-agent: *\nDisallow: /\nCrawl-delay: 10\n")
+    policy = RobotsPolicy(obey=False)
+    assert policy.allowed(site.url("/private/x"))
+    assert policy.why_not(site.url("/")) is None
+    assert policy.crawl_delay(site.url("/")) is None
+    assert policy.allowed(f"http://127.0.0.1:{closed_port()}/x")
+    assert site.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://Shop.Example:80/a?b=1#c", "http://shop.example/robots.txt"),
+        ("https://shop.example:443/x", "https://shop.example/robots.txt"),
+        ("https://shop.example:8443/x", "https://shop.example:8443/robots.txt"),
+        ("http://user:secret@shop.example/x", "http://shop.example/robots.txt"),
+        ("http://[::1]:8000/x", "http://[::1]:8000/robots.txt"),
+    ],
+)
+def test_robots_url_is_one_per_scheme_host_and_port(url, expected):
+    assert robots_url(url) == expected

@@ -11,7 +11,13 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import urllib3
 from selenium import webdriver
+from selenium.common.exceptions import (
+    InvalidSessionIdException,
+    NoSuchWindowException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 
 from crawler.errors import DriverUnavailable
@@ -87,33 +93,85 @@ def chrome_options(config: BrowserConfig) -> webdriver.ChromeOptions:
     return options
 
 
-@contextlib.contextmanager
-def browser_session(config: BrowserConfig = BrowserConfig()) -> Iterator[webdriver.Remote]:
-    """A Chrome session, always quit, with its own throwaway profile directory."""
-    options = chrome_options(config)
-    profile = tempfile.mkdtemp(prefix="pricelens-chrome-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = None
-    try:
-        if config.remote_url:
-            driver = webdriver.Remote(command_executor=config.remote_url, options=options)
+class BrowserSession:
+    """A Chrome session that can be restarted (after a crash, or to recycle a long-lived
+    browser) and is always quit, its chromedriver stopped and its profile removed."""
+
+    def __init__(self, config: BrowserConfig = BrowserConfig()):
+        self.config = config
+        self.driver = None
+        self.starts = 0
+        self._profile: str | None = None
+
+    def start(self):
+        """Quit the current browser, if any, and start a fresh one; returns its driver."""
+        self.close()
+        options = chrome_options(self.config)
+        self._profile = tempfile.mkdtemp(prefix="pricelens-chrome-")
+        options.add_argument(f"--user-data-dir={self._profile}")
+        if self.config.remote_url:
+            self.driver = webdriver.Remote(command_executor=self.config.remote_url, options=options)
         else:
-            service = Service(executable_path=resolve_driver(config.driver_path))
-            driver = webdriver.Chrome(service=service, options=options)
-        driver.set_page_load_timeout(config.page_load_timeout)
-        if not config.remote_url:  # CDP is Chrome-local; a Grid node keeps its own agent
-            agent = user_agent(driver)
-            driver.execute_cdp_cmd(
+            service = Service(executable_path=resolve_driver(self.config.driver_path))
+            self.driver = webdriver.Chrome(service=service, options=options)
+        self.starts += 1
+        self.driver.set_page_load_timeout(self.config.page_load_timeout)
+        self.driver.set_script_timeout(self.config.page_load_timeout)
+        if not self.config.remote_url:  # CDP is Chrome-local; a Grid node keeps its own agent
+            agent = user_agent(self.driver)
+            self.driver.execute_cdp_cmd(
                 "Network.setUserAgentOverride", {"userAgent": f"{agent} {USER_AGENT_SUFFIX}"}
             )
-        yield driver
-    finally:
+        return self.driver
+
+    def close(self) -> None:
+        driver, self.driver = self.driver, None
         if driver is not None:
             try:
                 driver.quit()
-            except Exception:  # a crashed browser cannot be quit; its profile is still removed
+            except Exception:  # a crashed browser cannot be quit; stop its driver process
                 log.warning("browser did not quit cleanly", exc_info=True)
-        shutil.rmtree(profile, ignore_errors=True)
+                service = getattr(driver, "service", None)
+                if service is not None:
+                    service.stop()
+        if self._profile:
+            shutil.rmtree(self._profile, ignore_errors=True)
+            self._profile = None
+
+    def __enter__(self) -> BrowserSession:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def browser_session(config: BrowserConfig = BrowserConfig()) -> Iterator[webdriver.Remote]:
+    """A Chrome session's driver, always quit, with its own throwaway profile directory."""
+    with BrowserSession(config) as session:
+        yield session.driver
+
+
+def session_is_dead(exc: BaseException) -> bool:
+    """Whether *exc* means the browser or its driver is gone (crash, kill, hang past the
+    command time-out), so only a new session can go on."""
+    if isinstance(exc, InvalidSessionIdException | NoSuchWindowException):
+        return True
+    if isinstance(exc, WebDriverException):
+        text = (exc.msg or str(exc)).lower()
+        return any(
+            s in text
+            for s in (
+                "not reachable",
+                "disconnected",
+                "session deleted",
+                "no such session",
+                "crashed",
+                "target window",
+            )
+        )
+    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError)
 
 
 def user_agent(driver) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 
-from crawler.browser import cookies_header, user_agent
+from crawler.browser import BrowserSession, cookies_header, session_is_dead, user_agent
 from crawler.errors import StepFailed
 from crawler.extract import RawItem, complete_from_detail, extract_items, safe_http_url, to_offer
 from crawler.images import HttpContext, download_images
@@ -24,6 +24,7 @@ from db.records import Image, Offer
 
 log = logging.getLogger(__name__)
 
+MAX_RESTARTS = 3  # browser restarts per shop crawl before giving the shop up
 STALE_SCROLL_ROUNDS = 3  # infinite scroll that only repeats itself this often has ended
 
 
@@ -67,28 +68,70 @@ class ShopCrawler:
         on_page: Callable[[CrawledPage], None],
         on_failure: Callable[[PageFailure], None],
         robots: RobotsCheck | None = None,
+        session: BrowserSession | None = None,
+        recycle_after: int | None = None,
     ):
-        self.spec, self.driver, self.images_dir = spec, driver, images_dir
-        self.browser = Browser(spec, driver, robots)
+        self.spec, self.images_dir, self.robots = spec, images_dir, robots
         self.on_page, self.on_failure = on_page, on_failure
+        self.session, self.recycle_after = session, recycle_after
+        self._use(driver)
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
+        self._links_done: set[int] = set()  # for_each links walked to the end
+
+    def _use(self, driver) -> None:
+        self.driver = driver
+        self.browser = Browser(self.spec, driver, self.robots)
 
     # -- the walk ---------------------------------------------------------------------------
 
     def crawl(self) -> CrawlSummary:
-        for start in self.spec.start_urls:
-            url = self.spec.absolute(start)
+        """Walk every start URL. A browser that crashes or hangs is restarted (when this
+        crawler owns a session) and the walk resumes, skipping offers already handed over."""
+        pending = list(self.spec.start_urls)
+        restarts = 0
+        while pending:
             try:
-                self.browser.goto(url, expect_items=self.spec.for_each is None)
-                if self.spec.for_each:
-                    self._walk_each_link(url)
-                else:
-                    self._walk_listing()
-            except StepFailed as exc:
-                # this start URL ends here; pages already handed over stay stored
-                self._fail(exc.step, exc.url, str(exc))
+                self._crawl_from(self.spec.absolute(pending[0]))
+                pending.pop(0)
+            except Exception as exc:
+                if not session_is_dead(exc):
+                    raise
+                url = self.spec.absolute(pending[0])
+                if self.session is None or restarts >= MAX_RESTARTS:
+                    self._fail("session", url, f"{self.spec.name}: the browser is gone: {exc}")
+                    return self.summary
+                restarts += 1
+                self._fail(
+                    "session",
+                    url,
+                    f"{self.spec.name}: the browser crashed or hung "
+                    f"({type(exc).__name__}); restarted it ({restarts}/{MAX_RESTARTS})",
+                )
+                self._use(self.session.start())
         return self.summary
+
+    def _crawl_from(self, url: str) -> None:
+        try:
+            self.browser.goto(url, expect_items=self.spec.for_each is None)
+            if self.spec.for_each:
+                self._walk_each_link(url)
+            else:
+                self._walk_listing()
+        except StepFailed as exc:
+            # this start URL ends here; pages already handed over stay stored
+            self._fail(exc.step, exc.url, str(exc))
+
+    def _recycle_due(self) -> bool:
+        return bool(
+            self.session and self.recycle_after and self.browser.loads >= self.recycle_after
+        )
+
+    def _recycle(self) -> None:
+        log.info(
+            "%s: recycling the browser after %d page loads", self.spec.name, self.browser.loads
+        )
+        self._use(self.session.start())
 
     def _walk_each_link(self, start_url: str) -> None:
         selector = self.spec.for_each.selector
@@ -96,13 +139,19 @@ class ShopCrawler:
         if count == 0:
             raise self.browser.fail("for_each", "no links to follow", selector)
         for index in range(count):
+            if index in self._links_done:
+                continue
             try:
+                if self._recycle_due():
+                    self._recycle()
+                    self.browser.goto(start_url, expect_items=False)
                 links = self.driver.find_elements(By.CSS_SELECTOR, selector)
                 if index >= len(links):  # this page has a shorter menu: start over
                     self.browser.goto(start_url, expect_items=False)
                     links = self.driver.find_elements(By.CSS_SELECTOR, selector)
                 self.browser.follow(links[index], f"for_each[{index}]", selector)
                 self._walk_listing()
+                self._links_done.add(index)
             except StepFailed as exc:
                 self._fail(exc.step, exc.url, str(exc))  # one link failing skips only it
 
@@ -122,7 +171,12 @@ class ShopCrawler:
             links = self.driver.find_elements(By.CSS_SELECTOR, selector)
             if not links:
                 return  # the last page has no "next"
-            self.browser.follow(links[0], "next_page", selector)
+            href = links[0].get_attribute("href")
+            if href and self._recycle_due():  # the listing is URL-addressed: safe to recycle
+                self._recycle()
+                self.browser.goto(href, step="next_page")
+            else:
+                self.browser.follow(links[0], "next_page", selector)
 
     def _walk_load_more(self) -> None:
         selector = self.spec.pagination.selector
@@ -203,6 +257,8 @@ class ShopCrawler:
         try:
             items = extract_items(self.driver.page_source, self.spec)
         except WebDriverException as exc:
+            if session_is_dead(exc):
+                raise
             self._fail("extract", url, exc.msg or str(exc))
             return 0
         problems: list[str] = []
@@ -244,6 +300,8 @@ class ShopCrawler:
                         (link, complete_from_detail(item, self.driver.page_source, self.spec))
                     )
                 except (StepFailed, WebDriverException) as exc:
+                    if session_is_dead(exc):
+                        raise
                     # keep what the listing showed; the offer is stored without a price
                     message = exc.msg if isinstance(exc, WebDriverException) else str(exc)
                     self._fail(
@@ -280,7 +338,7 @@ class ShopCrawler:
         try:
             html = self.driver.page_source
             screenshot = self.driver.get_screenshot_as_png()
-        except WebDriverException:
+        except Exception:  # a dead browser has nothing to show
             log.debug("no snapshot for failed page %s", url, exc_info=True)
         self.on_failure(PageFailure(self.spec.name, step, url, message, html, screenshot))
 
@@ -292,6 +350,13 @@ def crawl_shop(
     on_page: Callable[[CrawledPage], None],
     on_failure: Callable[[PageFailure], None],
     robots: RobotsCheck | None = None,
+    session: BrowserSession | None = None,
+    recycle_after: int | None = None,
 ) -> CrawlSummary:
-    """Crawl *spec*'s shop with *driver*, handing over each page as it is done."""
-    return ShopCrawler(spec, driver, images_dir, on_page, on_failure, robots).crawl()
+    """Crawl *spec*'s shop with *driver*, handing over each page as it is done. With a
+    *session*, a crashed browser is restarted and one is recycled after *recycle_after*
+    page loads."""
+    crawler = ShopCrawler(
+        spec, driver, images_dir, on_page, on_failure, robots, session, recycle_after
+    )
+    return crawler.crawl()

@@ -42,6 +42,7 @@ class Browser:
         self.spec, self.driver, self.robots = spec, driver, robots
         self.wait = WebDriverWait(driver, spec.politeness.wait_timeout)
         self._last_request = 0.0
+        self.loads = 0  # page loads in this browser, for recycling
         self._host = urlsplit(spec.base_url).netloc if spec.base_url else None
 
     def fail(self, step: str, detail: str, selector: str | None = None) -> StepFailed:
@@ -76,6 +77,7 @@ class Browser:
         retries = self.spec.politeness.retries
         for attempt in range(retries + 1):
             self.polite()
+            self.loads += 1
             try:
                 self.driver.get(url)
                 problem = self._load_problem(url, step)
@@ -141,6 +143,7 @@ class Browser:
             self.guard(href, step)
         marker = self.driver.find_element(By.TAG_NAME, "html")
         self.polite()
+        self.loads += 1
         self.click(element, step, selector)
         try:
             self.wait.until(ec.staleness_of(marker))

@@ -75,3 +75,24 @@ class RunStore:
                 "WHERE id = ?",
                 (status, _now(), json.dumps(counts or {}, sort_keys=True), error, run_id),
             )
+
+    def crawl_run_changes(self, crawl_run_id: int) -> dict:
+        """What a crawl run brought: offers seen for the first time, and prices that differ
+        from the offer's previous good price."""
+        row = next(
+            self.db.query(
+                """
+            SELECT
+              SUM(NOT EXISTS (SELECT 1 FROM price_observations prev
+                              WHERE prev.offer_id = po.offer_id AND prev.id < po.id)) AS new,
+              SUM(po.price IS NOT NULL AND po.price != (
+                    SELECT prev.price FROM price_observations prev
+                    WHERE prev.offer_id = po.offer_id AND prev.id < po.id
+                      AND prev.price IS NOT NULL
+                    ORDER BY prev.id DESC LIMIT 1)) AS changed
+            FROM price_observations po WHERE po.crawl_run_id = ?
+            """,
+                [crawl_run_id],
+            )
+        )
+        return {"new": row["new"] or 0, "price_changes": row["changed"] or 0}

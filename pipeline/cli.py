@@ -72,9 +72,17 @@ def cli(
 
 
 def _register_commands() -> None:
-    from pipeline.commands import demo_cmd, mall_cmd, match_cmd, query_cmd, report_cmd
+    from pipeline.commands import (
+        crawl_cmd,
+        demo_cmd,
+        mall_cmd,
+        match_cmd,
+        query_cmd,
+        report_cmd,
+        shops_cmd,
+    )
 
-    for module in (demo_cmd, mall_cmd, match_cmd, query_cmd, report_cmd):
+    for module in (crawl_cmd, demo_cmd, mall_cmd, match_cmd, query_cmd, report_cmd, shops_cmd):
         module.register(cli)
 
 

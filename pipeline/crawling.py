@@ -1,19 +1,30 @@
-"""The crawl stage: each shop in its own browser session and crawl run; a failing page or
-shop is recorded and the others go on."""
+"""The crawl stage: shops spread over N parallel browser sessions, each shop in its own crawl
+run; a failing page or shop is recorded and the others go on."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from crawler.browser import BrowserConfig, browser_session
+from crawler.browser import BrowserConfig, BrowserSession
 from crawler.engine import CrawledPage, PageFailure, crawl_shop
+from crawler.robots import RobotsPolicy
 from crawler.spec import ShopSpec
 from db.store import Store
 from pipeline.settings import Home
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    sessions: int = 1  # browser sessions in parallel; shops are spread over them
+    browser: BrowserConfig = BrowserConfig()
+    max_pages: int | None = None  # overrides every spec's pagination.max_pages
+    obey_robots: bool = True
+    recycle_after: int | None = 500  # restart a browser after this many page loads
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,8 @@ class ShopCrawlResult:
     pages: int
     offers: int
     failures: int
+    new: int = 0
+    price_changes: int = 0
     error: str | None = None
 
 
@@ -40,59 +53,97 @@ def _save_snapshot(folder: Path, failure: PageFailure, index: int) -> tuple[str 
 
 
 def crawl_one_shop(
-    store: Store,
-    spec: ShopSpec,
     home: Home,
-    browser: BrowserConfig,
+    spec: ShopSpec,
+    options: CrawlOptions,
+    robots: RobotsPolicy,
     pipeline_run_id: int | None = None,
     progress=None,
 ) -> ShopCrawlResult:
-    run_id = store.start_crawl_run(spec.name, spec.base_url, pipeline_run_id)
-    snapshots = home.crawl_errors / f"run-{run_id}"
-    failures: list[PageFailure] = []
-    task = progress.add_task(f"crawl {spec.name}", total=None, status="") if progress else None
+    """One shop, one crawl run, one browser session; the store connection is this thread's."""
+    if options.max_pages:
+        spec = replace(spec, pagination=replace(spec.pagination, max_pages=options.max_pages))
+    with Store(home.database) as store:
+        run_id = store.start_crawl_run(spec.name, spec.base_url, pipeline_run_id)
+        snapshots = home.crawl_errors / f"run-{run_id}"
+        failures: list[PageFailure] = []
+        task = progress.add_task(f"crawl {spec.name}", total=None, status="") if progress else None
 
-    def on_page(page: CrawledPage) -> None:
-        store.save_page(run_id, page.offers, page.images, page.shop_labels)
-        for problem in page.problems:
-            store.record_crawl_error(run_id, problem, url=page.url, step="extract")
-        if progress:
-            progress.update(task, advance=1, status=f"{page.url} +{len(page.offers)} offers")
+        def on_page(page: CrawledPage) -> None:
+            store.save_page(run_id, page.offers, page.images, page.shop_labels)
+            for problem in page.problems:
+                store.record_crawl_error(run_id, problem, url=page.url, step="extract")
+            if progress:
+                progress.update(task, advance=1, status=f"{len(page.offers)} offers")
 
-    def on_failure(failure: PageFailure) -> None:
-        failures.append(failure)
-        html, shot = _save_snapshot(snapshots, failure, len(failures))
-        store.record_crawl_error(run_id, failure.message, failure.url, failure.step, shot, html)
-        log.warning("%s", failure.message)
+        def on_failure(failure: PageFailure) -> None:
+            failures.append(failure)
+            html, shot = _save_snapshot(snapshots, failure, len(failures))
+            store.record_crawl_error(run_id, failure.message, failure.url, failure.step, shot, html)
+            log.warning("%s", failure.message)
 
-    try:
-        with browser_session(browser) as driver:
-            summary = crawl_shop(spec, driver, home.images, on_page, on_failure)
-    except Exception as exc:  # a shop that cannot be crawled at all never stops the others
-        message = f"{spec.name}: crawl failed: {exc}"
-        store.record_crawl_error(run_id, message, spec.base_url, "session")
-        store.finish_crawl_run(run_id, "failed", message)
-        run = store.crawl_run(run_id)
+        try:
+            with BrowserSession(options.browser) as session:
+                summary = crawl_shop(
+                    spec,
+                    session.driver,
+                    home.images,
+                    on_page,
+                    on_failure,
+                    robots,
+                    session,
+                    options.recycle_after,
+                )
+        except Exception as exc:  # a shop that cannot be crawled at all never stops the others
+            message = f"{spec.name}: crawl failed: {exc}"
+            store.record_crawl_error(run_id, message, spec.base_url, "session")
+            store.finish_crawl_run(run_id, "failed", message)
+            run = store.crawl_run(run_id)
+            return ShopCrawlResult(
+                spec.name,
+                run_id,
+                "failed",
+                run["pages"],
+                run["offers"],
+                len(failures) + 1,
+                error=message,
+            )
+        finally:
+            if progress:
+                progress.update(task, status="done")
+        status = "ok" if not failures else ("partial" if summary.pages else "failed")
+        error = failures[0].message if failures else None
+        store.finish_crawl_run(run_id, status, error)
+        changes = store.crawl_run_changes(run_id)
         return ShopCrawlResult(
-            spec.name, run_id, "failed", run["pages"], run["offers"], len(failures) + 1, message
+            spec.name,
+            run_id,
+            status,
+            summary.pages,
+            summary.offers,
+            len(failures),
+            changes["new"],
+            changes["price_changes"],
+            error,
         )
-    finally:
-        if progress:
-            progress.update(task, status="done")
-    status = "ok" if not failures else ("partial" if summary.pages else "failed")
-    error = failures[0].message if failures else None
-    store.finish_crawl_run(run_id, status, error)
-    return ShopCrawlResult(
-        spec.name, run_id, status, summary.pages, summary.offers, len(failures), error
-    )
 
 
 def crawl_shops(
-    store: Store,
-    specs: list[ShopSpec],
     home: Home,
-    browser: BrowserConfig,
+    specs: list[ShopSpec],
+    options: CrawlOptions = CrawlOptions(),
     pipeline_run_id: int | None = None,
     progress=None,
 ) -> list[ShopCrawlResult]:
-    return [crawl_one_shop(store, spec, home, browser, pipeline_run_id, progress) for spec in specs]
+    """Crawl *specs* with up to ``options.sessions`` browsers at once; results in spec order."""
+    robots = RobotsPolicy(obey=options.obey_robots)
+    if options.sessions <= 1 or len(specs) <= 1:
+        return [
+            crawl_one_shop(home, spec, options, robots, pipeline_run_id, progress) for spec in specs
+        ]
+    with ThreadPoolExecutor(max_workers=options.sessions, thread_name_prefix="crawl") as pool:
+        futures = [
+            pool.submit(crawl_one_shop, home, spec, options, robots, pipeline_run_id, progress)
+            for spec in specs
+        ]
+        return [future.result() for future in futures]

@@ -7,12 +7,11 @@ import time
 from dataclasses import dataclass, replace
 
 from classifier.training import TrainConfig
-from crawler.browser import BrowserConfig
 from crawler.spec import builtin_spec_paths, load_builtin_spec
 from db.store import Store
 from demo.mall import MallSettings, run_mall
 from pipeline.classifying import classify_images, ensure_model
-from pipeline.crawling import ShopCrawlResult, crawl_shops
+from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
 from pipeline.matching import match_offers
 from pipeline.settings import Home
 
@@ -40,7 +39,7 @@ def run_demo(
     home: Home,
     mall: MallSettings = MallSettings(),
     train: TrainConfig = TrainConfig(),
-    browser: BrowserConfig = BrowserConfig(),
+    crawl: CrawlOptions = CrawlOptions(),
     progress=None,
 ) -> DemoResult:
     home.create()
@@ -61,7 +60,7 @@ def run_demo(
                     load_builtin_spec(name).with_base_url(url)
                     for name, url in running.base_urls.items()
                 ]
-                crawls = crawl_shops(store, specs, home, browser, run_id, progress)
+                crawls = crawl_shops(home, specs, crawl, run_id, progress)
             lap("crawl")
             had_model = store.current_model()
             model = ensure_model(store, home, train, progress)

@@ -9,6 +9,7 @@ from crawler.browser import BrowserConfig
 from db.store import Store
 from demo.mall import MallSettings
 from pipeline.commands.mall_cmd import FAULTS_HELP, check_faults
+from pipeline.crawling import CrawlOptions
 from pipeline.demo import run_demo
 from pipeline.progress import progress_bar
 from pipeline.report import comparison, comparison_table
@@ -57,6 +58,13 @@ def register(group: click.Group) -> None:
     help="Where to train and classify.",
 )
 @click.option(
+    "--sessions",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Browser sessions in parallel (shops are spread over them).",
+)
+@click.option(
     "--chromedriver",
     type=click.Path(dir_okay=False),
     default=None,
@@ -77,7 +85,19 @@ def register(group: click.Group) -> None:
 )
 @click.pass_obj
 def demo(
-    env, products, seed, day, hard, faults, epochs, train_limit, device, chromedriver, remote, limit
+    env,
+    products,
+    seed,
+    day,
+    hard,
+    faults,
+    epochs,
+    train_limit,
+    device,
+    sessions,
+    chromedriver,
+    remote,
+    limit,
 ):
     """Crawl the local demo mall, train a model if none exists, classify, match and report.
 
@@ -90,7 +110,7 @@ def demo(
             env.home,
             MallSettings(seed=seed, products=products, day=day, hard=hard, faults=faults),
             train,
-            BrowserConfig(driver_path=chromedriver, remote_url=remote),
+            CrawlOptions(sessions, BrowserConfig(driver_path=chromedriver, remote_url=remote)),
             progress,
         )
     with Store(env.home.database) as store:

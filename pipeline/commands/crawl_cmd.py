@@ -1,0 +1,102 @@
+"""`pricelens crawl`: crawl shops now, in parallel browser sessions."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from crawler.browser import BrowserConfig
+from pipeline.crawling import CrawlOptions, crawl_shops
+from pipeline.errors import PipelineError
+from pipeline.progress import progress_bar
+from pipeline.shops import resolve_specs
+
+
+def register(group: click.Group) -> None:
+    group.add_command(crawl)
+
+
+def browser_options(command):
+    """--remote and --chromedriver, shared by every command that starts browsers."""
+    command = click.option(
+        "--remote",
+        metavar="URL",
+        default=None,
+        help="Run every session on a Selenium Grid or any W3C remote WebDriver.",
+    )(command)
+    return click.option(
+        "--chromedriver",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="chromedriver to use instead of the one on PATH.",
+    )(command)
+
+
+@click.command()
+@click.option(
+    "--shop",
+    "shops",
+    multiple=True,
+    metavar="NAME",
+    help="Crawl this shop (repeatable); default: every spec in <home>/shops.",
+)
+@click.option(
+    "--sessions",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Browser sessions in parallel (shops are spread over them).",
+)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(1),
+    default=None,
+    help="At most this many listing pages per listing (overrides the specs).",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    default=None,
+    help="Crawl the one --shop at this address instead of its spec's base_url.",
+)
+@click.option(
+    "--ignore-robots",
+    is_flag=True,
+    help="Do not obey robots.txt (only for sites you run yourself).",
+)
+@browser_options
+@click.pass_obj
+def crawl(env, shops, sessions, max_pages, base_url, ignore_robots, remote, chromedriver):
+    """Crawl shops now and store their offers, prices and photos.
+
+    Prints a summary per shop: pages, offers, new offers, price changes and errors
+    (each error is in the crawl_errors table, with HTML and a screenshot of the page).
+    """
+    specs = resolve_specs(env.home.create(), shops, base_url)
+    options = CrawlOptions(
+        sessions,
+        BrowserConfig(driver_path=chromedriver, remote_url=remote),
+        max_pages,
+        not ignore_robots,
+    )
+    with progress_bar(env.progress) as progress:
+        results = crawl_shops(env.home, specs, options, progress=progress)
+    table = Table(title="Crawl", title_justify="left")
+    for column in ("shop", "status", "pages", "offers", "new", "price changes", "errors"):
+        table.add_column(column, justify="left" if column in ("shop", "status") else "right")
+    for r in results:
+        table.add_row(
+            r.shop,
+            r.status,
+            str(r.pages),
+            str(r.offers),
+            str(r.new),
+            str(r.price_changes),
+            str(r.failures),
+        )
+    env.out.print(table)
+    for r in results:
+        if r.error:
+            env.err.print(f"{r.shop}: {r.error}", highlight=False, markup=False, soft_wrap=True)
+    if all(r.status == "failed" for r in results):
+        raise PipelineError("every shop failed; see the errors above")

@@ -1,0 +1,102 @@
+"""`pricelens shops list | validate | test`: the shop specs."""
+
+from __future__ import annotations
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from crawler.browser import BrowserConfig
+from crawler.spec import load_spec
+from pipeline.commands.crawl_cmd import browser_options
+from pipeline.errors import PipelineError
+from pipeline.report import format_money
+from pipeline.shop_test import test_spec
+from pipeline.shops import resolve_specs, spec_files
+
+
+def register(group: click.Group) -> None:
+    group.add_command(shops)
+
+
+@click.group()
+def shops():
+    """Shop specs: the built-in demo shops and yours in <home>/shops/."""
+
+
+@shops.command(name="list")
+@click.pass_obj
+def list_(env):
+    """List every shop spec: name, where it comes from, its base URL."""
+    table = Table(title="Shops", title_justify="left")
+    for column in ("name", "display name", "base url", "spec"):
+        table.add_column(column, overflow="fold")
+    for name, file in spec_files(env.home).items():
+        spec = load_spec(file.path)
+        table.add_row(
+            name, spec.display_name, spec.base_url, "built-in" if file.builtin else str(file.path)
+        )
+    env.out.print(table)
+
+
+@shops.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.pass_obj
+def validate(env, files):
+    """Check shop spec FILES: every key, type and CSS selector. Exit 1 if one is invalid."""
+    bad = 0
+    for path in files:
+        try:
+            spec = load_spec(path)
+        except Exception as exc:
+            bad += 1
+            env.err.print(f"invalid: {exc}", highlight=False, markup=False, soft_wrap=True)
+        else:
+            env.out.print(f"ok: {path} ({spec.name})", highlight=False, soft_wrap=True)
+    if bad:
+        raise PipelineError(f"{bad} of {len(files)} spec files are invalid")
+
+
+@shops.command(name="test")
+@click.argument("name")
+@click.option(
+    "--base-url",
+    metavar="URL",
+    default=None,
+    help="Test the shop at this address instead of its spec's base_url.",
+)
+@click.option("--ignore-robots", is_flag=True, help="Do not obey robots.txt.")
+@browser_options
+@click.pass_obj
+def test_(env, name, base_url, ignore_robots, remote, chromedriver):
+    """Crawl NAME's first listing page and print the offers extracted; stores nothing."""
+    (spec,) = resolve_specs(env.home, (name,), base_url)
+    page, failures = test_spec(
+        spec, BrowserConfig(driver_path=chromedriver, remote_url=remote), not ignore_robots
+    )
+    for failure in failures:
+        env.err.print(failure.message, highlight=False, markup=False, soft_wrap=True)
+    if page is None or not page.offers:
+        raise PipelineError(f"{name}: no offers extracted from the first listing page")
+    table = Table(title=f"{spec.display_name}: {page.url}", title_justify="left")
+    for column in ("title", "price", "list price", "stock", "category", "url"):
+        table.add_column(column, overflow="fold")
+    for offer in page.offers:
+        price = (
+            format_money(offer.price, offer.currency)
+            if offer.price is not None
+            else f"NULL ({offer.price_error}: {offer.price_raw!r})"
+        )
+        table.add_row(
+            escape(offer.title),
+            escape(f"{price} {offer.currency}"),
+            format_money(offer.list_price, offer.currency) if offer.list_price else "",
+            {True: "in stock", False: "sold out", None: "?"}[offer.in_stock],
+            escape(offer.category_raw or ""),
+            escape(offer.url),
+        )
+    env.out.print(table)
+    env.out.print(
+        f"{len(page.offers)} offers, {len(page.images)} photos, {len(page.problems)} problems",
+        highlight=False,
+    )

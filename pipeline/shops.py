@@ -1,0 +1,50 @@
+"""Which shop specs exist: the built-in (demo) ones, and the user's in ``<home>/shops/``,
+which win on a name clash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from crawler.spec import ShopSpec, builtin_spec_paths, load_spec
+from pipeline.errors import PipelineError
+from pipeline.settings import Home
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    name: str
+    path: Path
+    builtin: bool
+
+
+def spec_files(home: Home) -> dict[str, SpecFile]:
+    files = {name: SpecFile(name, path, True) for name, path in builtin_spec_paths().items()}
+    if home.shops.is_dir():
+        for path in sorted(home.shops.glob("*.toml")):
+            files[path.stem] = SpecFile(path.stem, path, False)
+    return files
+
+
+def resolve_specs(
+    home: Home, names: tuple[str, ...], base_url: str | None = None
+) -> list[ShopSpec]:
+    """The specs to crawl: the named ones, else every user spec. Each file is validated
+    before anything runs, so a bad spec stops the command before any browser starts."""
+    files = spec_files(home)
+    if not names:
+        names = tuple(name for name, f in files.items() if not f.builtin)
+        if not names:
+            raise PipelineError(
+                f"no shop specs in {home.shops}; add TOML files there, or name built-in shops "
+                f"with --shop ({', '.join(n for n, f in files.items() if f.builtin)})"
+            )
+    unknown = [n for n in names if n not in files]
+    if unknown:
+        raise PipelineError(
+            f"unknown shop {', '.join(map(repr, unknown))}; known: {', '.join(sorted(files))}"
+        )
+    if base_url and len(names) != 1:
+        raise PipelineError("--base-url needs exactly one --shop")
+    specs = [load_spec(files[name].path) for name in names]
+    return [spec.with_base_url(base_url) for spec in specs] if base_url else specs

@@ -7,9 +7,11 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import urllib3
 from selenium import webdriver
@@ -124,6 +126,11 @@ class BrowserSession:
             )
         return self.driver
 
+    @property
+    def profile_dir(self) -> str | None:
+        """The running browser's profile folder; its processes carry it on their command line."""
+        return self._profile
+
     def close(self) -> None:
         driver, self.driver = self.driver, None
         if driver is not None:
@@ -135,6 +142,7 @@ class BrowserSession:
                 if service is not None:
                     service.stop()
         if self._profile:
+            kill_processes_using(self._profile)  # what a crashed driver left running
             shutil.rmtree(self._profile, ignore_errors=True)
             self._profile = None
 
@@ -151,6 +159,29 @@ def browser_session(config: BrowserConfig = BrowserConfig()) -> Iterator[webdriv
     """A Chrome session's driver, always quit, with its own throwaway profile directory."""
     with BrowserSession(config) as session:
         yield session.driver
+
+
+def processes_using(marker: str) -> list[int]:
+    """PIDs whose command line contains *marker* (Linux /proc; elsewhere none are found)."""
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue  # the process ended while we looked
+    return pids
+
+
+def kill_processes_using(marker: str) -> int:
+    """SIGKILL every process started with *marker* (a session's profile dir): a browser
+    whose chromedriver died is not quit by anyone else. Returns how many were killed."""
+    killed = 0
+    for pid in processes_using(marker):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+    return killed
 
 
 def session_is_dead(exc: BaseException) -> bool:

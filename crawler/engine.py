@@ -57,6 +57,13 @@ class CrawlSummary:
     failures: int = 0
 
 
+def _is_disabled(button) -> bool:
+    try:
+        return button.get_attribute("disabled") is not None
+    except WebDriverException:  # removed from the page: it is not loading any more
+        return False
+
+
 class ShopCrawler:
     """Crawls one shop in one browser session."""
 
@@ -187,11 +194,7 @@ class ShopCrawler:
             ]
             if not buttons:
                 return
-            self._grow(
-                lambda b=buttons[0]: self.browser.click(b, "load_more", selector),
-                "load_more",
-                selector,
-            )
+            self._grow(lambda b=buttons[0]: self._click_load_more(b), "load_more", None)
             self._harvest()
 
     def _walk_infinite_scroll(self) -> None:
@@ -220,7 +223,19 @@ class ShopCrawler:
             f"{self.spec.pagination.max_pages} scroll rounds",
         )
 
-    def _grow(self, action: Callable[[], None], step: str, done: str | None) -> bool:
+    def _click_load_more(self, button) -> Callable[[], bool] | None:
+        """Click; if the button disables itself while loading, return a probe for that."""
+        self.browser.click(button, "load_more", self.spec.pagination.selector)
+        try:
+            if button.get_attribute("disabled") is not None:
+                return lambda: _is_disabled(button)
+        except WebDriverException:  # re-rendered or removed: nothing to watch
+            return None
+        return None
+
+    def _grow(
+        self, action: Callable[[], Callable[[], bool] | None], step: str, done: str | None
+    ) -> bool:
         """Do *action* (click "load more", scroll) until the listing grows or shows its end
         marker, retrying with backoff: a failed background request leaves it as it was.
         Returns False when it never grew and there is no end marker to tell an end from a
@@ -229,20 +244,25 @@ class ShopCrawler:
         for attempt in range(retries + 1):
             before = self.browser.count_items()
             self.browser.polite()
-            action()
+            busy = action()
+
+            def settled(d, n=before, busy=busy):
+                if self.browser.count_items() > n:
+                    return "grew"
+                if done and d.find_elements(By.CSS_SELECTOR, done):
+                    return "done"
+                # a button that was disabled while loading and is enabled again, with nothing
+                # new, means its request failed: no need to wait out the time-out
+                return "failed" if busy is not None and not busy() else None
+
             try:
-                self.browser.wait.until(
-                    lambda d, n=before: (
-                        self.browser.count_items() > n
-                        or (done and d.find_elements(By.CSS_SELECTOR, done))
-                    )
-                )
-                return True
+                if self.browser.wait.until(settled) != "failed":
+                    return True
             except TimeoutException:
                 if step == "infinite_scroll" and not done:
                     return False
-                if attempt < retries:
-                    self.browser.backoff(attempt)
+            if attempt < retries:
+                self.browser.backoff(attempt)
         raise self.browser.fail(
             step,
             f"no new items after {retries + 1} attempts (still {before})",
@@ -316,8 +336,13 @@ class ShopCrawler:
     def _with_images(
         self, number: int, url: str, offers: list[Offer], problems: list[str]
     ) -> CrawledPage:
+        politeness = self.spec.politeness
         http = HttpContext(
-            user_agent(self.driver), cookies_header(self.driver), urlsplit(url).hostname
+            user_agent(self.driver),
+            cookies_header(self.driver),
+            urlsplit(url).hostname,
+            retries=politeness.retries,
+            backoff_seconds=politeness.backoff_seconds,
         )
         images, errors = download_images((o.image_url for o in offers), self.images_dir, http)
         problems.extend(errors.values())

@@ -8,11 +8,14 @@ import io
 import logging
 import os
 import tempfile
+import time
+import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http import client as http_client
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +27,7 @@ from db.records import Image
 log = logging.getLogger(__name__)
 
 MAX_BYTES = 5 * 1024 * 1024
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 MAX_PIXELS = 25_000_000  # more is a decompression bomb, not a product photo
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 
@@ -36,9 +40,27 @@ class HttpContext:
     cookies: str = ""
     cookie_host: str | None = None  # the shop's host: cookies never go to other hosts
     timeout: float = 20.0
+    retries: int = 3
+    backoff_seconds: float = 0.5
 
 
 def fetch_bytes(url: str, http: HttpContext, max_bytes: int = MAX_BYTES) -> bytes:
+    """GET *url* with the browser's identity; retried with backoff on 5xx/429, time-outs,
+    dropped connections and bodies cut short."""
+    for attempt in range(http.retries + 1):
+        try:
+            return _fetch_once(url, http, max_bytes)
+        except urllib.error.HTTPError as exc:
+            if exc.code not in RETRYABLE_STATUS or attempt == http.retries:
+                raise
+        except (urllib.error.URLError, http_client.HTTPException, OSError):
+            if attempt == http.retries:
+                raise
+        time.sleep(http.backoff_seconds * 2**attempt)  # backing off for the shop's sake
+    raise AssertionError("unreachable")
+
+
+def _fetch_once(url: str, http: HttpContext, max_bytes: int) -> bytes:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ImageRejected(f"{url}: only http(s) images are fetched")

@@ -51,8 +51,16 @@ class RobotsPolicy:
     """Whether pricelens may fetch a URL. Safe to share between browser sessions: each site's
     robots.txt is fetched once, even when several threads ask about it at the same moment."""
 
-    def __init__(self, user_agent: str = "pricelens", timeout: float = 5.0, obey: bool = True):
+    def __init__(
+        self,
+        user_agent: str = "pricelens",
+        timeout: float = 5.0,
+        obey: bool = True,
+        retries: int = 2,
+        backoff_seconds: float = 0.5,
+    ):
         self.user_agent, self.timeout, self.obey = user_agent, timeout, obey
+        self.retries, self.backoff_seconds = retries, backoff_seconds
         self._rules: dict[str, _Rules] = {}
         self._site_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()  # guards _site_locks; a slow site never blocks another
@@ -92,10 +100,20 @@ class RobotsPolicy:
             site_lock = self._site_locks.setdefault(where, threading.Lock())
         with site_lock:
             if where not in self._rules:
-                self._rules[where] = self._fetch(where)
+                self._rules[where] = self._fetch_with_retries(where)
                 if problem := self._rules[where].problem:
                     log.warning("%s %s: everything there is disallowed", where, problem)
             return self._rules[where]
+
+    def _fetch_with_retries(self, where: str) -> _Rules:
+        """A server error or a dropped connection is asked again with backoff before the
+        site counts as unreachable; a time-out is final (a hanging robots.txt means no)."""
+        for attempt in range(self.retries + 1):
+            rules = self._fetch(where)
+            if not rules.problem or "timed out" in rules.problem or attempt == self.retries:
+                return rules
+            time.sleep(self.backoff_seconds * 2**attempt)  # backing off for the site's sake
+        return rules
 
     def _fetch(self, where: str) -> _Rules:
         request = urllib.request.Request(where, headers={"User-Agent": FETCH_USER_AGENT})

@@ -65,10 +65,22 @@ class Browser:
     # -- pages ------------------------------------------------------------------------------
 
     def goto(self, url: str, expect_items: bool = True, step: str = "goto") -> None:
-        self.load(url, step)
-        self.run_steps()
-        if expect_items:
-            self.wait_for_items()
+        """Open a listing page and wait for its items. A page that loads but never shows
+        them (a body cut short, a script that failed) is loaded again, with backoff."""
+        retries = self.spec.politeness.retries
+        for attempt in range(retries + 1):
+            self.load(url, step)
+            self.run_steps()
+            if not expect_items:
+                return
+            try:
+                self.wait_for_items()
+                return
+            except StepFailed:
+                if attempt == retries:
+                    raise
+                log.info("%s: no items at %s; loading it again", self.spec.name, url)
+                self.backoff(attempt)
 
     def load(self, url: str, step: str) -> None:
         """Open *url*; retry with exponential backoff on 5xx/429, time-outs and network
@@ -154,12 +166,16 @@ class Browser:
             problem = self._load_problem(target, step)
         except TimeoutException:
             problem = "page load timed out"
-        if problem:
-            log.info("%s: %s at %s; retrying", self.spec.name, problem, target)
-            self.backoff(0)
-            self.load(target, step)
-        self.run_steps()
-        self.wait_for_items()
+        if problem is None:
+            self.run_steps()
+            try:
+                self.wait_for_items()
+                return
+            except StepFailed:
+                problem = "no listing items appeared"
+        log.info("%s: %s at %s; opening it again", self.spec.name, problem, target)
+        self.backoff(0)
+        self.goto(target, step=step)
 
     def click(self, element, step: str, selector: str) -> None:
         try:

@@ -25,6 +25,8 @@ class CrawlOptions:
     max_pages: int | None = None  # overrides every spec's pagination.max_pages
     obey_robots: bool = True
     recycle_after: int | None = 500  # restart a browser after this many page loads
+    wait_timeout: float | None = None  # overrides every spec's politeness.wait_timeout
+    backoff_seconds: float | None = None  # overrides every spec's politeness.backoff_seconds
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,19 @@ def _save_snapshot(folder: Path, failure: PageFailure, index: int) -> tuple[str 
     return (str(html_path) if html_path else None, str(shot_path) if shot_path else None)
 
 
+def apply_overrides(spec: ShopSpec, options: CrawlOptions) -> ShopSpec:
+    if options.max_pages:
+        spec = replace(spec, pagination=replace(spec.pagination, max_pages=options.max_pages))
+    politeness = {
+        key: value
+        for key in ("wait_timeout", "backoff_seconds")
+        if (value := getattr(options, key)) is not None
+    }
+    if politeness:
+        spec = replace(spec, politeness=replace(spec.politeness, **politeness))
+    return spec
+
+
 def crawl_one_shop(
     home: Home,
     spec: ShopSpec,
@@ -61,8 +76,7 @@ def crawl_one_shop(
     progress=None,
 ) -> ShopCrawlResult:
     """One shop, one crawl run, one browser session; the store connection is this thread's."""
-    if options.max_pages:
-        spec = replace(spec, pagination=replace(spec.pagination, max_pages=options.max_pages))
+    spec = apply_overrides(spec, options)
     with Store(home.database) as store:
         run_id = store.start_crawl_run(spec.name, spec.base_url, pipeline_run_id)
         snapshots = home.crawl_errors / f"run-{run_id}"
@@ -136,7 +150,7 @@ def crawl_shops(
     progress=None,
 ) -> list[ShopCrawlResult]:
     """Crawl *specs* with up to ``options.sessions`` browsers at once; results in spec order."""
-    robots = RobotsPolicy(obey=options.obey_robots)
+    robots = RobotsPolicy(obey=options.obey_robots, backoff_seconds=options.backoff_seconds or 0.5)
     if options.sessions <= 1 or len(specs) <= 1:
         return [
             crawl_one_shop(home, spec, options, robots, pipeline_run_id, progress) for spec in specs

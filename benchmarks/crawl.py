@@ -1,0 +1,398 @@
+"""Crawl throughput on the demo mall: offers/s, pages/s and peak memory (crawler + browsers) of
+`pipeline.crawling.crawl_shops` for --sessions 1, 2, 4, against two references over the same
+pages, measured in the same run:
+
+- navigation only, the browser's floor: one browser per shop, in turn (as sessions=1), that
+  opens the same listing pages (and the scroll shop's detail pages) with no extraction, no
+  storage and no image downloads;
+- naive per-element extraction: one WebDriver call per item and field, timed per page on a
+  sample (classic's first 3 pages, spa's first page) against our one page_source parse.
+
+Targets (issue, 2-core machine): crawl time (sessions=1) <= 1.5x navigation only; per-element
+extraction >= 10x slower per page than ours; sessions=2 >= 1.6x faster than sessions=1.
+
+The mall runs in a child process (photos pre-rendered) so that it shares neither the GIL nor
+the memory figure; memory is the peak sum of VmRSS over this process and its descendants
+(chromedriver, Chromium and its helpers), sampled every 0.2 s (shared pages count per process).
+
+    .venv/bin/python benchmarks/crawl.py [--sizes default,large] [--sessions 1,2,4] [--quick]
+
+Sizes: default (300 products, about 210 offers per shop) and large (2,860 products, about 2,000
+per shop). --quick is a smoke run on tiny malls that writes nothing. Writes
+benchmarks/results/crawl.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from crawler.browser import BrowserSession
+from crawler.extract import extract_items
+from crawler.spec import FieldRule, ShopSpec, load_builtin_spec
+from demo.mall import MallSettings, build_shops, run_mall
+from demo.menu import CATEGORIES, PAGE, MenuShop
+from demo.shop import DemoShop
+from pipeline.crawling import CrawlOptions, crawl_shops
+from pipeline.settings import Home
+
+RESULTS = Path(__file__).resolve().parent / "results" / "crawl.json"
+SIZES = {"default": 300, "large": 2860}
+QUICK_SIZES = {"default": 80, "large": 160}
+TARGETS = {"crawl_vs_nav_max": 1.5, "per_element_ratio_min": 10.0, "speedup_2_min": 1.6}
+WAIT_S = 15.0  # every browser wait in the references
+OURS_REPEATS = 5
+SCROLL = "window.scrollBy(0, -Math.min(200, window.scrollY)); window.scrollTo(0, 1e9)"
+
+
+def _serve_mall(products: int) -> None:
+    """Child process: serve the mall, print its base URLs, stop when stdin closes."""
+    with run_mall(MallSettings(products=products)) as mall:
+        for server in mall.servers.values():  # render every photo now, not while timed
+            for offer in server.shop.offers:
+                server.shop.handle(server.shop.photo_path(offer.sku), {})
+        print(json.dumps(mall.base_urls), flush=True)
+        sys.stdin.read()
+
+
+@contextmanager
+def mall_process(products: int) -> Iterator[tuple[dict[str, str], int]]:
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve-mall", str(products)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield json.loads(child.stdout.readline()), child.pid
+    finally:
+        child.stdin.close()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+class PeakRss:
+    """Peak VmRSS sum (MB) of this process and its descendants, except *exclude*'s subtree."""
+
+    def __init__(self, exclude: int) -> None:
+        self.exclude, self.peak_kb = exclude, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mb(self) -> float:
+        return round(self.peak_kb / 1024, 1)
+
+    def _run(self) -> None:
+        while True:
+            self.peak_kb = max(self.peak_kb, self.sample_kb())
+            if self._stop.wait(0.2):
+                return
+
+    def sample_kb(self) -> int:
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:  # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # the process ended while we looked
+            children.setdefault(ppid, []).append(int(stat.parent.name))
+        total, todo = 0, [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            if pid == self.exclude:
+                continue
+            todo.extend(children.get(pid, []))
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            total += next((int(s.split()[1]) for s in status.splitlines() if s[:6] == "VmRSS:"), 0)
+        return total
+
+
+def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="pricelens-bench-") as tmp, PeakRss(mall_pid) as rss:
+        home = Home(Path(tmp)).create()
+        started = time.perf_counter()
+        results = crawl_shops(home, specs, CrawlOptions(sessions=sessions))
+        wall = time.perf_counter() - started
+    offers, pages = sum(r.offers for r in results), sum(r.pages for r in results)
+    return {
+        "wall_s": round(wall, 2),
+        "offers": offers,
+        "pages": pages,
+        "offers_per_s": round(offers / wall, 1),
+        "pages_per_s": round(pages / wall, 2),
+        "peak_rss_mb": rss.mb,
+        "failures": sum(r.failures for r in results),
+        "per_shop": {
+            r.shop: {"status": r.status, "pages": r.pages, "offers": r.offers} for r in results
+        },
+    }
+
+
+# -- reference 1: navigation only --------------------------------------------------------------
+
+
+def _count(driver, selector: str) -> int:
+    return driver.execute_script("return document.querySelectorAll(arguments[0]).length", selector)
+
+
+def _grow(driver, item: str, end: str | None, action: Callable[[], None]) -> None:
+    before = _count(driver, item)
+    action()
+    WebDriverWait(driver, WAIT_S).until(
+        lambda d: _count(d, item) > before or bool(end and d.find_elements(By.CSS_SELECTOR, end))
+    )
+
+
+def nav_classic(driver, base: str, shop: DemoShop) -> int:
+    for n in range(1, shop.page_count + 1):
+        driver.get(f"{base}/products?page={n}")
+    return shop.page_count
+
+
+def nav_spa(driver, base: str, shop: DemoShop) -> int:
+    driver.get(base + "/")
+    WebDriverWait(driver, WAIT_S).until(lambda d: _count(d, "article.card") > 0)
+    views = 1
+    for _ in range(shop.page_count):
+        buttons = [b for b in driver.find_elements(By.ID, "load-more") if b.is_displayed()]
+        if not buttons:
+            break
+        _grow(driver, "article.card", None, buttons[0].click)
+        views += 1
+    return views
+
+
+def nav_scroll(driver, base: str, shop: DemoShop) -> int:
+    driver.get(base + "/")
+    driver.find_element(By.CSS_SELECTOR, "#consent-overlay .accept").click()
+    WebDriverWait(driver, WAIT_S).until(
+        ec.invisibility_of_element_located((By.ID, "consent-overlay"))
+    )
+    views = 1
+    for _ in range(shop.page_count + 2):
+        if driver.find_elements(By.CSS_SELECTOR, ".feed-end"):
+            break
+        _grow(driver, "a.tile", ".feed-end", lambda: driver.execute_script(SCROLL))
+        views += 1
+    for offer in shop.answer_key(base):
+        driver.get(offer["url"])
+    return views + len(shop.offers)
+
+
+def nav_menu(driver, base: str, shop: MenuShop) -> int:
+    driver.get(base + "/")
+    views = 1
+    for label, (slug, _) in CATEGORIES.items():
+        for n in range(1, max(1, -(-len(shop.in_category(label)) // PAGE)) + 1):
+            driver.get(f"{base}/c/{slug}?page={n}")
+            views += 1
+    return views
+
+
+NAV = {"classic": nav_classic, "spa": nav_spa, "scroll": nav_scroll, "menu": nav_menu}
+
+
+def nav_only(shops: dict[str, DemoShop], bases: dict[str, str], mall_pid: int) -> dict:
+    loads = {}
+    with PeakRss(mall_pid) as rss:
+        started = time.perf_counter()
+        for name, shop in shops.items():
+            with BrowserSession() as session:
+                loads[name] = NAV[name](session.driver, bases[name], shop)
+        wall = time.perf_counter() - started
+    return {"wall_s": round(wall, 2), "page_loads": loads, "peak_rss_mb": rss.mb}
+
+
+# -- reference 2: naive per-element extraction ---------------------------------------------
+
+
+def _naive_field(element, rule: FieldRule) -> str | None:
+    if rule.selector:
+        found = element.find_elements(By.CSS_SELECTOR, rule.selector)
+        if not found:
+            return None
+        element = found[0]
+    if not rule.attrs:
+        return element.text
+    for attr in rule.attrs:
+        value = element.get_attribute(attr)
+        if value and not value.startswith("data:"):
+            return value
+    return None
+
+
+def naive_extract(driver, spec: ShopSpec) -> list[dict[str, object]]:
+    items = []
+    for element in driver.find_elements(By.CSS_SELECTOR, spec.listing.item):
+        fields: dict[str, object] = {
+            n: _naive_field(element, r) for n, r in spec.listing.fields.items()
+        }
+        if spec.listing.sold_out:
+            fields["sold_out"] = bool(element.find_elements(By.CSS_SELECTOR, spec.listing.sold_out))
+        items.append(fields)
+    return items
+
+
+def per_element(specs: dict[str, ShopSpec], bases: dict[str, str], classic_pages: int) -> dict:
+    pages = range(1, min(3, classic_pages) + 1)
+    sample = [("classic", f"/products?page={n}") for n in pages] + [("spa", "/")]
+    naive, ours, items = [], [], 0
+    with BrowserSession() as session:
+        driver = session.driver
+        for shop, path in sample:
+            spec = specs[shop]
+            driver.get(bases[shop] + path)
+            WebDriverWait(driver, WAIT_S).until(lambda d, s=spec: _count(d, s.listing.item) > 0)
+            started = time.perf_counter()
+            found = naive_extract(driver, spec)
+            naive.append(time.perf_counter() - started)
+            times = []
+            for _ in range(OURS_REPEATS):
+                started = time.perf_counter()
+                parsed = extract_items(driver.page_source, spec)
+                times.append(time.perf_counter() - started)
+            ours.append(statistics.median(times))
+            if len(parsed) != len(found):
+                raise SystemExit(
+                    f"{shop}{path}: {len(found)} items per element, {len(parsed)} ours"
+                )
+            items += len(found)
+    naive_ms, ours_ms = 1000 * statistics.mean(naive), 1000 * statistics.mean(ours)
+    return {
+        "pages": [f"{shop}{path}" for shop, path in sample],
+        "items": items,
+        "per_page_ms": round(naive_ms, 1),
+        "ours_per_page_ms": round(ours_ms, 1),
+        "ratio": round(naive_ms / ours_ms, 1),
+    }
+
+
+def bench_size(products: int, sessions: list[int]) -> dict:
+    shops = build_shops(MallSettings(products=products))  # the served mall's twin, for URLs
+    with mall_process(products) as (bases, mall_pid):
+        specs = {name: load_builtin_spec(name).with_base_url(url) for name, url in bases.items()}
+        crawls = {}
+        for n in sessions:
+            crawls[str(n)] = full_crawl(list(specs.values()), n, mall_pid)
+            print(f"  sessions={n}: {crawls[str(n)]['wall_s']} s", flush=True)
+        nav = nav_only(shops, bases, mall_pid)
+        print(f"  navigation only: {nav['wall_s']} s", flush=True)
+        naive = per_element(specs, bases, shops["classic"].page_count)
+    one = crawls.get("1", {}).get("wall_s")
+    ratios = {
+        "crawl_vs_nav": round(one / nav["wall_s"], 2) if one else None,
+        **{
+            f"speedup_{k}": round(one / c["wall_s"], 2)
+            for k, c in crawls.items()
+            if one and k != "1"
+        },
+    }
+    met = {
+        "crawl_vs_nav": ratios["crawl_vs_nav"] is not None
+        and ratios["crawl_vs_nav"] <= TARGETS["crawl_vs_nav_max"],
+        "per_element": naive["ratio"] >= TARGETS["per_element_ratio_min"],
+        "speedup_2": ratios.get("speedup_2", 0) >= TARGETS["speedup_2_min"],
+    }
+    offers_per_shop = {name: len(shop.offers) for name, shop in shops.items()}
+    return {
+        "products": products,
+        "offers_per_shop": offers_per_shop,
+        "sessions": crawls,
+        "nav_only": nav,
+        "per_element": naive,
+        "ratios": ratios,
+        "met": met,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="default,large", help="comma-separated: default, large")
+    parser.add_argument("--sessions", default="1,2,4", help="comma-separated session counts")
+    parser.add_argument("--quick", action="store_true", help="tiny malls, nothing written")
+    parser.add_argument("--serve-mall", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_mall:
+        _serve_mall(args.serve_mall)
+        return
+    table = QUICK_SIZES if args.quick else SIZES
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    if unknown := set(sizes) - set(table):
+        parser.error(f"unknown size(s) {sorted(unknown)}; known: {', '.join(table)}")
+    sessions = sorted({int(n) for n in args.sessions.split(",")} | {1})
+    started = time.perf_counter()
+    figures = {}
+    for size in sizes:
+        print(f"{size}: {table[size]} products", flush=True)
+        figures[size] = bench_size(table[size], sessions)
+    result = {
+        "benchmark": "crawl",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "quick": args.quick,
+        "targets": TARGETS,
+        "sizes": figures,
+        "total_s": round(time.perf_counter() - started, 1),
+    }
+    if not args.quick:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    print(
+        f"\n{'size':<8}{'sess':>5}{'wall s':>9}{'offers':>8}{'offers/s':>10}{'pages/s':>9}"
+        f"{'peak MB':>9}"
+    )
+    for size, f in figures.items():
+        for n, c in f["sessions"].items():
+            print(
+                f"{size:<8}{n:>5}{c['wall_s']:>9}{c['offers']:>8}{c['offers_per_s']:>10}"
+                f"{c['pages_per_s']:>9}{c['peak_rss_mb']:>9}"
+            )
+        nav, pe, r = f["nav_only"], f["per_element"], f["ratios"]
+        print(
+            f"{size}: nav only {nav['wall_s']} s ({nav['peak_rss_mb']} MB); crawl/nav "
+            f"{r['crawl_vs_nav']} (<= 1.5: {f['met']['crawl_vs_nav']}); per element "
+            f"{pe['per_page_ms']} ms/page vs ours {pe['ours_per_page_ms']} = {pe['ratio']}x "
+            f"(>= 10: {f['met']['per_element']}); speedups "
+            + ", ".join(f"{k} {v}" for k, v in r.items() if k.startswith("speedup"))
+            + f" (2 >= 1.6: {f['met']['speedup_2']})"
+        )
+    print("" if args.quick else f"-> {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

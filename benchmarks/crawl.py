@@ -90,10 +90,11 @@ def mall_process(products: int) -> Iterator[tuple[dict[str, str], int]]:
 
 
 class PeakRss:
-    """Peak VmRSS sum (MB) of this process and its descendants, except *exclude*'s subtree."""
+    """Peak sums over this process and its descendants, except *exclude*'s subtree, of VmRSS
+    (shared pages such as Chromium's code count once per process) and of RssAnon (private)."""
 
     def __init__(self, exclude: int) -> None:
-        self.exclude, self.peak_kb = exclude, 0
+        self.exclude, self.peak_kb = exclude, {"VmRSS:": 0, "RssAnon:": 0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -105,17 +106,20 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
 
-    @property
-    def mb(self) -> float:
-        return round(self.peak_kb / 1024, 1)
+    def figures(self) -> dict[str, float]:
+        return {
+            "peak_rss_mb": round(self.peak_kb["VmRSS:"] / 1024, 1),
+            "peak_anon_mb": round(self.peak_kb["RssAnon:"] / 1024, 1),
+        }
 
     def _run(self) -> None:
         while True:
-            self.peak_kb = max(self.peak_kb, self.sample_kb())
+            for key, kb in self.sample_kb().items():
+                self.peak_kb[key] = max(self.peak_kb[key], kb)
             if self._stop.wait(0.2):
                 return
 
-    def sample_kb(self) -> int:
+    def sample_kb(self) -> dict[str, int]:
         children: dict[int, list[int]] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:  # "pid (comm) state ppid ...": comm may hold spaces and parentheses
@@ -123,18 +127,20 @@ class PeakRss:
             except (OSError, IndexError, ValueError):
                 continue  # the process ended while we looked
             children.setdefault(ppid, []).append(int(stat.parent.name))
-        total, todo = 0, [os.getpid()]
+        totals, todo = dict.fromkeys(self.peak_kb, 0), [os.getpid()]
         while todo:
             pid = todo.pop()
             if pid == self.exclude:
                 continue
             todo.extend(children.get(pid, []))
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
             except OSError:
                 continue
-            total += next((int(s.split()[1]) for s in status.splitlines() if s[:6] == "VmRSS:"), 0)
-        return total
+            for key, _, value in (line.partition("\t") for line in lines):
+                if key in totals:
+                    totals[key] += int(value.split()[0])
+        return totals
 
 
 def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
@@ -150,7 +156,8 @@ def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
         "pages": pages,
         "offers_per_s": round(offers / wall, 1),
         "pages_per_s": round(pages / wall, 2),
-        "peak_rss_mb": rss.mb,
+        **rss.figures(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),  # > cpus: something else ran too
         "failures": sum(r.failures for r in results),
         "per_shop": {
             r.shop: {"status": r.status, "pages": r.pages, "offers": r.offers} for r in results
@@ -230,7 +237,8 @@ def nav_only(shops: dict[str, DemoShop], bases: dict[str, str], mall_pid: int) -
             with BrowserSession() as session:
                 loads[name] = NAV[name](session.driver, bases[name], shop)
         wall = time.perf_counter() - started
-    return {"wall_s": round(wall, 2), "page_loads": loads, "peak_rss_mb": rss.mb}
+    load = round(os.getloadavg()[0], 2)
+    return {"wall_s": round(wall, 2), "page_loads": loads, **rss.figures(), "load_avg_1m": load}
 
 
 # -- reference 2: naive per-element extraction ---------------------------------------------
@@ -304,9 +312,10 @@ def bench_size(products: int, sessions: list[int]) -> dict:
         crawls = {}
         for n in sessions:
             crawls[str(n)] = full_crawl(list(specs.values()), n, mall_pid)
-            print(f"  sessions={n}: {crawls[str(n)]['wall_s']} s", flush=True)
+            c = crawls[str(n)]
+            print(f"  sessions={n}: {c['wall_s']} s (load {c['load_avg_1m']})", flush=True)
         nav = nav_only(shops, bases, mall_pid)
-        print(f"  navigation only: {nav['wall_s']} s", flush=True)
+        print(f"  navigation only: {nav['wall_s']} s (load {nav['load_avg_1m']})", flush=True)
         naive = per_element(specs, bases, shops["classic"].page_count)
     one = crawls.get("1", {}).get("wall_s")
     ratios = {

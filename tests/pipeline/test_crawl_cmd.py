@@ -1,0 +1,161 @@
+"""`pricelens crawl` and `pricelens shops`: parallel sessions, a remote WebDriver, price changes
+between mall days, and spec files a user writes."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crawler.spec import builtin_spec_paths, load_builtin_spec
+from demo.mall import MallSettings, run_mall
+from demo.menu import CATEGORIES
+from pipeline.cli import cli
+from pipeline.crawling import CrawlOptions, crawl_shops
+from pipeline.settings import Home
+
+pytestmark = pytest.mark.browser
+SHOPS = ("classic", "spa", "scroll", "menu")
+
+
+def invoke(home: Path, *args: str):
+    return CliRunner().invoke(cli, ["--home", str(home), *args])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_crawl_one_shop_prints_a_summary(mall, tmp_path):
+    result = invoke(
+        tmp_path,
+        "crawl",
+        "--shop",
+        "classic",
+        "--base-url",
+        mall.base_urls["classic"],
+        "--max-pages",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "classic" in line)
+    page_size = mall.servers["classic"].shop.page_size
+    assert row.split("│")[2:7] == [
+        " ok     ",
+        "     1 ",
+        f"{page_size:>7} ",
+        f"{page_size:>4} ",
+        "             0 ",
+    ]
+
+
+def test_sessions_in_parallel_store_the_same_as_one_session(tmp_path):
+    settings = MallSettings(seed=4, products=40)
+    counts = []
+    for sessions in (1, 3):
+        home = Home(tmp_path / f"s{sessions}").create()
+        with run_mall(settings) as running:
+            specs = [load_builtin_spec(s).with_base_url(running.base_urls[s]) for s in SHOPS]
+            results = crawl_shops(home, specs, CrawlOptions(sessions=sessions))
+        assert [r.shop for r in results] == list(SHOPS) and {r.status for r in results} == {"ok"}
+        with sqlite3.connect(home.database) as db:
+            counts.append(
+                sorted(
+                    db.execute(
+                        "SELECT s.name, o.sku, o.price FROM offers o "
+                        "JOIN shops s ON s.id = o.shop_id"
+                    )
+                )
+            )
+    assert counts[0] == counts[1]
+    assert len(counts[0]) == sum(len(s["offers"]) for s in running.answer_key()["shops"].values())
+
+
+def test_a_later_mall_day_shows_up_as_price_changes(tmp_path):
+    home = Home(tmp_path / "home").create()
+    day_prices, results = [], []
+    for day in (0, 0, 1):
+        with run_mall(MallSettings(seed=9, products=40, day=day, shops=("classic",))) as mall:
+            spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+            (result,) = crawl_shops(home, [spec])
+            results.append(result)
+            day_prices.append(
+                {o["sku"]: o["price"] for o in mall.answer_key()["shops"]["classic"]["offers"]}
+            )
+    first, same_day, next_day = results
+    assert first.new == first.offers and first.price_changes == 0
+    assert same_day.new == 0 and same_day.price_changes == 0
+    changed = sum(day_prices[1][sku] != day_prices[2][sku] for sku in day_prices[2])
+    assert next_day.price_changes == changed > 0
+
+
+@pytest.mark.skipif(shutil.which("chromedriver") is None, reason="needs a chromedriver binary")
+def test_crawl_through_a_remote_webdriver_on_loopback(mall, tmp_path):
+    port = free_port()
+    driver = subprocess.Popen(
+        ["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        result = invoke(
+            tmp_path,
+            "crawl",
+            "--shop",
+            "spa",
+            "--base-url",
+            mall.base_urls["spa"],
+            "--remote",
+            f"http://127.0.0.1:{port}",
+            "--max-pages",
+            "2",
+        )
+    finally:
+        driver.terminate()
+        driver.wait(timeout=10)
+    assert result.exit_code == 0, result.output
+    assert " ok " in next(line for line in result.output.splitlines() if "spa" in line)
+    with sqlite3.connect(tmp_path / "pricelens.db") as db:
+        stored = db.execute("SELECT COUNT(*) FROM offers").fetchone()[0]
+    shop = mall.servers["spa"].shop
+    assert stored == min(2 * shop.page_size, len(shop.offers))
+
+
+def test_crawl_without_specs_says_where_to_put_them(tmp_path):
+    result = invoke(tmp_path, "crawl")
+    assert result.exit_code == 1
+    assert str(tmp_path / "shops") in result.output and "--shop" in result.output
+
+
+def test_shops_list_validate_and_a_user_spec_that_overrides_a_builtin(tmp_path):
+    (tmp_path / "shops").mkdir()
+    mine = tmp_path / "shops" / "classic.toml"
+    mine.write_text(
+        builtin_spec_paths()["classic"]
+        .read_text()
+        .replace('display_name = "Hanbit Classic"', 'display_name = "My Classic"')
+    )
+    listed = invoke(tmp_path, "shops", "list")
+    assert listed.exit_code == 0 and "My Classic" in listed.output and "built-in" in listed.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(mine.read_text().replace("[pagination]", "[pagination]\nspeed = 3"))
+    checked = invoke(tmp_path, "shops", "validate", str(mine), str(bad))
+    assert checked.exit_code == 1
+    assert f"ok: {mine}" in checked.output
+    assert "pagination.speed" in checked.output and "unknown key" in checked.output
+
+
+def test_shops_test_prints_the_first_page_and_stores_nothing(mall, tmp_path):
+    result = invoke(tmp_path, "shops", "test", "menu", "--base-url", mall.base_urls["menu"])
+    assert result.exit_code == 0, result.output
+    assert "offers" in result.output.splitlines()[-1]
+    shop = mall.servers["menu"].shop
+    first = next(offers for label in CATEGORIES if (offers := shop.in_category(label)))
+    assert first[0].title.split()[0] in result.output  # from the first menu entry with goods
+    assert "/c/" + CATEGORIES[first[0].product.category][0] in result.output
+    assert not (tmp_path / "pricelens.db").exists()

@@ -19,7 +19,8 @@ from db.records import LABELS
 
 FIELD_NAMES = ("title", "price", "list_price", "url", "image", "sku", "category")
 PAGINATION_STRATEGIES = ("none", "next_page", "load_more", "infinite_scroll")
-STEP_ACTIONS = ("dismiss", "click", "wait_for")
+STEP_ACTIONS = ("dismiss", "click", "wait_for", "scroll", "select", "type")
+VALUE_STEPS = ("select", "type")  # steps that need a value: the option, the text
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,13 @@ class Pagination:
 @dataclass(frozen=True)
 class Step:
     """A browser step run after every page load: `dismiss` clicks a modal's button if one is
-    shown, `click` clicks an element that must be there, `wait_for` waits for one."""
+    shown, `click` clicks an element that must be there, `wait_for` waits for one, `scroll`
+    brings one into view, `select` picks the option with this value (or text) in a <select>,
+    `type` types the value into an input."""
 
     action: str
     selector: str
+    value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -287,7 +291,11 @@ def _steps(top: _Reader) -> tuple[Step, ...]:
         action = reader.take("action", str, required=True)
         if action not in STEP_ACTIONS:
             raise reader.fail("action", f"must be one of {', '.join(STEP_ACTIONS)}")
-        steps.append(Step(action, reader.selector("selector", required=True)))
+        selector = reader.selector("selector", required=True)
+        value = reader.take("value", str, None)
+        if action in VALUE_STEPS and value is None:
+            raise reader.fail("value", f"is required for action {action!r}")
+        steps.append(Step(action, selector, value))
         reader.finish()
     return tuple(steps)
 

@@ -11,13 +11,14 @@ from urllib.parse import urlsplit
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
     ElementNotInteractableException,
+    NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
     WebDriverException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from crawler.errors import StepFailed
 from crawler.spec import ShopSpec, Step
@@ -211,6 +212,25 @@ class Browser:
                 self.click(element, name, step.selector)
             elif step.action == "wait_for":
                 self._wait_present(step, name)
+            elif step.action == "scroll":
+                element = self._wait_present(step, name)
+                self.driver.execute_script("arguments[0].scrollIntoView()", element)
+            elif step.action == "select":
+                self._select(self._wait_present(step, name), step, name)
+            elif step.action == "type":
+                element = self._wait_present(step, name, clickable=True)
+                element.clear()
+                element.send_keys(step.value)
+
+    def _select(self, element, step: Step, name: str) -> None:
+        choice = Select(element)
+        try:
+            choice.select_by_value(step.value)
+        except NoSuchElementException:
+            try:
+                choice.select_by_visible_text(step.value)
+            except NoSuchElementException:
+                raise self.fail(name, f"no option {step.value!r}", step.selector) from None
 
     def _wait_present(self, step: Step, name: str, clickable: bool = False):
         condition = ec.element_to_be_clickable if clickable else ec.presence_of_element_located

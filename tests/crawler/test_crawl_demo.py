@@ -11,7 +11,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from crawler.engine import crawl_shop
-from crawler.spec import Listing, load_builtin_spec
+from crawler.errors import StepFailed
+from crawler.spec import Listing, Step, load_builtin_spec
+from crawler.steps import Browser
 
 pytestmark = pytest.mark.browser
 
@@ -146,3 +148,31 @@ def test_items_without_a_link_are_skipped_and_reported(mall, browser, tmp_path):
     _, pages, failures = crawl(mall, browser, tmp_path, "classic", broken)
     assert failures == [] and pages[0].offers == []
     assert len(pages[0].problems) == spec_page_size(mall)
+
+
+def test_select_type_and_scroll_steps(mall, browser):
+    shop = mall.servers["menu"].shop
+    offer = next(o for o in shop.offers if len(shop.sizes(o)) >= 2)
+    size, price = shop.sizes(offer)[1]
+    spec = replace(
+        load_builtin_spec("menu").with_base_url(mall.base_urls["menu"]),
+        steps=(Step("scroll", "#size"), Step("select", "#size", size)),
+    )
+    browser.get(mall.base_urls["menu"] + shop.detail_path(offer.sku))
+    Browser(spec, browser).run_steps()
+    assert browser.find_element(By.ID, "price").text == f"KRW {price}"
+    browser.get("data:text/html,<input id=q>")
+    Browser(replace(spec, steps=(Step("type", "#q", "코튼 티셔츠"),)), browser).run_steps()
+    assert browser.find_element(By.ID, "q").get_attribute("value") == "코튼 티셔츠"
+
+
+def test_a_missing_option_is_a_step_error_naming_the_step(mall, browser):
+    shop = mall.servers["menu"].shop
+    offer = next(o for o in shop.offers if shop.sizes(o))
+    spec = replace(
+        load_builtin_spec("menu").with_base_url(mall.base_urls["menu"]),
+        steps=(Step("select", "#size", "XXXL"),),
+    )
+    browser.get(mall.base_urls["menu"] + shop.detail_path(offer.sku))
+    with pytest.raises(StepFailed, match=r"steps\[0\]:select.*#size.*XXXL"):
+        Browser(spec, browser).run_steps()

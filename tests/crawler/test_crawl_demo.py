@@ -26,7 +26,9 @@ def crawl(mall, browser, tmp_path, name, spec=None):
 
 
 @pytest.mark.parametrize("name", ["classic", "spa", "scroll", "menu"])
-def test_every_offer_is_found_with_its_price_title_stock_and_photo(mall, browser, tmp_path, name):
+def test_every_offer_is_found_with_its_price_title_stock_photo_and_category(
+    mall, browser, tmp_path, name
+):
     summary, pages, failures = crawl(mall, browser, tmp_path, name)
     assert failures == []
     truth = {o["url"]: o for o in mall.answer_key()["shops"][name]["offers"]}
@@ -34,6 +36,8 @@ def test_every_offer_is_found_with_its_price_title_stock_and_photo(mall, browser
     assert set(found) == set(truth)
     assert summary.offers == len(truth)
     images = {image.sha256: image for page in pages for image in page.images}
+    labels = {sha: label for page in pages for sha, label in page.shop_labels.items()}
+    spec = load_builtin_spec(name)
     for url, expected in truth.items():
         offer = found[url]
         assert (offer.title, offer.price, offer.currency, offer.list_price, offer.in_stock) == (
@@ -46,6 +50,8 @@ def test_every_offer_is_found_with_its_price_title_stock_and_photo(mall, browser
         with urllib.request.urlopen(expected["image_url"]) as response:
             assert offer.image_sha256 == hashlib.sha256(response.read()).hexdigest()
         assert offer.image_sha256 in images
+        assert spec.label_for(offer.category_raw) == expected["category"]
+        assert labels[offer.image_sha256] == expected["category"]
 
 
 def test_classic_is_walked_through_every_numbered_page(mall, browser, tmp_path):

@@ -18,8 +18,8 @@ from pipeline.settings import Home
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SHOPS = ("classic", "spa", "scroll", "menu")
-FAULTS = (
-    "http500=0.1,http503=0.05,http429=0.05,drop=0.04,truncate=0.04,bad_price=0.1,"
+FAULTS = (  # every fault switch of the mall at once
+    "slow=0.02,endless_scroll=1,http500=0.1,http503=0.05,http429=0.05,drop=0.04,truncate=0.04,bad_price=0.1,"
     "missing_price=0.05,corrupt_image=0.08,bomb_image=0.04,js_error=0.2,"
     "modal_reappears=0.2"
 )

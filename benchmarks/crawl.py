@@ -12,8 +12,9 @@ Targets (issue, 2-core machine): crawl time (sessions=1) <= 1.5x navigation only
 extraction >= 10x slower per page than ours; sessions=2 >= 1.6x faster than sessions=1.
 
 The mall runs in a child process (photos pre-rendered) so that it shares neither the GIL nor
-the memory figure; memory is the peak sum of VmRSS over this process and its descendants
-(chromedriver, Chromium and its helpers), sampled every 0.2 s (shared pages count per process).
+the memory figure. Memory: the peak sums of VmRSS (shared pages, such as Chromium's code, count
+once per process, so this overstates) and of RssAnon (private memory) over this process and its
+descendants (chromedriver, Chromium and its helpers), sampled every 0.2 s.
 
     .venv/bin/python benchmarks/crawl.py [--sizes default,large] [--sessions 1,2,4] [--quick]
 
@@ -89,62 +90,59 @@ def mall_process(products: int) -> Iterator[tuple[dict[str, str], int]]:
             child.wait()
 
 
-class PeakRss:
-    """Peak sums over this process and its descendants, except *exclude*'s subtree, of VmRSS
-    (shared pages such as Chromium's code count once per process) and of RssAnon (private)."""
+def memory_kb(exclude: int) -> dict[str, int]:
+    """VmRSS and RssAnon sums over this process and its descendants, except *exclude*'s."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    totals, todo = {"VmRSS:": 0, "RssAnon:": 0}, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        if pid == exclude:
+            continue
+        todo.extend(children.get(pid, []))
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for key, _, value in (line.partition("\t") for line in lines):
+            if key in totals:
+                totals[key] += int(value.split()[0])
+    return totals
 
-    def __init__(self, exclude: int) -> None:
-        self.exclude, self.peak_kb = exclude, {"VmRSS:": 0, "RssAnon:": 0}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
+@contextmanager
+def peak_memory(exclude: int) -> Iterator[dict[str, float]]:
+    """Samples memory_kb every 0.2 s; the yielded dict gets the peaks in MB on exit."""
+    peak, figures, stop = {"VmRSS:": 0, "RssAnon:": 0}, {}, threading.Event()
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def figures(self) -> dict[str, float]:
-        return {
-            "peak_rss_mb": round(self.peak_kb["VmRSS:"] / 1024, 1),
-            "peak_anon_mb": round(self.peak_kb["RssAnon:"] / 1024, 1),
-        }
-
-    def _run(self) -> None:
+    def sample() -> None:
         while True:
-            for key, kb in self.sample_kb().items():
-                self.peak_kb[key] = max(self.peak_kb[key], kb)
-            if self._stop.wait(0.2):
+            for key, kb in memory_kb(exclude).items():
+                peak[key] = max(peak[key], kb)
+            if stop.wait(0.2):
                 return
 
-    def sample_kb(self) -> dict[str, int]:
-        children: dict[int, list[int]] = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:  # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue  # the process ended while we looked
-            children.setdefault(ppid, []).append(int(stat.parent.name))
-        totals, todo = dict.fromkeys(self.peak_kb, 0), [os.getpid()]
-        while todo:
-            pid = todo.pop()
-            if pid == self.exclude:
-                continue
-            todo.extend(children.get(pid, []))
-            try:
-                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-            except OSError:
-                continue
-            for key, _, value in (line.partition("\t") for line in lines):
-                if key in totals:
-                    totals[key] += int(value.split()[0])
-        return totals
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield figures
+    finally:
+        stop.set()
+        thread.join()
+        figures["peak_rss_mb"] = round(peak["VmRSS:"] / 1024, 1)
+        figures["peak_anon_mb"] = round(peak["RssAnon:"] / 1024, 1)
 
 
 def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="pricelens-bench-") as tmp, PeakRss(mall_pid) as rss:
+    with (
+        tempfile.TemporaryDirectory(prefix="pricelens-bench-") as tmp,
+        peak_memory(mall_pid) as memory,
+    ):
         home = Home(Path(tmp)).create()
         started = time.perf_counter()
         results = crawl_shops(home, specs, CrawlOptions(sessions=sessions))
@@ -156,7 +154,7 @@ def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
         "pages": pages,
         "offers_per_s": round(offers / wall, 1),
         "pages_per_s": round(pages / wall, 2),
-        **rss.figures(),
+        **memory,
         "load_avg_1m": round(os.getloadavg()[0], 2),  # > cpus: something else ran too
         "failures": sum(r.failures for r in results),
         "per_shop": {
@@ -231,14 +229,14 @@ NAV = {"classic": nav_classic, "spa": nav_spa, "scroll": nav_scroll, "menu": nav
 
 def nav_only(shops: dict[str, DemoShop], bases: dict[str, str], mall_pid: int) -> dict:
     loads = {}
-    with PeakRss(mall_pid) as rss:
+    with peak_memory(mall_pid) as memory:
         started = time.perf_counter()
         for name, shop in shops.items():
             with BrowserSession() as session:
                 loads[name] = NAV[name](session.driver, bases[name], shop)
         wall = time.perf_counter() - started
     load = round(os.getloadavg()[0], 2)
-    return {"wall_s": round(wall, 2), "page_loads": loads, **rss.figures(), "load_avg_1m": load}
+    return {"wall_s": round(wall, 2), "page_loads": loads, **memory, "load_avg_1m": load}
 
 
 # -- reference 2: naive per-element extraction ---------------------------------------------
@@ -317,31 +315,41 @@ def bench_size(products: int, sessions: list[int]) -> dict:
         nav = nav_only(shops, bases, mall_pid)
         print(f"  navigation only: {nav['wall_s']} s (load {nav['load_avg_1m']})", flush=True)
         naive = per_element(specs, bases, shops["classic"].page_count)
-    one = crawls.get("1", {}).get("wall_s")
-    ratios = {
-        "crawl_vs_nav": round(one / nav["wall_s"], 2) if one else None,
-        **{
-            f"speedup_{k}": round(one / c["wall_s"], 2)
-            for k, c in crawls.items()
-            if one and k != "1"
-        },
-    }
+    one = crawls["1"]["wall_s"]
+    ratios = {"crawl_vs_nav": round(one / nav["wall_s"], 2)}
+    ratios |= {f"speedup_{k}": round(one / c["wall_s"], 2) for k, c in crawls.items() if k != "1"}
     met = {
-        "crawl_vs_nav": ratios["crawl_vs_nav"] is not None
-        and ratios["crawl_vs_nav"] <= TARGETS["crawl_vs_nav_max"],
+        "crawl_vs_nav": ratios["crawl_vs_nav"] <= TARGETS["crawl_vs_nav_max"],
         "per_element": naive["ratio"] >= TARGETS["per_element_ratio_min"],
         "speedup_2": ratios.get("speedup_2", 0) >= TARGETS["speedup_2_min"],
     }
-    offers_per_shop = {name: len(shop.offers) for name, shop in shops.items()}
-    return {
-        "products": products,
-        "offers_per_shop": offers_per_shop,
-        "sessions": crawls,
-        "nav_only": nav,
-        "per_element": naive,
-        "ratios": ratios,
-        "met": met,
-    }
+    offers = {name: len(shop.offers) for name, shop in shops.items()}
+    figures = {"products": products, "offers_per_shop": offers, "sessions": crawls}
+    return figures | {"nav_only": nav, "per_element": naive, "ratios": ratios, "met": met}
+
+
+def report(figures: dict) -> None:
+    print(
+        f"\n{'size':<8}{'sessions':>9}{'wall s':>8}{'offers':>8}{'offers/s':>9}{'pages/s':>8}"
+        f"{'RSS MB':>8}{'anon MB':>8}"
+    )
+    for size, f in figures.items():
+        for n, c in f["sessions"].items():
+            print(
+                f"{size:<8}{n:>9}{c['wall_s']:>8}{c['offers']:>8}{c['offers_per_s']:>9}"
+                f"{c['pages_per_s']:>8}{c['peak_rss_mb']:>8}{c['peak_anon_mb']:>8}"
+            )
+        nav, pe, r, met = f["nav_only"], f["per_element"], f["ratios"], f["met"]
+        print(
+            f"  navigation only {nav['wall_s']} s: crawl/nav {r['crawl_vs_nav']} "
+            f"(target <= 1.5: {met['crawl_vs_nav']})"
+        )
+        print(
+            f"  per element {pe['per_page_ms']} ms/page, ours {pe['ours_per_page_ms']}: "
+            f"{pe['ratio']}x (target >= 10: {met['per_element']})"
+        )
+        speedups = ", ".join(f"{k[8:]} sessions {v}x" for k, v in r.items() if k[:8] == "speedup_")
+        print(f"  speedup over 1 session: {speedups} (2 >= 1.6: {met['speedup_2']})")
 
 
 def main() -> None:
@@ -354,53 +362,25 @@ def main() -> None:
     parser.add_argument("--serve-mall", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_mall:
-        _serve_mall(args.serve_mall)
-        return
+        return _serve_mall(args.serve_mall)
     table = QUICK_SIZES if args.quick else SIZES
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     if unknown := set(sizes) - set(table):
         parser.error(f"unknown size(s) {sorted(unknown)}; known: {', '.join(table)}")
     sessions = sorted({int(n) for n in args.sessions.split(",")} | {1})
-    started = time.perf_counter()
-    figures = {}
+    started, figures = time.perf_counter(), {}
     for size in sizes:
         print(f"{size}: {table[size]} products", flush=True)
         figures[size] = bench_size(table[size], sessions)
-    result = {
-        "benchmark": "crawl",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "quick": args.quick,
-        "targets": TARGETS,
-        "sizes": figures,
-        "total_s": round(time.perf_counter() - started, 1),
-    }
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version()}
+    result = {"benchmark": "crawl", "machine": machine | {"platform": platform.platform()}}
+    result |= {"quick": args.quick, "targets": TARGETS, "sizes": figures}
+    result["total_s"] = round(time.perf_counter() - started, 1)
+    report(figures)
     if not args.quick:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-    print(
-        f"\n{'size':<8}{'sess':>5}{'wall s':>9}{'offers':>8}{'offers/s':>10}{'pages/s':>9}"
-        f"{'peak MB':>9}"
-    )
-    for size, f in figures.items():
-        for n, c in f["sessions"].items():
-            print(
-                f"{size:<8}{n:>5}{c['wall_s']:>9}{c['offers']:>8}{c['offers_per_s']:>10}"
-                f"{c['pages_per_s']:>9}{c['peak_rss_mb']:>9}"
-            )
-        nav, pe, r = f["nav_only"], f["per_element"], f["ratios"]
-        print(
-            f"{size}: nav only {nav['wall_s']} s ({nav['peak_rss_mb']} MB); crawl/nav "
-            f"{r['crawl_vs_nav']} (<= 1.5: {f['met']['crawl_vs_nav']}); per element "
-            f"{pe['per_page_ms']} ms/page vs ours {pe['ours_per_page_ms']} = {pe['ratio']}x "
-            f"(>= 10: {f['met']['per_element']}); speedups "
-            + ", ".join(f"{k} {v}" for k, v in r.items() if k.startswith("speedup"))
-            + f" (2 >= 1.6: {f['met']['speedup_2']})"
-        )
-    print("" if args.quick else f"-> {RESULTS}")
+        print(f"-> {RESULTS}")
 
 
 if __name__ == "__main__":

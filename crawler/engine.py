@@ -15,7 +15,7 @@ from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 
 from crawler.browser import BrowserSession, cookies_header, session_is_dead, user_agent
-from crawler.errors import StepFailed
+from crawler.errors import CrawlStopped, StepFailed
 from crawler.extract import RawItem, complete_from_detail, extract_items, safe_http_url, to_offer
 from crawler.images import HttpContext, download_images
 from crawler.spec import ShopSpec
@@ -77,8 +77,10 @@ class ShopCrawler:
         robots: RobotsCheck | None = None,
         session: BrowserSession | None = None,
         recycle_after: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ):
         self.spec, self.images_dir, self.robots = spec, images_dir, robots
+        self.should_stop = should_stop
         self.on_page, self.on_failure = on_page, on_failure
         self.session, self.recycle_after = session, recycle_after
         self._use(driver)
@@ -305,6 +307,8 @@ class ShopCrawler:
         self.summary.pages += 1
         self.summary.offers += len(page.offers)
         self.on_page(page)
+        if self.should_stop and self.should_stop():
+            raise CrawlStopped(f"{self.spec.name}: stopped after page {self.summary.pages}")
         return len(page.offers)
 
     def _complete_from_details(self, items: list[tuple[str, RawItem]]) -> list[tuple[str, RawItem]]:
@@ -377,11 +381,12 @@ def crawl_shop(
     robots: RobotsCheck | None = None,
     session: BrowserSession | None = None,
     recycle_after: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> CrawlSummary:
     """Crawl *spec*'s shop with *driver*, handing over each page as it is done. With a
     *session*, a crashed browser is restarted and one is recycled after *recycle_after*
-    page loads."""
+    page loads. When *should_stop* says so, `CrawlStopped` is raised after the current page."""
     crawler = ShopCrawler(
-        spec, driver, images_dir, on_page, on_failure, robots, session, recycle_after
+        spec, driver, images_dir, on_page, on_failure, robots, session, recycle_after, should_stop
     )
     return crawler.crawl()

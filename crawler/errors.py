@@ -26,3 +26,7 @@ class StepFailed(CrawlerError):
 
 class ImageRejected(CrawlerError):
     """A downloaded image was refused (too big, not an image, a decompression bomb)."""
+
+
+class CrawlStopped(CrawlerError):
+    """The crawl was asked to stop (SIGTERM); it stops between pages, so no page is half-stored."""

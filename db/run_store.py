@@ -96,3 +96,31 @@ class RunStore:
             )
         )
         return {"new": row["new"] or 0, "price_changes": row["changed"] or 0}
+
+    def mark_interrupted(self) -> int:
+        """Runs left 'running' by a process that died are 'interrupted'. Only call this while
+        holding the service lock: then nothing else can be running. Returns how many."""
+        with write_transaction(self.db) as conn:
+            now = _now()
+            count = conn.execute(
+                "UPDATE pipeline_runs SET status = 'interrupted', finished_at = ?, "
+                "error = COALESCE(error, 'the process ended during the run') "
+                "WHERE status = 'running'",
+                (now,),
+            ).rowcount
+            conn.execute(
+                "UPDATE crawl_runs SET status = 'interrupted', finished_at = ? "
+                "WHERE status = 'running'",
+                (now,),
+            )
+            return count
+
+    def pipeline_runs(self, limit: int = 20) -> list[dict]:
+        return list(
+            self.db.query(
+                "SELECT id, kind, status, started_at, finished_at, "
+                "ROUND((julianday(finished_at) - julianday(started_at)) * 86400, 1) AS seconds, "
+                "counts_json, error FROM pipeline_runs ORDER BY id DESC LIMIT ?",
+                [limit],
+            )
+        )

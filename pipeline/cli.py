@@ -79,10 +79,20 @@ def _register_commands() -> None:
         match_cmd,
         query_cmd,
         report_cmd,
+        service_cmd,
         shops_cmd,
     )
 
-    for module in (crawl_cmd, demo_cmd, mall_cmd, match_cmd, query_cmd, report_cmd, shops_cmd):
+    for module in (
+        crawl_cmd,
+        demo_cmd,
+        mall_cmd,
+        match_cmd,
+        query_cmd,
+        report_cmd,
+        service_cmd,
+        shops_cmd,
+    ):
         module.register(cli)
 
 

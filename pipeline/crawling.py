@@ -4,12 +4,14 @@ run; a failing page or shop is recorded and the others go on."""
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from crawler.browser import BrowserConfig, BrowserSession
 from crawler.engine import CrawledPage, PageFailure, crawl_shop
+from crawler.errors import CrawlStopped
 from crawler.robots import RobotsPolicy
 from crawler.spec import ShopSpec
 from db.store import Store
@@ -74,6 +76,7 @@ def crawl_one_shop(
     robots: RobotsPolicy,
     pipeline_run_id: int | None = None,
     progress=None,
+    stop: threading.Event | None = None,
 ) -> ShopCrawlResult:
     """One shop, one crawl run, one browser session; the store connection is this thread's."""
     spec = apply_overrides(spec, options)
@@ -107,7 +110,20 @@ def crawl_one_shop(
                     robots,
                     session,
                     options.recycle_after,
+                    stop.is_set if stop else None,
                 )
+        except CrawlStopped as exc:
+            store.finish_crawl_run(run_id, "stopped", str(exc))
+            run = store.crawl_run(run_id)
+            return ShopCrawlResult(
+                spec.name,
+                run_id,
+                "stopped",
+                run["pages"],
+                run["offers"],
+                len(failures),
+                error=str(exc),
+            )
         except Exception as exc:  # a shop that cannot be crawled at all never stops the others
             message = f"{spec.name}: crawl failed: {exc}"
             store.record_crawl_error(run_id, message, spec.base_url, "session")
@@ -148,16 +164,21 @@ def crawl_shops(
     options: CrawlOptions = CrawlOptions(),
     pipeline_run_id: int | None = None,
     progress=None,
+    stop: threading.Event | None = None,
 ) -> list[ShopCrawlResult]:
-    """Crawl *specs* with up to ``options.sessions`` browsers at once; results in spec order."""
+    """Crawl *specs* with up to ``options.sessions`` browsers at once; results in spec order.
+    Setting *stop* ends every shop's crawl after its current page."""
     robots = RobotsPolicy(obey=options.obey_robots, backoff_seconds=options.backoff_seconds or 0.5)
     if options.sessions <= 1 or len(specs) <= 1:
         return [
-            crawl_one_shop(home, spec, options, robots, pipeline_run_id, progress) for spec in specs
+            crawl_one_shop(home, spec, options, robots, pipeline_run_id, progress, stop)
+            for spec in specs
         ]
     with ThreadPoolExecutor(max_workers=options.sessions, thread_name_prefix="crawl") as pool:
         futures = [
-            pool.submit(crawl_one_shop, home, spec, options, robots, pipeline_run_id, progress)
+            pool.submit(
+                crawl_one_shop, home, spec, options, robots, pipeline_run_id, progress, stop
+            )
             for spec in specs
         ]
         return [future.result() for future in futures]

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,6 +22,29 @@ def _plain(value):
     return value
 
 
+def _csv_cell(value):
+    """Scraped text starting with = + - @ would run as a formula in a spreadsheet; a leading
+    apostrophe keeps it text (OWASP's advice for CSV injection)."""
+    value = _plain(value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def write_csv(out: TextIO, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[_csv_cell(v) for v in row] for row in rows])
+
+
+def write_rows_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Write atomically, so a reader never sees half a report."""
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        write_csv(handle, columns, rows)
+    tmp.replace(path)
+
+
 def render_rows(
     console: Console,
     columns: Sequence[str],
@@ -32,9 +57,7 @@ def render_rows(
         console.print_json(json.dumps(records, ensure_ascii=False, default=str))
     elif fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([[_plain(v) for v in row] for row in rows])
+        write_csv(out, columns, rows)
         console.out(out.getvalue(), end="", highlight=False)
     else:
         table = Table(title=title, title_justify="left")

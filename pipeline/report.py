@@ -101,3 +101,38 @@ def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | N
             format_money(row.savings, row.currency),
         )
     return table
+
+
+def report_columns() -> list[str]:
+    """The columns of the CSV/JSON report: one row per product group and shop."""
+    return [
+        "group_id",
+        "title",
+        "category",
+        "shop",
+        "price",
+        "previous_price",
+        "currency",
+        "in_stock",
+        "cheapest",
+        "url",
+    ]
+
+
+def report_rows(rows: list[ComparisonRow]) -> list[tuple]:
+    return [
+        (
+            r.group_id,
+            r.title,
+            r.category,
+            shop,
+            p.price,
+            p.previous,
+            r.currency,
+            p.in_stock,
+            shop == r.cheapest,
+            p.url,
+        )
+        for r in rows
+        for shop, p in sorted(r.prices.items())
+    ]

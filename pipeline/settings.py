@@ -44,6 +44,10 @@ class Home:
         return self.root / "shops"
 
     @property
+    def config(self) -> Path:
+        return self.root / "pricelens.toml"
+
+    @property
     def answer_key(self) -> Path:
         return self.root / "demo" / "answer-key.json"
 

@@ -6,7 +6,7 @@ import click
 
 from db.store import Store
 from pipeline.output import FORMATS, render_rows
-from pipeline.report import comparison, comparison_table
+from pipeline.report import comparison, comparison_table, report_columns, report_rows
 
 
 def register(group: click.Group) -> None:
@@ -37,32 +37,4 @@ def report(env, fmt, limit, min_shops):
     if fmt == "table":
         env.out.print(comparison_table(rows, shops, None))
         return
-    columns = [
-        "group_id",
-        "title",
-        "category",
-        "shop",
-        "price",
-        "previous_price",
-        "currency",
-        "in_stock",
-        "cheapest",
-        "url",
-    ]
-    flat = [
-        (
-            r.group_id,
-            r.title,
-            r.category,
-            shop,
-            p.price,
-            p.previous,
-            r.currency,
-            p.in_stock,
-            shop == r.cheapest,
-            p.url,
-        )
-        for r in rows
-        for shop, p in sorted(r.prices.items())
-    ]
-    render_rows(env.out, columns, flat, fmt)
+    render_rows(env.out, report_columns(), report_rows(rows), fmt)

@@ -1,0 +1,209 @@
+"""`pricelens serve`, `run`, `runs` and `schedule`: the pipeline on a schedule, or now."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import click
+import tomlkit
+
+from db.store import Store
+from pipeline.config import STEPS, ConfigError, cron_trigger, load_config
+from pipeline.errors import PipelineError
+from pipeline.output import FORMATS, render_rows
+from pipeline.progress import progress_bar
+from pipeline.runner import run_pipeline
+from pipeline.service import serve as serve_forever
+from pipeline.service import wanted_jobs
+
+
+def register(group: click.Group) -> None:
+    for command in (serve, run, runs, schedule):
+        group.add_command(command)
+
+
+@click.command()
+@click.pass_obj
+def serve(env):
+    """Run the schedules of <home>/pricelens.toml until SIGTERM or Ctrl-C.
+
+    One scheduler per home (a second is refused). Jobs are kept in <home>/scheduler.db; a run
+    missed while the service was down runs once when it is back (misfire grace). SIGTERM lets
+    the running crawl finish its current page, records the run as stopped, and exits.
+    """
+
+    def ready(service, interrupted):
+        jobs = service.scheduler.get_jobs()
+        env.err.print(
+            f"pricelens serve on {env.home.root}: {len(jobs)} job(s)"
+            + (f"; {interrupted} interrupted run(s) marked" if interrupted else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    serve_forever(env.home, ready)
+    env.err.print("pricelens serve stopped", highlight=False)
+
+
+@click.command()
+@click.option(
+    "--steps",
+    default=",".join(STEPS),
+    show_default=True,
+    help="Comma-separated steps to run, in pipeline order.",
+)
+@click.option(
+    "--shop",
+    "shops",
+    multiple=True,
+    metavar="NAME",
+    help="Crawl this shop (repeatable); default: the config's, else <home>/shops.",
+)
+@click.pass_obj
+def run(env, steps, shops):
+    """Run the pipeline once now, through the same code as the scheduled runs."""
+    chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in STEPS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown step {unknown[0]!r}; steps: {', '.join(STEPS)}", param_hint="--steps"
+        )
+    config = load_config(env.home.create().config)
+    with progress_bar(env.progress) as progress:
+        outcome = run_pipeline(env.home, config, chosen, shops, kind="manual", progress=progress)
+    env.out.print(
+        f"run {outcome.run_id}: {outcome.status} {json.dumps(outcome.counts)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if outcome.status != "ok":
+        raise PipelineError(f"run {outcome.run_id} ended {outcome.status}")
+
+
+@click.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+def runs(env, limit, fmt):
+    """List pipeline runs, newest first: status, duration, counts, error."""
+    with Store(env.home.database) as store:
+        rows = store.pipeline_runs(limit)
+    columns = ["id", "kind", "status", "started_at", "seconds", "counts_json", "error"]
+    render_rows(env.out, columns, [[r[c] for c in columns] for r in rows], fmt)
+
+
+@click.group()
+def schedule():
+    """The schedules in <home>/pricelens.toml (a running service picks up changes)."""
+
+
+def _document(env):
+    path = env.home.create().config
+    return path, tomlkit.parse(
+        path.read_text(encoding="utf-8")
+    ) if path.exists() else tomlkit.document()
+
+
+def _entry(document, job: str):
+    """The TOML table behind a job id: pipeline, report, or crawl:SHOP."""
+    if job in ("pipeline", "report"):
+        return document.setdefault(job, tomlkit.table())
+    if job.startswith("crawl:") and len(job) > 6:
+        shops = document.setdefault("shops", tomlkit.table())
+        return shops.setdefault(job[6:], tomlkit.table())
+    raise PipelineError(f"unknown job {job!r}: use pipeline, report or crawl:SHOP")
+
+
+def _save(path, document) -> None:
+    text = tomlkit.dumps(document)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        load_config(tmp)  # never save a config the service would refuse
+    except ConfigError as exc:
+        tmp.unlink()
+        raise PipelineError(str(exc).replace(str(tmp), str(path))) from None
+    tmp.replace(path)
+
+
+@schedule.command(name="list")
+@click.pass_obj
+def list_(env):
+    """List scheduled jobs with their cron, state and next run time."""
+    config = load_config(env.home.config)
+    rows = []
+    for job_id, (_, _, entry) in wanted_jobs(config).items():
+        following = config.trigger(entry).get_next_fire_time(None, _now(config.timezone))
+        rows.append(
+            (
+                job_id,
+                entry.cron,
+                "paused" if entry.paused else "active",
+                None if entry.paused else following.isoformat(),
+            )
+        )
+    render_rows(env.out, ["job", "cron", "state", "next_run"], rows, "table")
+
+
+@schedule.command()
+@click.argument("job")
+@click.argument("cron")
+@click.pass_obj
+def add(env, job, cron):
+    """Schedule JOB (pipeline, report or crawl:SHOP) at CRON ("0 6 * * *"), or change it."""
+    try:
+        cron_trigger(cron, "UTC")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="CRON") from None
+    path, document = _document(env)
+    entry = _entry(document, job)
+    entry["cron"] = cron
+    _save(path, document)
+    env.out.print(f"scheduled {job} at {cron!r} in {path}", highlight=False, soft_wrap=True)
+
+
+@schedule.command()
+@click.argument("job")
+@click.pass_obj
+def remove(env, job):
+    """Unschedule JOB."""
+    _set(env, job, "cron", None)
+
+
+@schedule.command()
+@click.argument("job")
+@click.pass_obj
+def pause(env, job):
+    """Pause JOB (it keeps its cron)."""
+    _set(env, job, "paused", True)
+
+
+@schedule.command()
+@click.argument("job")
+@click.pass_obj
+def resume(env, job):
+    """Resume a paused JOB."""
+    _set(env, job, "paused", None)
+
+
+def _set(env, job: str, key: str, value) -> None:
+    path, document = _document(env)
+    entry = _entry(document, job)
+    if key == "paused" and "cron" not in entry:
+        raise PipelineError(f"{job} is not scheduled in {path}")
+    if value is None:
+        entry.pop(key, None)
+    else:
+        entry[key] = value
+    _save(path, document)
+    env.out.print(
+        f"{job}: {key} {'removed' if value is None else value} in {path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _now(timezone: str) -> datetime:
+    return datetime.now(ZoneInfo(timezone))

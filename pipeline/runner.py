@@ -1,0 +1,107 @@
+"""One pipeline run: crawl -> classify -> match -> report, recorded in pipeline_runs (our source
+of truth: APScheduler runs a job at most once, so we keep our own record of what happened)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from classifier.training import TrainConfig
+from db.store import Store
+from pipeline.classifying import classify_images, ensure_model
+from pipeline.config import STEPS, ServiceConfig
+from pipeline.crawling import CrawlOptions, crawl_shops
+from pipeline.matching import match_offers
+from pipeline.output import write_rows_csv
+from pipeline.report import comparison, report_columns, report_rows
+from pipeline.settings import Home
+from pipeline.shops import resolve_specs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    status: str
+    counts: dict
+
+
+def write_report(home: Home, store: Store, config: ServiceConfig) -> Path:
+    """The comparison as CSV in the report folder; only the newest `report_keep` are kept."""
+    folder = home.root / config.report_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"report-{stamp}.csv"
+    write_rows_csv(path, report_columns(), report_rows(comparison(store)))
+    for old in sorted(folder.glob("report-*.csv"))[: -config.report_keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def run_pipeline(
+    home: Home,
+    config: ServiceConfig,
+    steps: tuple[str, ...] = STEPS,
+    shops: tuple[str, ...] = (),
+    kind: str = "pipeline",
+    stop: threading.Event | None = None,
+    progress=None,
+) -> RunOutcome:
+    """Run *steps* in order now. A stop request ends the run after the current page
+    ('stopped'); an error ends it 'failed'; both are recorded before returning."""
+    home.create()
+    steps = tuple(s for s in STEPS if s in steps)
+    with Store(home.database) as store:
+        run_id = store.start_pipeline_run(kind)
+        counts: dict = {"steps": list(steps), "seconds": {}}
+        try:
+            status = _run_steps(home, config, store, run_id, steps, shops, stop, counts, progress)
+        except BaseException as exc:
+            stopped = isinstance(exc, KeyboardInterrupt)
+            store.finish_pipeline_run(
+                run_id, "stopped" if stopped else "failed", counts, str(exc) or type(exc).__name__
+            )
+            raise
+        store.finish_pipeline_run(
+            run_id, status, counts, "stopped on request" if status == "stopped" else None
+        )
+        return RunOutcome(run_id, status, counts)
+
+
+def _run_steps(home, config, store, run_id, steps, shops, stop, counts, progress) -> str:
+    started = time.perf_counter()
+    model = None
+    for step in steps:
+        if stop and stop.is_set():
+            return "stopped"
+        if step == "crawl":
+            specs = resolve_specs(home, shops or config.shops)
+            specs = [
+                s.with_base_url(config.base_urls[s.name]) if s.name in config.base_urls else s
+                for s in specs
+            ]
+            results = crawl_shops(
+                home, specs, CrawlOptions(sessions=config.sessions), run_id, progress, stop
+            )
+            counts["offers"] = sum(r.offers for r in results)
+            counts["price_changes"] = sum(r.price_changes for r in results)
+            counts["crawl_failures"] = sum(r.failures for r in results)
+            if any(r.status == "stopped" for r in results):
+                return "stopped"
+        elif step == "classify":
+            train = TrainConfig(epochs=config.train_epochs, train_limit=config.train_limit)
+            model = ensure_model(store, home, train, progress)
+            counts["classified"] = classify_images(store, model, progress=progress)
+        elif step == "match":
+            model = model or store.current_model()
+            counts["groups"] = len(match_offers(store, model.id if model else None))
+        elif step == "report":
+            counts["report"] = str(write_report(home, store, config))
+        counts["seconds"][step] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+    return "ok"

@@ -168,7 +168,7 @@ def add(env, job, cron):
 @click.argument("job")
 @click.pass_obj
 def remove(env, job):
-    """Unschedule JOB."""
+    """Unschedule JOB (pipeline, report or crawl:SHOP); its other settings stay."""
     _set(env, job, "cron", None)
 
 
@@ -176,7 +176,7 @@ def remove(env, job):
 @click.argument("job")
 @click.pass_obj
 def pause(env, job):
-    """Pause JOB (it keeps its cron)."""
+    """Pause JOB (pipeline, report or crawl:SHOP); it keeps its cron."""
     _set(env, job, "paused", True)
 
 
@@ -184,7 +184,7 @@ def pause(env, job):
 @click.argument("job")
 @click.pass_obj
 def resume(env, job):
-    """Resume a paused JOB."""
+    """Resume a paused JOB: it runs again at its cron times."""
     _set(env, job, "paused", None)
 
 

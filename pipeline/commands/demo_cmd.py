@@ -8,6 +8,7 @@ from classifier.training import TrainConfig
 from crawler.browser import BrowserConfig
 from db.store import Store
 from demo.mall import MallSettings
+from pipeline.commands.crawl_cmd import browser_options
 from pipeline.commands.mall_cmd import FAULTS_HELP, check_faults
 from pipeline.crawling import CrawlOptions
 from pipeline.demo import run_demo
@@ -64,18 +65,7 @@ def register(group: click.Group) -> None:
     type=click.IntRange(1, 16),
     help="Browser sessions in parallel (shops are spread over them).",
 )
-@click.option(
-    "--chromedriver",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="chromedriver to use instead of the one on PATH.",
-)
-@click.option(
-    "--remote",
-    metavar="URL",
-    default=None,
-    help="Drive a remote WebDriver (Selenium Grid, or a chromedriver on loopback).",
-)
+@browser_options
 @click.option(
     "--limit",
     default=25,

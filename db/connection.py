@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from db.errors import StoreError
 from db.migrations import migrate
 
 BUSY_TIMEOUT_MS = 10_000
+_OPENING = threading.Lock()
 
 
 def open_database(path: str | Path) -> sqlite_utils.Database:
@@ -23,16 +26,35 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    # Switching a new file to WAL takes an exclusive lock that SQLite's busy handler does not
+    # wait for, so sessions opening the same new file at once are serialised here (threads)
+    # and retried (processes).
+    with _OPENING:
+        while True:
+            try:
+                return sqlite_utils.Database(_connect(path), execute_plugins=False)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"{path}: cannot open database: {exc}") from exc
+                time.sleep(0.05)  # another process is creating or upgrading the file
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{path}: cannot open database: {exc}") from exc
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn, str(path))
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot open database: {exc}") from exc
-    return sqlite_utils.Database(conn, execute_plugins=False)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 @contextlib.contextmanager

@@ -236,3 +236,36 @@ def test_open_database_on_a_non_database_raises_store_error_naming_the_file(tmp_
     with pytest.raises(StoreError) as caught:
         open_database(path)
     assert str(path) in str(caught.value)
+
+
+def test_many_sessions_opening_a_new_file_at_once_all_succeed(tmp_path):
+    """Parallel crawl sessions open the same new database together: WAL and migrations must
+    not fail with 'database is locked'."""
+    import subprocess
+    import sys
+    import threading
+
+    from db.store import Store
+
+    for trial in range(5):
+        path = tmp_path / f"threads-{trial}.db"
+        errors: list[Exception] = []
+
+        def open_it(path=path, errors=errors):
+            try:
+                Store(path).close()
+            except Exception as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+    shared = tmp_path / "processes.db"
+    code = f"from db.store import Store; Store({str(shared)!r}).close()"
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(4)
+    ]
+    assert [p.wait(timeout=60) for p in processes] == [0, 0, 0, 0]

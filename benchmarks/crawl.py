@@ -20,7 +20,7 @@ descendants (chromedriver, Chromium and its helpers), sampled every 0.2 s.
 
 Sizes: default (300 products, about 210 offers per shop) and large (2,860 products, about 2,000
 per shop). --quick is a smoke run on tiny malls that writes nothing. Writes
-benchmarks/results/crawl.json.
+benchmarks/results/crawl.json; sizes not run this time keep their figures there.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import argparse
 import json
 import os
 import platform
+import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -36,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
@@ -138,18 +140,34 @@ def peak_memory(exclude: int) -> Iterator[dict[str, float]]:
         figures["peak_anon_mb"] = round(peak["RssAnon:"] / 1024, 1)
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and its reaped descendants (browsers that were quit)."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
     with (
         tempfile.TemporaryDirectory(prefix="pricelens-bench-") as tmp,
         peak_memory(mall_pid) as memory,
     ):
         home = Home(Path(tmp)).create()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_s()
         results = crawl_shops(home, specs, CrawlOptions(sessions=sessions))
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, cpu_s() - cpu
+        with closing(sqlite3.connect(home.database)) as db:  # per shop, browser start included
+            spans = dict(
+                db.execute(
+                    "SELECT name, julianday(finished_at) - julianday(started_at) FROM crawl_runs "
+                    "JOIN shops ON shops.id = crawl_runs.shop_id"
+                )
+            )
     offers, pages = sum(r.offers for r in results), sum(r.pages for r in results)
     return {
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 1),
         "offers": offers,
         "pages": pages,
         "offers_per_s": round(offers / wall, 1),
@@ -158,7 +176,9 @@ def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
         "load_avg_1m": round(os.getloadavg()[0], 2),  # > cpus: something else ran too
         "failures": sum(r.failures for r in results),
         "per_shop": {
-            r.shop: {"status": r.status, "pages": r.pages, "offers": r.offers} for r in results
+            r.shop: {"status": r.status, "pages": r.pages, "offers": r.offers}
+            | {"wall_s": round(spans[r.shop] * 86400, 2)}
+            for r in results
         },
     }
 
@@ -230,13 +250,15 @@ NAV = {"classic": nav_classic, "spa": nav_spa, "scroll": nav_scroll, "menu": nav
 def nav_only(shops: dict[str, DemoShop], bases: dict[str, str], mall_pid: int) -> dict:
     loads = {}
     with peak_memory(mall_pid) as memory:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_s()
         for name, shop in shops.items():
+            shop_started = time.perf_counter()
             with BrowserSession() as session:
-                loads[name] = NAV[name](session.driver, bases[name], shop)
-        wall = time.perf_counter() - started
-    load = round(os.getloadavg()[0], 2)
-    return {"wall_s": round(wall, 2), "page_loads": loads, **memory, "load_avg_1m": load}
+                count = NAV[name](session.driver, bases[name], shop)
+            loads[name] = {"loads": count, "wall_s": round(time.perf_counter() - shop_started, 2)}
+        wall, cpu = time.perf_counter() - started, cpu_s() - cpu
+    figures = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 1), "per_shop": loads}
+    return figures | memory | {"load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 # -- reference 2: naive per-element extraction ---------------------------------------------
@@ -317,6 +339,11 @@ def bench_size(products: int, sessions: list[int]) -> dict:
         naive = per_element(specs, bases, shops["classic"].page_count)
     one = crawls["1"]["wall_s"]
     ratios = {"crawl_vs_nav": round(one / nav["wall_s"], 2)}
+    ratios["crawl_vs_nav_cpu"] = round(crawls["1"]["cpu_s"] / nav["cpu_s"], 2)
+    ratios["crawl_vs_nav_per_shop"] = {
+        name: round(shop["wall_s"] / nav["per_shop"][name]["wall_s"], 2)
+        for name, shop in crawls["1"]["per_shop"].items()
+    }
     ratios |= {f"speedup_{k}": round(one / c["wall_s"], 2) for k, c in crawls.items() if k != "1"}
     met = {
         "crawl_vs_nav": ratios["crawl_vs_nav"] <= TARGETS["crawl_vs_nav_max"],
@@ -324,25 +351,27 @@ def bench_size(products: int, sessions: list[int]) -> dict:
         "speedup_2": ratios.get("speedup_2", 0) >= TARGETS["speedup_2_min"],
     }
     offers = {name: len(shop.offers) for name, shop in shops.items()}
-    figures = {"products": products, "offers_per_shop": offers, "sessions": crawls}
+    figures = {"measured": time.strftime("%Y-%m-%d %H:%M"), "products": products}
+    figures |= {"offers_per_shop": offers, "sessions": crawls}
     return figures | {"nav_only": nav, "per_element": naive, "ratios": ratios, "met": met}
 
 
 def report(figures: dict) -> None:
     print(
-        f"\n{'size':<8}{'sessions':>9}{'wall s':>8}{'offers':>8}{'offers/s':>9}{'pages/s':>8}"
-        f"{'RSS MB':>8}{'anon MB':>8}"
+        f"\n{'size':<8}{'sessions':>9}{'wall s':>8}{'CPU s':>7}{'offers':>7}{'offers/s':>9}"
+        f"{'pages/s':>8}{'RSS MB':>8}{'anon MB':>8}"
     )
     for size, f in figures.items():
         for n, c in f["sessions"].items():
             print(
-                f"{size:<8}{n:>9}{c['wall_s']:>8}{c['offers']:>8}{c['offers_per_s']:>9}"
-                f"{c['pages_per_s']:>8}{c['peak_rss_mb']:>8}{c['peak_anon_mb']:>8}"
+                f"{size:<8}{n:>9}{c['wall_s']:>8}{c['cpu_s']:>7}{c['offers']:>7}"
+                f"{c['offers_per_s']:>9}{c['pages_per_s']:>8}{c['peak_rss_mb']:>8}"
+                f"{c['peak_anon_mb']:>8}"
             )
         nav, pe, r, met = f["nav_only"], f["per_element"], f["ratios"], f["met"]
         print(
             f"  navigation only {nav['wall_s']} s: crawl/nav {r['crawl_vs_nav']} "
-            f"(target <= 1.5: {met['crawl_vs_nav']})"
+            f"(target <= 1.5: {met['crawl_vs_nav']}); in CPU time {r['crawl_vs_nav_cpu']}"
         )
         print(
             f"  per element {pe['per_page_ms']} ms/page, ours {pe['ours_per_page_ms']}: "
@@ -377,7 +406,9 @@ def main() -> None:
     result |= {"quick": args.quick, "targets": TARGETS, "sizes": figures}
     result["total_s"] = round(time.perf_counter() - started, 1)
     report(figures)
-    if not args.quick:
+    if not args.quick:  # sizes not measured this time keep their figures from the last run
+        kept = json.loads(RESULTS.read_text())["sizes"] if RESULTS.exists() else {}
+        result["sizes"] = {size: kept[size] for size in SIZES if size in kept} | figures
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=1) + "\n")
         print(f"-> {RESULTS}")

@@ -52,7 +52,7 @@ def test_first_run_crawls_trains_classifies_groups_and_prints_the_comparison(two
     assert after["predictions"] == after["offers"]  # one photo each, all classified
     assert after["group_members"] == after["offers"]
     key = json.loads((home / "demo" / "answer-key.json").read_text())
-    assert sum(len(s["offers"]) for s in key["shops"].values()) == after["offers"]
+    assert sum(len(s["offers"]) for s in key["shops"].values()) == after["offers"], first.output
 
 
 def test_second_run_reuses_the_model_and_adds_one_observation_per_offer(two_demo_runs):

@@ -60,7 +60,7 @@ def register(group: click.Group) -> None:
 )
 @click.option(
     "--sessions",
-    default=2,
+    default=1,
     show_default=True,
     type=click.IntRange(1, 16),
     help="Browser sessions in parallel (shops are spread over them).",

@@ -16,6 +16,15 @@ def register(group: click.Group) -> None:
     group.add_command(crawl)
 
 
+sessions_option = click.option(
+    "--sessions",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Browser sessions in parallel (shops are spread over them).",
+)
+
+
 def browser_options(command):
     """--remote and --chromedriver, shared by every command that starts browsers."""
     command = click.option(
@@ -40,13 +49,7 @@ def browser_options(command):
     metavar="NAME",
     help="Crawl this shop (repeatable); default: every spec in <home>/shops.",
 )
-@click.option(
-    "--sessions",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 16),
-    help="Browser sessions in parallel (shops are spread over them).",
-)
+@sessions_option
 @click.option(
     "--max-pages",
     type=click.IntRange(1),

@@ -8,7 +8,7 @@ from classifier.training import TrainConfig
 from crawler.browser import BrowserConfig
 from db.store import Store
 from demo.mall import MallSettings
-from pipeline.commands.crawl_cmd import browser_options
+from pipeline.commands.crawl_cmd import browser_options, sessions_option
 from pipeline.commands.mall_cmd import FAULTS_HELP, check_faults
 from pipeline.crawling import CrawlOptions
 from pipeline.demo import run_demo
@@ -58,13 +58,7 @@ def register(group: click.Group) -> None:
     show_default=True,
     help="Where to train and classify.",
 )
-@click.option(
-    "--sessions",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 16),
-    help="Browser sessions in parallel (shops are spread over them).",
-)
+@sessions_option
 @browser_options
 @click.option(
     "--limit",

@@ -168,7 +168,39 @@ CREATE TABLE group_members (
 CREATE INDEX group_members_group ON group_members(group_id);
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _INITIAL),)
+_MATCH_CORRECTIONS = """
+-- A user's word on two offers: same = 1 (`pricelens match link`), 0 (`unlink`). Append-only;
+-- the latest row for a pair wins. Kept as training signal for the matcher (see match_feedback).
+CREATE TABLE match_corrections (
+    id INTEGER PRIMARY KEY,
+    offer_id INTEGER NOT NULL REFERENCES offers(id),
+    other_offer_id INTEGER NOT NULL REFERENCES offers(id),
+    same INTEGER NOT NULL CHECK (same IN (0, 1)),
+    created_at TEXT NOT NULL,
+    CHECK (offer_id < other_offer_id)
+);
+CREATE INDEX match_corrections_pair ON match_corrections(offer_id, other_offer_id, id);
+
+-- What an offer looked like when it was matched (title, photo, category, model); an offer
+-- whose fingerprint is unchanged keeps its group on the next `pricelens match`.
+ALTER TABLE group_members ADD COLUMN fingerprint TEXT;
+
+-- The corrections in force, one row per pair, with what a trainer needs.
+CREATE VIEW match_feedback AS
+SELECT c.offer_id, c.other_offer_id, c.same, c.created_at,
+       a.title AS title, b.title AS other_title,
+       a.image_sha256 AS image_sha256, b.image_sha256 AS other_image_sha256
+FROM match_corrections c
+JOIN offers a ON a.id = c.offer_id
+JOIN offers b ON b.id = c.other_offer_id
+WHERE c.id = (SELECT MAX(id) FROM match_corrections l
+              WHERE l.offer_id = c.offer_id AND l.other_offer_id = c.other_offer_id);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _INITIAL),
+    Migration(2, "match corrections and fingerprints", _MATCH_CORRECTIONS),
+)
 
 
 def current_version(conn: sqlite3.Connection) -> int:

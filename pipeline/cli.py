@@ -75,6 +75,7 @@ def _register_commands() -> None:
     from pipeline.commands import (
         crawl_cmd,
         demo_cmd,
+        history_cmd,
         mall_cmd,
         match_cmd,
         query_cmd,
@@ -86,6 +87,7 @@ def _register_commands() -> None:
     for module in (
         crawl_cmd,
         demo_cmd,
+        history_cmd,
         mall_cmd,
         match_cmd,
         query_cmd,

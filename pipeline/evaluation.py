@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from db.records import ProductGroup
 from db.store import Store
 from pipeline.errors import PipelineError
 
@@ -42,11 +43,25 @@ def per_offer_scores(predicted: dict[str, str], truth: dict[str, str]) -> dict:
     }
 
 
+def _truth(answer_key: dict) -> dict:
+    try:
+        return {
+            (shop, offer["url"]): offer["product_id"]
+            for shop, data in answer_key["shops"].items()
+            for offer in data["offers"]
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise PipelineError(f"answer key lacks shops/offers/url/product_id: {exc!r}") from exc
+
+
 def evaluate_groups(store: Store, answer_key: dict) -> dict:
-    truth = {
-        (shop, offer["url"]): offer["product_id"]
-        for shop, data in answer_key["shops"].items()
-        for offer in data["offers"]
-    }
+    """Score the groups stored in the database."""
     predicted = {(row["shop"], row["url"]): row["group_id"] for row in store.group_assignments()}
-    return per_offer_scores(predicted, truth)
+    return per_offer_scores(predicted, _truth(answer_key))
+
+
+def evaluate_grouping(store: Store, groups: list[ProductGroup], answer_key: dict) -> dict:
+    """Score a grouping that was computed but not stored (a baseline)."""
+    where = {r["offer_id"]: (r["shop"], r["url"]) for r in store.offer_keys()}
+    predicted = {where[m.offer_id]: n for n, g in enumerate(groups) for m in g.members}
+    return per_offer_scores(predicted, _truth(answer_key))

@@ -1,16 +1,24 @@
 """The match stage: group the same product sold by different shops.
 
 Candidates are blocked by category (a user's label, else the shop's mapped category, else the
-CNN's prediction); a pair's score blends the cosine similarity of
-the CNN embeddings with title similarity, and implausible price ratios are ruled out. Pairs are
-merged best-first, and a group never takes two offers from one shop. Group ids are kept
-across runs: a group inherits the id most of its members already had.
+CNN's top-1 prediction: the predictions table keeps one label per image). A pair's score blends
+the cosine similarity of the CNN embeddings with title similarity, less a penalty for the price
+gap; price ratios beyond `max_price_ratio` are ruled out. Pairs are merged best-first, and a group
+never takes two offers from one shop.
+
+Runs are incremental: an offer whose title, category and embedding are unchanged since it was
+matched (its fingerprint) keeps its group, and only new or changed offers are scored, against
+everything in their block. Two existing groups are never merged by the model, so a product keeps
+its group id as new crawls arrive. Users' corrections (`link`: same product, `unlink`: not)
+are constraints that win over the scores on every run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +26,7 @@ from rapidfuzz import fuzz, process
 
 from db.records import GroupMember, ProductGroup
 from db.store import OfferForMatching, Store
+from pipeline.errors import PipelineError
 from pipeline.glossary import NOISE, SYNONYMS
 
 
@@ -28,6 +37,15 @@ class MatchSettings:
     title_weight: float = 0.6
     threshold: float = 0.85
     max_price_ratio: float = 1.6  # the same item is rarely 60% dearer elsewhere
+    price_weight: float = 0.05  # score penalty per unit of |log(price ratio)|
+    chunk: int = 1024  # pending offers scored at once (bounds memory)
+
+
+@dataclass(frozen=True)
+class Correction:
+    offer_id: int
+    other_offer_id: int
+    same: bool
 
 
 def normalise_title(title: str) -> str:
@@ -36,13 +54,26 @@ def normalise_title(title: str) -> str:
     return " ".join(SYNONYMS.get(w, w) for w in words if w not in NOISE)
 
 
-class _Groups:
-    """Union-find whose sets remember which shops they contain."""
+def offer_fingerprint(offer: OfferForMatching) -> str:
+    """Changes when what matching looks at changes: title, category, photo embedding."""
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(f"{offer.title}\x00{offer.label}\x00".encode())
+    digest.update(offer.embedding or b"")
+    return digest.hexdigest()
 
-    def __init__(self, shops: list[str]):
-        self.parent = list(range(len(shops)))
+
+class _Groups:
+    """Union-find whose sets remember their shops, their members and whether they hold an
+    offer that was already grouped (two such sets are never merged by the model)."""
+
+    def __init__(self, shops: Sequence[str], settled: Sequence[bool], cannot: dict[int, set]):
+        n = len(shops)
+        self.parent = list(range(n))
         self.shops = [{s} for s in shops]
-        self.score: list[float | None] = [None] * len(shops)  # best merge each offer took part in
+        self.members = [[i] for i in range(n)]
+        self.settled = list(settled)
+        self.cannot = cannot  # index -> indices it must never share a group with
+        self.score: list[float | None] = [None] * n  # best merge each offer took part in
 
     def find(self, i: int) -> int:
         while self.parent[i] != i:
@@ -50,69 +81,173 @@ class _Groups:
             i = self.parent[i]
         return i
 
-    def merge(self, i: int, j: int, score: float) -> bool:
-        a, b = self.find(i), self.find(j)
-        if a == b or self.shops[a] & self.shops[b]:
+    def _forbidden(self, a: int, b: int) -> bool:
+        if not self.cannot:
             return False
+        small, big = sorted((a, b), key=lambda r: len(self.members[r]))
+        big_members = set(self.members[big])
+        return any(self.cannot.get(i, set()) & big_members for i in self.members[small])
+
+    def merge(self, i: int, j: int, score: float | None, force: bool = False) -> bool:
+        a, b = self.find(i), self.find(j)
+        if a == b:
+            return False
+        if not force and (
+            self.shops[a] & self.shops[b]
+            or (self.settled[a] and self.settled[b])
+            or self._forbidden(a, b)
+        ):
+            return False
+        if len(self.members[a]) < len(self.members[b]):
+            a, b = b, a
         self.parent[b] = a
         self.shops[a] |= self.shops[b]
-        for k in (i, j):
-            self.score[k] = max(self.score[k] or 0.0, score)
+        self.members[a].extend(self.members[b])
+        self.members[b] = []
+        self.settled[a] = self.settled[a] or self.settled[b]
+        if score is not None:
+            for k in (i, j):
+                self.score[k] = max(self.score[k] or 0.0, score)
         return True
 
 
-def _pair_scores(block: list[OfferForMatching], settings: MatchSettings) -> list[tuple]:
-    embeddings = np.stack([np.frombuffer(o.embedding, dtype=np.float32) for o in block])
-    image_sim = embeddings @ embeddings.T
-    titles = [normalise_title(o.title) for o in block]
-    title_sim = process.cdist(titles, titles, scorer=fuzz.token_set_ratio, dtype=np.float32) / 100.0
-    score = settings.image_weight * image_sim + settings.title_weight * title_sim
-    pairs = []
-    rows, cols = np.nonzero(np.triu(score >= settings.threshold, k=1))
-    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        a, b = block[i], block[j]
-        if a.shop == b.shop:
+def _candidate_pairs(
+    block: list[int],
+    pending: list[int],
+    offers: Sequence[OfferForMatching],
+    embeddings: dict[int, np.ndarray],
+    titles: dict[int, str],
+    settings: MatchSettings,
+) -> list[tuple[float, int, int]]:
+    """Pairs (score, i, j) over offer indices, each with at least one pending offer, whose
+    score reaches the threshold. The image similarity is one matrix product per chunk; title
+    similarity is computed only where the image alone leaves the threshold reachable."""
+    matrix = np.stack([embeddings[i] for i in block])
+    column = {idx: c for c, idx in enumerate(block)}
+    shops = np.array([offers[i].shop for i in block])
+    prices = np.array([offers[i].price or 0 for i in block], dtype=np.float64)
+    pending_pos = np.array([column[i] for i in pending])
+    is_pending = np.zeros(len(block), dtype=bool)
+    is_pending[pending_pos] = True
+    best_title = settings.title_weight
+    floor = (
+        (settings.threshold - best_title) / settings.image_weight
+        if settings.image_weight > 0
+        else -np.inf
+    )
+    block_titles = [titles[i] for i in block]
+    found = []
+    for start in range(0, len(pending_pos), settings.chunk):
+        rows = pending_pos[start : start + settings.chunk]
+        image_sim = matrix[rows] @ matrix.T
+        mask = image_sim >= floor
+        # a pending-pending pair is scored once; an offer never pairs with its own shop
+        mask &= ~(is_pending[None, :] & (np.arange(len(block))[None, :] <= rows[:, None]))
+        mask &= shops[None, :] != shops[rows][:, None]
+        r, c = np.nonzero(mask)
+        if not len(r):
             continue
-        if (
-            a.price
-            and b.price
-            and max(a.price, b.price) > settings.max_price_ratio * min(a.price, b.price)
-        ):
-            continue
-        pairs.append((float(score[i, j]), i, j))
-    return pairs
+        if len(r) > 0.2 * mask.size:  # dense: let rapidfuzz fill the whole chunk
+            dense = process.cdist(
+                [block_titles[k] for k in rows],
+                block_titles,
+                scorer=fuzz.token_set_ratio,
+                dtype=np.float32,
+                workers=-1,
+            )
+            title_sim = dense[r, c] / 100.0
+        else:
+            title_sim = np.fromiter(
+                (
+                    fuzz.token_set_ratio(block_titles[rows[a]], block_titles[b])
+                    for a, b in zip(r.tolist(), c.tolist(), strict=True)
+                ),
+                dtype=np.float32,
+                count=len(r),
+            )
+            title_sim /= 100.0
+        score = settings.image_weight * image_sim[r, c] + settings.title_weight * title_sim
+        pa, pb = prices[rows[r]], prices[c]
+        priced = (pa > 0) & (pb > 0)
+        ratio = np.where(priced, np.maximum(pa, pb) / np.where(priced, np.minimum(pa, pb), 1), 1)
+        score = score - settings.price_weight * np.log(ratio)
+        keep = (score >= settings.threshold) & (ratio <= settings.max_price_ratio)
+        kept = zip(score[keep].tolist(), rows[r[keep]].tolist(), c[keep].tolist(), strict=True)
+        found.extend((s, block[a], block[b]) for s, a, b in kept)
+    return found
 
 
 def group_offers(
-    offers: list[OfferForMatching], settings: MatchSettings = MatchSettings()
+    offers: Sequence[OfferForMatching],
+    settings: MatchSettings = MatchSettings(),
+    corrections: Iterable[Correction] = (),
+    incremental: bool = False,
 ) -> list[ProductGroup]:
-    """Group offers into products; every offer ends up in exactly one group."""
-    blocks: dict[str | None, list[OfferForMatching]] = defaultdict(list)
-    for offer in offers:
-        blocks[offer.label if offer.embedding is not None else None].append(offer)
-    groups: list[ProductGroup] = []
-    for label, block in blocks.items():
-        if label is None:  # no prediction yet: each offer stands alone
-            clusters = [[(o, 1.0)] for o in block]
-        else:
-            uf = _Groups([o.shop for o in block])
-            for score, i, j in sorted(_pair_scores(block, settings), reverse=True):
-                uf.merge(i, j, score)
-            members = defaultdict(list)
-            for i, offer in enumerate(block):
-                score = uf.score[i]
-                members[uf.find(i)].append((offer, 1.0 if score is None else score))
-            clusters = list(members.values())
-        for cluster in clusters:
-            cluster.sort(key=lambda pair: pair[0].shop)
-            groups.append(
-                ProductGroup(
-                    id=None,
-                    label=label,
-                    canonical_title=cluster[0][0].title,
-                    members=tuple(GroupMember(o.offer_id, s) for o, s in cluster),
-                )
+    """Group offers into products; every offer ends up in exactly one group.
+
+    With *incremental*, offers whose fingerprint is unchanged stay in their group and only
+    the others are scored; without it every offer is matched afresh (group ids still kept).
+    """
+    index = {o.offer_id: i for i, o in enumerate(offers)}
+    settled = [
+        incremental and o.group_id is not None and o.fingerprint == offer_fingerprint(o)
+        for o in offers
+    ]
+    cannot: dict[int, set] = defaultdict(set)
+    must = []
+    for c in corrections:
+        if c.offer_id in index and c.other_offer_id in index:
+            a, b = index[c.offer_id], index[c.other_offer_id]
+            if c.same:
+                must.append((a, b))
+            else:
+                cannot[a].add(b)
+                cannot[b].add(a)
+    uf = _Groups([o.shop for o in offers], settled, dict(cannot))
+    by_group: dict[int, int] = {}
+    for i, o in enumerate(offers):
+        if settled[i]:
+            first = by_group.setdefault(o.group_id, i)
+            uf.merge(first, i, None, force=True)
+            uf.score[i] = o.score
+    for a, b in must:  # a user's word beats the scores and the one-offer-per-shop rule
+        uf.merge(a, b, 1.0, force=True)
+        uf.score[a] = uf.score[b] = 1.0
+
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for i, o in enumerate(offers):
+        if o.embedding is not None and o.label is not None:
+            blocks[o.label].append(i)
+    embeddings = {
+        i: np.frombuffer(offers[i].embedding, dtype=np.float32) for b in blocks.values() for i in b
+    }
+    titles = {i: normalise_title(offers[i].title) for b in blocks.values() for i in b}
+    pairs = []
+    for block in blocks.values():
+        pending = [i for i in block if not settled[i]]
+        if pending and len(block) > 1:
+            pairs.extend(_candidate_pairs(block, pending, offers, embeddings, titles, settings))
+    for score, i, j in sorted(pairs, reverse=True):
+        uf.merge(i, j, score)
+
+    clusters: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(offers)):
+        clusters[uf.find(i)].append(i)
+    groups = []
+    for members in clusters.values():
+        members.sort(key=lambda i: (offers[i].shop, offers[i].offer_id))
+        labels = Counter(offers[i].label for i in members if offers[i].label)
+        groups.append(
+            ProductGroup(
+                id=None,
+                label=labels.most_common(1)[0][0] if labels else None,
+                canonical_title=offers[members[0]].title,
+                members=tuple(
+                    GroupMember(offers[i].offer_id, 1.0 if uf.score[i] is None else uf.score[i])
+                    for i in members
+                ),
             )
+        )
     return _keep_ids(groups, {o.offer_id: o.group_id for o in offers})
 
 
@@ -120,7 +255,7 @@ def _keep_ids(groups: list[ProductGroup], previous: dict[int, int | None]) -> li
     """A group takes the id most of its members had; the bigger group wins a contested id."""
     taken: set[int] = set()
     result = []
-    for group in sorted(groups, key=lambda g: -len(g.members)):
+    for group in sorted(groups, key=lambda g: (-len(g.members), g.members[0].offer_id)):
         votes = Counter(previous.get(m.offer_id) for m in group.members)
         votes.pop(None, None)
         kept = next((gid for gid, _ in votes.most_common() if gid not in taken), None)
@@ -130,13 +265,111 @@ def _keep_ids(groups: list[ProductGroup], previous: dict[int, int | None]) -> li
     return result
 
 
-def match_offers(
-    store: Store, model_id: int | None, settings: MatchSettings = MatchSettings()
-) -> list[ProductGroup]:
-    """Regroup every offer with the current model's predictions and store the groups."""
-    groups = group_offers(store.offers_for_matching(model_id), settings)
-    ids = store.replace_groups(groups)
+@dataclass(frozen=True)
+class MatchResult:
+    groups: list[ProductGroup]
+    rematched: int  # offers that were new or changed (all of them on a full run)
+
+
+def active_corrections(store: Store) -> list[Correction]:
     return [
+        Correction(r["offer_id"], r["other_offer_id"], bool(r["same"]))
+        for r in store.match_feedback()
+    ]
+
+
+def match_offers(
+    store: Store,
+    model_id: int | None,
+    settings: MatchSettings = MatchSettings(),
+    full: bool = False,
+) -> list[ProductGroup]:
+    """Group the stored offers (only new or changed ones unless *full*) and store the groups."""
+    return match_stored_offers(store, model_id, settings, full).groups
+
+
+def match_stored_offers(
+    store: Store,
+    model_id: int | None,
+    settings: MatchSettings = MatchSettings(),
+    full: bool = False,
+) -> MatchResult:
+    offers = store.offers_for_matching(model_id)
+    corrections = active_corrections(store)
+    groups = group_offers(offers, settings, corrections, incremental=not full)
+    fingerprints = {o.offer_id: offer_fingerprint(o) for o in offers}
+    rematched = sum(
+        1 for o in offers if full or o.group_id is None or o.fingerprint != fingerprints[o.offer_id]
+    )
+    corrected = {c.offer_id for c in corrections} | {c.other_offer_id for c in corrections}
+    ids = store.save_groups(groups, fingerprints, corrected)
+    stored = [
         ProductGroup(gid, g.label, g.canonical_title, g.members)
         for gid, g in zip(ids, groups, strict=True)
     ]
+    return MatchResult(stored, rematched)
+
+
+# -- corrections ---------------------------------------------------------------------------
+
+
+def _offer(store: Store, offer_id: int):
+    offer = store.offer_in_group(offer_id)
+    if offer is None:
+        raise PipelineError(f"offer o{offer_id} does not exist (see `pricelens report`)")
+    return offer
+
+
+def link_offers(store: Store, offer_id: int, other_id: int) -> int:
+    """Record that two offers are the same product and put the first into the second's
+    group. Returns that group's id."""
+    if offer_id == other_id:
+        raise PipelineError(f"cannot link offer o{offer_id} to itself")
+    offer, other = _offer(store, offer_id), _offer(store, other_id)
+    if offer.shop == other.shop:
+        raise PipelineError(
+            f"offers o{offer_id} and o{other_id} are both from shop {offer.shop!r}; "
+            "a product group holds one offer per shop"
+        )
+    if other.group_id is not None:
+        clash = [
+            m for m in store.group_offers(other.group_id) if m.shop == offer.shop and m != offer
+        ]
+        if clash and clash[0].offer_id != offer_id:
+            raise PipelineError(
+                f"group g{other.group_id} already has offer o{clash[0].offer_id} from shop "
+                f"{offer.shop!r}; run `pricelens match unlink {clash[0].offer_id}` first"
+            )
+    if other.group_id is None:
+        other_group = store.correct_match(other_id, None, [])
+    else:
+        other_group = other.group_id
+    return store.correct_match(offer_id, other_group, [(offer_id, other_id, True)])
+
+
+def unlink_offer(store: Store, offer_id: int) -> int:
+    """Record that an offer is none of its group's products and give it a group of its own.
+    Returns the new group's id."""
+    offer = _offer(store, offer_id)
+    if offer.group_id is None:
+        raise PipelineError(f"offer o{offer_id} is in no group yet; run `pricelens match` first")
+    others = [m.offer_id for m in store.group_offers(offer.group_id) if m.offer_id != offer_id]
+    if not others:
+        raise PipelineError(f"offer o{offer_id} is alone in group g{offer.group_id}; nothing to do")
+    return store.correct_match(offer_id, None, [(offer_id, o, False) for o in others])
+
+
+def parse_ref(text: str, default: str) -> tuple[str, int]:
+    """'g12' -> ('group', 12), 'o34' -> ('offer', 34), '12' -> (*default*, 12)."""
+    m = re.fullmatch(r"\s*([gGoO]?)(\d+)\s*", text)
+    if not m:
+        raise PipelineError(f"{text!r} is not a group (g12) or offer (o34) id")
+    kind = {"g": "group", "o": "offer", "": default}[m.group(1).lower()]
+    return kind, int(m.group(2))
+
+
+def parse_offer_id(text: str) -> int:
+    kind, number = parse_ref(text, "offer")
+    if kind != "offer":
+        raise PipelineError(f"{text!r} is a group id; give an offer id such as o34")
+    return number

@@ -45,6 +45,26 @@ def write_rows_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence])
     tmp.replace(path)
 
 
+def rows_text(columns: Sequence[str], rows: Sequence[Sequence], fmt: str) -> str:
+    """JSON (a list of objects) or CSV as one string, for writing to a file."""
+    if fmt == "json":
+        records = [dict(zip(columns, map(_plain, row), strict=True)) for row in rows]
+        return json.dumps(records, ensure_ascii=False, default=str, indent=1) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        write_csv(out, columns, rows)
+        return out.getvalue()
+    raise ValueError(f"rows_text cannot write {fmt!r}")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder, so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    tmp.replace(path)
+
+
 def render_rows(
     console: Console,
     columns: Sequence[str],

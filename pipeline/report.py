@@ -1,13 +1,25 @@
 """The price comparison: one row per product group with each shop's price, the cheapest
-shop, the saving against the dearest, and the change since the previous crawl."""
+shop, the saving against the dearest, the change since the previous crawl, and stock.
+
+Filters and sorting live here so the terminal table, CSV, JSON and HTML show the same rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
+from db.records import LABELS
 from db.store import Store
+from pipeline.errors import PipelineError
+
+
+def minor_digits(currency: str | None) -> int:
+    """Digits after the decimal point of a currency's minor unit (KRW 12,900 is 12900)."""
+    return 0 if currency in (None, "KRW", "JPY", "VND", "CLP", "ISK") else 2
 
 
 @dataclass(frozen=True)
@@ -16,6 +28,10 @@ class ShopPrice:
     previous: int | None
     in_stock: bool | None
     url: str
+    offer_id: int | None = None
+    title: str | None = None
+    image_path: str | None = None
+    image_format: str | None = None
 
     @property
     def change(self) -> int | None:
@@ -34,39 +50,139 @@ class ComparisonRow:
 
     @property
     def cheapest(self) -> str | None:
-        priced = {s: p.price for s, p in self.prices.items() if p.price is not None}
-        return min(priced, key=priced.get) if priced else None
+        """The lowest price among shops that have it in stock (all shops if none do)."""
+        priced = {s: p for s, p in self.prices.items() if p.price is not None}
+        buyable = {s: p for s, p in priced.items() if p.in_stock is not False} or priced
+        return min(buyable, key=lambda s: (buyable[s].price, s)) if buyable else None
+
+    @property
+    def cheapest_price(self) -> int | None:
+        shop = self.cheapest
+        return None if shop is None else self.prices[shop].price
+
+    @property
+    def dearest_price(self) -> int | None:
+        priced = [p.price for p in self.prices.values() if p.price is not None]
+        return max(priced) if priced else None
 
     @property
     def savings(self) -> int:
-        priced = [p.price for p in self.prices.values() if p.price is not None]
-        return max(priced) - min(priced) if len(priced) > 1 else 0
+        """The dearest price less the cheapest: what buying at the cheapest shop saves."""
+        cheapest, dearest = self.cheapest_price, self.dearest_price
+        if cheapest is None or len([p for p in self.prices.values() if p.price]) < 2:
+            return 0
+        return max(dearest - cheapest, 0)
+
+    @property
+    def savings_pct(self) -> float:
+        dearest = self.dearest_price
+        return 100.0 * self.savings / dearest if dearest else 0.0
+
+    @property
+    def biggest_drop(self) -> int:
+        """The largest fall in one shop's price since its previous crawl (0 if none fell)."""
+        return min((p.change for p in self.prices.values() if p.change), default=0)
+
+    @property
+    def thumbnail(self) -> ShopPrice | None:
+        cheapest = self.cheapest
+        ordered = sorted(self.prices.items(), key=lambda kv: (kv[0] != cheapest, kv[0]))
+        return next((p for _, p in ordered if p.image_path), None)
 
 
-def comparison(store: Store, min_shops: int = 2) -> list[ComparisonRow]:
-    """Groups sold by at least *min_shops* shops, biggest saving first."""
+SORTS = {
+    "savings": lambda r: (-r.savings, r.group_id),
+    "savings-pct": lambda r: (-r.savings_pct, r.group_id),
+    "drop": lambda r: (r.biggest_drop, r.group_id),
+    "price": lambda r: (r.cheapest_price is None, r.cheapest_price or 0, r.group_id),
+    "shops": lambda r: (-len(r.prices), -r.savings, r.group_id),
+    "title": lambda r: (r.title.casefold(), r.group_id),
+}
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    min_shops: int = 2
+    categories: tuple[str, ...] = ()
+    search: str | None = None
+    shops: tuple[str, ...] = ()
+    min_savings: Decimal | None = None  # in the currency's ordinary units (5000 KRW, 4.50 USD)
+
+    def check(self, known_shops: list[str]) -> None:
+        unknown = [c for c in self.categories if c.lower() not in LABELS]
+        if unknown:
+            raise PipelineError(f"unknown category {unknown[0]!r}; known: {', '.join(LABELS)}")
+        unknown = [s for s in self.shops if s not in known_shops]
+        if unknown:
+            raise PipelineError(
+                f"unknown shop {unknown[0]!r}; known: {', '.join(known_shops) or 'none yet'}"
+            )
+
+    def keeps(self, row: ComparisonRow) -> bool:
+        if len(row.prices) < self.min_shops:
+            return False
+        if self.categories and (row.category or "").lower() not in {
+            c.lower() for c in self.categories
+        }:
+            return False
+        if self.shops and not set(self.shops) & set(row.prices):
+            return False
+        if self.search:
+            text = " ".join([row.title, *(p.title or "" for p in row.prices.values())]).casefold()
+            if not all(word in text for word in self.search.casefold().split()):
+                return False
+        if self.min_savings is not None:
+            minimum = self.min_savings.scaleb(minor_digits(row.currency))
+            if row.savings < minimum:
+                return False
+        return True
+
+
+def comparison(
+    store: Store,
+    min_shops: int = 2,
+    filters: ReportFilter | None = None,
+    sort: str = "savings",
+) -> list[ComparisonRow]:
+    """Groups sold by at least *min_shops* shops that pass *filters*, in *sort* order."""
+    filters = filters or ReportFilter(min_shops=min_shops)
+    if sort not in SORTS:
+        raise PipelineError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
     rows: dict[int, ComparisonRow] = {}
     for r in store.comparison_rows():
-        row = rows.setdefault(
-            r["group_id"],
-            ComparisonRow(r["group_id"], r["canonical_title"], r["label"], r["currency"]),
-        )
+        row = rows.get(r["group_id"])
+        if row is None:
+            row = rows[r["group_id"]] = ComparisonRow(
+                r["group_id"], r["canonical_title"], r["label"], r["currency"]
+            )
+        row.currency = row.currency or r["currency"]
         row.prices[r["shop"]] = ShopPrice(
             r["price"],
             r["previous_price"],
             None if r["in_stock"] is None else bool(r["in_stock"]),
             r["url"],
+            r["offer_id"],
+            r["title"],
+            r["image_path"],
+            r["image_format"],
         )
-    chosen = [row for row in rows.values() if len(row.prices) >= min_shops]
-    return sorted(chosen, key=lambda row: (-row.savings, row.group_id))
+    chosen = [row for row in rows.values() if filters.keeps(row)]
+    return sorted(chosen, key=SORTS[sort])
 
 
 def format_money(amount: int | None, currency: str | None) -> str:
     if amount is None:
         return "–"
-    if currency in (None, "KRW", "JPY"):
+    digits = minor_digits(currency)
+    if digits == 0:
         return f"{amount:,}"
-    return f"{amount / 100:,.2f}"
+    return f"{amount / 10**digits:,.{digits}f}"
+
+
+def format_change(change: int | None, currency: str | None) -> str:
+    if not change:
+        return ""
+    return ("▲" if change > 0 else "▼") + format_money(abs(change), currency)
 
 
 def _cell(price: ShopPrice | None, currency: str | None, cheapest: bool) -> str:
@@ -75,64 +191,88 @@ def _cell(price: ShopPrice | None, currency: str | None, cheapest: bool) -> str:
     text = format_money(price.price, currency)
     change = price.change
     if change:
-        text += f" [red]▲{change:,}[/]" if change > 0 else f" [green]▼{-change:,}[/]"
+        colour = "red" if change > 0 else "green"
+        text += f"\n[{colour}]{format_change(change, currency)}[/]"
     if price.in_stock is False:
-        text += " [dim](sold out)[/]"
+        text += "\n[dim]sold out[/]"
     return f"[bold green]{text}[/]" if cheapest else text
 
 
 def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | None) -> Table:
-    table = Table(title="Price comparison", title_justify="left", expand=False)
+    """Fits 100 columns with five shops: changes and stock go under the price in each cell."""
+    table = Table(
+        title="Price comparison",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1),
+    )
     table.add_column("#", justify="right", style="dim")
-    table.add_column("Product", overflow="fold", max_width=34)
-    table.add_column("Category")
+    table.add_column("Product", overflow="fold", min_width=12, max_width=28, ratio=3)
+    table.add_column("Category", overflow="fold", max_width=10)
     for shop in shops:
-        table.add_column(shop, justify="right")
-    table.add_column("Cheapest")
+        table.add_column(escape(shop), justify="right", overflow="fold", min_width=6)
+    table.add_column("Cheapest", overflow="fold", max_width=10)
     table.add_column("Save", justify="right")
     for row in rows[:limit] if limit else rows:
         cheapest = row.cheapest
         table.add_row(
             str(row.group_id),
-            row.title,
-            row.category or "?",
+            escape(row.title),  # scraped text may contain [markup]
+            escape(row.category or "?"),
             *(_cell(row.prices.get(s), row.currency, s == cheapest) for s in shops),
-            cheapest or "–",
+            escape(cheapest or "–"),
             format_money(row.savings, row.currency),
         )
     return table
 
 
+COLUMNS: dict[str, str] = {
+    "group_id": "product group id (g12 in `pricelens history`)",
+    "title": "the group's canonical title",
+    "category": "the group's category",
+    "shop": "the shop of this row",
+    "price": "the shop's latest price, in minor units (KRW: won; USD: cents)",
+    "previous_price": "its price on the previous crawl, minor units (empty: no earlier price)",
+    "change": "price - previous_price (negative: cheaper than on the previous crawl)",
+    "currency": "ISO 4217 code",
+    "in_stock": "true, false or empty (the shop did not say)",
+    "cheapest": "true on the row of the cheapest shop",
+    "cheapest_shop": "the shop with the lowest price in stock (any, if none has stock)",
+    "savings": "the dearest price less the cheapest, minor units (same on each row)",
+    "offer_id": "the offer's id (o34 in `pricelens history`, `match link`)",
+    "offer_title": "the title as this shop writes it",
+    "url": "the offer's page at the shop",
+}
+
+
 def report_columns() -> list[str]:
     """The columns of the CSV/JSON report: one row per product group and shop."""
-    return [
-        "group_id",
-        "title",
-        "category",
-        "shop",
-        "price",
-        "previous_price",
-        "currency",
-        "in_stock",
-        "cheapest",
-        "url",
-    ]
+    return list(COLUMNS)
 
 
 def report_rows(rows: list[ComparisonRow]) -> list[tuple]:
-    return [
-        (
-            r.group_id,
-            r.title,
-            r.category,
-            shop,
-            p.price,
-            p.previous,
-            r.currency,
-            p.in_stock,
-            shop == r.cheapest,
-            p.url,
-        )
-        for r in rows
-        for shop, p in sorted(r.prices.items())
-    ]
+    result = []
+    for r in rows:
+        cheapest, savings = r.cheapest, r.savings
+        for shop, p in sorted(r.prices.items()):
+            result.append(
+                (
+                    r.group_id,
+                    r.title,
+                    r.category,
+                    shop,
+                    p.price,
+                    p.previous,
+                    p.change,
+                    r.currency,
+                    p.in_stock,
+                    shop == cheapest,
+                    cheapest,
+                    savings,
+                    p.offer_id,
+                    p.title,
+                    p.url,
+                )
+            )
+    return result

@@ -2,19 +2,71 @@
 
 from __future__ import annotations
 
+import io
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
 import click
+from rich.console import Console
 
 from db.store import Store
-from pipeline.output import FORMATS, render_rows
-from pipeline.report import comparison, comparison_table, report_columns, report_rows
+from pipeline.output import render_rows, rows_text, write_text_atomic
+from pipeline.report import (
+    SORTS,
+    ReportFilter,
+    comparison,
+    comparison_table,
+    report_columns,
+    report_rows,
+)
+from pipeline.report_html import render_html
 
 
 def register(group: click.Group) -> None:
     group.add_command(report)
 
 
+def _amount(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not an amount such as 5000 or 4.50") from None
+    if not amount.is_finite() or amount < 0:
+        raise click.BadParameter(f"{value!r} must be a positive amount")
+    return amount
+
+
+def _describe(filters: ReportFilter, sort: str) -> str:
+    parts = []
+    if filters.categories:
+        parts.append("category " + ", ".join(filters.categories))
+    if filters.search:
+        parts.append(f"search {filters.search!r}")
+    if filters.shops:
+        parts.append("sold at " + ", ".join(filters.shops))
+    if filters.min_savings is not None:
+        parts.append(f"savings ≥ {filters.min_savings}")
+    parts.append(f"sorted by {sort}")
+    return "; ".join(parts)
+
+
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+    help="table for the terminal; csv/json one row per product and shop; html one page.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of the terminal.",
+)
 @click.option(
     "--limit", default=25, show_default=True, type=click.IntRange(0), help="Rows to show (0: all)."
 )
@@ -25,16 +77,58 @@ def register(group: click.Group) -> None:
     type=click.IntRange(1),
     help="Only products sold by at least this many shops.",
 )
+@click.option(
+    "--category",
+    multiple=True,
+    help="Only this category (repeatable), e.g. sneaker, bag, ankle_boot.",
+)
+@click.option("--search", default=None, help="Only products whose titles contain every word.")
+@click.option(
+    "--shop", "shops", multiple=True, help="Only products this shop sells (repeatable: any)."
+)
+@click.option(
+    "--min-savings",
+    callback=_amount,
+    default=None,
+    metavar="AMOUNT",
+    help="Only products where the cheapest shop saves at least AMOUNT (in the currency's "
+    "units: 5000 for KRW, 4.50 for USD).",
+)
+@click.option(
+    "--sort",
+    type=click.Choice(list(SORTS)),
+    default="savings",
+    show_default=True,
+    help="savings / savings-pct (biggest first), drop (biggest fall since the previous "
+    "crawl), price (cheapest first), shops (most first), title.",
+)
 @click.pass_obj
-def report(env, fmt, limit, min_shops):
+def report(env, fmt, out, limit, min_shops, category, search, shops, min_savings, sort):
     """Print the price comparison: one row per product, each shop's price, the cheapest.
 
-    json and csv give one row per product and shop with prices in minor units."""
+    json and csv give one row per product and shop with prices in minor units; html is one
+    self-contained page with photos, price-history charts and the biggest drops on top."""
+    filters = ReportFilter(min_shops, tuple(category), search, tuple(shops), min_savings)
     with Store(env.home.database) as store:
-        rows = comparison(store, min_shops)
-        shops = [r["name"] for r in store.db.query("SELECT name FROM shops ORDER BY name")]
-    rows = rows[:limit] if limit else rows
+        known = store.shop_names()
+        filters.check(known)
+        matching = comparison(store, filters=filters, sort=sort)
+        rows = matching[:limit] if limit else matching
+        if fmt == "html":
+            text = render_html(store, rows, known, _describe(filters, sort), matching)
     if fmt == "table":
-        env.out.print(comparison_table(rows, shops, None))
+        console = env.out if out is None else Console(file=io.StringIO(), width=100)
+        console.print(comparison_table(rows, known, None))
+        if out is None:
+            return
+        text = console.file.getvalue()
+    elif fmt != "html":
+        if out is None:
+            render_rows(env.out, report_columns(), report_rows(rows), fmt)
+            return
+        text = rows_text(report_columns(), report_rows(rows), fmt)
+    if out is None:
+        env.out.out(text, end="", highlight=False)
         return
-    render_rows(env.out, report_columns(), report_rows(rows), fmt)
+    write_text_atomic(out, text)
+    env.err.print(f"wrote {len(rows)} products to {out}", highlight=False)

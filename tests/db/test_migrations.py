@@ -26,6 +26,7 @@ TABLES = (
     "product_groups",
     "group_members",
     "pipeline_runs",
+    "match_corrections",
 )
 
 

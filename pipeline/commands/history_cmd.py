@@ -1,0 +1,66 @@
+"""`pricelens history`: the price history of one product group or offer, table and chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from db.store import Store
+from pipeline.history import HISTORY_COLUMNS, load_history
+from pipeline.output import FORMATS, render_rows
+from pipeline.report import format_change, format_money
+from pipeline.report_chart import write_chart
+
+
+def register(group: click.Group) -> None:
+    group.add_command(history)
+
+
+@click.command()
+@click.argument("group_or_offer")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table for the terminal; csv/json one row per observation, prices in minor units.",
+)
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also draw the history, one line per shop, into FILE.png or FILE.svg.",
+)
+@click.pass_obj
+def history(env, group_or_offer, fmt, chart):
+    """Show the price history per shop of a product group (g12, or just 12) or of one offer
+    (o34); ids are in `pricelens report` (group_id, offer_id)."""
+    with Store(env.home.database) as store:
+        found = load_history(store, group_or_offer)
+    money = lambda v: format_money(v, found.currency)  # noqa: E731
+    if chart is not None:
+        write_chart(found.series, chart, money)
+    if fmt != "table":
+        render_rows(env.out, HISTORY_COLUMNS, found.rows, fmt)
+    else:
+        table = Table(title=f"{found.ref}: {escape(found.title)}", title_justify="left")
+        for column in ("Observed", "Shop", "Offer", "Price", "Change", "Stock"):
+            table.add_column(column, justify="right" if column in ("Price", "Change") else "left")
+        for observed_at, shop, offer_id, price, change, _, in_stock in found.rows:
+            table.add_row(
+                observed_at[:16].replace("T", " "),
+                escape(shop),
+                f"o{offer_id}",
+                money(price),
+                format_change(change, found.currency),
+                {True: "in stock", False: "sold out", None: ""}[in_stock],
+            )
+        env.out.print(table)
+        if not found.rows:
+            env.out.print("no prices observed yet", highlight=False)
+    if chart is not None:
+        env.err.print(f"chart written to {chart}", highlight=False)

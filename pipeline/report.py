@@ -199,7 +199,8 @@ def _cell(price: ShopPrice | None, currency: str | None, cheapest: bool) -> str:
 
 
 def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | None) -> Table:
-    """Fits 100 columns with five shops: changes and stock go under the price in each cell."""
+    """Fits 100 columns with five shops: the category goes under the title, the change and
+    stock under the price in each cell."""
     table = Table(
         title="Price comparison",
         title_justify="left",
@@ -209,7 +210,6 @@ def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | N
     )
     table.add_column("#", justify="right", style="dim")
     table.add_column("Product", overflow="fold", min_width=12, max_width=28, ratio=3)
-    table.add_column("Category", overflow="fold", max_width=10)
     for shop in shops:
         table.add_column(escape(shop), justify="right", overflow="fold", min_width=6)
     table.add_column("Cheapest", overflow="fold", max_width=10)
@@ -218,8 +218,8 @@ def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | N
         cheapest = row.cheapest
         table.add_row(
             str(row.group_id),
-            escape(row.title),  # scraped text may contain [markup]
-            escape(row.category or "?"),
+            # scraped text may contain [markup]
+            f"{escape(row.title)}\n[dim]{escape(row.category or '?')}[/]",
             *(_cell(row.prices.get(s), row.currency, s == cheapest) for s in shops),
             escape(cheapest or "–"),
             format_money(row.savings, row.currency),

@@ -55,9 +55,10 @@ def normalise_title(title: str) -> str:
 
 
 def offer_fingerprint(offer: OfferForMatching) -> str:
-    """Changes when what matching looks at changes: title, category, photo embedding."""
+    """Changes when what matching looks at changes: the normalised title (so a promo tag that
+    comes and goes with a sale is no change), the category and the photo embedding."""
     digest = hashlib.blake2b(digest_size=12)
-    digest.update(f"{offer.title}\x00{offer.label}\x00".encode())
+    digest.update(f"{normalise_title(offer.title)}\x00{offer.label}\x00".encode())
     digest.update(offer.embedding or b"")
     return digest.hexdigest()
 
@@ -111,46 +112,57 @@ class _Groups:
         return True
 
 
+class _Titles(dict):
+    """Normalised titles, computed on first use: most offers are never compared by title."""
+
+    def __init__(self, offers: Sequence[OfferForMatching]):
+        super().__init__()
+        self.offers = offers
+
+    def __missing__(self, i: int) -> str:
+        value = self[i] = normalise_title(self.offers[i].title)
+        return value
+
+
 def _candidate_pairs(
     block: list[int],
     pending: list[int],
     offers: Sequence[OfferForMatching],
-    embeddings: dict[int, np.ndarray],
-    titles: dict[int, str],
+    titles: _Titles,
     settings: MatchSettings,
 ) -> list[tuple[float, int, int]]:
     """Pairs (score, i, j) over offer indices, each with at least one pending offer, whose
-    score reaches the threshold. The image similarity is one matrix product per chunk; title
-    similarity is computed only where the image alone leaves the threshold reachable."""
-    matrix = np.stack([embeddings[i] for i in block])
-    column = {idx: c for c, idx in enumerate(block)}
-    shops = np.array([offers[i].shop for i in block])
+    score reaches the threshold. The image similarity is one matrix product per chunk of
+    pending offers; titles are compared only where the image alone leaves the threshold
+    reachable (every pair when the image weight is 0)."""
+    matrix = np.frombuffer(b"".join(offers[i].embedding for i in block), dtype=np.float32)
+    matrix = matrix.reshape(len(block), -1)
+    position = {idx: c for c, idx in enumerate(block)}
+    shop_codes = {shop: n for n, shop in enumerate(sorted({offers[i].shop for i in block}))}
+    shops = np.array([shop_codes[offers[i].shop] for i in block])
     prices = np.array([offers[i].price or 0 for i in block], dtype=np.float64)
-    pending_pos = np.array([column[i] for i in pending])
+    pending_pos = np.array([position[i] for i in pending])
     is_pending = np.zeros(len(block), dtype=bool)
     is_pending[pending_pos] = True
-    best_title = settings.title_weight
     floor = (
-        (settings.threshold - best_title) / settings.image_weight
+        (settings.threshold - settings.title_weight) / settings.image_weight
         if settings.image_weight > 0
         else -np.inf
     )
-    block_titles = [titles[i] for i in block]
     found = []
     for start in range(0, len(pending_pos), settings.chunk):
         rows = pending_pos[start : start + settings.chunk]
         image_sim = matrix[rows] @ matrix.T
-        mask = image_sim >= floor
+        r, c = np.nonzero(image_sim >= floor)
         # a pending-pending pair is scored once; an offer never pairs with its own shop
-        mask &= ~(is_pending[None, :] & (np.arange(len(block))[None, :] <= rows[:, None]))
-        mask &= shops[None, :] != shops[rows][:, None]
-        r, c = np.nonzero(mask)
+        keep = ~(is_pending[c] & (c <= rows[r])) & (shops[c] != shops[rows[r]])
+        r, c = r[keep], c[keep]
         if not len(r):
             continue
-        if len(r) > 0.2 * mask.size:  # dense: let rapidfuzz fill the whole chunk
+        if len(r) > 0.2 * image_sim.size:  # dense: let rapidfuzz fill the whole chunk
             dense = process.cdist(
-                [block_titles[k] for k in rows],
-                block_titles,
+                [titles[block[k]] for k in rows],
+                [titles[k] for k in block],
                 scorer=fuzz.token_set_ratio,
                 dtype=np.float32,
                 workers=-1,
@@ -159,7 +171,7 @@ def _candidate_pairs(
         else:
             title_sim = np.fromiter(
                 (
-                    fuzz.token_set_ratio(block_titles[rows[a]], block_titles[b])
+                    fuzz.token_set_ratio(titles[block[rows[a]]], titles[block[b]])
                     for a, b in zip(r.tolist(), c.tolist(), strict=True)
                 ),
                 dtype=np.float32,
@@ -218,15 +230,12 @@ def group_offers(
     for i, o in enumerate(offers):
         if o.embedding is not None and o.label is not None:
             blocks[o.label].append(i)
-    embeddings = {
-        i: np.frombuffer(offers[i].embedding, dtype=np.float32) for b in blocks.values() for i in b
-    }
-    titles = {i: normalise_title(offers[i].title) for b in blocks.values() for i in b}
+    titles = _Titles(offers)
     pairs = []
     for block in blocks.values():
         pending = [i for i in block if not settled[i]]
         if pending and len(block) > 1:
-            pairs.extend(_candidate_pairs(block, pending, offers, embeddings, titles, settings))
+            pairs.extend(_candidate_pairs(block, pending, offers, titles, settings))
     for score, i, j in sorted(pairs, reverse=True):
         uf.merge(i, j, score)
 

@@ -59,7 +59,7 @@ def svg_chart(series: Series, width: int = 320, height: int = 120, label=str) ->
     ]
     prices = [p for pts in series.values() for _, p in pts]
     parts.append(
-        f'<text x="{width - layout.right}" y="{layout.top + 8}" font-size="9" fill="#666" '
+        f'<text x="{width - layout.right}" y="{height - 4}" font-size="9" fill="#666" '
         f'text-anchor="end">{escape(label(min(prices)))} – {escape(label(max(prices)))}</text>'
     )
     for n, (shop, points) in enumerate(sorted(series.items())):

@@ -9,13 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from classifier.training import TrainConfig
-from crawler.spec import load_builtin_spec
 from db.store import Store
-from demo.mall import MallSettings, run_mall
-from pipeline.classifying import classify_images, ensure_model
+from demo.mall import MallSettings
 from pipeline.cli import cli
-from pipeline.crawling import crawl_shops
-from pipeline.matching import match_stored_offers
+from pipeline.demo import run_demo
 from pipeline.settings import Home
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,23 +20,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SEED, PRODUCTS = 21, 40
 
 
-def crawl_and_match(home: Home, day: int, shops: tuple[str, ...]):
-    """Crawl *shops* of the mall on *day*, classify, match; returns the mall's prices by
-    (shop, sku) and the match result."""
-    with run_mall(MallSettings(seed=SEED, products=PRODUCTS, day=day, shops=shops)) as mall:
-        specs = [load_builtin_spec(s).with_base_url(mall.base_urls[s]) for s in shops]
-        results = crawl_shops(home, specs)
-        key = mall.answer_key()
-    assert {r.status for r in results} == {"ok"}, results
-    prices = {
+def crawl_and_match(home: Home, day: int, shops: tuple[str, ...]) -> dict:
+    """`pricelens demo`'s pipeline (crawl, train once, classify, match) over *shops* of the
+    mall on *day*; returns the mall's prices by (shop, sku) from its answer key."""
+    result = run_demo(
+        home,
+        MallSettings(seed=SEED, products=PRODUCTS, day=day, shops=shops),
+        TrainConfig(epochs=1, train_limit=3000),
+    )
+    assert {c.status for c in result.crawls} == {"ok"}, result.crawls
+    key = json.loads(home.answer_key.read_text(encoding="utf-8"))
+    return {
         (shop, offer["sku"]): offer["price"]
         for shop, data in key["shops"].items()
         for offer in data["offers"]
     }
-    with Store(home.database) as store:
-        model = ensure_model(store, home, TrainConfig(epochs=1, train_limit=3000))
-        classify_images(store, model, "cpu")
-        return prices, match_stored_offers(store, model.id)
 
 
 def groups_of(home: Home) -> dict[tuple[str, str], int]:
@@ -55,19 +50,21 @@ def groups_of(home: Home) -> dict[tuple[str, str], int]:
 
 def test_day_two_keeps_group_ids_and_reports_the_price_changes(tmp_path):
     home = Home(tmp_path / "home").create()
-    day1, first = crawl_and_match(home, 1, ("classic", "spa", "scroll"))
+    day1 = crawl_and_match(home, 1, ("classic", "spa", "scroll"))
     groups1 = groups_of(home)
-    assert first.rematched == len(day1) == len(groups1)
-    day2, second = crawl_and_match(home, 2, ("classic", "spa", "scroll", "menu"))
+    assert len(groups1) == len(day1)
+    day2 = crawl_and_match(home, 2, ("classic", "spa", "scroll", "menu"))
     groups2 = groups_of(home)
     new = {k for k in day2 if k not in day1}
     assert new and {shop for shop, _ in new} == {"menu"}
-    assert second.rematched == len(new)  # only the new shop's offers were matched
     # every day-1 product keeps its group id (and its members), whoever joined it
     assert {k: groups2[k] for k in groups1} == groups1
     joined = {groups2[k] for k in new} & set(groups1.values())
     assert joined, "no new menu offer joined an existing product"
 
+    again = CliRunner().invoke(cli, ["--home", str(home.root), "match", "--format", "json"])
+    assert json.loads(again.output)["rematched_offers"] == 0  # nothing new, nothing changed
+    assert groups_of(home) == groups2
     result = CliRunner().invoke(
         cli, ["--home", str(home.root), "report", "--format", "json", "--limit", "0"]
     )

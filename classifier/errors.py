@@ -11,3 +11,11 @@ class DatasetMissing(ClassifierError):
 
 class CheckpointError(ClassifierError):
     """A checkpoint file is missing, corrupt or not a pricelens checkpoint."""
+
+
+class ConfigError(ClassifierError):
+    """A training configuration file, flag or override is invalid."""
+
+
+class ExportError(ClassifierError):
+    """ONNX export failed or its output differs from PyTorch's."""

@@ -1,4 +1,5 @@
-"""Labels, confidences and embeddings for photo files, from a saved checkpoint."""
+"""Labels, confidences and embeddings for photo files, from a checkpoint (PyTorch) or its ONNX
+export (ONNX Runtime)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
-from classifier.model import build_model
-from classifier.training import TrainConfig, load_checkpoint, model_kwargs, pick_device
-from classifier.transforms import normalise, photo_to_array
+from classifier.errors import ClassifierError
+from classifier.export import load_model, onnx_session
+from classifier.training import pick_device
+from classifier.transforms import MEAN, STD, photo_to_array
 
 log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -24,45 +28,76 @@ class ImagePrediction:
     embedding: np.ndarray  # float32, L2-normalised
 
 
+def read_photo(path: str | Path) -> np.ndarray | None:
+    """The photo in training form, or None (and a warning) when it cannot be read."""
+    try:
+        with PILImage.open(path) as image:
+            return photo_to_array(image)
+    except (OSError, ValueError) as exc:
+        log.warning("%s: cannot read image, no prediction: %s", path, exc)
+        return None
+
+
+def to_input(arrays: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> normalised float32 (N, 1, 28, 28)."""
+    return ((arrays.astype(np.float32) / 255.0 - MEAN) / STD)[:, None]
+
+
 class Classifier:
-    """A trained model ready for inference on one device."""
+    """A trained model ready for inference: ``backend="onnx"`` runs *checkpoint*'s ONNX file
+    (``model.onnx`` beside it, from ``pricelens models export --onnx``)."""
 
-    def __init__(self, checkpoint: Path, device: str = "auto"):
-        state = load_checkpoint(checkpoint)
-        config = TrainConfig(**state["config"])
-        self.classes: list[str] = list(state["classes"])
-        self.device = pick_device(device)
-        self.model = build_model(config.architecture, **model_kwargs(config, len(self.classes)))
-        self.model.load_state_dict(state["model"])
-        self.model.to(self.device).eval()
+    def __init__(self, checkpoint: Path, device: str = "auto", backend: str = "torch"):
+        if backend not in BACKENDS:
+            raise ClassifierError(f"backend {backend!r}: expected one of {BACKENDS}")
+        self.model, self.classes = load_model(checkpoint)
+        self.backend = backend
+        if backend == "onnx":
+            onnx_path = Path(checkpoint).with_name("model.onnx")
+            if not onnx_path.is_file():
+                raise ClassifierError(
+                    f"{onnx_path}: no ONNX export; run `pricelens models export VERSION --onnx`"
+                )
+            self.session = onnx_session(onnx_path)
+        else:
+            self.device = pick_device(device)
+            self.model.to(self.device, memory_format=torch.channels_last)
 
-    @torch.no_grad()
-    def predict_arrays(self, arrays: np.ndarray, batch_size: int = 256) -> list[ImagePrediction]:
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.backend == "onnx":
+            logits, embeddings = self.session.run(None, {"images": batch})
+            return logits, embeddings
+        with torch.no_grad():
+            tensor = torch.from_numpy(batch).to(self.device)
+            logits, embeddings = self.model(tensor.contiguous(memory_format=torch.channels_last))
+        return logits.float().cpu().numpy(), embeddings.float().cpu().numpy()
+
+    def predict_arrays(self, arrays: np.ndarray, batch_size: int = 512) -> list[ImagePrediction]:
         """Predict for (N, 28, 28) uint8 arrays."""
         results = []
         for start in range(0, len(arrays), batch_size):
-            batch = torch.from_numpy(np.array(arrays[start : start + batch_size]))
-            logits, embeddings = self.model(normalise(batch.to(self.device)))
-            probabilities = logits.softmax(1)
-            confidence, index = probabilities.max(1)
-            for conf, idx, emb in zip(
-                confidence.tolist(), index.tolist(), embeddings.float().cpu().numpy(), strict=True
-            ):
-                results.append(ImagePrediction(self.classes[idx], conf, emb.astype(np.float32)))
+            logits, embeddings = self._run(to_input(arrays[start : start + batch_size]))
+            shifted = np.exp(logits - logits.max(1, keepdims=True))
+            probabilities = shifted / shifted.sum(1, keepdims=True)
+            for probs, emb in zip(probabilities, embeddings, strict=True):
+                index = int(probs.argmax())
+                results.append(
+                    ImagePrediction(
+                        self.classes[index], float(probs[index]), emb.astype(np.float32)
+                    )
+                )
         return results
 
     def predict_files(self, paths: list[str | Path]) -> list[ImagePrediction | None]:
-        """One prediction per path, in order; None (and a warning) where a file is unreadable."""
-        arrays, readable = [], []
-        for i, path in enumerate(paths):
-            try:
-                with PILImage.open(path) as image:
-                    arrays.append(photo_to_array(image))
-                readable.append(i)
-            except (OSError, ValueError) as exc:
-                log.warning("%s: cannot read image, no prediction: %s", path, exc)
-        results: list[ImagePrediction | None] = [None] * len(paths)
-        if arrays:
-            for i, prediction in zip(readable, self.predict_arrays(np.stack(arrays)), strict=True):
+        """One prediction per path, in order; None where a file is unreadable."""
+        arrays = [read_photo(path) for path in paths]
+        return self.predict_decoded(arrays)
+
+    def predict_decoded(self, arrays: list[np.ndarray | None]) -> list[ImagePrediction | None]:
+        readable = [i for i, a in enumerate(arrays) if a is not None]
+        results: list[ImagePrediction | None] = [None] * len(arrays)
+        if readable:
+            stacked = np.stack([arrays[i] for i in readable])
+            for i, prediction in zip(readable, self.predict_arrays(stacked), strict=True):
                 results[i] = prediction
         return results

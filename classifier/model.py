@@ -60,6 +60,15 @@ class ShopNet(nn.Module):
 ARCHITECTURES = {"shopnet": ShopNet}
 
 
+def model_kwargs(config, num_classes: int) -> dict:
+    """The constructor arguments a TrainConfig implies."""
+    return {
+        "num_classes": num_classes,
+        "width": config.width,
+        "embedding_dim": config.embedding_dim,
+    }
+
+
 def build_model(architecture: str, **kwargs) -> nn.Module:
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")

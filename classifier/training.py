@@ -1,177 +1,311 @@
-"""Training the CNN on in-memory images: config, loop, evaluation and full-state checkpoints.
+"""The training loop: one Trainer owns epochs, evaluation, checkpoints, early stopping and logs.
 
-Checkpoints hold only tensors and plain values, so they load with ``weights_only=True``.
+A run folder holds ``config.json`` (the resolved config), ``last.pt`` (full state after each
+epoch: model, optimizer, scheduler, scaler, epoch, RNG streams, best metric) and ``best.pt``;
+``--resume`` continues from ``last.pt`` exactly as if never stopped. Data stays in memory (on
+the device when it fits), so there are no loader workers in the loop itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import random
+import math
+import os
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from classifier.errors import CheckpointError
-from classifier.model import build_model
-from classifier.transforms import augment, normalise
+from classifier.checkpoints import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from classifier.config import TrainConfig, config_from_checkpoint
+from classifier.data import TensorSet
+from classifier.errors import CheckpointError, ClassifierError
+from classifier.evaluation import evaluate
+from classifier.model import build_model, model_kwargs
+from classifier.transforms import augment, flip_and_shift, normalise
+
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "pick_device", "train_model"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    architecture: str = "shopnet"
-    width: int = 16
-    embedding_dim: int = 64
-    epochs: int = 2
-    batch_size: int = 128
-    lr: float = 4e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.05
-    train_limit: int | None = None  # use only the first N training images (tests, demos)
-    eval_limit: int | None = None
-    augment: bool = True
-    seed: int = 0
-    device: str = "auto"
+StepCallback = Callable[[int, int, float, float], None]  # step, total, loss, accuracy
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrainResult:
-    checkpoint: Path
-    metrics: dict
+    checkpoint: Path  # best.pt
+    metrics: dict  # of the best epoch: accuracy, loss, per_class, confusion
+    epochs_run: int
+    stopped_early: bool
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise CheckpointError("--device cuda asked for, but CUDA is not available here")
+        raise ClassifierError("--device cuda asked for, but CUDA is not available here")
     return torch.device(name)
 
 
-def model_kwargs(config: TrainConfig, num_classes: int) -> dict:
-    return {
-        "num_classes": num_classes,
-        "width": config.width,
-        "embedding_dim": config.embedding_dim,
-    }
+def distributed() -> tuple[int, int]:
+    """(rank, world size) under torchrun, else (0, 1)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512
-) -> dict:
-    """Accuracy overall and per class index on uint8 images (N, 28, 28)."""
-    model.eval()
-    device = next(model.parameters()).device
-    predicted = []
-    for start in range(0, len(images), batch_size):
-        batch = normalise(images[start : start + batch_size].to(device))
-        predicted.append(model(batch)[0].argmax(1).cpu())
-    predicted = torch.cat(predicted)
-    correct = predicted == labels
-    per_class = {
-        int(c): float(correct[labels == c].float().mean()) for c in labels.unique().tolist()
-    }
-    return {"accuracy": float(correct.float().mean()), "per_class": per_class}
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        train: TensorSet,
+        val: TensorSet,
+        out_dir: Path,
+        classes: tuple[str, ...] | list[str],
+        init_weights: dict | None = None,
+        on_step: StepCallback | None = None,
+    ):
+        self.config, self.out_dir, self.classes = config, out_dir, list(classes)
+        self.on_step = on_step
+        self.rank, self.world = distributed()
+        if self.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if config.device != "cpu" and torch.cuda.is_available() else "gloo"
+            torch.distributed.init_process_group(backend)
+        self.device = pick_device(config.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.manual_seed(config.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.train = train.limit(config.train_limit)
+        self.val = val.limit(config.eval_limit)
+        if len(self.train) == 0 or len(self.val) == 0:
+            raise ClassifierError(
+                f"nothing to train on: {len(self.train)} training, {len(self.val)} held-out images"
+            )
+        self.images = self.train.images.to(self.device)  # fits: 60,000 x 28 x 28 bytes = 47 MB
+        self.labels = self.train.labels.to(self.device)
+        self.memory_format = (
+            torch.channels_last if config.channels_last else torch.contiguous_format
+        )
+        model = build_model(config.architecture, **model_kwargs(config, len(classes)))
+        if init_weights is not None:
+            model.load_state_dict(init_weights)
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.net: nn.Module = self.model
+        if self.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(self.model)
+        self.compile_seconds = 0.0
+        if config.compile and self.device.type == "cuda":
+            self.net = torch.compile(self.net)
+        self.amp = config.amp and self.device.type == "cuda"
+        self.optimizer = self._optimizer()
+        self.steps_per_epoch = math.ceil(len(self.train) / self.world / config.batch_size)
+        self.scheduler = self._scheduler()
+        self.scaler = torch.amp.GradScaler(enabled=False)  # bf16 needs no loss scaling
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.epoch, self.step, self.best, self.bad_epochs = 0, 0, None, 0
+        self.history: list[dict] = []
 
+    def _optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        decay = [p for p in self.model.parameters() if p.ndim > 1]
+        no_decay = [p for p in self.model.parameters() if p.ndim <= 1]  # BN and biases
+        groups = [
+            {"params": decay, "weight_decay": c.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=True)
+        return torch.optim.AdamW(groups, lr=c.lr)
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a crash mid-save never leaves a truncated checkpoint behind."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
+        total = self.config.epochs * self.steps_per_epoch
+        if self.config.schedule == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer,
+                max_lr=self.config.lr,
+                total_steps=total,
+                pct_start=self.config.warmup,
+            )
+        return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
 
+    # -- state ---------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "rng": rng_state(self.generator),
+            "best_metric": self.best,
+            "bad_epochs": self.bad_epochs,
+            "history": self.history,
+            "metrics": self.history[-1] if self.history else {},
+            "config": self.config.to_dict(),
+            "classes": self.classes,
+        }
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"{path}: checkpoint not found") from exc
-    except Exception as exc:  # pickle payloads are refused here by weights_only
-        raise CheckpointError(f"{path}: not a loadable pricelens checkpoint: {exc}") from exc
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise CheckpointError(f"{path}: not a pricelens checkpoint (no model/config)")
-    return state
+    def resume(self, path: Path) -> None:
+        """Continue from *path* (a ``last.pt``): same weights, optimizer, schedule and RNG."""
+        state = load_checkpoint(path, self.device)
+        saved = config_from_checkpoint(state["config"])
+        if saved.architecture != self.config.architecture or saved.width != self.config.width:
+            raise CheckpointError(f"{path}: trained as {saved.architecture}/{saved.width}")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            restore_rng(state["rng"], self.generator)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: cannot resume from it: {exc}") from exc
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.best, self.bad_epochs = state["best_metric"], state["bad_epochs"]
+        self.history = list(state["history"])
+
+    # -- loop ----------------------------------------------------------------------------
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _batch(self, index: torch.Tensor) -> torch.Tensor:
+        batch = normalise(self.images[index])
+        if self.config.augment:
+            batch = flip_and_shift(batch, self.generator)
+        shop = int(len(index) * self.config.shop_augment)
+        if shop:
+            batch = torch.cat([augment(batch[:shop], self.generator), batch[shop:]])
+        return batch.contiguous(memory_format=self.memory_format)
+
+    def train_epoch(self) -> dict:
+        self.net.train()
+        c = self.config
+        order = torch.randperm(len(self.images), device=self.device, generator=self.generator)
+        order = order[self.rank :: self.world]  # each process its own share under torchrun
+        total_steps = c.epochs * self.steps_per_epoch
+        loss_sum, correct, seen = torch.zeros((), device=self.device), 0, 0
+        correct_t = torch.zeros((), device=self.device, dtype=torch.long)
+        for start in range(0, len(order), c.batch_size):
+            index = order[start : start + c.batch_size]
+            targets = self.labels[index]
+            with self._autocast():
+                logits, _ = self.net(self._batch(index))
+                loss = self.loss_fn(logits.float(), targets)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if c.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            loss_sum += loss.detach() * len(index)
+            correct_t += (logits.argmax(1) == targets).sum()
+            seen += len(index)
+            if self.on_step and (self.step % 20 == 0 or start + c.batch_size >= len(order)):
+                correct = int(correct_t)  # syncing every step would stall a GPU
+                self.on_step(self.step, total_steps, float(loss.detach()), correct / seen)
+        return {"train_loss": float(loss_sum) / seen, "train_accuracy": int(correct_t) / seen}
+
+    def _improved(self, metrics: dict) -> bool:
+        value = metrics[self.config.monitor]
+        if self.best is None:
+            return True
+        return value > self.best if self.config.monitor == "val_accuracy" else value < self.best
+
+    def fit(self, stop_after_epoch: int | None = None) -> TrainResult:
+        """Train to ``config.epochs`` (or early stopping); *stop_after_epoch* ends the run
+        sooner, as an interruption would, leaving ``last.pt`` to resume from."""
+        c, started = self.config, time.perf_counter()
+        writer = self._tensorboard()
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
+        stopped_early = False
+        try:
+            while self.epoch < c.epochs:
+                train_metrics = self.train_epoch()
+                self.epoch += 1
+                val = evaluate(self.model, self.val, self.classes, self.loss_fn)
+                metrics = {
+                    "epoch": self.epoch,
+                    **train_metrics,
+                    "val_accuracy": val["accuracy"],
+                    "val_loss": val["loss"],
+                    "seconds": round(time.perf_counter() - started, 2),
+                }
+                self.history.append(metrics)
+                improved = self._improved(metrics)
+                if improved:
+                    self.best, self.bad_epochs = metrics[c.monitor], 0
+                else:
+                    self.bad_epochs += 1
+                log.info("epoch %d: %s", self.epoch, metrics)
+                if self.rank == 0:
+                    self._log(writer, metrics)
+                    state = self.state()
+                    save_checkpoint(self.out_dir / "last.pt", state)
+                    if improved:
+                        save_checkpoint(self.out_dir / "best.pt", state)
+                        (self.out_dir / "metrics.json").write_text(json.dumps(val, indent=2))
+                if c.patience and self.bad_epochs >= c.patience:
+                    stopped_early = True
+                    log.info("early stop: no %s gain in %d epochs", c.monitor, c.patience)
+                    break
+                if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
+                    break
+        finally:
+            if writer:
+                writer.close()
+        best = json.loads((self.out_dir / "metrics.json").read_text())
+        return TrainResult(
+            self.out_dir / "best.pt",
+            best,
+            self.epoch,
+            stopped_early,
+            self.history,
+            time.perf_counter() - started,
+        )
+
+    def _tensorboard(self):
+        if not self.config.tensorboard or self.rank != 0:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is a dependency; a broken install only loses logs
+            log.warning("tensorboard is not importable; no TensorBoard logs for this run")
+            return None
+        return SummaryWriter(str(self.out_dir / "tensorboard"))
+
+    def _log(self, writer, metrics: dict) -> None:
+        if writer is None:
+            return
+        for key, value in metrics.items():
+            if key != "epoch":
+                writer.add_scalar(key.replace("_", "/", 1), value, metrics["epoch"])
+        writer.add_scalar("lr", self.scheduler.get_last_lr()[0], metrics["epoch"])
+        writer.flush()
 
 
 def train_model(
     config: TrainConfig,
-    train_images: torch.Tensor,
-    train_labels: torch.Tensor,
-    eval_images: torch.Tensor,
-    eval_labels: torch.Tensor,
+    train: TensorSet,
+    val: TensorSet,
     out_dir: Path,
-    class_names: tuple[str, ...],
-    on_step: Callable[[int, int, float], None] | None = None,
+    classes: tuple[str, ...] | list[str],
+    on_step: StepCallback | None = None,
+    init_weights: dict | None = None,
+    resume: bool = False,
 ) -> TrainResult:
-    """Train from scratch; the best epoch by eval accuracy is kept as ``best.pt``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    device = pick_device(config.device)
-    if config.train_limit:
-        train_images, train_labels = (
-            train_images[: config.train_limit],
-            train_labels[: config.train_limit],
-        )
-    if config.eval_limit:
-        eval_images, eval_labels = (
-            eval_images[: config.eval_limit],
-            eval_labels[: config.eval_limit],
-        )
-    model = build_model(config.architecture, **model_kwargs(config, len(class_names))).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    steps_per_epoch = -(-len(train_images) // config.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
-    )
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    # the whole set fits in memory: keep it on the device, no loader workers needed
-    images_dev, labels_dev = train_images.to(device), train_labels.to(device)
-    best, step, total = -1.0, 0, config.epochs * steps_per_epoch
-    for epoch in range(config.epochs):
-        model.train()
-        order = torch.randperm(len(images_dev), device=device, generator=generator)
-        for start in range(0, len(order), config.batch_size):
-            index = order[start : start + config.batch_size]
-            batch = normalise(images_dev[index])
-            if config.augment:
-                batch = augment(batch, generator)
-            logits, _ = model(batch)
-            loss = loss_fn(logits, labels_dev[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            if on_step:
-                on_step(step, total, loss.item())
-        metrics = evaluate(model, eval_images, eval_labels)
-        log.info("epoch %d: eval accuracy %.4f", epoch + 1, metrics["accuracy"])
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch + 1,
-            "rng": torch.get_rng_state(),
-            "best_metric": max(best, metrics["accuracy"]),
-            "metrics": {"accuracy": metrics["accuracy"]},
-            "config": asdict(config),
-            "classes": list(class_names),
-        }
-        save_checkpoint(out_dir / "last.pt", state)
-        if metrics["accuracy"] > best:
-            best = metrics["accuracy"]
-            save_checkpoint(out_dir / "best.pt", state)
-            best_metrics = metrics
-    best_metrics["per_class"] = {class_names[k]: v for k, v in best_metrics["per_class"].items()}
-    return TrainResult(out_dir / "best.pt", best_metrics)
+    """Train (or resume, or fine-tune from *init_weights*) and return the best epoch."""
+    trainer = Trainer(config, train, val, out_dir, classes, init_weights, on_step)
+    if resume:
+        trainer.resume(out_dir / "last.pt")
+    return trainer.fit()

@@ -63,3 +63,28 @@ def augment(batch: torch.Tensor, generator: torch.Generator | None = None) -> to
     contrast = uniform(0.8, 1.0).view(n, 1, 1, 1)
     pixels = lift + pixels * contrast * (1 - lift)
     return (pixels - MEAN) / STD
+
+
+def flip_and_shift(
+    batch: torch.Tensor, generator: torch.Generator | None = None, max_shift: int = 2
+) -> torch.Tensor:
+    """Random horizontal flip and a shift of up to *max_shift* pixels, per sample.
+
+    Fashion-MNIST products are centred and upright, so these are the only changes that leave
+    a photo plausible; a whole-pixel shift with nearest sampling copies pixels exactly."""
+    n, _, height, width = batch.shape
+    device = batch.device
+    flip = torch.rand(n, device=device, generator=generator) < 0.5
+    shifts = torch.randint(-max_shift, max_shift + 1, (2, n), device=device, generator=generator)
+    zeros, ones = torch.zeros(n, device=device), torch.ones(n, device=device)
+    theta = torch.stack(
+        [
+            torch.stack([torch.where(flip, -ones, ones), zeros, shifts[0] * 2.0 / width], 1),
+            torch.stack([zeros, ones, shifts[1] * 2.0 / height], 1),
+        ],
+        1,
+    )
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    background = (0 - MEAN) / STD
+    moved = F.grid_sample(batch - background, grid, mode="nearest", align_corners=False)
+    return moved + background

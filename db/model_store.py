@@ -19,6 +19,8 @@ class ModelRow:
     path: str
     metrics: dict
     is_current: bool
+    data: dict
+    created_at: str
 
 
 class ModelStore:
@@ -52,15 +54,70 @@ class ModelStore:
 
     def current_model(self) -> ModelRow | None:
         for row in self.db.query("SELECT * FROM models WHERE is_current = 1"):
-            return ModelRow(
-                row["id"],
-                row["version"],
-                row["architecture"],
-                row["path"],
-                json.loads(row["metrics_json"]),
-                True,
-            )
+            return _model_row(row)
         return None
+
+    def models(self) -> list[ModelRow]:
+        return [_model_row(row) for row in self.db.query("SELECT * FROM models ORDER BY id")]
+
+    def model(self, version: str) -> ModelRow | None:
+        """By version name, or by id given as a number; "current" is the current model."""
+        if version == "current":
+            return self.current_model()
+        for row in self.db.query(
+            "SELECT * FROM models WHERE version = ? OR CAST(id AS TEXT) = ?", [version, version]
+        ):
+            return _model_row(row)
+        return None
+
+    def promote(self, model_id: int) -> None:
+        with write_transaction(self.db) as conn:
+            conn.execute("UPDATE models SET is_current = 0 WHERE is_current = 1")
+            conn.execute("UPDATE models SET is_current = 1 WHERE id = ?", (model_id,))
+
+    def update_model_metrics(self, model_id: int, metrics: dict) -> None:
+        """Merge *metrics* into the model's (an evaluation or export adds figures later)."""
+        with write_transaction(self.db) as conn:
+            row = conn.execute("SELECT metrics_json FROM models WHERE id = ?", (model_id,))
+            merged = json.loads(row.fetchone()[0]) | metrics
+            conn.execute(
+                "UPDATE models SET metrics_json = ? WHERE id = ?",
+                (json.dumps(merged, sort_keys=True), model_id),
+            )
+
+    def labelled_images(self) -> list[dict]:
+        """Stored photos with a label, the user's winning over the shop's category mapping."""
+        return list(
+            self.db.query(
+                "SELECT images.sha256, images.path, coalesce(u.label, s.label) AS label, "
+                "max(coalesce(u.created_at, ''), coalesce(s.created_at, '')) AS labelled_at "
+                "FROM images "
+                "LEFT JOIN labels u ON u.image_sha256 = images.sha256 AND u.source = 'user' "
+                "LEFT JOIN labels s ON s.image_sha256 = images.sha256 AND s.source = 'shop' "
+                "WHERE u.label IS NOT NULL OR s.label IS NOT NULL ORDER BY images.sha256"
+            )
+        )
+
+    def labels_since(self, timestamp: str) -> int:
+        """Photos labelled (or relabelled) after *timestamp*: the retraining trigger."""
+        return self.db.execute(
+            "SELECT count(DISTINCT image_sha256) FROM labels WHERE created_at > ?", [timestamp]
+        ).fetchone()[0]
+
+    def image_of(self, image_or_offer: str) -> str | None:
+        """The sha256 of a stored photo named by sha256 (or a unique prefix of at least 8
+        characters) or by offer id."""
+        if image_or_offer.isdigit():
+            row = self.db.execute(
+                "SELECT image_sha256 FROM offers WHERE id = ?", [int(image_or_offer)]
+            ).fetchone()
+            return row[0] if row else None
+        if len(image_or_offer) < 8:
+            return None
+        rows = self.db.execute(
+            "SELECT sha256 FROM images WHERE sha256 LIKE ? LIMIT 2", [image_or_offer.lower() + "%"]
+        ).fetchall()
+        return rows[0][0] if len(rows) == 1 else None
 
     def images_without_prediction(self, model_id: int) -> list[dict]:
         return list(
@@ -85,3 +142,16 @@ class ModelStore:
                 rows,
             )
         return len(rows)
+
+
+def _model_row(row: dict) -> ModelRow:
+    return ModelRow(
+        row["id"],
+        row["version"],
+        row["architecture"],
+        row["path"],
+        json.loads(row["metrics_json"]),
+        bool(row["is_current"]),
+        json.loads(row["data_json"]),
+        row["created_at"],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -9,19 +10,24 @@ import pytest
 import torch
 from PIL import Image
 
+from classifier.checkpoints import load_checkpoint
+from classifier.config import TrainConfig
+from classifier.data import TensorSet
 from classifier.errors import CheckpointError, DatasetMissing
 from classifier.fashion_mnist import load_split, locate
 from classifier.inference import Classifier
 from classifier.model import ShopNet, build_model
-from classifier.training import TrainConfig, load_checkpoint, train_model
+from classifier.training import train_model
 from db.records import LABELS
 from demo.photos import PhotoStyle, render_photo
 
+# Small enough for a 2-core CI machine, big enough to learn: SGD one-cycle as the CPU recipe.
 TINY = TrainConfig(
     width=8,
     embedding_dim=32,
     epochs=2,
     batch_size=64,
+    lr=0.05,
     train_limit=4000,
     eval_limit=500,
     device="cpu",
@@ -33,19 +39,23 @@ def data():
     return load_split("train"), load_split("test")
 
 
+def as_set(split) -> TensorSet:
+    return TensorSet(torch.from_numpy(split.images.copy()), torch.from_numpy(split.labels))
+
+
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory):
     train, test = data
-    out = tmp_path_factory.mktemp("model")
+    steps = []
     result = train_model(
         TINY,
-        torch.from_numpy(train.images.copy()),
-        torch.from_numpy(train.labels),
-        torch.from_numpy(test.images.copy()),
-        torch.from_numpy(test.labels),
-        out,
+        as_set(train),
+        as_set(test),
+        tmp_path_factory.mktemp("model"),
         LABELS,
+        on_step=lambda step, total, loss, acc: steps.append((step, total, loss, acc)),
     )
+    result.steps = steps
     return result
 
 
@@ -74,9 +84,22 @@ def test_a_corrupt_idx_file_is_refused(tmp_path):
         load_split("test", tmp_path)
 
 
-def test_training_learns_far_above_chance(trained):
+def test_training_learns_far_above_chance_and_the_loss_falls(trained):
     assert trained.metrics["accuracy"] > 0.6  # chance is 0.1
     assert set(trained.metrics["per_class"]) == set(LABELS)
+    first, last = trained.history
+    assert last["train_loss"] < first["train_loss"]
+    assert trained.steps[-1][0] == trained.steps[-1][1] == 2 * 63  # 4,000 / 64 per epoch
+    assert trained.steps[-1][2] < trained.steps[0][2]  # running loss at the end vs start
+
+
+def test_a_run_writes_its_config_metrics_and_tensorboard_logs(trained):
+    folder = trained.checkpoint.parent
+    assert json.loads((folder / "config.json").read_text()) == TINY.to_dict()
+    assert json.loads((folder / "metrics.json").read_text())["accuracy"] == pytest.approx(
+        trained.metrics["accuracy"]
+    )
+    assert list((folder / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_checkpoint_holds_the_full_state_and_loads_weights_only(trained):
@@ -85,14 +108,17 @@ def test_checkpoint_holds_the_full_state_and_loads_weights_only(trained):
         "model",
         "optimizer",
         "scheduler",
+        "scaler",
         "epoch",
+        "step",
         "rng",
         "best_metric",
+        "bad_epochs",
         "config",
         "classes",
     } <= set(state)
     assert state["epoch"] in (1, 2) and state["classes"] == list(LABELS)
-    assert (trained.checkpoint.parent / "config.json").is_file()
+    assert set(state["rng"]) == {"torch", "cuda", "data"}
 
 
 def test_a_checkpoint_carrying_a_pickle_payload_is_refused(tmp_path):

@@ -1,0 +1,127 @@
+"""Training data as in-memory uint8 tensors: Fashion-MNIST, scraped photos, or both.
+
+Scraped photos are decoded once, from disk, by a DataLoader with workers (and pinned memory on
+CUDA); the decoded 28x28 set is small enough to stay in memory, or on the GPU, for training.
+Which photo is held out for evaluation depends only on its sha256, so splits never drift as
+new photos arrive.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image as PILImage
+from torch.utils.data import DataLoader, Dataset
+
+from classifier.fashion_mnist import load_split
+from classifier.transforms import INPUT_SIZE, photo_to_array
+
+log = logging.getLogger(__name__)
+
+HELD_OUT_PERCENT = 20
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    sha256: str
+    path: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TensorSet:
+    images: torch.Tensor  # uint8 (N, 28, 28)
+    labels: torch.Tensor  # int64 (N,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def limit(self, n: int | None) -> TensorSet:
+        return self if not n else TensorSet(self.images[:n], self.labels[:n])
+
+    def __add__(self, other: TensorSet) -> TensorSet:
+        return TensorSet(
+            torch.cat([self.images, other.images]), torch.cat([self.labels, other.labels])
+        )
+
+
+def empty_set() -> TensorSet:
+    return TensorSet(
+        torch.empty(0, INPUT_SIZE, INPUT_SIZE, dtype=torch.uint8), torch.empty(0, dtype=torch.long)
+    )
+
+
+def is_held_out(sha256: str) -> bool:
+    """The same photo is always on the same side of the split."""
+    return int(sha256[:8], 16) % 100 < HELD_OUT_PERCENT
+
+
+def fashion_mnist(split: str, download_dir: Path | None = None) -> TensorSet:
+    data = load_split(split, download_dir=download_dir)
+    return TensorSet(torch.from_numpy(data.images.copy()), torch.from_numpy(data.labels))
+
+
+class PhotoFiles(Dataset):
+    """Photo files decoded to the training form; unreadable files yield a -1 label."""
+
+    def __init__(self, paths: Sequence[str]):
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        try:
+            with PILImage.open(self.paths[index]) as image:
+                return torch.from_numpy(photo_to_array(image)), index
+        except (OSError, ValueError) as exc:
+            log.warning("%s: cannot read image, skipped: %s", self.paths[index], exc)
+            return torch.zeros(INPUT_SIZE, INPUT_SIZE, dtype=torch.uint8), -1
+
+
+def decode_photos(
+    paths: Sequence[str], workers: int = 2, pin_memory: bool = False
+) -> tuple[torch.Tensor, list[int]]:
+    """(uint8 arrays of the readable photos, their indexes into *paths*)."""
+    if not paths:
+        return torch.empty(0, INPUT_SIZE, INPUT_SIZE, dtype=torch.uint8), []
+    loader = DataLoader(
+        PhotoFiles(paths),
+        batch_size=256,
+        num_workers=workers if len(paths) > 512 else 0,  # worker start-up costs more
+        pin_memory=pin_memory,
+    )
+    arrays, kept = [], []
+    for batch, indexes in loader:
+        ok = indexes >= 0
+        arrays.append(batch[ok])
+        kept.extend(indexes[ok].tolist())
+    return torch.cat(arrays), kept
+
+
+def scraped_sets(
+    images: Sequence[LabelledImage],
+    classes: Sequence[str],
+    workers: int = 2,
+    pin_memory: bool = False,
+) -> tuple[TensorSet, TensorSet]:
+    """(training, held-out) sets from labelled scraped photos; unknown labels are skipped."""
+    index = {name: i for i, name in enumerate(classes)}
+    usable = [image for image in images if image.label in index]
+    if len(usable) < len(images):
+        log.warning("%d scraped labels are not model classes; skipped", len(images) - len(usable))
+    arrays, kept = decode_photos([i.path for i in usable], workers, pin_memory)
+    labels = torch.tensor([index[usable[k].label] for k in kept], dtype=torch.long)
+    held = torch.tensor([is_held_out(usable[k].sha256) for k in kept], dtype=torch.bool)
+    if not kept:
+        return empty_set(), empty_set()
+    return TensorSet(arrays[~held], labels[~held]), TensorSet(arrays[held], labels[held])
+
+
+def arrays_to_set(arrays: np.ndarray, labels: Sequence[int]) -> TensorSet:
+    return TensorSet(torch.from_numpy(np.ascontiguousarray(arrays)), torch.tensor(labels))

@@ -1,0 +1,85 @@
+"""ONNX export of a checkpoint, with a parity check against PyTorch on real inputs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from classifier.checkpoints import load_checkpoint
+from classifier.config import config_from_checkpoint
+from classifier.errors import ExportError
+from classifier.model import build_model, model_kwargs
+from classifier.transforms import INPUT_SIZE
+
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4
+OUTPUTS = ("logits", "embedding")
+
+
+def load_model(checkpoint: Path) -> tuple[torch.nn.Module, list[str]]:
+    """The model of *checkpoint* on the CPU in eval mode, and its class names."""
+    state = load_checkpoint(checkpoint)
+    config = config_from_checkpoint(state["config"])
+    model = build_model(config.architecture, **model_kwargs(config, len(state["classes"])))
+    model.load_state_dict(state["model"])
+    return model.eval(), list(state["classes"])
+
+
+def onnx_session(path: Path, threads: int | None = None):
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ExportError("onnxruntime is not installed: pip install onnxruntime") from exc
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ExportError(f"{path}: onnxruntime cannot load it: {exc}") from exc
+
+
+def export_onnx(checkpoint: Path, out: Path, samples: np.ndarray | None = None) -> dict:
+    """Write *out* and return the parity check: max |PyTorch - ONNX Runtime| over *samples*
+    (normalised (N, 1, 28, 28) float32; random ones if None). Differences above
+    PARITY_TOLERANCE raise ExportError and remove the file."""
+    model, _ = load_model(checkpoint)
+    dummy = torch.zeros(2, 1, INPUT_SIZE, INPUT_SIZE)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.onnx.export(
+            model,
+            (dummy,),
+            str(out),
+            input_names=["images"],
+            output_names=list(OUTPUTS),
+            dynamic_axes={
+                "images": {0: "batch"},
+                "logits": {0: "batch"},
+                "embedding": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,  # the TorchScript exporter needs no extra packages
+        )
+    except Exception as exc:
+        out.unlink(missing_ok=True)
+        raise ExportError(f"{checkpoint}: ONNX export failed: {exc}") from exc
+    if samples is None:
+        samples = np.random.default_rng(0).standard_normal((64, 1, INPUT_SIZE, INPUT_SIZE))
+    samples = samples.astype(np.float32)
+    with torch.no_grad():
+        expected = [t.numpy() for t in model(torch.from_numpy(samples))]
+    got = onnx_session(out).run(list(OUTPUTS), {"images": samples})
+    diff = max(float(np.abs(e - g).max()) for e, g in zip(expected, got, strict=True))
+    if diff > PARITY_TOLERANCE:
+        out.unlink(missing_ok=True)
+        raise ExportError(
+            f"{checkpoint}: ONNX output differs from PyTorch by {diff:.2e} "
+            f"(tolerance {PARITY_TOLERANCE:.0e}); export removed"
+        )
+    log.info("exported %s -> %s (max difference %.2e)", checkpoint, out, diff)
+    return {"path": str(out), "max_abs_diff": diff, "samples": len(samples)}

@@ -1,0 +1,165 @@
+"""`pricelens train` and `pricelens eval`: train, fine-tune, resume and score the CNN."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from classifier.config import CHOICES, load_config
+from classifier.evaluation import write_confusion_png
+from db.records import LABELS
+from db.store import Store
+from pipeline.errors import PipelineError
+from pipeline.model_training import evaluate_model, train_and_register
+from pipeline.progress import progress_bar
+
+
+def register(group: click.Group) -> None:
+    group.add_command(train)
+    group.add_command(evaluate)
+
+
+def unfinished_run(models: Path) -> Path | None:
+    """The newest run folder whose last checkpoint stopped before its last epoch."""
+    import torch
+
+    runs = sorted((p for p in models.glob("*/last.pt")), key=lambda p: p.stat().st_mtime)
+    for last in reversed(runs):
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        config = state.get("config", {})
+        if state.get("epoch", 0) < config.get("epochs", 0) and not (
+            config.get("patience") and state.get("bad_epochs", 0) >= config["patience"]
+        ):
+            return last.parent
+    return None
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML file of training settings (keys as in `key=value`; a [train] table or top level).",
+)
+@click.option(
+    "--dataset",
+    type=click.Choice(CHOICES["dataset"]),
+    default=None,
+    help="Fashion-MNIST, the labelled scraped photos, or both [default: fashion-mnist].",
+)
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs to train for.")
+@click.option(
+    "--device",
+    type=click.Choice(CHOICES["device"]),
+    default=None,
+    help="Where to train: CUDA when present with auto [default: auto].",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue the newest unfinished run exactly where it stopped."
+)
+@click.option(
+    "--from",
+    "from_version",
+    default=None,
+    metavar="VERSION",
+    help="Fine-tune this model ('current' for the current one) instead of starting afresh.",
+)
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.pass_obj
+def train(env, config_file, dataset, epochs, device, resume, from_version, overrides):
+    """Train the CNN, register it, and make it current if it beats the current model on the
+    same held-out data. KEY=VALUE pairs override config keys (e.g. lr=0.1 width=24)."""
+    config = load_config(config_file, overrides, dataset=dataset, epochs=epochs, device=device)
+    env.home.create()
+    with Store(env.home.database) as store:
+        base = None
+        if from_version:
+            base = store.model(from_version)
+            if base is None:
+                raise PipelineError(f"--from {from_version}: no such model (see `models list`)")
+        resume_dir = unfinished_run(env.home.models) if resume else None
+        if resume and resume_dir is None:
+            raise PipelineError(f"{env.home.models}: no unfinished training run to resume")
+        if resume_dir is not None:
+            config = load_config(None, (), **_saved(resume_dir))
+        with progress_bar(env.progress) as progress:
+            task = progress.add_task("train", total=None, status="")
+
+            def on_step(step: int, total: int, loss: float, accuracy: float) -> None:
+                status = f"loss {loss:.3f} acc {accuracy:.3f}"
+                progress.update(task, completed=step, total=total, status=status)
+
+            outcome = train_and_register(store, env.home, config, base, resume_dir, on_step)
+    result, scores = outcome.result, outcome.scores["candidate"]
+    env.out.print(
+        f"model {outcome.model.version}: {result.epochs_run} epochs in {result.seconds:.0f} s"
+        f"{' (stopped early)' if result.stopped_early else ''}, validation accuracy "
+        f"{result.metrics['accuracy']:.4f}; held-out "
+        + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()),
+        highlight=False,
+    )
+    verdict = "promoted to current" if outcome.promoted else "not promoted"
+    env.out.print(f"{verdict}: {outcome.reason}", highlight=False)
+
+
+def _saved(run_dir: Path) -> dict:
+    """The resolved config a run was started with (resuming must not change it)."""
+    return {
+        k: v for k, v in json.loads((run_dir / "config.json").read_text()).items() if v is not None
+    }
+
+
+@click.command("eval")
+@click.option(
+    "--model", "version", default="current", show_default=True, help="Model version or id."
+)
+@click.option(
+    "--dataset",
+    type=click.Choice(CHOICES["dataset"]),
+    default="fashion-mnist",
+    show_default=True,
+    help="Held-out data: the Fashion-MNIST test set, held-out scraped photos, or both.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(CHOICES["device"]),
+    default="auto",
+    show_default=True,
+    help="Where to run the model.",
+)
+@click.option(
+    "--confusion",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the confusion-matrix PNG [default: beside the model, confusion.png].",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_obj
+def evaluate(env, version, dataset, device, confusion, fmt):
+    """Print a model's accuracy and per-class accuracy on held-out data, and write its
+    confusion matrix as a PNG."""
+    with Store(env.home.database) as store:
+        model = store.model(version)
+        if model is None:
+            raise PipelineError(f"--model {version}: no such model (see `pricelens models list`)")
+        figures = evaluate_model(store, env.home, model, dataset, device)
+        key = "fashion-mnist" if dataset == "fashion-mnist" else dataset
+        store.update_model_metrics(model.id, {f"eval_{key}": figures["accuracy"]})
+    png = confusion or Path(model.path).with_name(f"confusion-{dataset}.png")
+    write_confusion_png(figures["confusion"], LABELS, png)
+    figures["confusion_png"] = str(png)
+    if fmt == "json":
+        env.out.print_json(json.dumps(figures))
+        return
+    env.out.print(
+        f"model {model.version} on {dataset} ({figures['images']} images): "
+        f"accuracy {figures['accuracy']:.4f}",
+        highlight=False,
+    )
+    for name, accuracy in figures["per_class"].items():
+        env.out.print(f"  {name:<12} {accuracy:.4f}", highlight=False)
+    env.out.print(f"confusion matrix: {png}", highlight=False)

@@ -1,0 +1,151 @@
+"""Resume, early stopping, configuration and ONNX export of the training toolkit (CPU, tiny)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from classifier.config import TrainConfig, load_config
+from classifier.data import TensorSet, is_held_out
+from classifier.errors import ConfigError, ExportError
+from classifier.evaluation import evaluate, write_confusion_png
+from classifier.export import export_onnx, load_model
+from classifier.fashion_mnist import load_split
+from classifier.inference import Classifier
+from classifier.training import Trainer, train_model
+from classifier.transforms import normalise
+from db.records import LABELS
+
+SMALL = TrainConfig(
+    width=8,
+    embedding_dim=16,
+    epochs=2,
+    batch_size=64,
+    lr=0.05,
+    train_limit=640,
+    eval_limit=200,
+    device="cpu",
+    tensorboard=False,
+)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    train, test = load_split("train"), load_split("test")
+
+    def first(split, n):
+        images, labels = split.images[:n].copy(), split.labels[:n]
+        return TensorSet(torch.from_numpy(images), torch.from_numpy(labels))
+
+    return first(train, 2000), first(test, 500)
+
+
+def losses(into: list):
+    return lambda step, total, loss, acc: into.append(loss)
+
+
+def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(sets, tmp_path):
+    train, val = sets
+    straight_losses, resumed_losses = [], []
+    straight = Trainer(
+        SMALL, train, val, tmp_path / "straight", LABELS, None, losses(straight_losses)
+    )
+    straight.fit()
+    first = Trainer(SMALL, train, val, tmp_path / "cut", LABELS)
+    first.fit(stop_after_epoch=1)  # as if killed after the first epoch
+    second = Trainer(SMALL, train, val, tmp_path / "cut", LABELS, None, losses(resumed_losses))
+    second.resume(tmp_path / "cut" / "last.pt")
+    assert second.epoch == 1
+    result = second.fit()
+    assert result.epochs_run == 2
+    assert resumed_losses == straight_losses[len(straight_losses) // 2 :]
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(sets, tmp_path):
+    train, val = sets
+    config = SMALL.replace(epochs=6, lr=1e-9, patience=2, monitor="val_accuracy")
+    result = train_model(config, train, val, tmp_path, LABELS)
+    assert result.stopped_early and result.epochs_run == 3  # best at 1, then 2 without gain
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["bad_epochs"] == 2
+
+
+def test_config_file_flags_and_overrides_resolve_in_order(tmp_path):
+    path = tmp_path / "train.toml"
+    path.write_text('[train]\nwidth = 24\nlr = 1\noptimizer = "adamw"\nepochs = 9\n')
+    config = load_config(path, ["lr=0.01", "augment=false", "train_limit=none"], epochs=3)
+    assert (config.width, config.lr, config.optimizer, config.epochs) == (24, 0.01, "adamw", 3)
+    assert config.augment is False and config.train_limit is None
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        ("[train]\nwidht = 3\n", [], r"train\.toml: unknown key 'train\.widht'"),
+        ("width = 'wide'\n", [], r"train\.toml: train\.width wants int"),
+        ("optimizer = 'lbfgs'\n", [], r"train\.toml: optimizer: 'lbfgs' is not one of"),
+        ("", ["epochs=many"], r"override 'epochs=many': epochs wants int"),
+        ("", ["lr"], r"override 'lr': expected key=value"),
+        ("width = [", [], r"train\.toml: not valid TOML"),
+    ],
+)
+def test_a_bad_config_names_the_file_and_key(tmp_path, text, overrides, message):
+    path = tmp_path / "train.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, overrides)
+
+
+def test_held_out_split_depends_only_on_the_photo_hash():
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(1000)]
+    held = [is_held_out(h) for h in hashes]
+    assert held == [is_held_out(h) for h in hashes] and 0.1 < sum(held) / len(held) < 0.3
+
+
+@pytest.fixture(scope="module")
+def small_model(sets, tmp_path_factory):
+    train, val = sets
+    return train_model(SMALL, train, val, tmp_path_factory.mktemp("small"), LABELS)
+
+
+def test_onnx_export_matches_pytorch_within_1e_4(small_model, sets, tmp_path):
+    _, val = sets
+    samples = normalise(val.images[:64]).numpy()
+    parity = export_onnx(small_model.checkpoint, tmp_path / "m.onnx", samples)
+    assert parity["max_abs_diff"] <= 1e-4 and (tmp_path / "m.onnx").stat().st_size > 1000
+
+
+def test_onnx_runtime_backend_gives_pytorchs_predictions(small_model, sets):
+    _, val = sets
+    export_onnx(small_model.checkpoint, small_model.checkpoint.with_name("model.onnx"))
+    arrays = val.images[:100].numpy()
+    by_torch = Classifier(small_model.checkpoint, "cpu").predict_arrays(arrays)
+    by_onnx = Classifier(small_model.checkpoint, backend="onnx").predict_arrays(arrays)
+    assert [p.label for p in by_torch] == [p.label for p in by_onnx]
+    pairs = zip(by_torch, by_onnx, strict=True)
+    diff = max(np.abs(a.embedding - b.embedding).max() for a, b in pairs)
+    assert diff < 1e-4
+
+
+def test_a_failed_parity_check_removes_the_export(small_model, tmp_path, monkeypatch):
+    monkeypatch.setattr("classifier.export.PARITY_TOLERANCE", -1.0)
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        export_onnx(small_model.checkpoint, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_evaluation_counts_a_confusion_matrix_and_draws_it(small_model, sets, tmp_path):
+    _, val = sets
+    model, classes = load_model(small_model.checkpoint)
+    figures = evaluate(model, val, classes)
+    confusion = np.array(figures["confusion"])
+    assert confusion.sum() == len(val)
+    assert figures["accuracy"] == pytest.approx(np.trace(confusion) / len(val))
+    png = write_confusion_png(figures["confusion"], classes, tmp_path / "c.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -78,10 +78,12 @@ def _register_commands() -> None:
         history_cmd,
         mall_cmd,
         match_cmd,
+        models_cmd,
         query_cmd,
         report_cmd,
         service_cmd,
         shops_cmd,
+        train_cmd,
     )
 
     for module in (
@@ -90,10 +92,12 @@ def _register_commands() -> None:
         history_cmd,
         mall_cmd,
         match_cmd,
+        models_cmd,
         query_cmd,
         report_cmd,
         service_cmd,
         shops_cmd,
+        train_cmd,
     ):
         module.register(cli)
 

@@ -14,7 +14,10 @@ extraction >= 10x slower per page than ours; sessions=2 >= 1.6x faster than sess
 The mall runs in a child process (photos pre-rendered) so that it shares neither the GIL nor
 the memory figure. Memory: the peak sums of VmRSS (shared pages, such as Chromium's code, count
 once per process, so this overstates) and of RssAnon (private memory) over this process and its
-descendants (chromedriver, Chromium and its helpers), sampled every 0.2 s.
+descendants (chromedriver, Chromium and its helpers), sampled every 0.2 s, as is their CPU time:
+CPU seconds per wall second show how much of the machine a run uses, and crawl/nav in CPU time
+is less disturbed by other load than in wall time. load_avg_1m above the CPU count at the end of
+a measurement means something else ran too: rerun that size.
 
     .venv/bin/python benchmarks/crawl.py [--sizes default,large] [--sessions 1,2,4] [--quick]
 
@@ -92,21 +95,31 @@ def mall_process(products: int) -> Iterator[tuple[dict[str, str], int]]:
             child.wait()
 
 
-def memory_kb(exclude: int) -> dict[str, int]:
-    """VmRSS and RssAnon sums over this process and its descendants, except *exclude*'s."""
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+MEMORY_KEYS = ("VmRSS:", "RssAnon:")
+
+
+def sample_tree(exclude: int, cpu: dict[int, float]) -> dict[str, int]:
+    """VmRSS and RssAnon sums (kB) over this process and its descendants except *exclude*'s
+    subtree; stores each descendant's own CPU seconds so far in *cpu*, by pid."""
     children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:  # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+        try:  # "pid (comm) state ppid ... utime stime": comm may hold spaces and ")"
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue  # the process ended while we looked
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    totals, todo = {"VmRSS:": 0, "RssAnon:": 0}, [os.getpid()]
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = (int(fields[11]) + int(fields[12])) * TICK_S
+    totals, todo = dict.fromkeys(MEMORY_KEYS, 0), [os.getpid()]
     while todo:
         pid = todo.pop()
         if pid == exclude:
             continue
         todo.extend(children.get(pid, []))
+        if pid != os.getpid():
+            cpu[pid] = times[pid]
         try:
             lines = Path(f"/proc/{pid}/status").read_text().splitlines()
         except OSError:
@@ -117,46 +130,46 @@ def memory_kb(exclude: int) -> dict[str, int]:
     return totals
 
 
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextmanager
-def peak_memory(exclude: int) -> Iterator[dict[str, float]]:
-    """Samples memory_kb every 0.2 s; the yielded dict gets the peaks in MB on exit."""
-    peak, figures, stop = {"VmRSS:": 0, "RssAnon:": 0}, {}, threading.Event()
+def watch(exclude: int) -> Iterator[dict[str, float]]:
+    """Samples every 0.2 s; on exit the yielded dict gets peak memory (MB) and the CPU seconds
+    of this process and its descendants. Chromium's processes are not our children, so
+    rusage cannot count them: their CPU time is sampled (the last 0.2 s before exit is lost)."""
+    peak, cpu, figures, stop = dict.fromkeys(MEMORY_KEYS, 0), {}, {}, threading.Event()
 
     def sample() -> None:
         while True:
-            for key, kb in memory_kb(exclude).items():
+            for key, kb in sample_tree(exclude, cpu).items():
                 peak[key] = max(peak[key], kb)
             if stop.wait(0.2):
                 return
 
-    thread = threading.Thread(target=sample, daemon=True)
+    thread, own = threading.Thread(target=sample, daemon=True), own_cpu_s()
     thread.start()
     try:
         yield figures
     finally:
         stop.set()
         thread.join()
+        figures["cpu_s"] = round(own_cpu_s() - own + sum(cpu.values()), 1)
         figures["peak_rss_mb"] = round(peak["VmRSS:"] / 1024, 1)
         figures["peak_anon_mb"] = round(peak["RssAnon:"] / 1024, 1)
-
-
-def cpu_s() -> float:
-    """CPU seconds of this process and its reaped descendants (browsers that were quit)."""
-    own, children = (
-        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-    )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
     with (
         tempfile.TemporaryDirectory(prefix="pricelens-bench-") as tmp,
-        peak_memory(mall_pid) as memory,
+        watch(mall_pid) as measured,
     ):
         home = Home(Path(tmp)).create()
-        started, cpu = time.perf_counter(), cpu_s()
+        started = time.perf_counter()
         results = crawl_shops(home, specs, CrawlOptions(sessions=sessions))
-        wall, cpu = time.perf_counter() - started, cpu_s() - cpu
+        wall = time.perf_counter() - started
         with closing(sqlite3.connect(home.database)) as db:  # per shop, browser start included
             spans = dict(
                 db.execute(
@@ -167,12 +180,11 @@ def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
     offers, pages = sum(r.offers for r in results), sum(r.pages for r in results)
     return {
         "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 1),
         "offers": offers,
         "pages": pages,
         "offers_per_s": round(offers / wall, 1),
         "pages_per_s": round(pages / wall, 2),
-        **memory,
+        **measured,
         "load_avg_1m": round(os.getloadavg()[0], 2),  # > cpus: something else ran too
         "failures": sum(r.failures for r in results),
         "per_shop": {
@@ -249,16 +261,16 @@ NAV = {"classic": nav_classic, "spa": nav_spa, "scroll": nav_scroll, "menu": nav
 
 def nav_only(shops: dict[str, DemoShop], bases: dict[str, str], mall_pid: int) -> dict:
     loads = {}
-    with peak_memory(mall_pid) as memory:
-        started, cpu = time.perf_counter(), cpu_s()
+    with watch(mall_pid) as measured:
+        started = time.perf_counter()
         for name, shop in shops.items():
             shop_started = time.perf_counter()
             with BrowserSession() as session:
                 count = NAV[name](session.driver, bases[name], shop)
             loads[name] = {"loads": count, "wall_s": round(time.perf_counter() - shop_started, 2)}
-        wall, cpu = time.perf_counter() - started, cpu_s() - cpu
-    figures = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 1), "per_shop": loads}
-    return figures | memory | {"load_avg_1m": round(os.getloadavg()[0], 2)}
+        wall = time.perf_counter() - started
+    figures = {"wall_s": round(wall, 2), "per_shop": loads}
+    return figures | measured | {"load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 # -- reference 2: naive per-element extraction ---------------------------------------------

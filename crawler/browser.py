@@ -119,12 +119,17 @@ class BrowserSession:
         self.starts += 1
         self.driver.set_page_load_timeout(self.config.page_load_timeout)
         self.driver.set_script_timeout(self.config.page_load_timeout)
+        self.identify()
+        return self.driver
+
+    def identify(self) -> None:
+        """Add our user agent suffix in the current tab (a CDP override holds per tab)."""
         if not self.config.remote_url:  # CDP is Chrome-local; a Grid node keeps its own agent
             agent = user_agent(self.driver)
-            self.driver.execute_cdp_cmd(
-                "Network.setUserAgentOverride", {"userAgent": f"{agent} {USER_AGENT_SUFFIX}"}
-            )
-        return self.driver
+            if USER_AGENT_SUFFIX not in agent:
+                self.driver.execute_cdp_cmd(
+                    "Network.setUserAgentOverride", {"userAgent": f"{agent} {USER_AGENT_SUFFIX}"}
+                )
 
     @property
     def profile_dir(self) -> str | None:

@@ -11,15 +11,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import (
+    NoSuchWindowException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 
 from crawler.browser import BrowserSession, cookies_header, session_is_dead, user_agent
+from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
 from crawler.errors import CrawlStopped, StepFailed
-from crawler.extract import RawItem, complete_from_detail, extract_items, safe_http_url, to_offer
+from crawler.extract import RawItem, extract_items, safe_http_url, to_offer
 from crawler.images import HttpContext, download_images
 from crawler.spec import ShopSpec
-from crawler.steps import Browser, RobotsCheck
+from crawler.steps import Browser, Pacer, RobotsCheck
 from db.records import Image, Offer
 
 log = logging.getLogger(__name__)
@@ -38,16 +43,6 @@ class CrawledPage:
     images: list[Image]
     shop_labels: dict[str, str]  # image sha256 -> shared label from the shop's category
     problems: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class PageFailure:
-    shop: str
-    step: str
-    url: str
-    message: str
-    html: str | None
-    screenshot_png: bytes | None
 
 
 @dataclass
@@ -78,8 +73,12 @@ class ShopCrawler:
         session: BrowserSession | None = None,
         recycle_after: int | None = None,
         should_stop: Callable[[], bool] | None = None,
+        *,
+        share: DetailShare | None = None,
+        pacer: Pacer | None = None,
     ):
         self.spec, self.images_dir, self.robots = spec, images_dir, robots
+        self.share, self.pacer = share, pacer
         self.should_stop = should_stop
         self.on_page, self.on_failure = on_page, on_failure
         self.session, self.recycle_after = session, recycle_after
@@ -90,7 +89,8 @@ class ShopCrawler:
 
     def _use(self, driver) -> None:
         self.driver = driver
-        self.browser = Browser(self.spec, driver, self.robots)
+        self.browser = Browser(self.spec, driver, self.robots, self.pacer)
+        self._detail_tab: str | None = None  # kept open for every detail page of this browser
 
     # -- the walk ---------------------------------------------------------------------------
 
@@ -312,30 +312,39 @@ class ShopCrawler:
         return len(page.offers)
 
     def _complete_from_details(self, items: list[tuple[str, RawItem]]) -> list[tuple[str, RawItem]]:
-        """Open each item's detail page in a second tab, so the listing keeps its state."""
+        """Load each item's detail page in a second tab, so the listing keeps its state; with
+        a share, idle sessions load some of them. Failed pages are recorded, their items kept
+        as the listing showed them."""
         listing = self.driver.current_window_handle
-        self.driver.switch_to.new_window("tab")
-        completed = []
+        self._enter_detail_tab()
         try:
-            for link, item in items:
-                try:
-                    self.browser.load(link, "open_detail")
-                    completed.append(
-                        (link, complete_from_detail(item, self.driver.page_source, self.spec))
-                    )
-                except (StepFailed, WebDriverException) as exc:
-                    if session_is_dead(exc):
-                        raise
-                    # keep what the listing showed; the offer is stored without a price
-                    message = exc.msg if isinstance(exc, WebDriverException) else str(exc)
-                    self._fail(
-                        "open_detail", link, f"{self.spec.name}: detail page failed: {message}"
-                    )
-                    completed.append((link, item))
+            if self.share is None:
+                results = [self._detail_here(link, item) for link, item in items]
+            else:
+                results = self.share.complete(self.spec, items, self._detail_here)
         finally:
-            self.driver.close()
             self.driver.switch_to.window(listing)
-        return completed
+        for result in results:
+            if result.failure is not None:
+                self.summary.failures += 1
+                self.on_failure(result.failure)
+        return [(result.link, result.item) for result in results]
+
+    def _detail_here(self, link: str, item: RawItem) -> DetailResult:
+        return fetch_detail(self.browser, link, item)
+
+    def _enter_detail_tab(self) -> None:
+        """Switch to the detail tab, opening it once per browser (not once per page)."""
+        if self._detail_tab is not None:
+            try:
+                self.driver.switch_to.window(self._detail_tab)
+                return
+            except NoSuchWindowException:  # closed by the page: open another
+                pass
+        self.driver.switch_to.new_window("tab")
+        self._detail_tab = self.driver.current_window_handle
+        if self.session is not None:
+            self.session.identify()  # the user agent override is per tab
 
     def _with_images(
         self, number: int, url: str, offers: list[Offer], problems: list[str]
@@ -363,12 +372,7 @@ class ShopCrawler:
 
     def _fail(self, step: str, url: str, message: str) -> None:
         self.summary.failures += 1
-        html = screenshot = None
-        try:
-            html = self.driver.page_source
-            screenshot = self.driver.get_screenshot_as_png()
-        except Exception:  # a dead browser has nothing to show
-            log.debug("no snapshot for failed page %s", url, exc_info=True)
+        html, screenshot = snapshot(self.driver)
         self.on_failure(PageFailure(self.spec.name, step, url, message, html, screenshot))
 
 
@@ -382,11 +386,26 @@ def crawl_shop(
     session: BrowserSession | None = None,
     recycle_after: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    *,
+    share: DetailShare | None = None,
+    pacer: Pacer | None = None,
 ) -> CrawlSummary:
     """Crawl *spec*'s shop with *driver*, handing over each page as it is done. With a
     *session*, a crashed browser is restarted and one is recycled after *recycle_after*
-    page loads. When *should_stop* says so, `CrawlStopped` is raised after the current page."""
+    page loads. When *should_stop* says so, `CrawlStopped` is raised after the current page.
+    With a *share*, other sessions may load detail pages; a *pacer* shared with them keeps the
+    shop's delay between requests."""
     crawler = ShopCrawler(
-        spec, driver, images_dir, on_page, on_failure, robots, session, recycle_after, should_stop
+        spec,
+        driver,
+        images_dir,
+        on_page,
+        on_failure,
+        robots,
+        session,
+        recycle_after,
+        should_stop,
+        share=share,
+        pacer=pacer,
     )
     return crawler.crawl()

@@ -83,6 +83,7 @@ class Politeness:
     wait_timeout: float = 15.0
     retries: int = 3  # on 5xx/429, time-outs and network errors, with exponential backoff
     backoff_seconds: float = 0.5
+    concurrency: int = 1  # browser sessions that may work on this shop at once
 
 
 @dataclass(frozen=True)
@@ -239,10 +240,13 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         wait_timeout=pol_reader.take("wait_timeout", float, 15.0),
         retries=pol_reader.take("retries", int, 3),
         backoff_seconds=pol_reader.take("backoff_seconds", float, 0.5),
+        concurrency=pol_reader.take("concurrency", int, 1),
     )
     for key in ("delay_seconds", "page_load_timeout", "wait_timeout", "retries", "backoff_seconds"):
         if getattr(politeness, key) < 0:
             raise pol_reader.fail(key, "must not be negative")
+    if politeness.concurrency < 1:
+        raise pol_reader.fail("concurrency", "must be at least 1")
     pol_reader.finish()
 
     cat_reader = top.sub("categories")

@@ -4,6 +4,7 @@ selector and URL. No fixed sleeps: each wait is for a condition on the page."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -36,13 +37,35 @@ class RobotsCheck(Protocol):
     def why_not(self, url: str) -> str | None: ...
 
 
+class Pacer:
+    """At least *delay* seconds between the starts of requests to one shop, shared by every
+    session that works on it, so more sessions never make a shop's crawl less polite."""
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        if self.delay <= 0:
+            return
+        with self._lock:  # reserve the next slot, then wait for it outside the lock
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.delay
+        if start > now:
+            time.sleep(start - now)  # a rate limit for the shop's sake, not a wait for the page
+
+
 class Browser:
     """One shop's view of a WebDriver session."""
 
-    def __init__(self, spec: ShopSpec, driver, robots: RobotsCheck | None = None):
+    def __init__(
+        self, spec: ShopSpec, driver, robots: RobotsCheck | None = None, pacer: Pacer | None = None
+    ):
         self.spec, self.driver, self.robots = spec, driver, robots
         self.wait = WebDriverWait(driver, spec.politeness.wait_timeout)
-        self._last_request = 0.0
+        self.pacer = pacer or Pacer(spec.politeness.delay_seconds)
         self.loads = 0  # page loads in this browser, for recycling
         self._host = urlsplit(spec.base_url).netloc if spec.base_url else None
 
@@ -56,12 +79,7 @@ class Browser:
             return "<browser gone>"
 
     def polite(self) -> None:
-        delay = self.spec.politeness.delay_seconds
-        if delay > 0:
-            wait = self._last_request + delay - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)  # a rate limit for the shop's sake, not a wait for the page
-        self._last_request = time.monotonic()
+        self.pacer.wait()
 
     # -- pages ------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The crawl stage: shops spread over N parallel browser sessions, each shop in its own crawl
-run; a failing page or shop is recorded and the others go on."""
+run; a session with no shop left loads other shops' detail pages (crawler.sharing); a failing
+page or shop is recorded and the others go on."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from crawler.browser import BrowserConfig, BrowserSession
 from crawler.engine import CrawledPage, PageFailure, crawl_shop
 from crawler.errors import CrawlStopped
 from crawler.robots import RobotsPolicy
+from crawler.sharing import Helper, WorkBoard
 from crawler.spec import ShopSpec
 from db.store import Store
 from pipeline.settings import Home
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CrawlOptions:
-    sessions: int = 1  # browser sessions in parallel; shops are spread over them
+    sessions: int = 1  # browser sessions in parallel; shops and detail pages are spread over them
     browser: BrowserConfig = BrowserConfig()
     max_pages: int | None = None  # overrides every spec's pagination.max_pages
     obey_robots: bool = True
@@ -77,8 +79,10 @@ def crawl_one_shop(
     pipeline_run_id: int | None = None,
     progress=None,
     stop: threading.Event | None = None,
+    board: WorkBoard | None = None,
 ) -> ShopCrawlResult:
-    """One shop, one crawl run, one browser session; the store connection is this thread's."""
+    """One shop, one crawl run, one browser session (helpers on *board* may load its detail
+    pages); the store connection is this thread's, and only this thread writes the run."""
     spec = apply_overrides(spec, options)
     with Store(home.database) as store:
         run_id = store.start_crawl_run(spec.name, spec.base_url, pipeline_run_id)
@@ -111,6 +115,8 @@ def crawl_one_shop(
                     session,
                     options.recycle_after,
                     stop.is_set if stop else None,
+                    share=board,
+                    pacer=board.pacer(spec) if board else None,
                 )
         except CrawlStopped as exc:
             store.finish_crawl_run(run_id, "stopped", str(exc))
@@ -158,6 +164,12 @@ def crawl_one_shop(
         )
 
 
+def expected_work(spec: ShopSpec) -> tuple[bool, bool]:
+    """Sort key, largest first: a detail page per item dwarfs a listing; a menu of listings
+    comes next. Starting the longest shop first keeps it from finishing alone at the end."""
+    return (spec.detail is not None, spec.for_each is not None)
+
+
 def crawl_shops(
     home: Home,
     specs: list[ShopSpec],
@@ -167,18 +179,32 @@ def crawl_shops(
     stop: threading.Event | None = None,
 ) -> list[ShopCrawlResult]:
     """Crawl *specs* with up to ``options.sessions`` browsers at once; results in spec order.
-    Setting *stop* ends every shop's crawl after its current page."""
+    Each session walks one shop at a time, longest first; with no shop left it helps with
+    the detail pages of shops still being walked. Setting *stop* ends every shop's crawl
+    after its current page."""
     robots = RobotsPolicy(obey=options.obey_robots, backoff_seconds=options.backoff_seconds or 0.5)
-    if options.sessions <= 1 or len(specs) <= 1:
+    if options.sessions <= 1:
         return [
             crawl_one_shop(home, spec, options, robots, pipeline_run_id, progress, stop)
             for spec in specs
         ]
+    order = sorted(range(len(specs)), key=lambda i: expected_work(specs[i]), reverse=True)
+    board = WorkBoard([(i, specs[i]) for i in order])
+    results: list[ShopCrawlResult | None] = [None] * len(specs)
+
+    def session() -> None:
+        while (picked := board.next_shop()) is not None:
+            index, spec = picked
+            try:
+                results[index] = crawl_one_shop(
+                    home, spec, options, robots, pipeline_run_id, progress, stop, board
+                )
+            finally:
+                board.shop_done(spec)
+        should_stop = stop.is_set if stop else None
+        Helper(board, options.browser, robots, options.recycle_after, should_stop).run()
+
     with ThreadPoolExecutor(max_workers=options.sessions, thread_name_prefix="crawl") as pool:
-        futures = [
-            pool.submit(
-                crawl_one_shop, home, spec, options, robots, pipeline_run_id, progress, stop
-            )
-            for spec in specs
-        ]
-        return [future.result() for future in futures]
+        for future in [pool.submit(session) for _ in range(options.sessions)]:
+            future.result()
+    return results

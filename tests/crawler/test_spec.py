@@ -155,6 +155,12 @@ INVALID = [
         "politeness.wait",
         "unknown key",
     ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\nconcurrency = 0\n',
+        "politeness.concurrency",
+        "at least 1",
+    ),
     ('currency = "KRW"', 'currency = "krw"', "currency", "ISO 4217"),
     ('currency = "KRW"', 'currency = "WON!"', "currency", "ISO 4217"),
     ('currency = "KRW"', "currency = 410", "currency", "must be str"),

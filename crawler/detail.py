@@ -1,0 +1,86 @@
+"""Detail pages: one listing item completed from its own page, in whichever browser session
+loads it, and what a failed page leaves behind (its HTML and a screenshot)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from selenium.common.exceptions import WebDriverException
+
+from crawler.browser import session_is_dead
+from crawler.errors import StepFailed
+from crawler.extract import RawItem, complete_from_detail
+from crawler.spec import ShopSpec
+from crawler.steps import Browser
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PageFailure:
+    shop: str
+    step: str
+    url: str
+    message: str
+    html: str | None
+    screenshot_png: bytes | None
+
+
+@dataclass(frozen=True)
+class DetailResult:
+    """An item completed from its detail page, or as the listing showed it plus the failure."""
+
+    link: str
+    item: RawItem
+    failure: PageFailure | None = None
+
+
+DetailWork = Callable[[str, RawItem], DetailResult]
+
+
+class DetailShare(Protocol):
+    """Lets other browser sessions load some of a shop's detail pages."""
+
+    def complete(
+        self, spec: ShopSpec, items: list[tuple[str, RawItem]], work: DetailWork
+    ) -> list[DetailResult]:
+        """Every item's result, in order; *work* loads one page in the caller's session."""
+        ...
+
+
+def snapshot(driver) -> tuple[str | None, bytes | None]:
+    """The current page's HTML and screenshot, for the record of a failure."""
+    html = screenshot = None
+    try:
+        html = driver.page_source
+        screenshot = driver.get_screenshot_as_png()
+    except Exception:  # a dead browser has nothing to show
+        log.debug("no snapshot of the failed page", exc_info=True)
+    return html, screenshot
+
+
+def fetch_detail(browser: Browser, link: str, item: RawItem) -> DetailResult:
+    """Load *link* in *browser*'s current tab and complete *item* from it. A page that fails
+    keeps what the listing showed (stored without a price) and carries its snapshot; only a
+    dead browser raises."""
+    spec, driver = browser.spec, browser.driver
+    try:
+        browser.load(link, "open_detail")
+        return DetailResult(link, complete_from_detail(item, driver.page_source, spec))
+    except (StepFailed, WebDriverException) as exc:
+        if session_is_dead(exc):
+            raise
+        message = exc.msg if isinstance(exc, WebDriverException) else str(exc)
+        html, screenshot = snapshot(driver)
+        failure = PageFailure(
+            spec.name,
+            "open_detail",
+            link,
+            f"{spec.name}: detail page failed: {message}",
+            html,
+            screenshot,
+        )
+        return DetailResult(link, item, failure)

@@ -1,0 +1,196 @@
+"""One crawl shared by several browser sessions. Shops are handed out one at a time, the
+longest first; a session with no shop left becomes a helper and loads detail pages that the
+shops' own sessions put on the board, as far as each shop's `politeness.concurrency` allows.
+A helper only loads and parses: its results go back to the shop's own session, which stores
+them with the rest of the page (one page, one transaction) and records any failure."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from crawler.browser import BrowserConfig, BrowserSession, session_is_dead
+from crawler.detail import DetailResult, DetailWork, fetch_detail
+from crawler.extract import RawItem
+from crawler.spec import ShopSpec
+from crawler.steps import Browser, Pacer, RobotsCheck
+
+log = logging.getLogger(__name__)
+
+MAX_HELPER_RESTARTS = 3  # a helper whose browser keeps dying stops helping
+IDLE_CHECK_S = 0.5  # how often an idle helper looks at the stop flag
+
+
+@dataclass(eq=False)
+class _Task:
+    spec: ShopSpec
+    link: str
+    item: RawItem
+    state: str = "queued"  # queued -> taken -> done; a helper that fails puts it back
+    result: DetailResult | None = None
+    cancelled: bool = False  # its shop's session no longer waits for it
+    helpers_failed: bool = False  # a helper could not do it: only the shop's session tries
+
+
+class WorkBoard:
+    """Shops to walk and detail pages to load, shared by the sessions of one crawl."""
+
+    def __init__(self, shops: list[tuple[int, ShopSpec]]):
+        self._cond = threading.Condition()
+        self._shops = deque(shops)
+        self._walking = 0  # shops whose own session is walking them now
+        self._busy: Counter[str] = Counter()  # sessions working on each shop now
+        self._queue: deque[_Task] = deque()
+        self._pacers: dict[str, Pacer] = {}
+
+    def pacer(self, spec: ShopSpec) -> Pacer:
+        """The shop's one rate limiter, whichever session sends the request."""
+        with self._cond:
+            return self._pacers.setdefault(spec.name, Pacer(spec.politeness.delay_seconds))
+
+    # -- a shop's own session -------------------------------------------------------------
+
+    def next_shop(self) -> tuple[int, ShopSpec] | None:
+        with self._cond:
+            if not self._shops:
+                return None
+            index, spec = self._shops.popleft()
+            self._walking += 1
+            self._busy[spec.name] += 1
+            return index, spec
+
+    def shop_done(self, spec: ShopSpec) -> None:
+        with self._cond:
+            self._walking -= 1
+            self._busy[spec.name] -= 1
+            self._cond.notify_all()
+
+    def complete(
+        self, spec: ShopSpec, items: list[tuple[str, RawItem]], work: DetailWork
+    ) -> list[DetailResult]:
+        """Put *items* on the board and load them with *work* (the calling session) until
+        none is left; helpers take others meanwhile. Results in the order of *items*."""
+        tasks = [_Task(spec, link, item) for link, item in items]
+        with self._cond:
+            self._queue.extend(tasks)
+            self._cond.notify_all()
+        try:
+            while True:
+                with self._cond:
+                    task = next((t for t in tasks if t.state == "queued"), None)
+                    if task is None:
+                        if all(t.state == "done" for t in tasks):
+                            break
+                        self._cond.wait()  # a helper is loading the last ones
+                        continue
+                    self._queue.remove(task)
+                    task.state = "taken"
+                result = work(task.link, task.item)
+                with self._cond:
+                    task.result, task.state = result, "done"
+        finally:
+            with self._cond:
+                for task in tasks:
+                    task.cancelled = True
+                    if task.state == "queued":
+                        self._queue.remove(task)
+        return [task.result for task in tasks]
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def take(self, should_stop: Callable[[], bool] | None = None) -> _Task | None:
+        """A detail page to load for another session's shop; waits for one. None when every
+        shop has been walked, or when asked to stop."""
+        with self._cond:
+            while not (should_stop and should_stop()):
+                for task in self._queue:
+                    name = task.spec.name
+                    if not task.helpers_failed and (
+                        self._busy[name] < task.spec.politeness.concurrency
+                    ):
+                        self._queue.remove(task)
+                        task.state = "taken"
+                        self._busy[name] += 1
+                        return task
+                if not self._shops and not self._walking:
+                    return None
+                self._cond.wait(IDLE_CHECK_S)
+            return None
+
+    def finish(self, task: _Task, result: DetailResult | None) -> None:
+        """A helper's result; None puts the page back for the shop's own session."""
+        with self._cond:
+            self._busy[task.spec.name] -= 1
+            if result is not None:
+                task.result, task.state = result, "done"
+            elif not task.cancelled:
+                task.state, task.helpers_failed = "queued", True
+                self._queue.appendleft(task)
+            self._cond.notify_all()
+
+
+class Helper:
+    """A browser session with no shop of its own that loads detail pages from the board.
+    Its browser starts with the first page it takes; it is recycled after *recycle_after*
+    page loads and restarted after a crash (the page then goes back to the shop's session)."""
+
+    def __init__(
+        self,
+        board: WorkBoard,
+        config: BrowserConfig,
+        robots: RobotsCheck | None = None,
+        recycle_after: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ):
+        self.board, self.robots, self.should_stop = board, robots, should_stop
+        self.recycle_after = recycle_after
+        self.session = BrowserSession(config)
+        self._browsers: dict[str, Browser] = {}
+        self.restarts = 0
+        self.pages = 0
+
+    def run(self) -> int:
+        """Help until no shop is left; returns how many detail pages this session loaded."""
+        try:
+            while (task := self.board.take(self.should_stop)) is not None:
+                result = None
+                try:
+                    result = self._load(task)
+                finally:
+                    self.board.finish(task, result)
+                if result is not None:
+                    self.pages += 1
+        finally:
+            self.session.close()
+        return self.pages
+
+    def _load(self, task: _Task) -> DetailResult | None:
+        if self.restarts > MAX_HELPER_RESTARTS:
+            return None
+        try:
+            return fetch_detail(self._browser(task.spec), task.link, task.item)
+        except Exception as exc:
+            if session_is_dead(exc):
+                self.restarts += 1
+                log.warning("helper browser died at %s; it will restart: %s", task.link, exc)
+                self.session.close()
+            else:  # unexpected: the shop's own session loads it and reports what happens
+                log.warning("helper could not load %s", task.link, exc_info=True)
+                if self.session.driver is None:  # no browser would start: stop helping
+                    self.restarts = MAX_HELPER_RESTARTS + 1
+            return None
+
+    def _browser(self, spec: ShopSpec) -> Browser:
+        loads = sum(browser.loads for browser in self._browsers.values())
+        recycle = bool(self.recycle_after and loads >= self.recycle_after)
+        if self.session.driver is None or recycle:
+            self.session.start()
+            self._browsers.clear()
+        browser = self._browsers.get(spec.name)
+        if browser is None:
+            browser = Browser(spec, self.session.driver, self.robots, self.board.pacer(spec))
+            self._browsers[spec.name] = browser
+        return browser

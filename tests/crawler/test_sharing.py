@@ -1,0 +1,159 @@
+"""Sharing a crawl among sessions: the work board hands detail pages to idle sessions within a
+shop's concurrency, results go back to the shop's own session in order, a page a helper could
+not load goes back to that session, and a shared pacer keeps the shop's delay."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import replace
+
+import pytest
+
+import crawler.steps as steps
+from crawler.detail import DetailResult
+from crawler.extract import RawItem
+from crawler.sharing import WorkBoard
+from crawler.spec import load_builtin_spec
+from crawler.steps import Pacer
+from demo.mall import MallSettings, run_mall
+from pipeline.crawling import CrawlOptions, crawl_shops, expected_work
+from pipeline.settings import Home
+
+
+def scroll_spec(concurrency: int):
+    spec = load_builtin_spec("scroll")
+    return replace(spec, politeness=replace(spec.politeness, concurrency=concurrency))
+
+
+def items(n: int) -> list[tuple[str, RawItem]]:
+    return [(f"http://shop/item/{i}", RawItem({"title": f"item {i}"}, False)) for i in range(n)]
+
+
+def done(link: str, item: RawItem, by: str) -> DetailResult:
+    return DetailResult(link, RawItem(item.fields | {"by": by}, False))
+
+
+def test_an_idle_session_takes_detail_pages_and_results_come_back_in_order():
+    spec = scroll_spec(concurrency=2)
+    board = WorkBoard([(0, spec)])
+    assert board.next_shop() == (0, spec)
+    helper_took = threading.Event()
+    taken = []
+
+    def helper():
+        while (task := board.take()) is not None:
+            taken.append(task.link)
+            helper_took.set()
+            board.finish(task, done(task.link, task.item, "helper"))
+
+    thread = threading.Thread(target=helper)
+    thread.start()
+
+    def own(link, item):
+        helper_took.wait()  # the shop's session is busy until the helper has taken one
+        return done(link, item, "own")
+
+    results = board.complete(spec, items(6), own)
+    board.shop_done(spec)
+    thread.join()
+    assert [r.link for r in results] == [link for link, _ in items(6)]
+    by = [r.item.fields["by"] for r in results]
+    assert taken and by.count("helper") == len(taken) and "own" in by
+
+
+def test_a_shop_with_concurrency_one_gets_no_helper():
+    spec = scroll_spec(concurrency=1)
+    board = WorkBoard([(0, spec)])
+    board.next_shop()
+    looked = threading.Event()
+    task = []
+
+    def helper():
+        def stop() -> bool:  # look once, then give up
+            if looked.is_set():
+                return True
+            looked.set()
+            return False
+
+        task.append(board.take(stop))
+
+    def own(link, item):
+        if not looked.is_set():
+            thread = threading.Thread(target=helper)
+            thread.start()
+            thread.join()
+        return done(link, item, "own")
+
+    results = board.complete(spec, items(3), own)
+    assert task == [None]
+    assert {r.item.fields["by"] for r in results} == {"own"}
+
+
+def test_a_page_a_helper_could_not_load_goes_back_to_the_shops_session():
+    spec = scroll_spec(concurrency=2)
+    board = WorkBoard([(0, spec)])
+    board.next_shop()
+    failed = threading.Event()
+    again = []
+
+    def helper():
+        task = board.take()
+        board.finish(task, None)  # e.g. its browser died
+        again.append(board.take(lambda: True))  # helpers never take it again
+        failed.set()
+
+    thread = threading.Thread(target=helper)
+    thread.start()
+
+    def own(link, item):
+        failed.wait()  # busy with the first page until the helper gave the second back
+        return done(link, item, "own")
+
+    results = board.complete(spec, items(2), own)
+    thread.join()
+    assert again == [None]
+    assert [r.item.fields["by"] for r in results] == ["own", "own"]
+
+
+def test_helpers_stop_when_every_shop_is_walked():
+    spec = scroll_spec(concurrency=2)
+    board = WorkBoard([(0, spec)])
+    board.next_shop()
+    board.shop_done(spec)
+    assert board.next_shop() is None and board.take() is None
+
+
+def test_the_longest_shops_are_walked_first():
+    specs = [load_builtin_spec(name) for name in ("classic", "spa", "scroll", "menu")]
+    order = sorted(specs, key=expected_work, reverse=True)
+    assert [s.name for s in order] == ["scroll", "menu", "classic", "spa"]
+
+
+def test_a_shared_pacer_spaces_requests_from_every_session(monkeypatch):
+    now, slept = [100.0], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(steps.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(steps.time, "sleep", sleep)
+    pacer = Pacer(2.0)
+    for _ in range(3):  # as if three sessions asked at the same moment
+        pacer.wait()
+    assert slept == [2.0, 2.0]
+
+
+@pytest.mark.browser
+def test_two_sessions_on_one_shop_with_detail_pages_store_every_offer(tmp_path):
+    home = Home(tmp_path / "home").create()
+    with run_mall(MallSettings(seed=5, products=60, shops=("scroll",))) as mall:
+        spec = load_builtin_spec("scroll").with_base_url(mall.base_urls["scroll"])
+        (result,) = crawl_shops(home, [spec], CrawlOptions(sessions=2))
+        expected = {o["sku"]: o["price"] for o in mall.answer_key()["shops"]["scroll"]["offers"]}
+    assert result.status == "ok" and result.offers == len(expected)
+    with sqlite3.connect(home.database) as db:
+        stored = dict(db.execute("SELECT sku, price FROM offers"))
+        runs = db.execute("SELECT COUNT(*) FROM crawl_runs").fetchone()[0]
+    assert stored == expected and runs == 1

@@ -27,7 +27,9 @@ from crawler.errors import DriverUnavailable
 log = logging.getLogger(__name__)
 
 # Without the background-networking flags Chromium stalls trying to reach Google on a
-# closed network; --no-sandbox is needed as root and in containers.
+# closed network; --no-sandbox is needed as root and in containers. A crawler never goes
+# back, so keeping left pages alive (back-forward cache) and a new frame per document
+# (RenderDocument) only cost CPU: about a quarter of a page load's, measured on 150 loads.
 CHROME_FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -39,6 +41,7 @@ CHROME_FLAGS = (
     "--no-first-run",
     "--disable-extensions",
     "--window-size=1280,2000",
+    "--disable-features=RenderDocument,BackForwardCache",
 )
 BROWSER_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 USER_AGENT_SUFFIX = "pricelens/0.1 (+https://github.com/pricelens/pricelens)"

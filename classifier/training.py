@@ -69,6 +69,7 @@ class Trainer:
         classes: tuple[str, ...] | list[str],
         init_weights: dict | None = None,
         on_step: StepCallback | None = None,
+        apply_train_limit: bool = True,
     ):
         self.config, self.out_dir, self.classes = config, out_dir, list(classes)
         self.on_step = on_step
@@ -81,7 +82,7 @@ class Trainer:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.manual_seed(config.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        self.train = train.limit(config.train_limit)
+        self.train = train.limit(config.train_limit) if apply_train_limit else train
         self.val = val.limit(config.eval_limit)
         if len(self.train) == 0 or len(self.val) == 0:
             raise ClassifierError(
@@ -125,13 +126,14 @@ class Trainer:
 
     def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         total = self.config.epochs * self.steps_per_epoch
-        if self.config.schedule == "onecycle":
+        if self.config.schedule == "onecycle" and total * self.config.warmup >= 2:
             return torch.optim.lr_scheduler.OneCycleLR(
                 self.optimizer,
                 max_lr=self.config.lr,
                 total_steps=total,
                 pct_start=self.config.warmup,
             )
+        # cosine also stands in for one-cycle on runs too short to warm up (a handful of steps)
         return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
 
     # -- state ---------------------------------------------------------------------------
@@ -228,7 +230,7 @@ class Trainer:
         if self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
-        stopped_early = False
+        stopped_early, best_val = False, None
         try:
             while self.epoch < c.epochs:
                 train_metrics = self.train_epoch()
@@ -244,7 +246,7 @@ class Trainer:
                 self.history.append(metrics)
                 improved = self._improved(metrics)
                 if improved:
-                    self.best, self.bad_epochs = metrics[c.monitor], 0
+                    self.best, self.bad_epochs, best_val = metrics[c.monitor], 0, val
                 else:
                     self.bad_epochs += 1
                 log.info("epoch %d: %s", self.epoch, metrics)
@@ -264,10 +266,11 @@ class Trainer:
         finally:
             if writer:
                 writer.close()
-        best = json.loads((self.out_dir / "metrics.json").read_text())
+        if best_val is None:  # resumed after the best epoch: it is on disk
+            best_val = json.loads((self.out_dir / "metrics.json").read_text())
         return TrainResult(
             self.out_dir / "best.pt",
-            best,
+            best_val,
             self.epoch,
             stopped_early,
             self.history,
@@ -303,9 +306,12 @@ def train_model(
     on_step: StepCallback | None = None,
     init_weights: dict | None = None,
     resume: bool = False,
+    apply_train_limit: bool = True,
 ) -> TrainResult:
     """Train (or resume, or fine-tune from *init_weights*) and return the best epoch."""
-    trainer = Trainer(config, train, val, out_dir, classes, init_weights, on_step)
+    trainer = Trainer(
+        config, train, val, out_dir, classes, init_weights, on_step, apply_train_limit
+    )
     if resume:
         trainer.resume(out_dir / "last.pt")
     return trainer.fit()

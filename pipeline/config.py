@@ -13,6 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pipeline.errors import PipelineError
 
 STEPS = ("crawl", "classify", "match", "report")
+EXTRA_STEPS = ("retrain",)  # run on its own schedule, or asked for: `pricelens run --steps retrain`
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 
 
@@ -55,6 +56,10 @@ class ServiceConfig:
     report_keep: int = 14
     train_epochs: int = 2
     train_limit: int | None = None
+    retrain: Schedule = Schedule()
+    retrain_min_labels: int = 200  # newly labelled scraped photos that make retraining worth it
+    retrain_epochs: int = 2
+    retrain_dataset: str = "both"
 
     def trigger(self, schedule: Schedule) -> CronTrigger:
         return cron_trigger(schedule.cron, self.timezone)
@@ -132,6 +137,16 @@ def load_config(path: Path) -> ServiceConfig:
     train = top.table("train")
     epochs, limit = train.take("epochs", int, 2), train.take("train_limit", int)
     train.done()
+    retrain = top.table("retrain")
+    retrain_schedule = retrain.schedule(timezone)
+    min_labels = retrain.take("min_new_labels", int, 200)
+    retrain_epochs = retrain.take("epochs", int, 2)
+    retrain_dataset = retrain.take("dataset", str, "both")
+    if retrain_dataset not in ("both", "scraped"):
+        raise retrain.fail("dataset", f"must be 'both' or 'scraped', not {retrain_dataset!r}")
+    if min_labels < 1 or retrain_epochs < 1:
+        raise retrain.fail("min_new_labels" if min_labels < 1 else "epochs", "must be >= 1")
+    retrain.done()
     top.done()
     return ServiceConfig(
         path,
@@ -148,4 +163,8 @@ def load_config(path: Path) -> ServiceConfig:
         keep,
         epochs,
         limit,
+        retrain_schedule,
+        min_labels,
+        retrain_epochs,
+        retrain_dataset,
     )

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from classifier.checkpoints import load_checkpoint
-from classifier.config import TrainConfig
+from classifier.config import TrainConfig, config_from_checkpoint
 from classifier.data import LabelledImage, TensorSet, empty_set, fashion_mnist, scraped_sets
 from classifier.evaluation import evaluate
 from classifier.export import load_model
-from classifier.training import TrainResult, pick_device, train_model
+from classifier.training import TrainResult, distributed, pick_device, train_model
 from db.records import LABELS
 from db.store import ModelRow, Store
 from pipeline.errors import PipelineError
@@ -62,7 +62,7 @@ def load_data(
     )
     described: dict = {"dataset": dataset}
     if dataset in ("fashion-mnist", "both"):
-        train = fashion_mnist("train", home.datasets)
+        train = fashion_mnist("train", home.datasets).limit(train_limit)
         fmnist_test = fashion_mnist("test", home.datasets)
         described["fashion_mnist_train"] = len(train)
     if dataset in ("scraped", "both"):
@@ -86,7 +86,7 @@ def load_data(
                 train = train + scraped_train
         else:
             train = scraped_train
-    described["train_images"] = len(train.limit(train_limit))
+    described["train_images"] = len(train)
     held = HeldOut(fmnist_test, scraped_test)
     described["held_out"] = {k: len(v) for k, v in held.sets().items()}
     return train, held, described
@@ -110,9 +110,10 @@ def train_and_register(
     from_model: ModelRow | None = None,
     resume_dir: Path | None = None,
     on_step=None,
-) -> TrainOutcome:
+) -> TrainOutcome | None:
     """Train on ``config.dataset`` (fine-tuning *from_model* if given), register the model,
-    and make it current when it beats the current one on the same held-out data."""
+    and make it current when it beats the current one on the same held-out data. Returns
+    None in the other processes of a torchrun launch."""
     train, held, described = load_data(
         store, home, config.dataset, config.workers, config.train_limit
     )
@@ -121,12 +122,27 @@ def train_and_register(
         val = held.fashion_mnist.limit(5000) + held.scraped  # monitor both domains
     init_weights = None
     if from_model is not None:
-        init_weights = load_checkpoint(Path(from_model.path))["model"]
+        state = load_checkpoint(Path(from_model.path))
+        init_weights = state["model"]
+        shape = config_from_checkpoint(state["config"])  # fine-tuning keeps the architecture
+        config = config.replace(
+            architecture=shape.architecture, width=shape.width, embedding_dim=shape.embedding_dim
+        )
         described["fine_tuned_from"] = from_model.version
     out_dir = resume_dir or home.models / datetime.now(UTC).strftime("m-%Y%m%dT%H%M%S%fZ")
     result = train_model(
-        config, train, val, out_dir, LABELS, on_step, init_weights, resume=resume_dir is not None
+        config,
+        train,
+        val,
+        out_dir,
+        LABELS,
+        on_step,
+        init_weights,
+        resume=resume_dir is not None,
+        apply_train_limit=False,  # load_data applied it, to the Fashion-MNIST part only
     )
+    if distributed()[0] != 0:
+        return None  # under torchrun only the first process judges and registers the model
     current = store.current_model()
     candidate_scores = score(result.checkpoint, held, config.device)
     scores = {"candidate": candidate_scores}

@@ -13,11 +13,12 @@ from pathlib import Path
 from classifier.training import TrainConfig
 from db.store import Store
 from pipeline.classifying import classify_images, ensure_model
-from pipeline.config import STEPS, ServiceConfig
+from pipeline.config import EXTRA_STEPS, STEPS, ServiceConfig
 from pipeline.crawling import CrawlOptions, crawl_shops
 from pipeline.matching import match_offers
 from pipeline.output import write_rows_csv
 from pipeline.report import comparison, report_columns, report_rows
+from pipeline.retraining import TrainingStopped, retrain_if_due
 from pipeline.settings import Home
 from pipeline.shops import resolve_specs
 
@@ -55,12 +56,15 @@ def run_pipeline(
     """Run *steps* in order now. A stop request ends the run after the current page
     ('stopped'); an error ends it 'failed'; both are recorded before returning."""
     home.create()
-    steps = tuple(s for s in STEPS if s in steps)
+    steps = tuple(s for s in STEPS + EXTRA_STEPS if s in steps)
     with Store(home.database) as store:
         run_id = store.start_pipeline_run(kind)
         counts: dict = {"steps": list(steps), "seconds": {}}
         try:
             status = _run_steps(home, config, store, run_id, steps, shops, stop, counts, progress)
+        except TrainingStopped as exc:
+            store.finish_pipeline_run(run_id, "stopped", counts, f"stopped on request: {exc}")
+            return RunOutcome(run_id, "stopped", counts)
         except BaseException as exc:
             stopped = isinstance(exc, KeyboardInterrupt)
             store.finish_pipeline_run(
@@ -102,6 +106,8 @@ def _run_steps(home, config, store, run_id, steps, shops, stop, counts, progress
             counts["groups"] = len(match_offers(store, model.id if model else None))
         elif step == "report":
             counts["report"] = str(write_report(home, store, config))
+        elif step == "retrain":
+            counts.update(retrain_if_due(store, home, config, stop, progress))
         counts["seconds"][step] = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
     return "ok"

@@ -44,6 +44,8 @@ def run_job(home_root: str, kind: str, shop: str | None = None) -> None:
         run_pipeline(home, config, ("crawl",), shops=(shop,), kind=f"crawl:{shop}", stop=STOP)
     elif kind == "report":
         run_pipeline(home, config, ("report",), kind="report", stop=STOP)
+    elif kind == "retrain":
+        run_pipeline(home, config, ("retrain",), kind="retrain", stop=STOP)
 
 
 def wanted_jobs(config: ServiceConfig) -> dict[str, tuple[str, str | None, object]]:
@@ -56,6 +58,8 @@ def wanted_jobs(config: ServiceConfig) -> dict[str, tuple[str, str | None, objec
             jobs[f"crawl:{shop}"] = ("crawl", shop, schedule)
     if config.report.cron:
         jobs["report"] = ("report", None, config.report)
+    if config.retrain.cron:
+        jobs["retrain"] = ("retrain", None, config.retrain)
     return jobs
 
 

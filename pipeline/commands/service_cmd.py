@@ -10,7 +10,7 @@ import click
 import tomlkit
 
 from db.store import Store
-from pipeline.config import STEPS, ConfigError, cron_trigger, load_config
+from pipeline.config import EXTRA_STEPS, STEPS, ConfigError, cron_trigger, load_config
 from pipeline.errors import PipelineError
 from pipeline.output import FORMATS, render_rows
 from pipeline.progress import progress_bar
@@ -52,7 +52,7 @@ def serve(env):
     "--steps",
     default=",".join(STEPS),
     show_default=True,
-    help="Comma-separated steps to run, in pipeline order.",
+    help="Comma-separated steps to run, in pipeline order (`retrain` too: see [retrain]).",
 )
 @click.option(
     "--shop",
@@ -65,10 +65,11 @@ def serve(env):
 def run(env, steps, shops):
     """Run the pipeline once now, through the same code as the scheduled runs."""
     chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
-    unknown = [s for s in chosen if s not in STEPS]
+    unknown = [s for s in chosen if s not in STEPS + EXTRA_STEPS]
     if unknown:
         raise click.BadParameter(
-            f"unknown step {unknown[0]!r}; steps: {', '.join(STEPS)}", param_hint="--steps"
+            f"unknown step {unknown[0]!r}; steps: {', '.join(STEPS + EXTRA_STEPS)}",
+            param_hint="--steps",
         )
     config = load_config(env.home.create().config)
     with progress_bar(env.progress) as progress:
@@ -107,13 +108,13 @@ def _document(env):
 
 
 def _entry(document, job: str):
-    """The TOML table behind a job id: pipeline, report, or crawl:SHOP."""
-    if job in ("pipeline", "report"):
+    """The TOML table behind a job id: pipeline, report, retrain, or crawl:SHOP."""
+    if job in ("pipeline", "report", "retrain"):
         return document.setdefault(job, tomlkit.table())
     if job.startswith("crawl:") and len(job) > 6:
         shops = document.setdefault("shops", tomlkit.table())
         return shops.setdefault(job[6:], tomlkit.table())
-    raise PipelineError(f"unknown job {job!r}: use pipeline, report or crawl:SHOP")
+    raise PipelineError(f"unknown job {job!r}: use pipeline, report, retrain or crawl:SHOP")
 
 
 def _save(path, document) -> None:
@@ -152,7 +153,8 @@ def list_(env):
 @click.argument("cron")
 @click.pass_obj
 def add(env, job, cron):
-    """Schedule JOB (pipeline, report or crawl:SHOP) at CRON ("0 6 * * *"), or change it."""
+    """Schedule JOB (pipeline, report, retrain or crawl:SHOP) at CRON ("0 6 * * *"), or
+    change its cron."""
     try:
         cron_trigger(cron, "UTC")
     except ValueError as exc:
@@ -168,7 +170,7 @@ def add(env, job, cron):
 @click.argument("job")
 @click.pass_obj
 def remove(env, job):
-    """Unschedule JOB (pipeline, report or crawl:SHOP); its other settings stay."""
+    """Unschedule JOB (pipeline, report, retrain or crawl:SHOP); its other settings stay."""
     _set(env, job, "cron", None)
 
 
@@ -176,7 +178,7 @@ def remove(env, job):
 @click.argument("job")
 @click.pass_obj
 def pause(env, job):
-    """Pause JOB (pipeline, report or crawl:SHOP); it keeps its cron."""
+    """Pause JOB (pipeline, report, retrain or crawl:SHOP); it keeps its cron."""
     _set(env, job, "paused", True)
 
 

@@ -92,6 +92,8 @@ def train(env, config_file, dataset, epochs, device, resume, from_version, overr
                 progress.update(task, completed=step, total=total, status=status)
 
             outcome = train_and_register(store, env.home, config, base, resume_dir, on_step)
+    if outcome is None:
+        return  # a secondary torchrun process
     result, scores = outcome.result, outcome.scores["candidate"]
     env.out.print(
         f"model {outcome.model.version}: {result.epochs_run} epochs in {result.seconds:.0f} s"

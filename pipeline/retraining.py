@@ -1,0 +1,72 @@
+"""The retraining job: when enough scraped photos were labelled since the current model was
+trained, fine-tune it on them, promote the result only if it is better on held-out data, then
+re-classify and re-match with the new model."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from classifier.config import TrainConfig
+from db.store import Store
+from pipeline.classifying import classify_images
+from pipeline.config import ServiceConfig
+from pipeline.matching import match_offers
+from pipeline.model_training import train_and_register
+from pipeline.settings import Home
+
+log = logging.getLogger(__name__)
+
+
+class TrainingStopped(Exception):
+    """A stop request (SIGTERM) arrived during training; the last finished epoch is kept."""
+
+
+def new_labels(store: Store) -> int:
+    """Photos labelled since the current model's data was gathered (all, if it saw none)."""
+    current = store.current_model()
+    since = current.data.get("scraped_labelled_until", "") if current else ""
+    return store.labels_since(since)
+
+
+def retrain_if_due(
+    store: Store,
+    home: Home,
+    config: ServiceConfig,
+    stop: threading.Event | None = None,
+    progress=None,
+) -> dict:
+    """Counts for pipeline_runs: new labels, and the model trained and whether it was promoted."""
+    current = store.current_model()
+    if current is None:
+        return {"retrain": "skipped: no current model (the classify step trains the first)"}
+    waiting = new_labels(store)
+    counts: dict = {"new_labels": waiting}
+    if waiting < config.retrain_min_labels:
+        counts["retrain"] = f"skipped: {waiting} new labels, {config.retrain_min_labels} needed"
+        return counts
+    train = TrainConfig(  # a gentler schedule than from scratch: it starts from a good model
+        dataset=config.retrain_dataset,
+        epochs=config.retrain_epochs,
+        lr=0.02,
+        warmup=0.1,
+        train_limit=config.train_limit,
+    )
+    task = progress.add_task("retrain", total=None, status="") if progress else None
+
+    def on_step(step: int, total: int, loss: float, accuracy: float) -> None:
+        if stop is not None and stop.is_set():
+            raise TrainingStopped(f"stopped at step {step} of {total}")
+        if progress:
+            progress.update(task, completed=step, total=total, status=f"loss {loss:.3f}")
+
+    outcome = train_and_register(store, home, train, current, on_step=on_step)
+    counts |= {
+        "model": outcome.model.version,
+        "promoted": outcome.promoted,
+        "retrain": outcome.reason,
+    }
+    if outcome.promoted:
+        counts["classified"] = classify_images(store, outcome.model, progress=progress)
+        counts["groups"] = len(match_offers(store, outcome.model.id))
+    return counts

@@ -1,0 +1,121 @@
+"""train / eval / models / label / classify through the CLI, on a real database whose
+"scraped" photos are Fashion-MNIST products restyled the way the hard demo shops do it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from db.records import LABELS
+from db.store import Store
+from pipeline.cli import cli
+from tests.pipeline.scraped import add_scraped_photos
+
+# Tiny but learning: a few seconds per epoch on 2 CPU cores.
+TINY = ["width=8", "embedding_dim=16", "batch_size=64", "lr=0.05", "eval_limit=1000"]
+
+
+def invoke(home, *args):
+    result = CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    add_scraped_photos(home, 1200)
+    return home
+
+
+def models(home) -> list[dict]:
+    return json.loads(invoke(home, "models", "list", "--format", "json"))
+
+
+def scraped_accuracy(home, version: str) -> float:
+    out = invoke(home, "eval", "--model", version, "--dataset", "scraped", "--format", "json")
+    figures = json.loads(out)
+    assert set(figures["per_class"]) <= set(LABELS) and figures["images"] > 100
+    return figures["accuracy"]
+
+
+@pytest.fixture(scope="module")
+def base(home):
+    out = invoke(home, "train", "--epochs", "2", "--device", "cpu", "train_limit=4000",
+                 "shop_augment=0", *TINY)  # fmt: skip
+    assert "promoted to current: no current model" in out
+    (model,) = models(home)
+    assert model["current"] == "*" and model["dataset"] == "fashion-mnist"
+    return model["version"]
+
+
+def test_eval_prints_accuracy_per_class_and_draws_the_confusion_matrix(home, base, tmp_path):
+    png = tmp_path / "confusion.png"
+    figures = json.loads(
+        invoke(home, "eval", "--format", "json", "--confusion", str(png), "--device", "cpu")
+    )
+    assert 0.5 < figures["accuracy"] <= 1 and set(figures["per_class"]) == set(LABELS)
+    assert figures["images"] == 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+    text = invoke(home, "eval")
+    assert "accuracy" in text and "ankle_boot" in text
+
+
+def test_retraining_on_scraped_photos_beats_the_fashion_mnist_model_and_is_promoted(home, base):
+    before = scraped_accuracy(home, base)
+    out = invoke(home, "train", "--dataset", "both", "--from", "current", "--epochs", "2",
+                 "--device", "cpu", "train_limit=4000", "lr=0.02", *TINY)  # fmt: skip
+    assert "promoted to current" in out, out
+    retrained = models(home)[-1]
+    assert retrained["current"] == "*" and retrained["fine_tuned_from"] == base
+    after = scraped_accuracy(home, retrained["version"])
+    assert after > before + 0.05, (before, after)
+
+
+def test_a_worse_model_is_registered_but_not_promoted(home, base):
+    current = next(m for m in models(home) if m["current"])
+    out = invoke(home, "train", "--epochs", "1", "--device", "cpu", "train_limit=256", "lr=1e-6",
+                 *TINY)  # fmt: skip
+    assert "not promoted" in out
+    assert next(m for m in models(home) if m["current"])["version"] == current["version"]
+    invoke(home, "models", "promote", base)
+    assert next(m for m in models(home) if m["current"])["version"] == base
+
+
+def test_export_onnx_then_classify_with_onnx_runtime(home, base):
+    out = invoke(home, "models", "export", base, "--onnx")
+    assert "max difference from PyTorch" in out
+    invoke(home, "models", "promote", base)
+    done = json.loads(invoke(home, "classify", "--backend", "onnx", "--format", "json"))
+    assert done == {"model": base, "classified": 1200}
+    with sqlite3.connect(home / "pricelens.db") as db:
+        rows = db.execute(
+            "SELECT count(*), min(length(embedding)) FROM predictions p JOIN models m "
+            "ON m.id = p.model_id WHERE m.version = ?",
+            [base],
+        ).fetchone()
+    assert rows == (1200, 16 * 4)  # float32 embeddings
+    assert json.loads(invoke(home, "classify", "--format", "json"))["classified"] == 0
+
+
+def test_a_user_label_wins_over_the_shops(home):
+    with sqlite3.connect(home / "pricelens.db") as db:
+        sha = db.execute("SELECT image_sha256 FROM labels ORDER BY image_sha256").fetchone()[0]
+    invoke(home, "label", sha[:10], "bag")
+    with Store(home / "pricelens.db") as store:
+        labelled = {row["sha256"]: row["label"] for row in store.labelled_images()}
+    assert labelled[sha] == "bag"
+
+
+def test_bad_model_commands_say_what_is_wrong(home):
+    runner = CliRunner()
+    for args, message in [
+        (["label", "deadbeefdeadbeef", "bag"], "no stored photo"),
+        (["models", "promote", "nope"], "nope: no such model"),
+        (["train", "widht=3"], "unknown key 'widht'"),
+        (["train", "--resume"], "no unfinished training run"),
+    ]:
+        result = runner.invoke(cli, ["--home", str(home), *args])
+        assert result.exit_code == 1 and message in result.output, result.output

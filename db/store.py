@@ -197,6 +197,8 @@ class Store(RunStore, ModelStore, GroupStore):
     def _set_label(self, conn, image_sha256: str, label: str, source: str) -> None:
         conn.execute(
             "INSERT INTO labels (image_sha256, label, source, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(image_sha256, source) DO UPDATE SET label = excluded.label",
+            "ON CONFLICT(image_sha256, source) DO UPDATE SET label = excluded.label, "
+            # a changed label counts as new training signal; a re-crawl repeating it does not
+            "created_at = iif(label = excluded.label, created_at, excluded.created_at)",
             (image_sha256, label, source, _now()),
         )

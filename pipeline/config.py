@@ -54,6 +54,7 @@ class ServiceConfig:
     report: Schedule = Schedule()
     report_folder: str = "reports"
     report_keep: int = 14
+    report_csv: bool = False
     train_epochs: int = 2
     train_limit: int | None = None
     retrain: Schedule = Schedule()
@@ -133,6 +134,9 @@ def load_config(path: Path) -> ServiceConfig:
     report = top.table("report")
     report_schedule = report.schedule(timezone)
     folder, keep = report.take("folder", str, "reports"), report.take("keep", int, 14)
+    report_csv = report.take("csv", bool, False)
+    if keep < 1:
+        raise report.fail("keep", "must be >= 1")
     report.done()
     train = top.table("train")
     epochs, limit = train.take("epochs", int, 2), train.take("train_limit", int)
@@ -161,6 +165,7 @@ def load_config(path: Path) -> ServiceConfig:
         report_schedule,
         folder,
         keep,
+        report_csv,
         epochs,
         limit,
         retrain_schedule,

@@ -16,8 +16,9 @@ from pipeline.classifying import classify_images, ensure_model
 from pipeline.config import EXTRA_STEPS, STEPS, ServiceConfig
 from pipeline.crawling import CrawlOptions, crawl_shops
 from pipeline.matching import match_offers
-from pipeline.output import write_rows_csv
+from pipeline.output import write_rows_csv, write_text_atomic
 from pipeline.report import comparison, report_columns, report_rows
+from pipeline.report_html import render_html
 from pipeline.retraining import TrainingStopped, retrain_if_due
 from pipeline.settings import Home
 from pipeline.shops import resolve_specs
@@ -33,14 +34,21 @@ class RunOutcome:
 
 
 def write_report(home: Home, store: Store, config: ServiceConfig) -> Path:
-    """The comparison as CSV in the report folder; only the newest `report_keep` are kept."""
+    """The comparison as one HTML page (and CSV when `report.csv` is on) in the report
+    folder; only the newest `report_keep` of each kind are kept. Returns the HTML path."""
     folder = home.root / config.report_folder
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = folder / f"report-{stamp}.csv"
-    write_rows_csv(path, report_columns(), report_rows(comparison(store)))
-    for old in sorted(folder.glob("report-*.csv"))[: -config.report_keep]:
-        old.unlink(missing_ok=True)
+    rows = comparison(store)
+    path = folder / f"report-{stamp}.html"
+    write_text_atomic(path, render_html(store, rows, store.shop_names()))
+    kinds = ["html"]
+    if config.report_csv:
+        write_rows_csv(path.with_suffix(".csv"), report_columns(), report_rows(rows))
+        kinds.append("csv")
+    for kind in kinds:
+        for old in sorted(folder.glob(f"report-*.{kind}"))[: -config.report_keep]:
+            old.unlink(missing_ok=True)
     return path
 
 

@@ -32,6 +32,7 @@ base_url = "{base_url}"
 
 [report]
 keep = 2
+csv = true
 
 [train]
 epochs = 1
@@ -98,7 +99,10 @@ def test_the_service_runs_the_pipeline_repeatedly_and_refuses_a_second_one(tmp_p
     )
     assert offers > 0 and len(runs) >= 3
     assert {count for run, count in per_run if (run,) in runs} == {offers}
-    assert len(list((home / "reports").glob("report-*.csv"))) == 2  # keep = 2
+    pages = sorted((home / "reports").glob("report-*.html"))
+    assert len(pages) == 2 and len(list((home / "reports").glob("report-*.csv"))) == 2  # keep 2
+    page = pages[-1].read_text()  # one shop: no product to compare, but a whole page
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert query(home, "SELECT COUNT(*) FROM predictions")[0][0] == offers
 
 

@@ -119,3 +119,20 @@ def test_bad_model_commands_say_what_is_wrong(home):
     ]:
         result = runner.invoke(cli, ["--home", str(home), *args])
         assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_resume_finishes_an_interrupted_run_and_registers_it(tmp_path):
+    from classifier.config import load_config
+    from classifier.data import fashion_mnist
+    from classifier.training import Trainer
+
+    config = load_config(None, ["train_limit=1000", "tensorboard=false", *TINY], epochs=2)
+    run = tmp_path / "models" / "m-interrupted"
+    train, test = fashion_mnist("train").limit(1000), fashion_mnist("test")
+    Trainer(config, train, test, run, LABELS).fit(stop_after_epoch=1)  # as if killed
+    out = invoke(tmp_path, "train", "--resume")
+    assert "model m-interrupted: 2 epochs" in out
+    (model,) = models(tmp_path)
+    assert model["version"] == "m-interrupted" and model["current"] == "*"
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "train", "--resume"])
+    assert result.exit_code == 1 and "no unfinished training run" in result.output

@@ -67,9 +67,8 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.commit()  # inside the try: a COMMIT that fails (disk full) is rolled back too
     except BaseException:
         if conn.in_transaction:
             conn.rollback()
         raise
-    else:
-        conn.commit()

@@ -132,8 +132,11 @@ def crawl_one_shop(
             )
         except Exception as exc:  # a shop that cannot be crawled at all never stops the others
             message = f"{spec.name}: crawl failed: {exc}"
-            store.record_crawl_error(run_id, message, spec.base_url, "session")
-            store.finish_crawl_run(run_id, "failed", message)
+            try:
+                store.record_crawl_error(run_id, message, spec.base_url, "session")
+                store.finish_crawl_run(run_id, "failed", message)
+            except Exception:  # the database itself cannot be written (disk full): say so
+                log.exception("%s; the run could not be recorded", message)
             run = store.crawl_run(run_id)
             return ShopCrawlResult(
                 spec.name,

@@ -196,7 +196,15 @@ class ShopCrawler:
             ]
             if not buttons:
                 return
-            self._grow(lambda b=buttons[0]: self._click_load_more(b), "load_more", None)
+            try:
+                self._grow(lambda b=buttons[0]: self._click_load_more(b), "load_more", None)
+            except StepFailed:
+                if self.driver.find_elements(By.CSS_SELECTOR, selector):
+                    raise
+                # the button went away as it was clicked: a load still under way was the
+                # last one; keep what the listing shows
+                self._harvest()
+                return
             self._harvest()
 
     def _walk_infinite_scroll(self) -> None:

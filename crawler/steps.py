@@ -125,6 +125,10 @@ class Browser:
         location, status = self.driver.execute_script(_NAVIGATION_STATUS)
         if location.startswith("chrome-error:"):
             return "network error (connection dropped or response cut short)"
+        if self._host and urlsplit(location).netloc != self._host:  # a redirect took us away
+            raise StepFailed(
+                self.spec.name, step, url, f"redirected off the shop's host to {location}: not used"
+            )
         if status in RETRYABLE_STATUS:
             return f"HTTP {status}"
         if status and status >= 400:

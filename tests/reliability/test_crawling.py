@@ -1,0 +1,109 @@
+"""Crawling through a faulty mall: the last good price survives, redirects stay on the shop."""
+
+from __future__ import annotations
+
+import sqlite3
+from urllib.parse import urlsplit
+
+import pytest
+
+from crawler.spec import load_builtin_spec
+from demo.catalog import Catalog
+from demo.classic import ClassicShop
+from demo.faults import FaultPlan
+from demo.mall import MallSettings, run_mall
+from demo.server import ShopServer
+from demo.shop import Response
+from pipeline.crawling import CrawlOptions, crawl_shops
+from pipeline.settings import Home
+from tests.reliability.conftest import NOTHING_LOST, lost_or_doubled
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+QUICK = CrawlOptions(wait_timeout=4.0, backoff_seconds=0.05)
+PRICE_FAULTS = {"bad_price", "missing_price"}
+# every request and page fault, and half the prices unreadable
+FAULTS = (
+    "http500=0.15,http503=0.1,http429=0.1,drop=0.1,truncate=0.1,slow=0.05,"
+    "bad_price=0.3,missing_price=0.2,js_error=0.3,modal_reappears=0.3,corrupt_image=0.1"
+)
+
+
+def test_the_last_good_price_is_kept_when_a_faulty_day_cannot_read_it(tmp_path):
+    home = Home(tmp_path / "home").create()
+    crawled = {}
+    for day, faults in ((0, ""), (1, FAULTS)):
+        settings = MallSettings(seed=4, products=45, day=day, shops=("classic",), faults=faults)
+        with run_mall(settings) as mall:
+            spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+            result = crawl_shops(home, [spec], QUICK)[0]
+            crawled[day] = (
+                result,
+                {o["sku"]: o for o in mall.answer_key()["shops"]["classic"]["offers"]},
+            )
+    (first, day0), (second, day1) = crawled[0], crawled[1]
+    assert first.status == "ok" and second.status in ("ok", "partial"), second
+    assert any(PRICE_FAULTS & set(o["faults"]) for o in day1.values())
+    db = sqlite3.connect(home.database)
+    stored = dict(db.execute("SELECT sku, price FROM offers"))
+    today = {
+        sku: (price, error, raw)
+        for sku, price, error, raw in db.execute(
+            "SELECT o.sku, p.price, p.price_error, p.price_raw FROM price_observations p "
+            "JOIN offers o ON o.id = p.offer_id WHERE p.crawl_run_id = ?",
+            (second.crawl_run_id,),
+        )
+    }
+    assert len(today) == second.offers  # every page stored whole
+    for sku, (price, error, raw) in today.items():
+        offer = day1[sku]
+        if PRICE_FAULTS & set(offer["faults"]):
+            assert price is None and error, sku  # NULL with its reason, never 0
+            assert stored[sku] == day0[sku]["price"], sku  # the last good price is kept
+            if "bad_price" in offer["faults"]:
+                assert raw, sku  # the unreadable text is kept as evidence
+        else:
+            assert price == offer["price"] == stored[sku], sku
+    assert set(stored) == set(day0)  # no offer lost
+    assert lost_or_doubled(home.database) == NOTHING_LOST
+
+
+class RedirectingShop(ClassicShop):
+    """Classic, except that listing page 2 answers with a redirect to *target*."""
+
+    target = ""
+
+    def route(self, path, query, cookies):
+        if path == "/products" and query.get("page") == "2":
+            return Response(302, "text/plain", b"moved", (("Location", self.target),))
+        return super().route(path, query, cookies)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "{other}/products?page=2",  # another host (the same pages, served on another port)
+        "file:///etc/passwd",
+        "data:text/html,<ul><li class=product><a href=/x>x</a></li></ul>",
+        "javascript:alert(1)",
+    ],
+)
+def test_a_redirect_off_the_shop_is_not_followed_and_is_recorded(tmp_path, target):
+    shop = RedirectingShop(Catalog(4, 45), 0, FaultPlan(), False)
+    server = ShopServer(shop, 0).start()
+    elsewhere = ShopServer(ClassicShop(Catalog(4, 45), 0, FaultPlan(), False), 0).start()
+    try:
+        port = urlsplit(server.base_url).port
+        shop.target = target.format(other=elsewhere.base_url)
+        home = Home(tmp_path / "home").create()
+        spec = load_builtin_spec("classic").with_base_url(server.base_url)
+        result = crawl_shops(home, [spec], QUICK)[0]
+    finally:
+        server.stop()
+        elsewhere.stop()
+    assert result.status == "partial" and result.pages == 1, result
+    db = sqlite3.connect(home.database)
+    hosts = {urlsplit(url).netloc for (url,) in db.execute("SELECT url FROM offers")}
+    assert hosts == {f"127.0.0.1:{port}"}  # nothing was taken from where it went
+    errors = [m for (m,) in db.execute("SELECT message FROM crawl_errors")]
+    assert len(errors) == 1 and "next_page" in errors[0], errors  # recorded, with its step
+    assert lost_or_doubled(home.database) == NOTHING_LOST

@@ -4,6 +4,7 @@ and a session that always quits."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -42,8 +43,12 @@ CHROME_FLAGS = (
     "--disable-extensions",
     "--window-size=1280,2000",
     "--disable-features=RenderDocument,BackForwardCache",
+    # chromedriver talks to Chrome over a pipe, and Chrome exits when the pipe closes: with
+    # chromedriver dying with the crawler (_die_with_parent), a SIGKILLed crawl leaves no browser
+    "--remote-debugging-pipe",
 )
 BROWSER_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+PR_SET_PDEATHSIG = 1
 USER_AGENT_SUFFIX = "pricelens/0.1 (+https://github.com/pricelens/pricelens)"
 
 
@@ -98,6 +103,13 @@ def chrome_options(config: BrowserConfig) -> webdriver.ChromeOptions:
     return options
 
 
+def _die_with_parent() -> None:
+    """Run in chromedriver's process before exec: the kernel kills it when the crawler dies,
+    even by SIGKILL (Linux PR_SET_PDEATHSIG; a no-op elsewhere)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class BrowserSession:
     """A Chrome session that can be restarted (after a crash, or to recycle a long-lived
     browser) and is always quit, its chromedriver stopped and its profile removed."""
@@ -117,7 +129,10 @@ class BrowserSession:
         if self.config.remote_url:
             self.driver = webdriver.Remote(command_executor=self.config.remote_url, options=options)
         else:
-            service = Service(executable_path=resolve_driver(self.config.driver_path))
+            service = Service(
+                executable_path=resolve_driver(self.config.driver_path),
+                popen_kw={"preexec_fn": _die_with_parent},
+            )
             self.driver = webdriver.Chrome(service=service, options=options)
         self.starts += 1
         self.driver.set_page_load_timeout(self.config.page_load_timeout)

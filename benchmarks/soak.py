@@ -1,9 +1,10 @@
 """Soak: N consecutive crawls of the demo mall with every fault switch on. Each crawl is a
 fresh mall day (prices drift, so history grows) crawled by `pipeline.crawling.crawl_shops`
 into one database file. Per crawl: peak memory of this process and its descendants
-(chromedriver, Chromium; the mall runs in this process too), browser processes left alive
-afterwards (must be 0), faults the mall injected, observations stored against the crawl run's
-own counter, and the lost/doubled-row checks of the reliability suite (must all be 0).
+(chromedriver, Chromium; the mall runs in this process too), this process's own private
+memory once the crawl is over, browser processes left alive afterwards (must be 0), faults
+the mall injected, observations stored against the crawl run's own counter, and the
+lost/doubled-row checks of the reliability suite (must all be 0).
 
 The figure is flatness: the first and the last crawl's peak RSS. Memory is sampled every
 0.2 s as in benchmarks/crawl.py (VmRSS sums overstate shared pages; RssAnon is private).
@@ -17,6 +18,7 @@ writes nothing unless --out is given. The full run writes benchmarks/results/soa
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -79,6 +81,9 @@ def one_crawl(home: Home, index: int, products: int, seed: int, marker_root: Pat
     finally:
         tempfile.tempdir = None
         os.environ.pop("TMPDIR", None)
+    gc.collect()
+    status = Path("/proc/self/status").read_text().splitlines()
+    own = dict(line.split(":", 1) for line in status)
     left = browsers_marked(str(marker))
     kill_pids(left)  # reported, then cleaned up so the next crawl starts clean
     shutil.rmtree(marker, ignore_errors=True)
@@ -95,6 +100,8 @@ def one_crawl(home: Home, index: int, products: int, seed: int, marker_root: Pat
         "seconds": round(time.monotonic() - started, 1),
         "peak_rss_mb": memory["peak_rss_mb"],
         "peak_anon_mb": memory["peak_anon_mb"],
+        # this process alone (crawler, store and the in-process mall) once the crawl is over
+        "own_anon_mb_after": round(int(own["RssAnon"].split()[0]) / 1024, 1),
         "orphan_browser_processes": len(left),
         "faults_injected": dict(sorted(faults.items())),
         "shops": {
@@ -136,6 +143,8 @@ def soak(crawls: int, products: int, seed: int = 9) -> dict:
         "last_peak_rss_mb": runs[-1]["peak_rss_mb"],
         "first_peak_anon_mb": runs[0]["peak_anon_mb"],
         "last_peak_anon_mb": runs[-1]["peak_anon_mb"],
+        "first_own_anon_mb_after": runs[0]["own_anon_mb_after"],
+        "last_own_anon_mb_after": runs[-1]["own_anon_mb_after"],
         "orphan_browser_processes": [r["orphan_browser_processes"] for r in runs],
         "faults_injected_total": sum(faults.values()),
         "faults_injected": dict(sorted(faults.items())),

@@ -29,6 +29,19 @@ from pipeline.model_training import evaluate_model, train_and_register
 from pipeline.settings import Home
 
 RESULTS = Path(__file__).resolve().parent / "results" / "retrain.json"
+# "plain": no shop-photo looks at all; SGD one-cycle with flips and shifts (as measured)
+PLAIN = TrainConfig(
+    optimizer="sgd",
+    lr=0.2,
+    batch_size=256,
+    weight_decay=5e-4,
+    warmup=0.25,
+    label_smoothing=0.1,
+    grad_clip=2.0,
+    augment=True,
+    shop_augment=0.0,
+    tensorboard=False,
+)
 
 
 def figures(store: Store, home: Home, model) -> dict:
@@ -51,16 +64,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pricelens-retrain-") as tmp:
         home = Home(Path(tmp)).create()
-        plain = TrainConfig(epochs=args.epochs, shop_augment=0.0, tensorboard=False)
+        plain = PLAIN.replace(epochs=args.epochs)
         started = time.perf_counter()
         demo = run_demo(home, MallSettings(products=args.products, hard=True), train=plain)
         crawl_and_train_s = time.perf_counter() - started
         with Store(home.database) as store:
             base = store.current_model()
             before = figures(store, home, base)
-            retrain = TrainConfig(
-                dataset="both", epochs=args.retrain_epochs, lr=0.02, warmup=0.1, tensorboard=False
-            )
+            retrain = PLAIN.replace(dataset="both", epochs=args.retrain_epochs, lr=0.02, warmup=0.1)
             started = time.perf_counter()
             outcome = train_and_register(store, home, retrain, base)
             retrain_s = time.perf_counter() - started
@@ -77,8 +88,8 @@ def main() -> None:
             "hard": True,
             "offers": offers,
         },
-        "plain_fashion_mnist_model": before | {"epochs": args.epochs, "shop_augment": 0.0},
-        "retrained_model": after | {"epochs": args.retrain_epochs, "data": data},
+        "plain_fashion_mnist_model": before | {"recipe": plain.to_dict()},
+        "retrained_model": after | {"recipe": retrain.to_dict(), "data": data},
         "scraped_accuracy_gain": round(gain, 4),
         "promoted": outcome.promoted,
         "verdict": outcome.reason,

@@ -48,7 +48,7 @@ def retrain_if_due(
     train = TrainConfig(  # a gentler schedule than from scratch: it starts from a good model
         dataset=config.retrain_dataset,
         epochs=config.retrain_epochs,
-        lr=0.02,
+        lr=1e-3,
         warmup=0.1,
         train_limit=config.train_limit,
     )

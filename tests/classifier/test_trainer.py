@@ -24,7 +24,6 @@ SMALL = TrainConfig(
     embedding_dim=16,
     epochs=2,
     batch_size=64,
-    lr=0.05,
     train_limit=640,
     eval_limit=200,
     device="cpu",

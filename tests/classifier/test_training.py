@@ -27,7 +27,6 @@ TINY = TrainConfig(
     embedding_dim=32,
     epochs=2,
     batch_size=64,
-    lr=0.05,
     train_limit=4000,
     eval_limit=500,
     device="cpu",

@@ -15,7 +15,7 @@ from pipeline.cli import cli
 from tests.pipeline.scraped import add_scraped_photos
 
 # Tiny but learning: a few seconds per epoch on 2 CPU cores.
-TINY = ["width=8", "embedding_dim=16", "batch_size=64", "lr=0.05", "eval_limit=1000"]
+TINY = ["width=8", "embedding_dim=16", "batch_size=64", "eval_limit=1000"]
 
 
 def invoke(home, *args):
@@ -66,7 +66,7 @@ def test_eval_prints_accuracy_per_class_and_draws_the_confusion_matrix(home, bas
 def test_retraining_on_scraped_photos_beats_the_fashion_mnist_model_and_is_promoted(home, base):
     before = scraped_accuracy(home, base)
     out = invoke(home, "train", "--dataset", "both", "--from", "current", "--epochs", "2",
-                 "--device", "cpu", "train_limit=4000", "lr=0.02", *TINY)  # fmt: skip
+                 "--device", "cpu", "train_limit=4000", "lr=1e-3", *TINY)  # fmt: skip
     assert "promoted to current" in out, out
     retrained = models(home)[-1]
     assert retrained["current"] == "*" and retrained["fine_tuned_from"] == base

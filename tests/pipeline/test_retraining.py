@@ -17,7 +17,7 @@ from pipeline.settings import Home
 from tests.pipeline.scraped import add_scraped_photos
 
 RETRAIN = ("retrain",)
-TINY = ["width=8", "embedding_dim=16", "batch_size=64", "lr=0.05", "eval_limit=1000"]
+TINY = ["width=8", "embedding_dim=16", "batch_size=64", "eval_limit=1000"]
 
 
 @pytest.fixture(scope="module")

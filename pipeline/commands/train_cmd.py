@@ -135,7 +135,7 @@ def _saved(run_dir: Path) -> dict:
     "--confusion",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the confusion-matrix PNG [default: beside the model, confusion.png].",
+    help="Where to write the confusion-matrix PNG [default: beside the model].",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image as PILImage
 from torch.utils.data import DataLoader, Dataset
@@ -121,7 +120,3 @@ def scraped_sets(
     if not kept:
         return empty_set(), empty_set()
     return TensorSet(arrays[~held], labels[~held]), TensorSet(arrays[held], labels[held])
-
-
-def arrays_to_set(arrays: np.ndarray, labels: Sequence[int]) -> TensorSet:
-    return TensorSet(torch.from_numpy(np.ascontiguousarray(arrays)), torch.tensor(labels))

@@ -193,7 +193,7 @@ class Trainer:
         order = torch.randperm(len(self.images), device=self.device, generator=self.generator)
         order = order[self.rank :: self.world]  # each process its own share under torchrun
         total_steps = c.epochs * self.steps_per_epoch
-        loss_sum, correct, seen = torch.zeros((), device=self.device), 0, 0
+        loss_sum, seen = torch.zeros((), device=self.device), 0
         correct_t = torch.zeros((), device=self.device, dtype=torch.long)
         for start in range(0, len(order), c.batch_size):
             index = order[start : start + c.batch_size]
@@ -212,8 +212,9 @@ class Trainer:
             correct_t += (logits.argmax(1) == targets).sum()
             seen += len(index)
             if self.on_step and (self.step % 20 == 0 or start + c.batch_size >= len(order)):
-                correct = int(correct_t)  # syncing every step would stall a GPU
-                self.on_step(self.step, total_steps, float(loss.detach()), correct / seen)
+                # read back only here: syncing every step would stall a GPU
+                accuracy = int(correct_t) / seen
+                self.on_step(self.step, total_steps, float(loss.detach()), accuracy)
         return {"train_loss": float(loss_sum) / seen, "train_accuracy": int(correct_t) / seen}
 
     def _improved(self, metrics: dict) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import sys
@@ -71,35 +72,24 @@ def cli(
     )
 
 
-def _register_commands() -> None:
-    from pipeline.commands import (
-        crawl_cmd,
-        demo_cmd,
-        history_cmd,
-        mall_cmd,
-        match_cmd,
-        models_cmd,
-        query_cmd,
-        report_cmd,
-        service_cmd,
-        shops_cmd,
-        train_cmd,
-    )
+COMMAND_MODULES = (
+    "crawl_cmd",
+    "demo_cmd",
+    "history_cmd",
+    "mall_cmd",
+    "match_cmd",
+    "models_cmd",
+    "query_cmd",
+    "report_cmd",
+    "service_cmd",
+    "shops_cmd",
+    "train_cmd",
+)
 
-    for module in (
-        crawl_cmd,
-        demo_cmd,
-        history_cmd,
-        mall_cmd,
-        match_cmd,
-        models_cmd,
-        query_cmd,
-        report_cmd,
-        service_cmd,
-        shops_cmd,
-        train_cmd,
-    ):
-        module.register(cli)
+
+def _register_commands() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"pipeline.commands.{name}").register(cli)
 
 
 _register_commands()

@@ -186,6 +186,9 @@ def evaluate_model(store: Store, home: Home, model: ModelRow, dataset: str, devi
     net.to(pick_device(device))
     figures = evaluate(net, data, classes)
     parts = held.sets()
-    figures["by_set"] = {name: evaluate(net, d, classes)["accuracy"] for name, d in parts.items()}
+    if len(parts) == 1:  # the whole set is that one set: no second pass over it
+        figures["by_set"] = dict.fromkeys(parts, figures["accuracy"])
+    else:
+        figures["by_set"] = {n: evaluate(net, d, classes)["accuracy"] for n, d in parts.items()}
     figures["model"], figures["dataset"] = model.version, dataset
     return figures

@@ -36,7 +36,7 @@ def unfinished_run(models: Path) -> Path | None:
     return None
 
 
-@click.command(context_settings={"ignore_unknown_options": False})
+@click.command()
 @click.option(
     "--config",
     "config_file",

@@ -15,13 +15,16 @@ from typing import ClassVar
 import pytest
 from PIL import Image as PILImage
 
+from crawler import images
 from crawler.errors import ImageRejected
 from crawler.images import (
     MAX_BYTES,
     MAX_PIXELS,
+    MAX_REDIRECTS,
     HttpContext,
     download_images,
     fetch_bytes,
+    non_public_kind,
     store_image_bytes,
     verify_image,
 )
@@ -58,6 +61,11 @@ def stored_files(images_dir: Path) -> list[Path]:
 
 
 PNG = picture()
+
+
+def shop(**fields) -> HttpContext:
+    """The context of a crawl whose shop is the local test server (a private host)."""
+    return HttpContext(shop_host="127.0.0.1", **fields)
 
 
 # -- storing -----------------------------------------------------------------------------
@@ -200,6 +208,7 @@ OVERSIZED = MAX_BYTES + 1
 
 class Handler(BaseHTTPRequestHandler):
     routes: ClassVar[dict[str, bytes]] = {}
+    redirects: ClassVar[dict[str, str]] = {}  # path -> Location of a 302
     seen: ClassVar[list[tuple[str, dict]]] = []
 
     def log_message(self, *args):  # keep test output clean
@@ -217,6 +226,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(body)
                 self.close_connection = True
+                return
+            if self.path in self.redirects:
+                self.send_response(302)
+                self.send_header("Location", self.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             if self.path.startswith("/blob/"):
                 body = b"x" * int(self.path.rsplit("/", 1)[1])
@@ -262,6 +277,7 @@ def server(base_url):
         "/img/huge.png": b"\x00" * OVERSIZED,
         "/img/bomb.png": with_ihdr_size(PNG, 20000, 20000),
     }
+    Handler.redirects = {}
     Handler.seen = []
     return base_url
 
@@ -272,7 +288,7 @@ def test_download_images_keeps_good_ones_and_reports_bad_ones(server, tmp_path):
         for name in ("good.png", "good.jpg", "corrupt.png", "missing.png", "huge.png", "bomb.png")
     }
     images_dir = tmp_path / "images"
-    images, errors = download_images(urls.values(), images_dir, HttpContext(timeout=10))
+    images, errors = download_images(urls.values(), images_dir, shop(timeout=10))
     assert set(images) == {urls["good.png"], urls["good.jpg"]}
     assert set(errors) == {
         urls["corrupt.png"],
@@ -296,7 +312,7 @@ def test_download_images_keeps_good_ones_and_reports_bad_ones(server, tmp_path):
 
 def test_download_images_fetches_each_url_once_and_skips_empty(server, tmp_path):
     url = f"{server}/img/good.png"
-    images, errors = download_images([url, "", url, None, url], tmp_path, HttpContext())
+    images, errors = download_images([url, "", url, None, url], tmp_path, shop())
     assert list(images) == [url]
     assert errors == {}
     assert [path for path, _ in Handler.seen] == ["/img/good.png"]
@@ -310,7 +326,7 @@ def test_download_images_with_nothing_to_do(tmp_path):
 def test_same_bytes_at_two_urls_are_one_file(server, tmp_path):
     Handler.routes["/img/copy.png"] = PNG
     urls = [f"{server}/img/good.png", f"{server}/img/copy.png"]
-    images, errors = download_images(urls, tmp_path, HttpContext())
+    images, errors = download_images(urls, tmp_path, shop())
     assert errors == {}
     assert images[urls[0]].path == images[urls[1]].path
     assert len(stored_files(tmp_path)) == 1
@@ -322,7 +338,7 @@ def test_unreachable_host_is_an_error_not_an_exception(tmp_path):
     port = probe.server_address[1]
     probe.server_close()
     url = f"http://127.0.0.1:{port}/x.png"
-    images, errors = download_images([url], tmp_path, HttpContext(timeout=5))
+    images, errors = download_images([url], tmp_path, shop(timeout=5))
     assert images == {}
     assert url in errors[url]
     assert "download failed" in errors[url]
@@ -334,7 +350,7 @@ def test_unreachable_host_is_an_error_not_an_exception(tmp_path):
 def test_traversal_url_is_stored_under_the_hash(server, tmp_path, path):
     images_dir = tmp_path / "images"
     url = server + path
-    images, errors = download_images([url], images_dir, HttpContext())
+    images, errors = download_images([url], images_dir, shop())
     assert errors == {}
     digest = hashlib.sha256(PNG).hexdigest()
     assert Path(images[url].path) == images_dir / digest[:2] / f"{digest}.png"
@@ -344,9 +360,7 @@ def test_traversal_url_is_stored_under_the_hash(server, tmp_path, path):
 
 
 def test_fetch_bytes_sends_the_browser_identity(server):
-    http = HttpContext(
-        user_agent="Mozilla/5.0 test", cookies="session=abc; cart=1", cookie_host="127.0.0.1"
-    )
+    http = shop(user_agent="Mozilla/5.0 test", cookies="session=abc; cart=1")
     assert fetch_bytes(f"{server}/img/good.png", http) == PNG
     ((_, headers),) = Handler.seen
     assert headers["User-Agent"] == "Mozilla/5.0 test"
@@ -354,11 +368,21 @@ def test_fetch_bytes_sends_the_browser_identity(server):
     assert headers["Accept"] == "image/*"
 
 
-def test_cookies_never_go_to_another_host(server):
-    http = HttpContext(cookies="session=abc", cookie_host="shop.example")
+def test_cookies_never_go_to_another_host(server, loopback_is_public):
+    http = HttpContext(cookies="session=abc", shop_host="shop.example")
     assert fetch_bytes(f"{server}/img/good.png", http) == PNG
     ((_, headers),) = Handler.seen
     assert "Cookie" not in headers
+
+
+def test_cookies_stay_behind_when_a_redirect_leaves_the_shop(server, loopback_is_public):
+    other = server.replace("127.0.0.1", "localhost")  # another host name, the same server
+    Handler.redirects["/img/moved.png"] = f"{other}/img/good.png"
+    assert fetch_bytes(f"{server}/img/moved.png", shop(cookies="session=abc")) == PNG
+    (first, first_headers), (second, second_headers) = Handler.seen
+    assert (first, second) == ("/img/moved.png", "/img/good.png")
+    assert first_headers["Cookie"] == "session=abc"
+    assert "Cookie" not in second_headers
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x.png"])
@@ -368,7 +392,7 @@ def test_only_http_images_are_fetched(url):
 
 
 def test_fetch_bytes_sends_no_cookie_header_without_cookies(server):
-    fetch_bytes(f"{server}/img/good.png", HttpContext())
+    fetch_bytes(f"{server}/img/good.png", shop())
     ((_, headers),) = Handler.seen
     assert "Cookie" not in headers
 
@@ -388,8 +412,150 @@ def test_fetch_bytes_sends_no_cookie_header_without_cookies(server):
 def test_fetch_bytes_caps_the_body(server, kind, size, max_bytes, accepted):
     url = f"{server}/{kind}/{size}"
     if accepted:
-        assert fetch_bytes(url, HttpContext(), max_bytes=max_bytes) == b"x" * size
+        assert fetch_bytes(url, shop(), max_bytes=max_bytes) == b"x" * size
     else:
         with pytest.raises(ImageRejected, match="cap") as caught:
-            fetch_bytes(url, HttpContext(), max_bytes=max_bytes)
+            fetch_bytes(url, shop(), max_bytes=max_bytes)
         assert url in str(caught.value)
+
+
+# -- private addresses (SSRF) ------------------------------------------------------------
+
+
+class ElsewhereHandler(Handler):
+    """Another private host on this machine (127.0.0.2): anything it is asked for counts."""
+
+    routes: ClassVar[dict[str, bytes]] = {"/img/good.png": PNG}
+    redirects: ClassVar[dict[str, str]] = {}
+    seen: ClassVar[list[tuple[str, dict]]] = []
+
+
+@pytest.fixture
+def elsewhere():
+    """A server on 127.0.0.2: loopback too, but not the shop's host (all of 127/8 is lo)."""
+    ElsewhereHandler.seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.2", 0), ElsewhereHandler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.2:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def loopback_is_public(monkeypatch):
+    """Pretend loopback is the internet, which cannot be reached from here: the rest of the
+    code path (resolving, connecting, redirects, headers) is the real one."""
+    real = images.non_public_kind
+    monkeypatch.setattr(
+        images, "non_public_kind", lambda address: None if address == "127.0.0.1" else real(address)
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.2", "loopback"),
+        ("::1", "loopback"),
+        ("10.0.0.5", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("fd00:ec2::254", "private"),  # AWS's IPv6 metadata service
+        ("::ffff:10.0.0.5", "private"),  # IPv4-mapped
+        ("169.254.169.254", "link-local"),  # the cloud metadata service
+        ("fe80::1%lo", "link-local"),
+        ("100.100.100.200", "not globally routable"),  # shared space; Alibaba's metadata
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("93.184.215.14", None),
+        ("2606:4700::1111", None),
+    ],
+)
+def test_non_public_addresses_are_named(address, kind):
+    assert non_public_kind(address) == kind
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "{elsewhere}/img/good.png",
+        "http://localhost:{port}/img/good.png",  # a name, resolved: loopback
+        "http://[::1]:{port}/img/good.png",
+        "http://0.0.0.0:{port}/img/good.png",
+        "http://2130706434:{port}/img/good.png",  # 127.0.0.2 written as one number
+    ],
+)
+def test_a_private_address_off_the_shop_is_refused_without_connecting(elsewhere, url):
+    url = url.format(elsewhere=elsewhere, port=elsewhere.rsplit(":", 1)[1])
+    with pytest.raises(ImageRejected, match="private address") as caught:
+        fetch_bytes(url, shop(retries=0))
+    assert str(caught.value).startswith(url)
+    assert "not the shop's own host: not fetched" in str(caught.value)
+    assert ElsewhereHandler.seen == []
+
+
+def test_the_shops_own_private_host_is_fetched(server):
+    assert fetch_bytes(f"{server}/img/good.png", shop()) == PNG  # the demo mall's case
+
+
+def test_no_shop_host_means_no_private_address(server):
+    with pytest.raises(ImageRejected, match=r"private address 127\.0\.0\.1 \(loopback\)"):
+        fetch_bytes(f"{server}/img/good.png", HttpContext())
+    assert Handler.seen == []
+
+
+def test_a_redirect_to_a_private_address_is_refused(server, elsewhere):
+    Handler.redirects["/img/moved.png"] = f"{elsewhere}/img/good.png"
+    url = f"{server}/img/moved.png"
+    with pytest.raises(ImageRejected) as caught:
+        fetch_bytes(url, shop())
+    message = str(caught.value)
+    assert message.startswith(f"{url}: redirected to {elsewhere}/img/good.png: private address")
+    assert [path for path, _ in Handler.seen] == ["/img/moved.png"]  # asked once, not retried
+    assert ElsewhereHandler.seen == []
+
+
+def test_every_hop_is_checked(server, elsewhere):
+    # shop -> shop -> 127.0.0.2: the second hop is the one refused
+    Handler.redirects["/img/a.png"] = "/img/b.png"
+    Handler.redirects["/img/b.png"] = f"{elsewhere}/img/good.png"
+    with pytest.raises(ImageRejected, match=r"redirected to .* private address 127\.0\.0\.2"):
+        fetch_bytes(f"{server}/img/a.png", shop())
+    assert [path for path, _ in Handler.seen] == ["/img/a.png", "/img/b.png"]
+    assert ElsewhereHandler.seen == []
+
+
+def test_a_redirect_within_the_shop_is_followed(server):
+    Handler.redirects["/img/moved.png"] = "/img/good.png"
+    assert fetch_bytes(f"{server}/img/moved.png", shop()) == PNG
+
+
+@pytest.mark.parametrize(
+    "location", ["file:///etc/passwd", "data:image/png;base64,AAAA", "ftp://127.0.0.1/x.png"]
+)
+def test_a_redirect_to_another_scheme_is_refused(server, location):
+    Handler.redirects["/img/moved.png"] = location
+    with pytest.raises(ImageRejected, match=f"redirected to {re.escape(location)}: only http"):
+        fetch_bytes(f"{server}/img/moved.png", shop())
+
+
+def test_a_redirect_loop_ends(server):
+    Handler.redirects["/img/loop.png"] = "/img/loop.png"
+    with pytest.raises(ImageRejected, match=f"more than {MAX_REDIRECTS} redirects"):
+        fetch_bytes(f"{server}/img/loop.png", shop(retries=0))
+    assert len(Handler.seen) == MAX_REDIRECTS + 1
+
+
+def test_download_images_reports_a_refused_private_address(server, elsewhere, tmp_path):
+    good, private = f"{server}/img/good.png", f"{elsewhere}/img/good.png"
+    images_got, errors = download_images([good, private], tmp_path, shop())
+    assert list(images_got) == [good]
+    assert list(errors) == [private]
+    assert errors[private].startswith(f"{private}: private address 127.0.0.2 (loopback)")
+    assert ElsewhereHandler.seen == []

@@ -85,6 +85,7 @@ class RedirectingShop(ClassicShop):
         "file:///etc/passwd",
         "data:text/html,<ul><li class=product><a href=/x>x</a></li></ul>",
         "javascript:alert(1)",
+        "http://169.254.169.254/latest/meta-data/",  # the cloud metadata service (SSRF)
     ],
 )
 def test_a_redirect_off_the_shop_is_not_followed_and_is_recorded(tmp_path, target):

@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -49,6 +50,9 @@ CHROME_FLAGS = (
 )
 BROWSER_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 PR_SET_PDEATHSIG = 1
+# chromedriver's answer to a navigation that failed in the network: "unknown error:
+# net::ERR_NAME_NOT_RESOLVED", ERR_CONNECTION_REFUSED, ERR_INTERNET_DISCONNECTED...
+NET_ERROR = re.compile(r"\bnet::ERR_[A-Z0-9_]+")
 USER_AGENT_SUFFIX = "pricelens/0.1 (+https://github.com/pricelens/pricelens)"
 
 
@@ -207,12 +211,24 @@ def kill_processes_using(marker: str) -> int:
     return killed
 
 
+def navigation_error(exc: BaseException) -> str | None:
+    """The network error code (net::ERR_NAME_NOT_RESOLVED...) when *exc* is chromedriver
+    saying a page could not be loaded: that page failed, the browser is fine."""
+    if not isinstance(exc, WebDriverException):
+        return None
+    found = NET_ERROR.search(exc.msg or str(exc))
+    return found.group() if found else None
+
+
 def session_is_dead(exc: BaseException) -> bool:
     """Whether *exc* means the browser or its driver is gone (crash, kill, hang past the
-    command time-out), so only a new session can go on."""
+    command time-out), so only a new session can go on. A page that failed to load is not:
+    net::ERR_INTERNET_DISCONNECTED says "disconnected" about the network, not the browser."""
     if isinstance(exc, InvalidSessionIdException | NoSuchWindowException):
         return True
     if isinstance(exc, WebDriverException):
+        if navigation_error(exc):
+            return False
         text = (exc.msg or str(exc)).lower()
         return any(
             s in text

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import ipaddress
 import logging
 import os
-import socket
 import tempfile
 import time
 import urllib.error
@@ -23,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 from PIL import Image as PILImage
 
+from crawler.addresses import NO_REDIRECTS, REDIRECT_STATUS, destination_problem
 from crawler.errors import ImageRejected
 from db.records import Image
 
@@ -32,10 +31,7 @@ MAX_BYTES = 5 * 1024 * 1024
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 MAX_PIXELS = 25_000_000  # more is a decompression bomb, not a product photo
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
-REDIRECT_STATUS = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 5
-# most specific first: 127.0.0.1 and 169.254.169.254 are is_private too, which says less
-NON_PUBLIC = ("unspecified", "loopback", "link_local", "multicast", "reserved", "private")
 
 
 @dataclass(frozen=True)
@@ -68,16 +64,6 @@ def fetch_bytes(url: str, http: HttpContext, max_bytes: int = MAX_BYTES) -> byte
     raise AssertionError("unreachable")
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib would follow a redirect anywhere; _fetch_once checks each hop, then follows it."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # urllib then raises HTTPError with the 3xx status and its Location
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def _fetch_once(url: str, http: HttpContext, max_bytes: int) -> bytes:
     target = url
     for _ in range(MAX_REDIRECTS + 1):
@@ -87,7 +73,7 @@ def _fetch_once(url: str, http: HttpContext, max_bytes: int) -> bytes:
             headers["Cookie"] = http.cookies  # per hop: a redirect elsewhere gets none
         request = urllib.request.Request(target, headers=headers)
         try:
-            with _OPENER.open(request, timeout=http.timeout) as response:
+            with NO_REDIRECTS.open(request, timeout=http.timeout) as response:
                 return _read_capped(response, url, max_bytes)
         except urllib.error.HTTPError as exc:
             location = exc.headers.get("Location") if exc.code in REDIRECT_STATUS else None
@@ -110,44 +96,15 @@ def _read_capped(response, url: str, max_bytes: int) -> bytes:
 
 def check_destination(target: str, http: HttpContext, url: str | None = None) -> None:
     """Refuse, before connecting, a *target* that is not http(s), or whose host is not the
-    shop's and resolves to a non-public address: a shop page must not make pricelens fetch
-    from the crawling machine's own network (a cloud metadata service, a router, an admin
-    page). *url* is the image URL when *target* is a hop of its redirects. urllib resolves
-    the name again to connect: a name whose answer changes in between is not caught."""
+    shop's and resolves to a non-public address (crawler.addresses). *url* is the image URL
+    when *target* is a hop of its redirects."""
     where = target if url in (None, target) else f"{url}: redirected to {target}"
-    parts = urlsplit(target)
-    if parts.scheme not in ("http", "https"):
-        raise ImageRejected(f"{where}: only http(s) images are fetched")
-    host = parts.hostname
-    if not host:
-        raise ImageRejected(f"{where}: the URL has no host")
-    if host == http.shop_host:
-        return
     try:
-        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        problem = destination_problem(target, http.shop_host)
     except (OSError, UnicodeError) as exc:  # DNS trouble: retried like any network failure
         raise urllib.error.URLError(exc) from exc
-    for *_, sockaddr in found:  # every address: the connection may use any of them
-        address = sockaddr[0]
-        kind = non_public_kind(address)
-        if kind:
-            named = "" if address == host else f" for {host}"
-            raise ImageRejected(
-                f"{where}: private address {address} ({kind}){named}, not the shop's own "
-                "host: not fetched"
-            )
-
-
-def non_public_kind(text: str) -> str | None:
-    """Why *text* (an IP address) is not a public address, or None when it is."""
-    address = ipaddress.ip_address(text.split("%", 1)[0])  # without an IPv6 scope (%eth0)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped  # ::ffff:10.0.0.5 is 10.0.0.5
-    for kind in NON_PUBLIC:
-        if getattr(address, f"is_{kind}"):
-            return kind.replace("_", "-")
-    # e.g. 100.64.0.0/10, shared address space, where some clouds put their metadata service
-    return None if address.is_global else "not globally routable"
+    if problem:
+        raise ImageRejected(f"{where}: {problem}")
 
 
 def verify_image(data: bytes, url: str) -> tuple[int, int, str]:

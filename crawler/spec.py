@@ -84,6 +84,7 @@ class Politeness:
     retries: int = 3  # on 5xx/429, time-outs and network errors, with exponential backoff
     backoff_seconds: float = 0.5
     concurrency: int = 1  # browser sessions that may work on this shop at once
+    robots_timeout: float = 5.0  # for robots.txt, redirects included; no answer means disallow
 
 
 @dataclass(frozen=True)
@@ -241,12 +242,15 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         retries=pol_reader.take("retries", int, 3),
         backoff_seconds=pol_reader.take("backoff_seconds", float, 0.5),
         concurrency=pol_reader.take("concurrency", int, 1),
+        robots_timeout=pol_reader.take("robots_timeout", float, 5.0),
     )
     for key in ("delay_seconds", "page_load_timeout", "wait_timeout", "retries", "backoff_seconds"):
         if getattr(politeness, key) < 0:
             raise pol_reader.fail(key, "must not be negative")
     if politeness.concurrency < 1:
         raise pol_reader.fail("concurrency", "must be at least 1")
+    if politeness.robots_timeout <= 0:
+        raise pol_reader.fail("robots_timeout", "must be more than 0")
     pol_reader.finish()
 
     cat_reader = top.sub("categories")

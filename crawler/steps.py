@@ -21,6 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from crawler.browser import navigation_error
 from crawler.errors import StepFailed
 from crawler.spec import ShopSpec, Step
 
@@ -34,7 +35,9 @@ return [document.URL, nav ? nav.responseStatus : null];"""
 
 
 class RobotsCheck(Protocol):
-    def why_not(self, url: str) -> str | None: ...
+    def why_not(self, url: str, timeout: float | None = None) -> str | None:
+        """Why *url* may not be fetched, or None; *timeout* bounds fetching robots.txt."""
+        ...
 
 
 class Pacer:
@@ -103,7 +106,8 @@ class Browser:
 
     def load(self, url: str, step: str) -> None:
         """Open *url*; retry with exponential backoff on 5xx/429, time-outs and network
-        errors (dropped connections, truncated bodies). Other 4xx fail at once."""
+        errors (dropped connections, truncated bodies, a name that does not resolve, a
+        refused connection). Other 4xx fail at once."""
         self.guard(url, step)
         retries = self.spec.politeness.retries
         for attempt in range(retries + 1):
@@ -114,6 +118,11 @@ class Browser:
                 problem = self._load_problem(url, step)
             except TimeoutException:
                 problem = "page load timed out"
+            except WebDriverException as exc:  # chromedriver raises for some network errors
+                code = navigation_error(exc)
+                if code is None:
+                    raise
+                problem = f"network error ({code})"
             if problem is None:
                 return
             if attempt < retries:
@@ -148,7 +157,8 @@ class Browser:
             raise StepFailed(
                 self.spec.name, step, url, f"leaves the shop's host {self._host}: not followed"
             )
-        reason = self.robots.why_not(url) if self.robots else None
+        timeout = self.spec.politeness.robots_timeout
+        reason = self.robots.why_not(url, timeout) if self.robots else None
         if reason:
             raise StepFailed(self.spec.name, "robots", url, reason)
 

@@ -31,6 +31,7 @@ class CrawlOptions:
     recycle_after: int | None = 500  # restart a browser after this many page loads
     wait_timeout: float | None = None  # overrides every spec's politeness.wait_timeout
     backoff_seconds: float | None = None  # overrides every spec's politeness.backoff_seconds
+    robots_timeout: float | None = None  # overrides every spec's politeness.robots_timeout
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def apply_overrides(spec: ShopSpec, options: CrawlOptions) -> ShopSpec:
         spec = replace(spec, pagination=replace(spec.pagination, max_pages=options.max_pages))
     politeness = {
         key: value
-        for key in ("wait_timeout", "backoff_seconds")
+        for key in ("wait_timeout", "backoff_seconds", "robots_timeout")
         if (value := getattr(options, key)) is not None
     }
     if politeness:

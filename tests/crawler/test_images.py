@@ -15,7 +15,8 @@ from typing import ClassVar
 import pytest
 from PIL import Image as PILImage
 
-from crawler import images
+from crawler import addresses
+from crawler.addresses import non_public_kind
 from crawler.errors import ImageRejected
 from crawler.images import (
     MAX_BYTES,
@@ -24,7 +25,6 @@ from crawler.images import (
     HttpContext,
     download_images,
     fetch_bytes,
-    non_public_kind,
     store_image_bytes,
     verify_image,
 )
@@ -450,9 +450,11 @@ def elsewhere():
 def loopback_is_public(monkeypatch):
     """Pretend loopback is the internet, which cannot be reached from here: the rest of the
     code path (resolving, connecting, redirects, headers) is the real one."""
-    real = images.non_public_kind
+    real = addresses.non_public_kind
     monkeypatch.setattr(
-        images, "non_public_kind", lambda address: None if address == "127.0.0.1" else real(address)
+        addresses,
+        "non_public_kind",
+        lambda address: None if address == "127.0.0.1" else real(address),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from crawler.robots import FETCH_USER_AGENT, MAX_BYTES, RobotsPolicy, robots_url
+from crawler import addresses
+from crawler.robots import FETCH_USER_AGENT, MAX_BYTES, MAX_REDIRECTS, RobotsPolicy, robots_url
 
 
 class Site:
@@ -64,16 +66,16 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def site() -> Iterator[Site]:
+@contextlib.contextmanager
+def serve_site(host: str = "127.0.0.1") -> Iterator[Site]:
     shop = Site()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(shop))
+    httpd = ThreadingHTTPServer((host, 0), handler_for(shop))
     httpd.daemon_threads = True
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
     thread.start()
-    shop.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    shop.base = f"http://{host}:{httpd.server_address[1]}"
     try:
         yield shop
     finally:
@@ -81,6 +83,19 @@ def site() -> Iterator[Site]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serve_site() as shop:
+        yield shop
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[Site]:
+    """Another host on this machine (127.0.0.2): loopback too, but not the shop's host."""
+    with serve_site("127.0.0.2") as other:
+        yield other
 
 
 def closed_port() -> int:
@@ -193,6 +208,85 @@ def test_a_redirected_robots_txt_is_followed(site):
     policy = RobotsPolicy()
     assert not policy.allowed(site.url("/private/x"))
     assert policy.allowed(site.url("/products"))
+
+
+def test_a_hanging_robots_txt_times_out_within_the_time_the_question_brings(site):
+    site.hanging.add("/robots.txt")
+    policy = RobotsPolicy()  # 5 s by default; the shop's politeness.robots_timeout wins
+    reason = policy.why_not(site.url("/products"), timeout=0.2)
+    assert "timed out after 0.2 s" in reason and "disallowed" in reason
+
+
+# -- redirects: each hop checked like a photo's (private addresses, schemes, a hop cap) ------
+
+
+def test_a_redirect_to_another_private_host_is_refused_and_disallows(site, elsewhere, caplog):
+    target = elsewhere.url("/robots.txt")
+    site.routes["/robots.txt"] = (302, {"Location": target}, b"")
+    elsewhere.robots("User-agent: *\nAllow: /\n")
+    policy = RobotsPolicy(backoff_seconds=0.01)
+    url = site.url("/products")
+    reason = policy.why_not(url)
+    assert reason.startswith(f"{url}: {site.url('/robots.txt')} unreachable")
+    assert f"its redirect to {target} is refused" in reason
+    assert "private address 127.0.0.2 (loopback)" in reason and "disallowed" in reason
+    assert elsewhere.requests == []  # never contacted
+    assert site.robots_requests() == 1  # a refusal is final, not retried
+    logged = [r.getMessage() for r in caplog.records if r.name == "crawler.robots"]
+    assert len(logged) == 1, logged
+    assert "refused" in logged[0] and "everything there is disallowed" in logged[0]
+
+
+def test_a_redirect_through_the_shop_then_off_it_is_refused_at_that_hop(site, elsewhere):
+    site.routes["/robots.txt"] = (301, {"Location": "/moved/robots.txt"}, b"")
+    site.routes["/moved/robots.txt"] = (307, {"Location": elsewhere.url("/r.txt")}, b"")
+    policy = RobotsPolicy()
+    assert not policy.allowed(site.url("/products"))
+    assert [path for path, _ in site.requests] == ["/robots.txt", "/moved/robots.txt"]
+    assert elsewhere.requests == []
+
+
+def test_a_redirect_to_the_same_host_on_another_port_is_followed(site):
+    with serve_site() as other_port:  # 127.0.0.1 too: the shop's own host
+        other_port.robots("User-agent: *\nDisallow: /private/\n")
+        site.routes["/robots.txt"] = (302, {"Location": other_port.url("/robots.txt")}, b"")
+        policy = RobotsPolicy()
+        assert not policy.allowed(site.url("/private/x"))
+        assert policy.allowed(site.url("/products"))
+        assert other_port.robots_requests() == 1
+
+
+def test_a_redirect_to_another_public_host_is_followed(site, elsewhere, monkeypatch):
+    # the internet cannot be reached from here: pretend 127.0.0.2 is public; resolving,
+    # connecting and following are the real code path
+    real = addresses.non_public_kind
+    monkeypatch.setattr(
+        addresses, "non_public_kind", lambda a: None if a == "127.0.0.2" else real(a)
+    )
+    elsewhere.robots("User-agent: *\nDisallow: /private/\n")
+    site.routes["/robots.txt"] = (302, {"Location": elsewhere.url("/robots.txt")}, b"")
+    policy = RobotsPolicy()
+    assert not policy.allowed(site.url("/private/x"))
+    assert policy.allowed(site.url("/products"))
+    assert elsewhere.robots_requests() == 1
+
+
+@pytest.mark.parametrize(
+    "location", ["file:///etc/passwd", "ftp://127.0.0.1/robots.txt", "data:text/plain,Allow: /"]
+)
+def test_a_redirect_to_another_scheme_is_refused_and_disallows(site, location):
+    site.routes["/robots.txt"] = (302, {"Location": location}, b"")
+    reason = RobotsPolicy().why_not(site.url("/products"))
+    assert f"its redirect to {location} is refused: only http(s)" in reason
+    assert "disallowed" in reason
+
+
+def test_a_redirect_loop_ends_and_counts_as_no_robots_txt(site, caplog):
+    site.routes["/robots.txt"] = (302, {"Location": "/robots.txt"}, b"")
+    policy = RobotsPolicy()
+    assert policy.allowed(site.url("/products"))  # as Google does after five hops
+    assert site.robots_requests() == MAX_REDIRECTS + 1
+    assert f"more than {MAX_REDIRECTS} redirects" in caplog.text
 
 
 def test_robots_txt_is_fetched_once_per_host(site):

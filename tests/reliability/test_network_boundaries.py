@@ -1,5 +1,6 @@
 """Network boundaries in a full crawl: photos on a private address other than the shop's are
-never fetched, and robots.txt (one that hangs, one with wildcards) is honoured."""
+never fetched, and robots.txt (one that hangs, one redirected to a private address, one with
+wildcards) is honoured."""
 
 from __future__ import annotations
 
@@ -134,14 +135,16 @@ def test_a_hanging_robots_txt_means_disallow_and_the_next_shop_is_crawled(tmp_pa
             classic.with_base_url(servers[0].base_url),
             replace(classic, name="neighbour").with_base_url(servers[1].base_url),
         ]
-        first, second = crawl_shops(home, specs, QUICK)
+        # the shop's 5 s, cut short: the outcome of a time-out is the same however long it is
+        first, second = crawl_shops(home, specs, replace(QUICK, robots_timeout=0.5))
     finally:
         hanging.release.set()
         for server in servers:
             server.stop()
     robots = f"{servers[0].base_url}/robots.txt"
     assert first.status == "failed" and first.pages == 0 and first.offers == 0, first
-    assert f"{robots} timed out" in first.error and "disallowed" in first.error, first.error
+    assert f"{robots} timed out after 0.5 s" in first.error, first.error
+    assert "disallowed" in first.error, first.error
     assert {path for path, _ in hanging.requests} == {"/robots.txt"}  # no page was asked for
     assert second.status == "ok" and second.offers == len(neighbour.offers), second
     db = sqlite3.connect(home.database)
@@ -156,6 +159,43 @@ def test_a_hanging_robots_txt_means_disallow_and_the_next_shop_is_crawled(tmp_pa
         "SELECT step, message FROM crawl_errors WHERE crawl_run_id = ?", (first.crawl_run_id,)
     )
     assert step == "robots" and robots in message, message
+    assert lost_or_doubled(home.database) == NOTHING_LOST
+
+
+class RedirectedRobotsShop(CountingShop):
+    """A shop whose robots.txt redirects to *target*."""
+
+    target = ""
+
+    def handle(self, path, query, cookies=None):
+        if path == "/robots.txt":
+            self.requests.append((path, None))
+            return Response(302, "text/plain", b"moved", (("Location", self.target),))
+        return super().handle(path, query, cookies)
+
+
+def test_a_robots_txt_redirected_to_another_private_host_means_disallow(tmp_path):
+    elsewhere = CountingShop(catalog(), 0, FaultPlan(), False)
+    other = serve(elsewhere, "127.0.0.2")  # loopback, but not the shop's host
+    shop = RedirectedRobotsShop(catalog(), 0, FaultPlan(), False)
+    shop.target = f"{other.base_url}/robots.txt"
+    server = serve(shop)
+    try:
+        home = Home(tmp_path / "home").create()
+        spec = load_builtin_spec("classic").with_base_url(server.base_url)
+        result = crawl_shops(home, [spec], QUICK)[0]
+    finally:
+        server.stop()
+        other.stop()
+    assert elsewhere.requests == []  # never contacted
+    assert shop.requests == [("/robots.txt", None)]  # asked once; no page was
+    assert result.status == "failed" and result.pages == 0, result
+    assert f"its redirect to {shop.target} is refused" in result.error, result.error
+    assert "private address 127.0.0.2 (loopback)" in result.error, result.error
+    assert "disallowed" in result.error, result.error
+    db = sqlite3.connect(home.database)
+    ((step, url),) = db.execute("SELECT step, url FROM crawl_errors")
+    assert (step, url) == ("robots", f"{server.base_url}/products?page=1")
     assert lost_or_doubled(home.database) == NOTHING_LOST
 
 

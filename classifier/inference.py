@@ -26,6 +26,8 @@ class ImagePrediction:
     label: str
     confidence: float
     embedding: np.ndarray  # float32, L2-normalised
+    second_label: str | None = None  # the runner-up, for matching's top-2 blocking
+    second_confidence: float | None = None
 
 
 def read_photo(path: str | Path) -> np.ndarray | None:
@@ -79,11 +81,17 @@ class Classifier:
             logits, embeddings = self._run(to_input(arrays[start : start + batch_size]))
             shifted = np.exp(logits - logits.max(1, keepdims=True))
             probabilities = shifted / shifted.sum(1, keepdims=True)
-            for probs, emb in zip(probabilities, embeddings, strict=True):
-                index = int(probs.argmax())
+            ranked = np.argsort(-probabilities, axis=1)[:, :2]
+            for probs, order, emb in zip(probabilities, ranked, embeddings, strict=True):
+                first, second = int(order[0]), int(order[-1])
+                has_second = len(order) > 1
                 results.append(
                     ImagePrediction(
-                        self.classes[index], float(probs[index]), emb.astype(np.float32)
+                        self.classes[first],
+                        float(probs[first]),
+                        emb.astype(np.float32),
+                        self.classes[second] if has_second else None,
+                        float(probs[second]) if has_second else None,
                     )
                 )
         return results

@@ -23,6 +23,10 @@ class OfferForMatching:
     group_id: int | None
     fingerprint: str | None = None  # what the offer looked like when it was last matched
     score: float | None = None  # its score in its current group
+    # the model's two likeliest categories; None where a user labelled the photo
+    predicted_label: str | None = None
+    second_label: str | None = None
+    second_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -38,12 +42,16 @@ class GroupStore:
 
     def offers_for_matching(self, model_id: int | None) -> list[OfferForMatching]:
         """Every offer with its category (a user's label, else the shop's, else the model's
-        prediction), the model's embedding of its photo, and its current group."""
+        prediction), the model's two likeliest categories unless a user labelled the photo,
+        the model's embedding of its photo, and its current group."""
         rows = self.db.execute(
             """
             SELECT o.id, s.name AS shop, o.title, o.price, o.currency,
                    COALESCE(user_label.label, shop_label.label, p.label) AS label,
-                   p.embedding, gm.group_id, gm.fingerprint, gm.score
+                   p.embedding, gm.group_id, gm.fingerprint, gm.score,
+                   CASE WHEN user_label.label IS NULL THEN p.label END,
+                   CASE WHEN user_label.label IS NULL THEN p.second_label END,
+                   CASE WHEN user_label.label IS NULL THEN p.second_confidence END
             FROM offers o
             JOIN shops s ON s.id = o.shop_id
             LEFT JOIN predictions p ON p.image_sha256 = o.image_sha256 AND p.model_id = ?

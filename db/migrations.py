@@ -197,9 +197,18 @@ WHERE c.id = (SELECT MAX(id) FROM match_corrections l
               WHERE l.offer_id = c.offer_id AND l.other_offer_id = c.other_offer_id);
 """
 
+# The model's runner-up category, so matching can block on the top two (a photo the model
+# is unsure about still meets its product in the other likely category). NULL in rows
+# written before this migration: those block on their top label only.
+_SECOND_LABEL = """
+ALTER TABLE predictions ADD COLUMN second_label TEXT;
+ALTER TABLE predictions ADD COLUMN second_confidence REAL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "match corrections and fingerprints", _MATCH_CORRECTIONS),
+    Migration(3, "second-best predicted label", _SECOND_LABEL),
 )
 
 

@@ -131,14 +131,24 @@ class ModelStore:
 
     def save_predictions(self, predictions: Iterable[Prediction]) -> int:
         rows = [
-            (p.image_sha256, p.model_id, p.label, p.confidence, p.embedding, _now())
+            (
+                p.image_sha256,
+                p.model_id,
+                p.label,
+                p.confidence,
+                p.embedding,
+                p.second_label,
+                p.second_confidence,
+                _now(),
+            )
             for p in predictions
         ]
         with write_transaction(self.db) as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO predictions "
-                "(image_sha256, model_id, label, confidence, embedding, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "(image_sha256, model_id, label, confidence, embedding,"
+                " second_label, second_confidence, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return len(rows)

@@ -64,6 +64,8 @@ class Prediction:
     label: str
     confidence: float
     embedding: bytes  # float32, L2-normalised
+    second_label: str | None = None  # the runner-up category
+    second_confidence: float | None = None
 
 
 @dataclass(frozen=True)

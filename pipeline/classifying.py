@@ -71,7 +71,15 @@ def classify_images(
             arrays = list(pool.map(read_photo, [row["path"] for row in chunk]))
             predictions = classifier.predict_decoded(arrays)
             store.save_predictions(
-                Prediction(row["sha256"], model.id, p.label, p.confidence, p.embedding.tobytes())
+                Prediction(
+                    row["sha256"],
+                    model.id,
+                    p.label,
+                    p.confidence,
+                    p.embedding.tobytes(),
+                    p.second_label,
+                    p.second_confidence,
+                )
                 for row, p in zip(chunk, predictions, strict=True)
                 if p is not None
             )

@@ -1,10 +1,12 @@
 """The match stage: group the same product sold by different shops.
 
-Candidates are blocked by category (a user's label, else the shop's mapped category, else the
-CNN's top-1 prediction: the predictions table keeps one label per image). A pair's score blends
-the cosine similarity of the CNN embeddings with title similarity, less a penalty for the price
-gap; price ratios beyond `max_price_ratio` are ruled out. Pairs are merged best-first, and a group
-never takes two offers from one shop.
+Candidates are blocked by category. A photo a user labelled is in that category's block only;
+any other offer is in its shop's mapped category and in the CNN's top two predicted ones (the
+runner-up only when the model gives it at least `second_label_min`), so an offer that a shop
+filed elsewhere, or that the model is unsure about, still meets its product. A pair's score
+blends the cosine similarity of the CNN embeddings with title similarity, less a penalty for
+the price gap; price ratios beyond `max_price_ratio` are ruled out. Pairs are merged
+best-first, and a group never takes two offers from one shop.
 
 Runs are incremental: an offer whose title, category and embedding are unchanged since it was
 matched (its fingerprint) keeps its group, and only new or changed offers are scored, against
@@ -40,6 +42,8 @@ class MatchSettings:
     # score penalty per unit of |log(price ratio)|; off by default: 0.05 cut the hard mall's
     # recall (F1 0.872, measured together with a new classifier) - see the README
     price_weight: float = 0.0
+    # a predicted runner-up category this likely also blocks the offer (below: noise)
+    second_label_min: float = 0.1
     chunk: int = 1024  # pending offers scored at once (bounds memory)
 
 
@@ -61,6 +65,8 @@ def offer_fingerprint(offer: OfferForMatching) -> str:
     comes and goes with a sale is no change), the category and the photo embedding."""
     digest = hashlib.blake2b(digest_size=12)
     digest.update(f"{normalise_title(offer.title)}\x00{offer.label}\x00".encode())
+    if offer.second_label:  # absent before top-2 blocking: old fingerprints stay valid
+        digest.update(f"{offer.predicted_label}\x00{offer.second_label}\x00".encode())
     digest.update(offer.embedding or b"")
     return digest.hexdigest()
 
@@ -191,6 +197,20 @@ def _candidate_pairs(
     return found
 
 
+def _blocks(offers: Sequence[OfferForMatching], settings: MatchSettings) -> dict[str, list[int]]:
+    """Offer indices by category: its own (a user's or the shop's) and the model's top two."""
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for i, o in enumerate(offers):
+        if o.embedding is None or o.label is None:
+            continue
+        labels = {o.label, o.predicted_label}
+        if (o.second_confidence or 0.0) >= settings.second_label_min:
+            labels.add(o.second_label)
+        for label in sorted(labels - {None}):
+            blocks[label].append(i)
+    return blocks
+
+
 def group_offers(
     offers: Sequence[OfferForMatching],
     settings: MatchSettings = MatchSettings(),
@@ -228,17 +248,14 @@ def group_offers(
         uf.merge(a, b, 1.0, force=True)
         uf.score[a] = uf.score[b] = 1.0
 
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for i, o in enumerate(offers):
-        if o.embedding is not None and o.label is not None:
-            blocks[o.label].append(i)
     titles = _Titles(offers)
-    pairs = []
-    for block in blocks.values():
+    pairs: dict[tuple[int, int], float] = {}
+    for block in _blocks(offers, settings).values():
         pending = [i for i in block if not settled[i]]
         if pending and len(block) > 1:
-            pairs.extend(_candidate_pairs(block, pending, offers, titles, settings))
-    for score, i, j in sorted(pairs, reverse=True):
+            for score, i, j in _candidate_pairs(block, pending, offers, titles, settings):
+                pairs[min(i, j), max(i, j)] = score  # two shared blocks: the same pair twice
+    for (i, j), score in sorted(pairs.items(), key=lambda item: (-item[1], item[0])):
         uf.merge(i, j, score)
 
     clusters: dict[int, list[int]] = defaultdict(list)

@@ -127,6 +127,7 @@ def test_onnx_runtime_backend_gives_pytorchs_predictions(small_model, sets):
     by_torch = Classifier(small_model.checkpoint, "cpu").predict_arrays(arrays)
     by_onnx = Classifier(small_model.checkpoint, backend="onnx").predict_arrays(arrays)
     assert [p.label for p in by_torch] == [p.label for p in by_onnx]
+    assert [p.second_label for p in by_torch] == [p.second_label for p in by_onnx]
     pairs = zip(by_torch, by_onnx, strict=True)
     diff = max(np.abs(a.embedding - b.embedding).max() for a, b in pairs)
     assert diff < 1e-4

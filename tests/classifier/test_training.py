@@ -147,6 +147,8 @@ def test_inference_gives_labels_confidences_and_unit_embeddings(trained, data, t
     assert len(predictions) == 40
     for p in predictions:
         assert p.label in LABELS and 0 < p.confidence <= 1
+        assert p.second_label in LABELS and p.second_label != p.label  # for top-2 blocking
+        assert 0 <= p.second_confidence <= p.confidence and p.confidence + p.second_confidence <= 1
         assert p.embedding.dtype == np.float32
         assert abs(float(np.linalg.norm(p.embedding)) - 1.0) < 1e-4
     right = sum(p.label == LABELS[y] for p, y in zip(predictions, test.labels[:40], strict=True))

@@ -255,6 +255,45 @@ def test_title_only_dense_scoring_equals_the_prefiltered_path_when_images_decide
     )
 
 
+def test_blocks_take_the_shops_category_and_the_models_top_two():
+    offers = synthetic(20, ("a", "b"), seed=5)
+    together = {frozenset({2 * p + 1, 2 * p + 2}) for p in range(20)}
+
+    def shop_b(**fields):
+        return [replace(o, **fields) if o.shop == "b" else o for o in offers]
+
+    # shop b files everything under a wrong category, but the model sees a bag
+    misfiled = shop_b(label="shirt", predicted_label="bag")
+    assert partition(group_offers(misfiled)) == together
+    # no category from shop b; the model's best guess is wrong, its runner-up right
+    unsure = shop_b(label="shirt", predicted_label="shirt", second_label="bag")
+    assert partition(group_offers(replace_all(unsure, second_confidence=0.3))) == together
+    assert len(group_offers(replace_all(unsure, second_confidence=0.05))) == 40  # too unlikely
+    # a user's label is the only block: no model guess joins it elsewhere
+    labelled = shop_b(label="shirt", predicted_label=None, second_label=None)
+    assert len(group_offers(labelled)) == 40
+
+
+def replace_all(offers, **fields):
+    return [replace(o, **fields) for o in offers]
+
+
+def test_stored_predictions_give_matching_the_top_two_unless_a_user_labelled(home):
+    path, ids = home
+    with Store(path / "pricelens.db") as store:
+        model = store.current_model()
+        sha = store.db.execute("SELECT image_sha256 FROM offers WHERE id = ?", [ids["s-1"]])
+        (sha,) = sha.fetchone()
+        vector = embedding(0).tobytes()
+        store.save_predictions([Prediction(sha, model.id, "shirt", 0.6, vector, "tshirt", 0.35)])
+        offer = next(o for o in store.offers_for_matching(model.id) if o.offer_id == ids["s-1"])
+        assert (offer.predicted_label, offer.second_label) == ("shirt", "tshirt")
+        assert offer.second_confidence == pytest.approx(0.35)
+        store.set_label(sha, "bag", "user")
+        offer = next(o for o in store.offers_for_matching(model.id) if o.offer_id == ids["s-1"])
+        assert offer.label == "bag" and offer.predicted_label is offer.second_label is None
+
+
 def test_incremental_grouping_never_merges_two_existing_groups():
     offers = synthetic(5, ("a", "b"))
     split = [

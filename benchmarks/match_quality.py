@@ -1,5 +1,6 @@
 """Per-offer F1 of `pricelens match` on the default and the `hard` demo mall, beside the
-title-only and image-only baselines (the same grouping with one signal's weight at 1).
+title-only and image-only baselines (the same grouping with one signal's weight at 1), and the
+image trust per pair of shops that the combined grouping used.
 
     .venv/bin/python benchmarks/match_quality.py [--products 300] [--epochs 2]
 
@@ -23,7 +24,7 @@ from demo.mall import MallSettings
 from pipeline.classifying import train_fashion_mnist
 from pipeline.demo import run_demo
 from pipeline.evaluation import evaluate_groups, load_answer_key
-from pipeline.matching import MatchSettings, group_offers
+from pipeline.matching import MatchSettings, group_offers, shop_pair_trust
 from pipeline.settings import Home
 
 RESULTS = Path(__file__).resolve().parent / "results" / "match_quality.json"
@@ -56,11 +57,13 @@ def measure(mall: MallSettings, checkpoint_home: Home, root: Path) -> dict:
             "image_only": score(store, key, replace(default, image_weight=1.0, title_weight=0.0)),
         }
         score(store, key, default)  # leave the real grouping stored
+        trust = shop_pair_trust(store.offers_for_matching(store.current_model().id), default)
     return {
         "hard": mall.hard,
         "offers": sum(c.offers for c in result.crawls),
         "crawl_and_match_s": round(seconds, 1),
         **figures,
+        "image_trust": {"/".join(sorted(pair)): round(v, 2) for pair, v in trust.items()},
     }
 
 

@@ -17,6 +17,7 @@ are constraints that win over the scores on every run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import Counter, defaultdict
@@ -42,6 +43,11 @@ class MatchSettings:
     # score penalty per unit of |log(price ratio)|; off by default: 0.05 cut the hard mall's
     # recall (F1 0.872, measured together with a new classifier) - see the README
     price_weight: float = 0.0
+    # scale each shop pair's image weight by how often its photos agree with clear title
+    # matches (the rest goes to the title): one shop's heavy restyling then stops outvoting
+    # the titles; off = the weights as given (the baselines)
+    image_trust: bool = True
+    trust_sample: int = 24  # offers per shop, shop and category sampled for that estimate
     # a predicted runner-up category this likely also blocks the offer (below: noise)
     second_label_min: float = 0.1
     chunk: int = 1024  # pending offers scored at once (bounds memory)
@@ -54,6 +60,7 @@ class Correction:
     same: bool
 
 
+@functools.lru_cache(maxsize=1 << 18)  # titles recur: trust estimate, blocks, runs
 def normalise_title(title: str) -> str:
     """Lower-case words in one vocabulary, without promo tags or punctuation."""
     words = re.findall(r"\w+", title.lower().replace("t-shirt", "tshirt"))
@@ -132,31 +139,91 @@ class _Titles(dict):
         return value
 
 
+def _embeddings(offers: Sequence[OfferForMatching], indices: Sequence[int]) -> np.ndarray:
+    matrix = np.frombuffer(b"".join(offers[i].embedding for i in indices), dtype=np.float32)
+    return matrix.reshape(len(indices), -1)
+
+
+def image_trust(
+    offers: Sequence[OfferForMatching], titles: _Titles, settings: MatchSettings
+) -> dict[frozenset[str], float]:
+    """For each pair of shops, the share of clear title matches (best title score >= 0.9,
+    0.1 above the runner-up, same category) whose photo is also the most similar photo
+    among the other shop's offers in that category. Shops that render the same product
+    alike score near 1, a shop whose photos are restyled beyond recognition near 0. Pairs
+    with fewer than 10 such matches are trusted fully (too little evidence to doubt)."""
+    by_shop_label: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, o in enumerate(offers):
+        if o.embedding is not None and o.label is not None:
+            by_shop_label[o.shop, o.label].append(i)
+    shops = sorted({shop for shop, _ in by_shop_label})
+    trust = {}
+    for a_pos, a in enumerate(shops):
+        for b in shops[a_pos + 1 :]:
+            anchors = agree = 0
+            for (shop, label), members in by_shop_label.items():
+                others = by_shop_label.get((b, label), [])
+                if shop != a or len(others) < 2:
+                    continue
+                step = max(1, len(members) // settings.trust_sample)
+                sample = members[::step][: settings.trust_sample]
+                title_sim = process.cdist(
+                    [titles[i] for i in sample],
+                    [titles[j] for j in others],
+                    scorer=fuzz.token_set_ratio,
+                    dtype=np.float32,
+                    workers=-1,
+                )
+                image_sim = _embeddings(offers, sample) @ _embeddings(offers, others).T
+                top2 = np.sort(title_sim, axis=1)[:, -2:]
+                clear = (top2[:, 1] >= 90) & (top2[:, 1] - top2[:, 0] >= 10)
+                anchors += int(clear.sum())
+                agree += int((title_sim.argmax(1) == image_sim.argmax(1))[clear].sum())
+            trust[frozenset((a, b))] = agree / anchors if anchors >= 10 else 1.0
+    return trust
+
+
+def shop_pair_trust(
+    offers: Sequence[OfferForMatching], settings: MatchSettings
+) -> dict[frozenset[str], float]:
+    """The image trust *settings* ask for: none when the blend has a single signal."""
+    if settings.image_trust and settings.image_weight > 0 and settings.title_weight > 0:
+        return image_trust(offers, _Titles(offers), settings)
+    return {}
+
+
 def _candidate_pairs(
     block: list[int],
     pending: list[int],
     offers: Sequence[OfferForMatching],
     titles: _Titles,
     settings: MatchSettings,
+    trust: dict[frozenset[str], float],
 ) -> list[tuple[float, int, int]]:
     """Pairs (score, i, j) over offer indices, each with at least one pending offer, whose
     score reaches the threshold. The image similarity is one matrix product per chunk of
     pending offers; titles are compared only where the image alone leaves the threshold
     reachable (every pair when the image weight is 0)."""
-    matrix = np.frombuffer(b"".join(offers[i].embedding for i in block), dtype=np.float32)
-    matrix = matrix.reshape(len(block), -1)
+    matrix = _embeddings(offers, block)
     position = {idx: c for c, idx in enumerate(block)}
-    shop_codes = {shop: n for n, shop in enumerate(sorted({offers[i].shop for i in block}))}
+    names = sorted({offers[i].shop for i in block})
+    shop_codes = {shop: n for n, shop in enumerate(names)}
     shops = np.array([shop_codes[offers[i].shop] for i in block])
     prices = np.array([offers[i].price or 0 for i in block], dtype=np.float64)
     pending_pos = np.array([position[i] for i in pending])
     is_pending = np.zeros(len(block), dtype=bool)
     is_pending[pending_pos] = True
-    floor = (
-        (settings.threshold - settings.title_weight) / settings.image_weight
-        if settings.image_weight > 0
-        else -np.inf
-    )
+    # the image weight of each shop pair; what trust takes from it goes to the title
+    image_weight = np.full((len(names), len(names)), settings.image_weight, dtype=np.float32)
+    for x, a in enumerate(names):
+        for y, b in enumerate(names):
+            image_weight[x, y] *= trust.get(frozenset((a, b)), 1.0)
+    title_weight = settings.title_weight + settings.image_weight - image_weight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floors = np.where(
+            image_weight > 0, (settings.threshold - title_weight) / image_weight, -np.inf
+        )
+    floor = floors.min()
     found = []
     for start in range(0, len(pending_pos), settings.chunk):
         rows = pending_pos[start : start + settings.chunk]
@@ -186,7 +253,8 @@ def _candidate_pairs(
                 count=len(r),
             )
             title_sim /= 100.0
-        score = settings.image_weight * image_sim[r, c] + settings.title_weight * title_sim
+        pair_shops = shops[rows[r]], shops[c]
+        score = image_weight[pair_shops] * image_sim[r, c] + title_weight[pair_shops] * title_sim
         pa, pb = prices[rows[r]], prices[c]
         priced = (pa > 0) & (pb > 0)
         ratio = np.where(priced, np.maximum(pa, pb) / np.where(priced, np.minimum(pa, pb), 1), 1)
@@ -216,6 +284,7 @@ def group_offers(
     settings: MatchSettings = MatchSettings(),
     corrections: Iterable[Correction] = (),
     incremental: bool = False,
+    trust: dict[frozenset[str], float] | None = None,
 ) -> list[ProductGroup]:
     """Group offers into products; every offer ends up in exactly one group.
 
@@ -249,11 +318,13 @@ def group_offers(
         uf.score[a] = uf.score[b] = 1.0
 
     titles = _Titles(offers)
+    if trust is None:
+        trust = shop_pair_trust(offers, settings)
     pairs: dict[tuple[int, int], float] = {}
     for block in _blocks(offers, settings).values():
         pending = [i for i in block if not settled[i]]
         if pending and len(block) > 1:
-            for score, i, j in _candidate_pairs(block, pending, offers, titles, settings):
+            for score, i, j in _candidate_pairs(block, pending, offers, titles, settings, trust):
                 pairs[min(i, j), max(i, j)] = score  # two shared blocks: the same pair twice
     for (i, j), score in sorted(pairs.items(), key=lambda item: (-item[1], item[0])):
         uf.merge(i, j, score)
@@ -297,6 +368,7 @@ def _keep_ids(groups: list[ProductGroup], previous: dict[int, int | None]) -> li
 class MatchResult:
     groups: list[ProductGroup]
     rematched: int  # offers that were new or changed (all of them on a full run)
+    trust: dict[frozenset[str], float]  # image trust per pair of shops
 
 
 def active_corrections(store: Store) -> list[Correction]:
@@ -324,7 +396,8 @@ def match_stored_offers(
 ) -> MatchResult:
     offers = store.offers_for_matching(model_id)
     corrections = active_corrections(store)
-    groups = group_offers(offers, settings, corrections, incremental=not full)
+    trust = shop_pair_trust(offers, settings)
+    groups = group_offers(offers, settings, corrections, incremental=not full, trust=trust)
     fingerprints = {o.offer_id: offer_fingerprint(o) for o in offers}
     rematched = sum(
         1 for o in offers if full or o.group_id is None or o.fingerprint != fingerprints[o.offer_id]
@@ -335,7 +408,7 @@ def match_stored_offers(
         ProductGroup(gid, g.label, g.canonical_title, g.members)
         for gid, g in zip(ids, groups, strict=True)
     ]
-    return MatchResult(stored, rematched)
+    return MatchResult(stored, rematched, trust)
 
 
 # -- corrections ---------------------------------------------------------------------------

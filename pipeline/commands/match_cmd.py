@@ -83,6 +83,9 @@ def match(ctx, answer_key, full, fmt):
             "groups": len(result.groups),
             "multi_shop_groups": sum(1 for g in result.groups if len(g.members) > 1),
             "rematched_offers": result.rematched,
+            "image_trust": {
+                "/".join(sorted(pair)): round(value, 2) for pair, value in result.trust.items()
+            },
         }
         if key:
             summary |= evaluate_grouping(store, result.groups, key)
@@ -91,7 +94,10 @@ def match(ctx, answer_key, full, fmt):
         env.out.print_json(json.dumps(summary))
         return
     baselines = summary.pop("baselines", {})
+    trust = summary.pop("image_trust")
     env.out.print(_line(summary), highlight=False, soft_wrap=True)
+    if trust:
+        env.out.print(f"image trust: {_line(trust)}", highlight=False, soft_wrap=True)
     for name, scores in baselines.items():
         env.out.print(f"{name}: {_line(scores)}", highlight=False, soft_wrap=True)
 

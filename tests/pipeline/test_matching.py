@@ -15,7 +15,14 @@ from click.testing import CliRunner
 from db.records import Offer, Prediction
 from db.store import OfferForMatching, Store
 from pipeline.cli import cli
-from pipeline.matching import Correction, MatchSettings, group_offers, offer_fingerprint
+from pipeline.matching import (
+    Correction,
+    MatchSettings,
+    _Titles,
+    group_offers,
+    image_trust,
+    offer_fingerprint,
+)
 from tests.pipeline.report_fixture import DAY2, build_store, embedding, photo
 
 
@@ -199,8 +206,11 @@ def test_evaluate_prints_f1_and_both_baselines(home):
     assert scores["f1"] == scores["precision"] == scores["recall"] == 1.0
     assert set(scores["baselines"]) == {"title_only", "image_only"}
     assert all("f1" in b for b in scores["baselines"].values())
+    # three shops, too few clear title matches to doubt any photos: full trust, shown
+    assert scores["image_trust"] == {"classic/menu": 1.0, "classic/spa": 1.0, "menu/spa": 1.0}
     text = invoke(path, "match", "--evaluate", str(path / "key.json"))
     assert "f1 1.0000" in text.output and "title_only: " in text.output
+    assert "image trust: classic/menu 1.0000" in text.output
     bad = invoke(path, "match", "--evaluate", str(path / "missing.json"))
     assert bad.exit_code != 0 and "missing.json: cannot read answer key" in bad.output
 
@@ -272,6 +282,30 @@ def test_blocks_take_the_shops_category_and_the_models_top_two():
     # a user's label is the only block: no model guess joins it elsewhere
     labelled = shop_b(label="shirt", predicted_label=None, second_label=None)
     assert len(group_offers(labelled)) == 40
+
+
+def test_a_shop_whose_photos_agree_with_nothing_is_matched_on_its_titles():
+    rng = np.random.default_rng(7)
+    words = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ro") for b in "stvxz"]
+    titles = [" ".join(rng.choice(words, 3, replace=False)) for _ in range(30)]
+    offers = [
+        replace(o, title=titles[(o.offer_id - 1) // 3])
+        for o in synthetic(30, ("a", "b", "c"), seed=6)
+    ]
+    restyled = []
+    for o in offers:  # shop c's photos: unrelated to the product (a heavy restyling)
+        if o.shop == "c":
+            noise = rng.normal(size=32).astype(np.float32)
+            o = replace(o, embedding=(noise / np.linalg.norm(noise)).tobytes())
+        restyled.append(o)
+    trust = image_trust(restyled, _Titles(restyled), MatchSettings())
+    assert trust[frozenset("ab")] == 1.0  # photos agree with every clear title match
+    assert trust[frozenset("ac")] < 0.2 and trust[frozenset("bc")] < 0.2
+    together = {frozenset({3 * p + 1, 3 * p + 2, 3 * p + 3}) for p in range(30)}
+    assert partition(group_offers(restyled)) == together
+    untrusting = partition(group_offers(restyled, MatchSettings(image_trust=False)))
+    assert untrusting != together  # the raw blend lets c's photos veto its offers
+    assert partition(group_offers(offers)) == together  # photos that agree keep their weight
 
 
 def replace_all(offers, **fields):

@@ -41,13 +41,14 @@ class CountingShop(ClassicShop):
 
 
 class LazyPhotoShop(ClassicShop):
-    """Classic with lazy-loaded photos (`data-src`, read first by the classic spec), so the
-    browser never loads them and only pricelens's own downloader could. The photos live on
-    *photos*, another server: linked directly, or through a redirect from the shop's own
-    /images/ when *redirect* is set."""
+    """Classic with lazy-loaded photos (`data-src`, read first by the classic spec) unless
+    *lazy* is off (a plain `<img src>`, which a browser showing images would fetch itself).
+    The photos live on *photos*, another server: linked directly, or through a redirect from
+    the shop's own /images/ when *redirect* is set."""
 
     photos = ""
     redirect = False
+    lazy = True
 
     def photo_path(self, sku):
         path = super().photo_path(sku)
@@ -57,7 +58,7 @@ class LazyPhotoShop(ClassicShop):
         if self.redirect and path.startswith("/images/"):
             return Response(302, "text/plain", b"moved", (("Location", self.photos + path),))
         response = super().handle(path, query, cookies)
-        if not response.content_type.startswith("text/html"):
+        if not self.lazy or not response.content_type.startswith("text/html"):
             return response
         body = response.body.replace(b'<img class="thumb" src=', b'<img class="thumb" data-src=')
         return Response(response.status, response.content_type, body, response.headers)
@@ -67,14 +68,18 @@ def serve(shop, host: str = "127.0.0.1") -> ShopServer:
     return ShopServer(shop, 0, host).start()
 
 
-@pytest.mark.parametrize("redirect", [False, True], ids=["linked", "redirected"])
-def test_photos_on_another_private_host_are_refused_and_the_offers_kept(tmp_path, redirect):
+@pytest.mark.parametrize(
+    "redirect, lazy",
+    [(False, True), (True, True), (False, False)],
+    ids=["linked", "redirected", "img-src-the-browser-does-not-load"],
+)
+def test_photos_on_another_private_host_are_refused_and_the_offers_kept(tmp_path, redirect, lazy):
     # 127.0.0.2 is loopback like the shop (Linux routes all of 127/8 to lo) but another host:
     # to the crawler it is what 10.0.0.5 or 169.254.169.254 would be on a real network
     photo_host = CountingShop(catalog(), 0, FaultPlan(), False)
     photos = serve(photo_host, "127.0.0.2")
     shop = LazyPhotoShop(catalog(), 0, FaultPlan(), False)
-    shop.photos, shop.redirect = photos.base_url, redirect
+    shop.photos, shop.redirect, shop.lazy = photos.base_url, redirect, lazy
     server = serve(shop)
     try:
         home = Home(tmp_path / "home").create()

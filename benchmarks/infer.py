@@ -4,8 +4,9 @@ Target (classifier issue): >= 3,000 images/s on 2 CPU cores. The photos are Fash
 products rendered in the four demo shops' styles (PNG 112 px, JPEG 128 px, WebP 96 px, JPEG
 160 px), written to disk first. The model has the default architecture; its weights do not
 change the cost, so it is freshly initialised. Measured in one process: our path
-(`pipeline.classifying`'s decode pool + batched model, PyTorch and ONNX Runtime) against a
-reference of the naive path (one photo at a time: decode, full-size convert, model).
+(`Classifier.predict_paths`: decoding processes feeding the batched model, PyTorch and ONNX
+Runtime) against two references: the previous loop (a 2-thread decode pool, then the model) and
+the naive path (one photo at a time: decode, convert, model).
 
     .venv/bin/python benchmarks/infer.py [--images 6000] [--repeats 3] [--quick]
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifier.checkpoints import save_checkpoint
 from classifier.config import TrainConfig
+from classifier.data import photo_batches
 from classifier.export import export_onnx
 from classifier.fashion_mnist import load_split
 from classifier.inference import Classifier, read_photo
@@ -42,7 +44,7 @@ from demo.menu import MenuShop
 from demo.photos import render_photo
 from demo.scroll import ScrollShop
 from demo.spa import SpaShop
-from pipeline.classifying import DECODE_THREADS
+from pipeline.classifying import DECODE_WORKERS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "infer.json"
 STYLES = [shop.photo_style for shop in (ClassicShop, SpaShop, ScrollShop, MenuShop)]
@@ -70,9 +72,16 @@ def write_checkpoint(folder: Path) -> Path:
 
 
 def ours(classifier: Classifier, paths: list[Path], batch: int = 512) -> int:
-    """The classify stage's loop: a decode pool feeding batches to the model."""
+    """The classify stage's loop: decoding processes feeding batches to the model."""
+    return sum(
+        len(indexes) for indexes, _ in classifier.predict_paths(paths, batch, DECODE_WORKERS)
+    )
+
+
+def thread_pool(classifier: Classifier, paths: list[Path], batch: int = 512) -> int:
+    """The previous loop: a 2-thread decode pool, then the model, batch after batch."""
     done = 0
-    with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         for start in range(0, len(paths), batch):
             arrays = list(pool.map(read_photo, paths[start : start + batch]))
             done += sum(p is not None for p in classifier.predict_decoded(arrays))
@@ -88,8 +97,7 @@ def naive(classifier: Classifier, paths: list[Path]) -> int:
 
 
 def decode_only(paths: list[Path]) -> int:
-    with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
-        return sum(a is not None for a in pool.map(read_photo, paths))
+    return sum(len(indexes) for _, indexes in photo_batches(paths, 512, DECODE_WORKERS))
 
 
 def timed(fn, repeats: int) -> dict:
@@ -120,6 +128,7 @@ def main() -> None:
         figures = {
             "ours_torch": timed(lambda: ours(by_torch, paths), args.repeats),
             "ours_onnx": timed(lambda: ours(by_onnx, paths), args.repeats),
+            "thread_pool_onnx": timed(lambda: thread_pool(by_onnx, paths), args.repeats),
             "naive_torch": timed(lambda: naive(by_torch, paths[:1000]), 1),
             "decode_only": timed(lambda: decode_only(paths), args.repeats),
         }

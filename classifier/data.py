@@ -9,7 +9,7 @@ new photos arrive.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,23 +83,32 @@ class PhotoFiles(Dataset):
             return torch.zeros(INPUT_SIZE, INPUT_SIZE, dtype=torch.uint8), -1
 
 
+def photo_batches(
+    paths: Sequence[str], batch_size: int = 256, workers: int = 2, pin_memory: bool = False
+) -> Iterator[tuple[torch.Tensor, list[int]]]:
+    """Decoded photos in batches, in order: (uint8 arrays of the readable ones, their indexes
+    into *paths*). Worker processes decode the next batches while the caller uses this one
+    (Pillow in threads would share one interpreter's GIL for everything but the codec)."""
+    loader = DataLoader(
+        PhotoFiles(paths),
+        batch_size=batch_size,
+        num_workers=workers if len(paths) > 2 * batch_size else 0,  # start-up costs more
+        pin_memory=pin_memory,
+        prefetch_factor=4 if workers and len(paths) > 2 * batch_size else None,
+    )
+    for batch, indexes in loader:
+        ok = indexes >= 0
+        yield batch[ok], indexes[ok].tolist()
+
+
 def decode_photos(
     paths: Sequence[str], workers: int = 2, pin_memory: bool = False
 ) -> tuple[torch.Tensor, list[int]]:
     """(uint8 arrays of the readable photos, their indexes into *paths*)."""
-    if not paths:
-        return torch.empty(0, INPUT_SIZE, INPUT_SIZE, dtype=torch.uint8), []
-    loader = DataLoader(
-        PhotoFiles(paths),
-        batch_size=256,
-        num_workers=workers if len(paths) > 512 else 0,  # worker start-up costs more
-        pin_memory=pin_memory,
-    )
-    arrays, kept = [], []
-    for batch, indexes in loader:
-        ok = indexes >= 0
-        arrays.append(batch[ok])
-        kept.extend(indexes[ok].tolist())
+    arrays, kept = [torch.empty(0, INPUT_SIZE, INPUT_SIZE, dtype=torch.uint8)], []
+    for batch, indexes in photo_batches(paths, 256, workers, pin_memory):
+        arrays.append(batch)
+        kept.extend(indexes)
     return torch.cat(arrays), kept
 
 

@@ -4,6 +4,7 @@ export (ONNX Runtime)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from classifier.data import photo_batches
 from classifier.errors import ClassifierError
 from classifier.export import load_model, onnx_session
 from classifier.training import pick_device
@@ -100,6 +102,15 @@ class Classifier:
         """One prediction per path, in order; None where a file is unreadable."""
         arrays = [read_photo(path) for path in paths]
         return self.predict_decoded(arrays)
+
+    def predict_paths(
+        self, paths: Sequence[str | Path], batch_size: int = 512, workers: int = 2
+    ) -> Iterator[tuple[list[int], list[ImagePrediction]]]:
+        """(indexes into *paths*, their predictions) batch by batch, while *workers*
+        processes decode the next batches; unreadable files are logged and left out."""
+        for arrays, indexes in photo_batches([str(p) for p in paths], batch_size, workers):
+            if indexes:
+                yield indexes, self.predict_arrays(arrays.numpy(), batch_size)
 
     def predict_decoded(self, arrays: list[np.ndarray | None]) -> list[ImagePrediction | None]:
         readable = [i for i, a in enumerate(arrays) if a is not None]

@@ -25,6 +25,8 @@ def normalise(batch_uint8: torch.Tensor) -> torch.Tensor:
 
 def photo_to_array(image: PILImage.Image) -> np.ndarray:
     """A shop photo as a 28x28 grey array with a dark background, like the training data."""
+    if image.format == "JPEG":  # decode only the grey plane, scaled down by the codec itself
+        image.draft("L", (INPUT_SIZE, INPUT_SIZE))
     grey = image.convert("L").resize((INPUT_SIZE, INPUT_SIZE), PILImage.Resampling.BOX)
     pixels = np.array(grey, dtype=np.uint8)  # a writable copy: torch.from_numpy needs one
     # A light-background photo (white studio backdrop) is inverted to white-on-black.

@@ -4,11 +4,10 @@ label and embed every stored image that the current model has not seen."""
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from classifier.config import TrainConfig
-from classifier.inference import Classifier, read_photo
+from classifier.inference import Classifier
 from db.records import Prediction
 from db.store import ModelRow, Store
 from pipeline.model_training import train_and_register
@@ -16,7 +15,7 @@ from pipeline.settings import Home
 
 log = logging.getLogger(__name__)
 
-DECODE_THREADS = 2
+DECODE_WORKERS = 2  # decoding processes; the model runs in this one
 
 
 def train_fashion_mnist(store: Store, home: Home, config: TrainConfig, progress=None) -> ModelRow:
@@ -58,32 +57,29 @@ def classify_images(
     backend: str = "torch",
 ) -> int:
     """Predict label, confidence and embedding for each image new to *model*, in batches;
-    photos are decoded by a small thread pool (Pillow decodes without holding the GIL)."""
+    worker processes decode the next batch while the model runs on this one. Returns how many
+    images were pending (unreadable ones are logged and get no prediction)."""
     pending = store.images_without_prediction(model.id)
     if not pending:
         return 0
     classifier = Classifier(Path(model.path), device, backend)
     task = progress.add_task("classify", total=len(pending), status="") if progress else None
-    done = 0
-    with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
-        for start in range(0, len(pending), batch):
-            chunk = pending[start : start + batch]
-            arrays = list(pool.map(read_photo, [row["path"] for row in chunk]))
-            predictions = classifier.predict_decoded(arrays)
-            store.save_predictions(
-                Prediction(
-                    row["sha256"],
-                    model.id,
-                    p.label,
-                    p.confidence,
-                    p.embedding.tobytes(),
-                    p.second_label,
-                    p.second_confidence,
-                )
-                for row, p in zip(chunk, predictions, strict=True)
-                if p is not None
+    paths = [row["path"] for row in pending]
+    for indexes, predictions in classifier.predict_paths(paths, batch, DECODE_WORKERS):
+        store.save_predictions(
+            Prediction(
+                pending[i]["sha256"],
+                model.id,
+                p.label,
+                p.confidence,
+                p.embedding.tobytes(),
+                p.second_label,
+                p.second_confidence,
             )
-            done += len(chunk)
-            if progress:
-                progress.update(task, completed=done)
-    return done
+            for i, p in zip(indexes, predictions, strict=True)
+        )
+        if progress:
+            progress.update(task, completed=indexes[-1] + 1)
+    if progress:
+        progress.update(task, completed=len(pending))
+    return len(pending)

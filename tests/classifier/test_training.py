@@ -184,3 +184,23 @@ def test_an_unreadable_photo_gets_no_prediction_and_the_others_do(trained, data,
     predictions = Classifier(trained.checkpoint, device="cpu").predict_files([bad, good])
     assert predictions[0] is None and predictions[1].label in LABELS
     assert "bad.png" in caplog.text
+
+
+def test_worker_processes_decode_in_order_and_skip_unreadable_files(trained, data, tmp_path):
+    _, test = data
+    paths = []
+    for i in range(30):
+        path = tmp_path / f"{i}.jpg"
+        if i in (3, 17):
+            path.write_bytes(b"truncated")
+        else:
+            path.write_bytes(render_photo(test.images[i], PhotoStyle(format="JPEG")))
+        paths.append(path)
+    classifier = Classifier(trained.checkpoint, device="cpu")
+    # batches of 4 over 30 files: 2 decoding processes are started
+    batches = list(classifier.predict_paths(paths, batch_size=4, workers=2))
+    indexes = [i for batch, _ in batches for i in batch]
+    assert indexes == [i for i in range(30) if i not in (3, 17)]
+    by_workers = [p.label for _, predictions in batches for p in predictions]
+    in_process = [p.label for p in classifier.predict_files(paths) if p is not None]
+    assert by_workers == in_process

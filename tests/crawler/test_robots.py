@@ -246,14 +246,20 @@ def test_a_redirect_through_the_shop_then_off_it_is_refused_at_that_hop(site, el
     assert elsewhere.requests == []
 
 
+def assert_redirect_followed(site: Site, target: Site) -> None:
+    """*site*'s robots.txt redirects to *target*'s, which disallows /private/: its rules hold,
+    fetched once."""
+    target.robots("User-agent: *\nDisallow: /private/\n")
+    site.routes["/robots.txt"] = (302, {"Location": target.url("/robots.txt")}, b"")
+    policy = RobotsPolicy()
+    assert not policy.allowed(site.url("/private/x"))
+    assert policy.allowed(site.url("/products"))
+    assert target.robots_requests() == 1
+
+
 def test_a_redirect_to_the_same_host_on_another_port_is_followed(site):
     with serve_site() as other_port:  # 127.0.0.1 too: the shop's own host
-        other_port.robots("User-agent: *\nDisallow: /private/\n")
-        site.routes["/robots.txt"] = (302, {"Location": other_port.url("/robots.txt")}, b"")
-        policy = RobotsPolicy()
-        assert not policy.allowed(site.url("/private/x"))
-        assert policy.allowed(site.url("/products"))
-        assert other_port.robots_requests() == 1
+        assert_redirect_followed(site, other_port)
 
 
 def test_a_redirect_to_another_public_host_is_followed(site, elsewhere, monkeypatch):
@@ -263,12 +269,7 @@ def test_a_redirect_to_another_public_host_is_followed(site, elsewhere, monkeypa
     monkeypatch.setattr(
         addresses, "non_public_kind", lambda a: None if a == "127.0.0.2" else real(a)
     )
-    elsewhere.robots("User-agent: *\nDisallow: /private/\n")
-    site.routes["/robots.txt"] = (302, {"Location": elsewhere.url("/robots.txt")}, b"")
-    policy = RobotsPolicy()
-    assert not policy.allowed(site.url("/private/x"))
-    assert policy.allowed(site.url("/products"))
-    assert elsewhere.robots_requests() == 1
+    assert_redirect_followed(site, elsewhere)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Shared helpers for the reliability suite: browser-process counts, file digests, polling.
+"""Shared helpers for the reliability suite: browser-process counts, file digests, polling,
+and crawling one demo shop served on this machine.
 
 Each case is "given X, pricelens does Y and loses nothing", against the real demo mall, real
 headless Chromium and a real database file. Polling helpers come from the service tests."""
@@ -10,9 +11,18 @@ import hashlib
 import os
 import signal
 import sqlite3
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
+from crawler.spec import ShopSpec, load_builtin_spec
+from demo.server import ShopServer
+from demo.shop import DemoShop
+from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
+from pipeline.settings import Home
 from tests.pipeline.test_service import wait_until  # noqa: F401  (re-exported for the suite)
+
+QUICK = CrawlOptions(wait_timeout=4.0, backoff_seconds=0.05)
 
 BROWSER_NAMES = (b"chrome", b"chromium", b"chromedriver")
 
@@ -89,3 +99,39 @@ NOTHING_LOST = {
     "pages_not_whole": 0,
     "offers_without_observation": 0,
 }
+
+
+def serve(shop: DemoShop, host: str = "127.0.0.1") -> ShopServer:
+    """*shop* served on a free port of *host* (started; the caller stops it)."""
+    return ShopServer(shop, 0, host).start()
+
+
+class Crawled(NamedTuple):
+    home: Home
+    result: ShopCrawlResult
+    base_url: str  # where the shop was served (it is stopped by now)
+
+
+def crawl_served(
+    tmp_path: Path,
+    shop: DemoShop,
+    spec_name: str = "classic",
+    *,
+    options: CrawlOptions = QUICK,
+    edit: Callable[[ShopSpec], ShopSpec] | None = None,
+    also: Iterable[ShopServer] = (),
+) -> Crawled:
+    """Serve *shop*, crawl it into a new Home with the builtin *spec_name* spec (pointed at
+    the server, then passed through *edit*), and stop the server and the *also* servers."""
+    try:
+        server = serve(shop)
+        try:
+            home = Home(tmp_path / "home").create()
+            spec = load_builtin_spec(spec_name).with_base_url(server.base_url)
+            result = crawl_shops(home, [edit(spec) if edit else spec], options)[0]
+        finally:
+            server.stop()
+    finally:
+        for other in also:
+            other.stop()
+    return Crawled(home, result, server.base_url)

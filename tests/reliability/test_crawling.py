@@ -12,14 +12,12 @@ from demo.catalog import Catalog
 from demo.classic import ClassicShop
 from demo.faults import FaultPlan
 from demo.mall import MallSettings, run_mall
-from demo.server import ShopServer
 from demo.shop import Response
-from pipeline.crawling import CrawlOptions, crawl_shops
+from pipeline.crawling import crawl_shops
 from pipeline.settings import Home
-from tests.reliability.conftest import NOTHING_LOST, lost_or_doubled
+from tests.reliability.conftest import NOTHING_LOST, QUICK, crawl_served, lost_or_doubled, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-QUICK = CrawlOptions(wait_timeout=4.0, backoff_seconds=0.05)
 PRICE_FAULTS = {"bad_price", "missing_price"}
 # every request and page fault, and half the prices unreadable
 FAULTS = (
@@ -90,17 +88,10 @@ class RedirectingShop(ClassicShop):
 )
 def test_a_redirect_off_the_shop_is_not_followed_and_is_recorded(tmp_path, target):
     shop = RedirectingShop(Catalog(4, 45), 0, FaultPlan(), False)
-    server = ShopServer(shop, 0).start()
-    elsewhere = ShopServer(ClassicShop(Catalog(4, 45), 0, FaultPlan(), False), 0).start()
-    try:
-        port = urlsplit(server.base_url).port
-        shop.target = target.format(other=elsewhere.base_url)
-        home = Home(tmp_path / "home").create()
-        spec = load_builtin_spec("classic").with_base_url(server.base_url)
-        result = crawl_shops(home, [spec], QUICK)[0]
-    finally:
-        server.stop()
-        elsewhere.stop()
+    elsewhere = serve(ClassicShop(Catalog(4, 45), 0, FaultPlan(), False))
+    shop.target = target.format(other=elsewhere.base_url)
+    home, result, base_url = crawl_served(tmp_path, shop, also=[elsewhere])
+    port = urlsplit(base_url).port
     assert result.status == "partial" and result.pages == 1, result
     db = sqlite3.connect(home.database)
     hosts = {urlsplit(url).netloc for (url,) in db.execute("SELECT url FROM offers")}

@@ -20,12 +20,9 @@ from demo.catalog import Catalog
 from demo.classic import ClassicShop
 from demo.faults import FaultPlan
 from demo.scroll import ScrollShop
-from demo.server import ShopServer
 from demo.shop import Response
-from pipeline.crawling import apply_overrides, crawl_shops
-from pipeline.settings import Home
-from tests.reliability.conftest import NOTHING_LOST, lost_or_doubled
-from tests.reliability.test_crawling import QUICK
+from pipeline.crawling import apply_overrides
+from tests.reliability.conftest import NOTHING_LOST, QUICK, crawl_served, lost_or_doubled, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -78,17 +75,12 @@ def test_a_start_page_that_cannot_be_reached_is_recorded_and_the_crawl_goes_on(t
     target, code = TARGETS[kind]
     shop = DeadEndShop(catalog(), 0, FaultPlan(), False)
     shop.target, shop.paths = target(), frozenset({("/gone", None)})
-    server = ShopServer(shop, 0).start()
-    try:
-        home = Home(tmp_path / "home").create()
-        classic = load_builtin_spec("classic").with_base_url(server.base_url)
-        spec = replace(classic, start_urls=("/gone", *classic.start_urls))
-        result = crawl_shops(home, [spec], QUICK)[0]
-    finally:
-        server.stop()
+    home, result, base_url = crawl_served(
+        tmp_path, shop, edit=lambda spec: replace(spec, start_urls=("/gone", *spec.start_urls))
+    )
     assert result.status == "partial", result  # not "failed": the shop went on
     assert result.pages == shop.page_count and result.offers == len(shop.offers), result
-    gone = f"{server.base_url}/gone"
+    gone = f"{base_url}/gone"
     # one row, the page's own: no "session" row, so the browser was not restarted
     ((step, url, message),) = crawl_errors(home.database, result.crawl_run_id)
     assert (step, url) == ("goto", gone), message
@@ -101,17 +93,11 @@ def test_a_listing_page_that_cannot_be_reached_keeps_the_pages_before_it(tmp_pat
     shop = DeadEndShop(catalog(), 0, FaultPlan(), False)
     assert shop.page_count == 2
     shop.target, shop.paths = UNRESOLVABLE, frozenset({("/products", "2")})
-    server = ShopServer(shop, 0).start()
-    try:
-        home = Home(tmp_path / "home").create()
-        spec = load_builtin_spec("classic").with_base_url(server.base_url)
-        result = crawl_shops(home, [spec], QUICK)[0]
-    finally:
-        server.stop()
+    home, result, base_url = crawl_served(tmp_path, shop)
     assert result.status == "partial" and result.pages == 1, result
     assert result.offers == len(shop.page(1)), result
     ((step, url, message),) = crawl_errors(home.database, result.crawl_run_id)
-    assert (step, url) == ("next_page", f"{server.base_url}/products?page=2"), message
+    assert (step, url) == ("next_page", f"{base_url}/products?page=2"), message
     assert "net::ERR_NAME_NOT_RESOLVED" in message, message
     assert lost_or_doubled(home.database) == NOTHING_LOST
 
@@ -131,14 +117,8 @@ class DeadEndDetailShop(ScrollShop):
 def test_a_detail_page_that_cannot_be_reached_fails_alone(tmp_path):
     shop = DeadEndDetailShop(catalog(), 0, FaultPlan(), False)
     shop.dead_sku = shop.offers[1].sku
-    server = ShopServer(shop, 0).start()
-    try:
-        home = Home(tmp_path / "home").create()
-        spec = load_builtin_spec("scroll").with_base_url(server.base_url)
-        result = crawl_shops(home, [spec], QUICK)[0]
-    finally:
-        server.stop()
-    dead = server.base_url + shop.detail_path(shop.dead_sku)
+    home, result, base_url = crawl_served(tmp_path, shop, "scroll")
+    dead = base_url + shop.detail_path(shop.dead_sku)
     assert result.status == "partial" and result.offers == len(shop.offers), result
     ((step, url, message),) = crawl_errors(home.database, result.crawl_run_id)
     assert (step, url) == ("open_detail", dead), message
@@ -164,7 +144,7 @@ def test_a_network_gone_for_one_page_is_not_a_dead_browser(tmp_path):
     page fails, the browser stays. The network goes away after page 1 (Chrome's own offline
     mode) and comes back once the failure is recorded."""
     shop = ClassicShop(catalog(), 0, FaultPlan(), False)
-    server = ShopServer(shop, 0).start()
+    server = serve(shop)
     pages, failures = [], []
     try:
         classic = load_builtin_spec("classic").with_base_url(server.base_url)

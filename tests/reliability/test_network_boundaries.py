@@ -14,12 +14,10 @@ from crawler.spec import load_builtin_spec
 from demo.catalog import Catalog
 from demo.classic import ClassicShop
 from demo.faults import FaultPlan
-from demo.server import ShopServer
 from demo.shop import Response
 from pipeline.crawling import crawl_shops
 from pipeline.settings import Home
-from tests.reliability.conftest import NOTHING_LOST, lost_or_doubled
-from tests.reliability.test_crawling import QUICK
+from tests.reliability.conftest import NOTHING_LOST, QUICK, crawl_served, lost_or_doubled, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -64,10 +62,6 @@ class LazyPhotoShop(ClassicShop):
         return Response(response.status, response.content_type, body, response.headers)
 
 
-def serve(shop, host: str = "127.0.0.1") -> ShopServer:
-    return ShopServer(shop, 0, host).start()
-
-
 @pytest.mark.parametrize(
     "redirect, lazy",
     [(False, True), (True, True), (False, False)],
@@ -80,15 +74,8 @@ def test_photos_on_another_private_host_are_refused_and_the_offers_kept(tmp_path
     photos = serve(photo_host, "127.0.0.2")
     shop = LazyPhotoShop(catalog(), 0, FaultPlan(), False)
     shop.photos, shop.redirect, shop.lazy = photos.base_url, redirect, lazy
-    server = serve(shop)
-    try:
-        home = Home(tmp_path / "home").create()
-        spec = load_builtin_spec("classic").with_base_url(server.base_url)
-        result = crawl_shops(home, [spec], QUICK)[0]
-        truth = {o["sku"]: o for o in shop.answer_key(server.base_url)}
-    finally:
-        server.stop()
-        photos.stop()
+    home, result, base_url = crawl_served(tmp_path, shop, also=[photos])
+    truth = {o["sku"]: o for o in shop.answer_key(base_url)}
     assert photo_host.requests == []  # never contacted, not even once
     assert result.status == "ok" and result.failures == 0, result  # a photo is not a page
     db = sqlite3.connect(home.database)
@@ -108,7 +95,7 @@ def test_photos_on_another_private_host_are_refused_and_the_offers_kept(tmp_path
         path = ClassicShop.photo_path(shop, sku)
         (message,) = [m for m in refusals if path in m]
         assert "private address 127.0.0.2 (loopback)" in message, message
-        first_url = server.base_url + path if redirect else shop.photos + path
+        first_url = base_url + path if redirect else shop.photos + path
         hop = f": redirected to {shop.photos + path}" if redirect else ""
         assert message.startswith(f"{first_url}{hop}: private address"), message
     assert lost_or_doubled(home.database) == NOTHING_LOST
@@ -184,14 +171,7 @@ def test_a_robots_txt_redirected_to_another_private_host_means_disallow(tmp_path
     other = serve(elsewhere, "127.0.0.2")  # loopback, but not the shop's host
     shop = RedirectedRobotsShop(catalog(), 0, FaultPlan(), False)
     shop.target = f"{other.base_url}/robots.txt"
-    server = serve(shop)
-    try:
-        home = Home(tmp_path / "home").create()
-        spec = load_builtin_spec("classic").with_base_url(server.base_url)
-        result = crawl_shops(home, [spec], QUICK)[0]
-    finally:
-        server.stop()
-        other.stop()
+    home, result, base_url = crawl_served(tmp_path, shop, also=[other])
     assert elsewhere.requests == []  # never contacted
     assert shop.requests == [("/robots.txt", None)]  # asked once; no page was
     assert result.status == "failed" and result.pages == 0, result
@@ -200,7 +180,7 @@ def test_a_robots_txt_redirected_to_another_private_host_means_disallow(tmp_path
     assert "disallowed" in result.error, result.error
     db = sqlite3.connect(home.database)
     ((step, url),) = db.execute("SELECT step, url FROM crawl_errors")
-    assert (step, url) == ("robots", f"{server.base_url}/products?page=1")
+    assert (step, url) == ("robots", f"{base_url}/products?page=1")
     assert lost_or_doubled(home.database) == NOTHING_LOST
 
 
@@ -216,19 +196,13 @@ class WildcardRobotsShop(CountingShop):
 def test_a_wildcard_disallow_is_honoured_in_a_full_crawl(tmp_path):
     shop = WildcardRobotsShop(catalog(), 0, FaultPlan(), False)
     assert shop.page_count == 2  # page 1 is allowed, page 2 is not
-    server = serve(shop)
-    try:
-        home = Home(tmp_path / "home").create()
-        spec = load_builtin_spec("classic").with_base_url(server.base_url)
-        result = crawl_shops(home, [spec], QUICK)[0]
-    finally:
-        server.stop()
+    home, result, base_url = crawl_served(tmp_path, shop)
     pages = [page for path, page in shop.requests if path == "/products"]
     assert pages and set(pages) == {"1"}, shop.requests  # page 2 was never fetched
     assert result.status == "partial" and result.pages == 1, result
     assert result.offers == len(shop.page(1)), result
     db = sqlite3.connect(home.database)
     ((step, url, message),) = db.execute("SELECT step, url, message FROM crawl_errors")
-    assert (step, url) == ("robots", f"{server.base_url}/products?page=2")
-    assert f"disallowed for 'pricelens' by {server.base_url}/robots.txt" in message, message
+    assert (step, url) == ("robots", f"{base_url}/products?page=2")
+    assert f"disallowed for 'pricelens' by {base_url}/robots.txt" in message, message
     assert lost_or_doubled(home.database) == NOTHING_LOST

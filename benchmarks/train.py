@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# as `classifier` does before torch loads: measure what pricelens runs
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import torch
 from torch import nn
 
@@ -197,6 +200,7 @@ def main() -> None:
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "device": str(device),
             "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
             "python": platform.python_version(),

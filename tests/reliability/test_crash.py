@@ -20,6 +20,7 @@ from pipeline.crawling import CrawlOptions, crawl_shops
 from pipeline.settings import Home
 from tests.reliability.conftest import (
     NOTHING_LOST,
+    QUICK,
     browsers_marked,
     kill_pids,
     lost_or_doubled,
@@ -29,7 +30,6 @@ from tests.reliability.conftest import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PRICELENS = str(Path(sys.executable).parent / "pricelens")
-QUICK = CrawlOptions(wait_timeout=4.0, backoff_seconds=0.05)
 
 
 def crawl_cli(home: Path, base_url: str, tmp: Path) -> subprocess.Popen:

@@ -3,8 +3,8 @@
 It does set OpenMP's wait policy before torch loads (a user's own setting wins): by default
 torch's idle threads spin, and on a machine where anything else runs (a crawl's browsers, a
 second job) a 2-thread forward pass then waits for a descheduled spinner - measured 60-90x
-slower for single photos with one other busy process on 2 cores; passive threads cost
-nothing measurable when the machine is idle (see the README)."""
+slower for single photos with one other busy process on 2 cores; on an idle machine passive
+threads cost a training run about 7% (see the README)."""
 
 import os
 

@@ -35,6 +35,9 @@ def onnx_session(path: Path, threads: int | None = None):
     except ImportError as exc:
         raise ExportError("onnxruntime is not installed: pip install onnxruntime") from exc
     options = onnxruntime.SessionOptions()
+    # like torch's threads (classifier/__init__.py): idle threads sleep rather than spin, so
+    # the photo-decoding processes get the cores (2,424-2,571 -> 2,718-2,958 photos/s here)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     try:

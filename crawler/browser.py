@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import re
@@ -108,6 +109,9 @@ def chrome_options(config: BrowserConfig) -> webdriver.ChromeOptions:
     # refused); the browser fetching and decoding them too would cost the shop and our CPU
     # and reach any host an <img> names. (--blink-settings=imagesEnabled=false still loads.)
     options.add_experimental_option("prefs", {"profile.managed_default_content_settings.images": 2})
+    # the network events of each page load: a document whose body was cut short can still be
+    # rendered, half of it, and only the network log says so (see document_cut_short)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return options
 
 
@@ -222,6 +226,28 @@ def navigation_error(exc: BaseException) -> str | None:
         return None
     found = NET_ERROR.search(exc.msg or str(exc))
     return found.group() if found else None
+
+
+def document_cut_short(driver) -> str | None:
+    """The network error that ended the page just loaded in the current tab (such as
+    net::ERR_CONTENT_LENGTH_MISMATCH: Chromium renders the part that came), or None. Reads
+    the performance log, which is consumed: call it once after each load. None where the
+    driver keeps no such log (some remote ones)."""
+    try:
+        entries = driver.get_log("performance")
+        tab = driver.current_window_handle  # chromedriver's handle is the tab's main frame id
+    except (AttributeError, WebDriverException):
+        return None
+    document, failures = None, {}
+    for entry in entries:
+        message = json.loads(entry["message"])["message"]
+        params = message.get("params", {})
+        if message.get("method") == "Network.requestWillBeSent":
+            if params.get("type") == "Document" and params.get("frameId") == tab:
+                document = params["requestId"]  # the latest navigation; redirects keep its id
+        elif message.get("method") == "Network.loadingFailed" and not params.get("canceled"):
+            failures[params.get("requestId")] = params.get("errorText") or "load failed"
+    return failures.get(document) if document else None
 
 
 def session_is_dead(exc: BaseException) -> bool:

@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from crawler.browser import navigation_error
+from crawler.browser import document_cut_short, navigation_error
 from crawler.errors import StepFailed
 from crawler.spec import ShopSpec, Step
 
@@ -134,6 +134,9 @@ class Browser:
         location, status = self.driver.execute_script(_NAVIGATION_STATUS)
         if location.startswith("chrome-error:"):
             return "network error (connection dropped or response cut short)"
+        cut = document_cut_short(self.driver)
+        if cut:
+            return f"network error ({cut}): the page came incomplete"
         if self._host and urlsplit(location).netloc != self._host:  # a redirect took us away
             raise StepFailed(
                 self.spec.name, step, url, f"redirected off the shop's host to {location}: not used"

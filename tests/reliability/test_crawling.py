@@ -99,3 +99,22 @@ def test_a_redirect_off_the_shop_is_not_followed_and_is_recorded(tmp_path, targe
     errors = [m for (m,) in db.execute("SELECT message FROM crawl_errors")]
     assert len(errors) == 1 and "next_page" in errors[0], errors  # recorded, with its step
     assert lost_or_doubled(home.database) == NOTHING_LOST
+
+
+class CutFirstListingPage(FaultPlan):
+    """The first answer for a listing page stops halfway through its body (Content-Length
+    says more): Chromium may render the half that came, items and all."""
+
+    def http_fault(self, shop, path, attempt):
+        return "truncate" if path == "/products" and attempt == 0 else None
+
+
+def test_a_listing_page_cut_short_is_loaded_again_never_stored_half(tmp_path):
+    shop = ClassicShop(Catalog(4, 45), 0, CutFirstListingPage(), False)
+    home, result, base_url = crawl_served(tmp_path, shop)
+    truth = {o["sku"]: o["price"] for o in shop.answer_key(base_url)}
+    assert result.status == "ok" and result.failures == 0, result
+    db = sqlite3.connect(home.database)
+    stored = dict(db.execute("SELECT sku, price FROM offers"))
+    assert stored == truth  # every offer, every price: the half page was not taken
+    assert lost_or_doubled(home.database) == NOTHING_LOST

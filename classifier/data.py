@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image as PILImage
 from torch.utils.data import DataLoader, Dataset
@@ -65,6 +66,16 @@ def fashion_mnist(split: str, download_dir: Path | None = None) -> TensorSet:
     return TensorSet(torch.from_numpy(data.images.copy()), torch.from_numpy(data.labels))
 
 
+def read_photo(path: str | Path) -> np.ndarray | None:
+    """The photo in training form, or None (and a warning) when it cannot be read."""
+    try:
+        with PILImage.open(path) as image:
+            return photo_to_array(image)
+    except (OSError, ValueError) as exc:
+        log.warning("%s: cannot read image, skipped: %s", path, exc)
+        return None
+
+
 class PhotoFiles(Dataset):
     """Photo files decoded to the training form; unreadable files yield a -1 label."""
 
@@ -75,12 +86,10 @@ class PhotoFiles(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        try:
-            with PILImage.open(self.paths[index]) as image:
-                return torch.from_numpy(photo_to_array(image)), index
-        except (OSError, ValueError) as exc:
-            log.warning("%s: cannot read image, skipped: %s", self.paths[index], exc)
+        pixels = read_photo(self.paths[index])
+        if pixels is None:
             return torch.zeros(INPUT_SIZE, INPUT_SIZE, dtype=torch.uint8), -1
+        return torch.from_numpy(pixels), index
 
 
 def photo_batches(

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image as PILImage
 
-from classifier.data import photo_batches
+from classifier.data import photo_batches, read_photo
 from classifier.errors import ClassifierError
 from classifier.export import load_model, onnx_session
 from classifier.training import pick_device
-from classifier.transforms import MEAN, STD, photo_to_array
+from classifier.transforms import MEAN, STD
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +29,6 @@ class ImagePrediction:
     embedding: np.ndarray  # float32, L2-normalised
     second_label: str | None = None  # the runner-up, for matching's top-2 blocking
     second_confidence: float | None = None
-
-
-def read_photo(path: str | Path) -> np.ndarray | None:
-    """The photo in training form, or None (and a warning) when it cannot be read."""
-    try:
-        with PILImage.open(path) as image:
-            return photo_to_array(image)
-    except (OSError, ValueError) as exc:
-        log.warning("%s: cannot read image, no prediction: %s", path, exc)
-        return None
 
 
 def to_input(arrays: np.ndarray) -> np.ndarray:

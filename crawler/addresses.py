@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import urllib.error
 import urllib.request
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 # most specific first: 127.0.0.1 and 169.254.169.254 are is_private too, which says less
 NON_PUBLIC = ("unspecified", "loopback", "link_local", "multicast", "reserved", "private")
@@ -65,3 +66,11 @@ def destination_problem(target: str, own_host: str | None) -> str | None:
                 f"private address {address} ({kind}){named}, not the shop's own host: not fetched"
             )
     return None
+
+
+def redirect_target(exc: urllib.error.HTTPError, current: str) -> str | None:
+    """Where a 3xx answer from NO_REDIRECTS points (absolute), or None for any other error.
+    The answer is closed either way; the caller checks the target before following it."""
+    location = exc.headers.get("Location") if exc.code in REDIRECT_STATUS else None
+    exc.close()
+    return urljoin(current, location) if location else None

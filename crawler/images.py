@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import client as http_client
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from PIL import Image as PILImage
 
-from crawler.addresses import NO_REDIRECTS, REDIRECT_STATUS, destination_problem
+from crawler.addresses import NO_REDIRECTS, destination_problem, redirect_target
 from crawler.errors import ImageRejected
 from db.records import Image
 
@@ -76,11 +76,9 @@ def _fetch_once(url: str, http: HttpContext, max_bytes: int) -> bytes:
             with NO_REDIRECTS.open(request, timeout=http.timeout) as response:
                 return _read_capped(response, url, max_bytes)
         except urllib.error.HTTPError as exc:
-            location = exc.headers.get("Location") if exc.code in REDIRECT_STATUS else None
-            if not location:
+            target = redirect_target(exc, target)
+            if not target:
                 raise
-            exc.close()
-            target = urljoin(target, location)
     raise ImageRejected(f"{url}: more than {MAX_REDIRECTS} redirects: not followed")
 
 

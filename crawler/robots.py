@@ -17,11 +17,11 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from protego import Protego
 
-from crawler.addresses import NO_REDIRECTS, REDIRECT_STATUS, destination_problem
+from crawler.addresses import NO_REDIRECTS, destination_problem, redirect_target
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +152,8 @@ class RobotsPolicy:
                 with NO_REDIRECTS.open(request, timeout=left) as response:
                     body = self._read_capped(response, deadline)
             except urllib.error.HTTPError as exc:
-                location = exc.headers.get("Location") if exc.code in REDIRECT_STATUS else None
-                exc.close()
-                if location:
-                    target = urljoin(target, location)
+                if location := redirect_target(exc, target):
+                    target = location
                     continue
                 if exc.code < 500 and exc.code != 429:  # Google counts 429 as a server error
                     return _Rules()  # 404, 410, 403...: the site has no rules for us

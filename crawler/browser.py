@@ -45,6 +45,9 @@ CHROME_FLAGS = (
     "--disable-extensions",
     "--window-size=1280,2000",
     "--disable-features=RenderDocument,BackForwardCache",
+    # nothing written to the profile per page (history, disk cache): ~10% less browser CPU per
+    # load, measured on 120 loads; cookies still live for the session
+    "--incognito",
     # chromedriver talks to Chrome over a pipe, and Chrome exits when the pipe closes: with
     # chromedriver dying with the crawler (_die_with_parent), a SIGKILLed crawl leaves no browser
     "--remote-debugging-pipe",

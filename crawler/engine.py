@@ -25,6 +25,7 @@ from crawler.extract import RawItem, extract_items, safe_http_url, to_offer
 from crawler.images import HttpContext, download_images
 from crawler.spec import ShopSpec
 from crawler.steps import Browser, Pacer, RobotsCheck
+from crawler.unrendered import fetch_details
 from db.records import Image, Offer
 
 log = logging.getLogger(__name__)
@@ -321,22 +322,28 @@ class ShopCrawler:
 
     def _complete_from_details(self, items: list[tuple[str, RawItem]]) -> list[tuple[str, RawItem]]:
         """Load each item's detail page in a second tab, so the listing keeps its state; with
-        a share, idle sessions load some of them. Failed pages are recorded, their items kept
-        as the listing showed them."""
-        listing = self.driver.current_window_handle
-        self._enter_detail_tab()
-        try:
-            if self.share is None:
-                results = [self._detail_here(link, item) for link, item in items]
-            else:
-                results = self.share.complete(self.spec, items, self._detail_here)
-        finally:
-            self.driver.switch_to.window(listing)
+        a share, idle sessions load some of them. Pages not to be rendered are fetched from
+        the listing itself. Failed pages are recorded, their items kept as the listing showed
+        them."""
+        if self.spec.detail.render:
+            results = self._rendered_details(items)
+        else:
+            results = fetch_details(self.browser, items, self._rendered_details)
         for result in results:
             if result.failure is not None:
                 self.summary.failures += 1
                 self.on_failure(result.failure)
         return [(result.link, result.item) for result in results]
+
+    def _rendered_details(self, items: list[tuple[str, RawItem]]) -> list[DetailResult]:
+        listing = self.driver.current_window_handle
+        self._enter_detail_tab()
+        try:
+            if self.share is None:
+                return [self._detail_here(link, item) for link, item in items]
+            return self.share.complete(self.spec, items, self._detail_here)
+        finally:
+            self.driver.switch_to.window(listing)
 
     def _detail_here(self, link: str, item: RawItem) -> DetailResult:
         return fetch_detail(self.browser, link, item)

@@ -69,11 +69,14 @@ class ForEach:
 
 @dataclass(frozen=True)
 class Detail:
-    """Fields read from each product's detail page; JSON-LD Product data first if asked."""
+    """Fields read from each product's detail page; JSON-LD Product data first if asked.
+    Without *render*, the page's HTML is fetched from the listing page (same origin, the
+    browser's cookies) and parsed, never rendered: for pages that carry their data in the HTML."""
 
     fields: dict[str, FieldRule]
     json_ld: bool = True
     sold_out: str | None = None
+    render: bool = True
 
 
 @dataclass(frozen=True)
@@ -322,7 +325,12 @@ def _detail(top: _Reader) -> Detail | None:
         return None
     reader = top.sub("detail")
     fields = _fields(reader.sub("fields"))
-    result = Detail(fields, reader.take("json_ld", bool, True), reader.selector("sold_out"))
+    result = Detail(
+        fields,
+        reader.take("json_ld", bool, True),
+        reader.selector("sold_out"),
+        reader.take("render", bool, True),
+    )
     reader.finish()
     return result
 

@@ -168,10 +168,12 @@ def crawl_one_shop(
         )
 
 
-def expected_work(spec: ShopSpec) -> tuple[bool, bool]:
-    """Sort key, largest first: a detail page per item dwarfs a listing; a menu of listings
-    comes next. Starting the longest shop first keeps it from finishing alone at the end."""
-    return (spec.detail is not None, spec.for_each is not None)
+def expected_work(spec: ShopSpec) -> tuple[bool, bool, bool]:
+    """Sort key, largest first: a rendered detail page per item dwarfs a listing; a menu of
+    listings comes next, then fetched (unrendered) detail pages. Starting the longest shop
+    first keeps it from finishing alone at the end."""
+    detail = spec.detail is not None
+    return (detail and spec.detail.render, spec.for_each is not None, detail)
 
 
 def crawl_shops(

@@ -25,11 +25,18 @@ def crawl(mall, browser, tmp_path, name, spec=None):
     return summary, pages, failures
 
 
-@pytest.mark.parametrize("name", ["classic", "spa", "scroll", "menu"])
+@pytest.mark.parametrize(
+    "name, render",
+    [("classic", None), ("spa", None), ("scroll", None), ("scroll", True), ("menu", None)],
+    ids=["classic", "spa", "scroll", "scroll-rendered-details", "menu"],
+)
 def test_every_offer_is_found_with_its_price_title_stock_photo_and_category(
-    mall, browser, tmp_path, name
+    mall, browser, tmp_path, name, render
 ):
-    summary, pages, failures = crawl(mall, browser, tmp_path, name)
+    spec = load_builtin_spec(name).with_base_url(mall.base_urls[name])
+    if render is not None:  # the bundled spec fetches its detail pages; rendering must agree
+        spec = replace(spec, detail=replace(spec.detail, render=render))
+    summary, pages, failures = crawl(mall, browser, tmp_path, name, spec)
     assert failures == []
     truth = {o["url"]: o for o in mall.answer_key()["shops"][name]["offers"]}
     found = {offer.url: offer for page in pages for offer in page.offers}

@@ -22,8 +22,10 @@ from pipeline.settings import Home
 
 
 def scroll_spec(concurrency: int):
+    """The scroll shop with rendered detail pages: fetched ones are never shared."""
     spec = load_builtin_spec("scroll")
-    return replace(spec, politeness=replace(spec.politeness, concurrency=concurrency))
+    politeness = replace(spec.politeness, concurrency=concurrency)
+    return replace(spec, politeness=politeness, detail=replace(spec.detail, render=True))
 
 
 def items(n: int) -> list[tuple[str, RawItem]]:
@@ -127,6 +129,9 @@ def test_helpers_stop_when_every_shop_is_walked():
 def test_the_longest_shops_are_walked_first():
     specs = [load_builtin_spec(name) for name in ("classic", "spa", "scroll", "menu")]
     order = sorted(specs, key=expected_work, reverse=True)
+    assert [s.name for s in order] == ["menu", "scroll", "classic", "spa"]  # scroll's fetched
+    specs[2] = scroll_spec(concurrency=2)  # a rendered detail page per item dwarfs the rest
+    order = sorted(specs, key=expected_work, reverse=True)
     assert [s.name for s in order] == ["scroll", "menu", "classic", "spa"]
 
 
@@ -149,7 +154,7 @@ def test_a_shared_pacer_spaces_requests_from_every_session(monkeypatch):
 def test_two_sessions_on_one_shop_with_detail_pages_store_every_offer(tmp_path):
     home = Home(tmp_path / "home").create()
     with run_mall(MallSettings(seed=5, products=60, shops=("scroll",))) as mall:
-        spec = load_builtin_spec("scroll").with_base_url(mall.base_urls["scroll"])
+        spec = scroll_spec(concurrency=2).with_base_url(mall.base_urls["scroll"])
         (result,) = crawl_shops(home, [spec], CrawlOptions(sessions=2))
         expected = {o["sku"]: o["price"] for o in mall.answer_key()["shops"]["scroll"]["offers"]}
     assert result.status == "ok" and result.offers == len(expected)

@@ -1,0 +1,137 @@
+"""Detail pages fetched, not rendered (`[detail] render = false`, the bundled scroll spec): a
+page answering 5xx is fetched again, a 4xx or a page refused by robots.txt fails alone and
+is recorded, a fetch that fails in the network is loaded in a tab instead, requests stay
+within the shop's concurrency, and every other offer is stored with its price."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import replace
+
+import pytest
+
+from demo.catalog import Catalog
+from demo.faults import FaultPlan
+from demo.scroll import ScrollShop
+from demo.shop import Response
+from tests.reliability.conftest import NOTHING_LOST, crawl_served, lost_or_doubled
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+class ScriptedShop(ScrollShop):
+    """The scroll shop; detail pages in *script* answer the given statuses, one per request,
+    before their real page. Counts requests per detail page and the most served at once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.script: dict[str, list[int]] = {}
+        self.disallowed = ""
+        self.requests: dict[str, int] = {}
+        self.in_flight = self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def handle(self, path, query, cookies=None):
+        if path == "/robots.txt" and self.disallowed:
+            rules = f"User-agent: *\nDisallow: {self.disallowed}\n"
+            return Response(200, "text/plain", rules.encode())
+        return super().handle(path, query, cookies)
+
+    def route(self, path, query, cookies):
+        if not path.startswith("/item/"):
+            return super().route(path, query, cookies)
+        with self._lock:
+            self.requests[path] = self.requests.get(path, 0) + 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            statuses = self.script.get(path, [])
+            status = statuses.pop(0) if statuses else None
+        try:
+            if status is not None:
+                return Response(status, "text/html", f"<p>error {status}</p>".encode())
+            return super().route(path, query, cookies)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def shop() -> ScriptedShop:
+    return ScriptedShop(Catalog(4, 45), 0, FaultPlan(), False)
+
+
+def errors(database, run_id: int) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(database) as db:
+        return db.execute(
+            "SELECT step, url, message FROM crawl_errors WHERE crawl_run_id = ? ORDER BY url",
+            (run_id,),
+        ).fetchall()
+
+
+def prices(database) -> dict[str, int | None]:
+    with sqlite3.connect(database) as db:
+        return dict(db.execute("SELECT sku, price FROM offers"))
+
+
+def test_fetched_detail_pages_are_retried_on_5xx_and_fail_alone_on_4xx(tmp_path):
+    served = shop()
+    flaky, gone, broken = (served.offers[i] for i in (1, 2, 3))
+    served.script = {
+        served.detail_path(flaky.sku): [503, 500],  # then the real page
+        served.detail_path(gone.sku): [404],
+        served.detail_path(broken.sku): [500] * 10,
+    }
+    home, result, base_url = crawl_served(tmp_path, served, "scroll")
+    attempts = 4  # the spec's retries (3) + 1
+    assert result.status == "partial" and result.offers == len(served.offers), result
+    assert errors(home.database, result.crawl_run_id) == sorted(
+        [
+            (
+                "open_detail",
+                base_url + served.detail_path(gone.sku),
+                "scroll: detail page failed: HTTP 404",
+            ),
+            (
+                "open_detail",
+                base_url + served.detail_path(broken.sku),
+                f"scroll: detail page failed: HTTP 500 (after {attempts} attempts)",
+            ),
+        ],
+        key=lambda row: row[1],
+    )
+    assert served.requests[served.detail_path(flaky.sku)] == 3
+    assert served.requests[served.detail_path(gone.sku)] == 1  # a 4xx is not asked again
+    assert served.requests[served.detail_path(broken.sku)] == attempts
+    stored = prices(home.database)
+    failed = {gone.sku, broken.sku}
+    assert {sku: stored[sku] for sku in stored if sku not in failed} == {
+        o.sku: o.price for o in served.offers if o.sku not in failed
+    }
+    assert stored[gone.sku] is None and stored[broken.sku] is None  # the listing shows none
+    assert lost_or_doubled(home.database) == NOTHING_LOST
+
+
+def test_a_detail_page_robots_txt_disallows_is_never_requested(tmp_path):
+    served = shop()
+    private = served.offers[0]
+    served.disallowed = served.detail_path(private.sku)
+    home, result, base_url = crawl_served(tmp_path, served, "scroll")
+    assert served.detail_path(private.sku) not in served.requests
+    ((step, url, message),) = errors(home.database, result.crawl_run_id)
+    assert (step, url) == ("open_detail", base_url + served.detail_path(private.sku)), message
+    assert "robots.txt" in message, message
+    assert prices(home.database)[private.sku] is None
+    assert result.offers == len(served.offers)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_fetches_stay_within_the_shops_concurrency(tmp_path, concurrency):
+    served = shop()
+
+    def edit(spec):
+        return replace(spec, politeness=replace(spec.politeness, concurrency=concurrency))
+
+    result = crawl_served(tmp_path, served, "scroll", edit=edit).result
+    assert result.status == "ok" and result.offers == len(served.offers), result
+    assert 1 <= served.most_in_flight <= concurrency
+    assert set(served.requests.values()) == {1}  # each detail page fetched once

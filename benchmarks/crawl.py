@@ -24,9 +24,10 @@ of cores bounds what any number of sessions can reach (speedup_ceiling).
 
     .venv/bin/python benchmarks/crawl.py [--sizes default,large] [--sessions 1,2,4] [--quick]
 
-Sizes: default (300 products, about 210 offers per shop) and large (2,860 products, about 2,000
-per shop). --quick is a smoke run on tiny malls that writes nothing. Writes
-benchmarks/results/crawl.json; sizes not run this time keep their figures there.
+Sizes: default (300 products, about 210 offers per shop; every run 3 times, interleaved, the
+median kept) and large (2,860 products, about 2,000 per shop; once). --quick is a smoke run on
+tiny malls that writes nothing. Writes benchmarks/results/crawl.json; sizes not run this time
+keep their figures there.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from crawler.browser import BrowserSession
 from crawler.extract import extract_items
 from crawler.spec import FieldRule, ShopSpec, load_builtin_spec
+from crawler.steps import POLL_S
 from crawler.unrendered import FETCH_SCRIPT
 from demo.mall import MallSettings, build_shops, run_mall
 from demo.menu import CATEGORIES, PAGE, MenuShop
@@ -64,6 +66,7 @@ from pipeline.settings import Home
 RESULTS = Path(__file__).resolve().parent / "results" / "crawl.json"
 SIZES = {"default": 300, "large": 2860}
 QUICK_SIZES = {"default": 80, "large": 160}
+REPEATS = {"default": 3, "large": 1}  # each figure is the run with the median wall time
 TARGETS = {"crawl_vs_nav_max": 1.5, "per_element_ratio_min": 10.0, "speedup_2_min": 1.6}
 WAIT_S = 15.0  # every browser wait in the references
 OURS_REPEATS = 5
@@ -210,6 +213,10 @@ def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
 # -- reference 1: navigation only --------------------------------------------------------------
 
 
+def waiter(driver) -> WebDriverWait:
+    return WebDriverWait(driver, WAIT_S, poll_frequency=POLL_S)  # as the crawler's waits
+
+
 def _count(driver, selector: str) -> int:
     return driver.execute_script("return document.querySelectorAll(arguments[0]).length", selector)
 
@@ -217,7 +224,7 @@ def _count(driver, selector: str) -> int:
 def _grow(driver, item: str, end: str | None, action: Callable[[], None]) -> None:
     before = _count(driver, item)
     action()
-    WebDriverWait(driver, WAIT_S).until(
+    waiter(driver).until(
         lambda d: _count(d, item) > before or bool(end and d.find_elements(By.CSS_SELECTOR, end))
     )
 
@@ -230,7 +237,7 @@ def nav_classic(driver, base: str, shop: DemoShop) -> int:
 
 def nav_spa(driver, base: str, shop: DemoShop) -> int:
     driver.get(base + "/")
-    WebDriverWait(driver, WAIT_S).until(lambda d: _count(d, "article.card") > 0)
+    waiter(driver).until(lambda d: _count(d, "article.card") > 0)
     views = 1
     for _ in range(shop.page_count):
         buttons = [b for b in driver.find_elements(By.ID, "load-more") if b.is_displayed()]
@@ -244,9 +251,7 @@ def nav_spa(driver, base: str, shop: DemoShop) -> int:
 def nav_scroll(driver, base: str, shop: DemoShop) -> int:
     driver.get(base + "/")
     driver.find_element(By.CSS_SELECTOR, "#consent-overlay .accept").click()
-    WebDriverWait(driver, WAIT_S).until(
-        ec.invisibility_of_element_located((By.ID, "consent-overlay"))
-    )
+    waiter(driver).until(ec.invisibility_of_element_located((By.ID, "consent-overlay")))
     views = 1
     for _ in range(shop.page_count + 2):
         if driver.find_elements(By.CSS_SELECTOR, ".feed-end"):
@@ -332,7 +337,7 @@ def per_element(specs: dict[str, ShopSpec], bases: dict[str, str], classic_pages
         for shop, path in sample:
             spec = specs[shop]
             driver.get(bases[shop] + path)
-            WebDriverWait(driver, WAIT_S).until(lambda d, s=spec: _count(d, s.listing.item) > 0)
+            waiter(driver).until(lambda d, s=spec: _count(d, s.listing.item) > 0)
             started = time.perf_counter()
             found = naive_extract(driver, spec)
             naive.append(time.perf_counter() - started)
@@ -357,17 +362,27 @@ def per_element(specs: dict[str, ShopSpec], bases: dict[str, str], classic_pages
     }
 
 
-def bench_size(products: int, sessions: list[int]) -> dict:
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time, with every run's wall time."""
+    chosen = sorted(runs, key=lambda run: run["wall_s"])[len(runs) // 2]
+    return chosen | {"runs_wall_s": [run["wall_s"] for run in runs]}
+
+
+def bench_size(products: int, sessions: list[int], repeats: int) -> dict:
     shops = build_shops(MallSettings(products=products))  # the served mall's twin, for URLs
     with mall_process(products) as (bases, mall_pid):
         specs = {name: load_builtin_spec(name).with_base_url(url) for name, url in bases.items()}
-        crawls = {}
-        for n in sessions:
-            crawls[str(n)] = full_crawl(list(specs.values()), n, mall_pid)
-            c = crawls[str(n)]
-            print(f"  sessions={n}: {c['wall_s']} s (load {c['load_avg_1m']})", flush=True)
-        nav = nav_only(shops, bases, mall_pid)
-        print(f"  navigation only: {nav['wall_s']} s (load {nav['load_avg_1m']})", flush=True)
+        runs: dict[str, list[dict]] = {str(n): [] for n in sessions} | {"nav": []}
+        for _ in range(repeats):  # interleaved, so that a slow spell hits every kind of run
+            for n in sessions:
+                runs[str(n)].append(full_crawl(list(specs.values()), n, mall_pid))
+                c = runs[str(n)][-1]
+                print(f"  sessions={n}: {c['wall_s']} s (load {c['load_avg_1m']})", flush=True)
+            runs["nav"].append(nav_only(shops, bases, mall_pid))
+            nav = runs["nav"][-1]
+            print(f"  navigation only: {nav['wall_s']} s (load {nav['load_avg_1m']})", flush=True)
+        crawls = {n: median_run(found) for n, found in runs.items() if n != "nav"}
+        nav = median_run(runs["nav"])
         naive = per_element(specs, bases, shops["classic"].page_count)
     one = crawls["1"]["wall_s"]
     ratios = {"crawl_vs_nav": round(one / nav["wall_s"], 2)}
@@ -440,7 +455,7 @@ def main() -> None:
     started, figures = time.perf_counter(), {}
     for size in sizes:
         print(f"{size}: {table[size]} products", flush=True)
-        figures[size] = bench_size(table[size], sessions)
+        figures[size] = bench_size(table[size], sessions, REPEATS[size])
     machine = {"cpus": os.cpu_count(), "python": platform.python_version()}
     result = {"benchmark": "crawl", "machine": machine | {"platform": platform.platform()}}
     result |= {"quick": args.quick, "targets": TARGETS, "sizes": figures}

@@ -92,6 +92,7 @@ class ShopCrawler:
         self.driver = driver
         self.browser = Browser(self.spec, driver, self.robots, self.pacer)
         self._detail_tab: str | None = None  # kept open for every detail page of this browser
+        self._user_agent: str | None = None  # one browser's agent does not change: ask once
 
     # -- the walk ---------------------------------------------------------------------------
 
@@ -258,13 +259,15 @@ class ShopCrawler:
             busy = action()
 
             def settled(d, n=before, busy=busy):
+                # a button that was disabled while loading and is enabled again, with nothing
+                # new, means its request failed: no need to wait out the time-out. Asked
+                # before counting, or a load ending between the two looks like a failure.
+                idle = busy is not None and not busy()
                 if self.browser.count_items() > n:
                     return "grew"
                 if done and d.find_elements(By.CSS_SELECTOR, done):
                     return "done"
-                # a button that was disabled while loading and is enabled again, with nothing
-                # new, means its request failed: no need to wait out the time-out
-                return "failed" if busy is not None and not busy() else None
+                return "failed" if idle else None
 
             try:
                 if self.browser.wait.until(settled) != "failed":
@@ -365,8 +368,10 @@ class ShopCrawler:
         self, number: int, url: str, offers: list[Offer], problems: list[str]
     ) -> CrawledPage:
         politeness = self.spec.politeness
+        if self._user_agent is None:
+            self._user_agent = user_agent(self.driver)
         http = HttpContext(
-            user_agent(self.driver),
+            self._user_agent,
             cookies_header(self.driver),
             urlsplit(url).hostname,
             retries=politeness.retries,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from bs4 import BeautifulSoup
+from lxml.html import HtmlElement
 
 
 def _nodes(data) -> Iterator[dict]:
@@ -32,12 +32,14 @@ def _text(value) -> str | None:
     return None if value is None else str(value).strip() or None
 
 
-def product_fields(soup: BeautifulSoup) -> dict[str, str | None]:
+def product_fields(root: HtmlElement) -> dict[str, str | None]:
     """Fields of the first JSON-LD Product: title, sku, image, category, price, currency,
     availability. Malformed blocks are skipped (shops ship broken JSON-LD too)."""
-    for script in soup.select('script[type="application/ld+json"]'):
+    for script in root.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json":
+            continue
         try:
-            data = json.loads(script.string or script.get_text() or "")
+            data = json.loads(script.text or "")
         except (json.JSONDecodeError, TypeError):
             continue
         for node in _nodes(data):

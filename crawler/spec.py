@@ -12,7 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import soupsieve
+from cssselect import SelectorError
+from cssselect.xpath import ExpressionError
+from lxml.cssselect import CSSSelector
 
 from crawler.errors import SpecError
 from db.records import LABELS
@@ -173,8 +175,8 @@ class _Reader:
 
 def check_selector(selector: str, source: str, key: str) -> None:
     try:
-        soupsieve.compile(selector)
-    except Exception as exc:  # soupsieve raises several error types
+        CSSSelector(selector, translator="html")
+    except (SelectorError, ExpressionError) as exc:  # syntax, or a pseudo-class not supported
         raise SpecError(f"{source}: key '{key}': bad CSS selector {selector!r}: {exc}") from exc
 
 

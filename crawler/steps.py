@@ -28,6 +28,7 @@ from crawler.spec import ShopSpec, Step
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+POLL_S = 0.05  # how often an explicit wait looks at the page
 # The main document's URL and HTTP status (Chrome 109+); an error page's URL is chrome-error:
 _NAVIGATION_STATUS = """
 const nav = performance.getEntriesByType('navigation')[0];
@@ -67,7 +68,9 @@ class Browser:
         self, spec: ShopSpec, driver, robots: RobotsCheck | None = None, pacer: Pacer | None = None
     ):
         self.spec, self.driver, self.robots = spec, driver, robots
-        self.wait = WebDriverWait(driver, spec.politeness.wait_timeout)
+        # Selenium's default poll is 0.5 s: every page turn, "load more" and scroll round
+        # would idle up to that long after the page was ready. A poll is one cheap round trip.
+        self.wait = WebDriverWait(driver, spec.politeness.wait_timeout, poll_frequency=POLL_S)
         self.pacer = pacer or Pacer(spec.politeness.delay_seconds)
         self.loads = 0  # page loads in this browser, for recycling
         self._host = urlsplit(spec.base_url).netloc if spec.base_url else None

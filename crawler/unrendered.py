@@ -1,6 +1,6 @@
 """Detail pages fetched, not rendered (`[detail] render = false`): the listing page's own
 fetch() requests them (same origin, so the browser's cookies, user agent and network stack),
-a whole page of items per WebDriver call, and BeautifulSoup reads the HTML. A rendered load
+a whole page of items per WebDriver call, and lxml reads the HTML. A rendered load
 costs the browser about 70 ms of CPU; a fetched page about 5 ms (2-core machine).
 
 fetch() hides why a request failed (a dropped connection, a body cut short, a redirect to

@@ -1,0 +1,114 @@
+"""Extraction from page HTML (lxml + compiled CSS selectors): the text a reader sees, attribute
+fallbacks, sold-out markers, JSON-LD Product data before the detail selectors, and pages that
+are empty or broken."""
+
+from __future__ import annotations
+
+import pytest
+
+from crawler.errors import SpecError
+from crawler.extract import RawItem, complete_from_detail, extract_items
+from crawler.spec import parse_spec
+
+LISTING = """<!doctype html><html><body><ul class="grid">
+<li class="product" data-sku="A1">
+  <a class="link" href="/p/a1"><h2 class="name">  Linen
+     <b>shirt</b><!-- a comment --> <script>var hidden = 1;</script><style>.x{}</style>
+  </h2></a>
+  <img src="data:image/gif;base64,R0lGOD" data-src="/img/a1.jpg">
+  <span class="price">12,900원</span>
+</li>
+<li class="product" data-sku="B2">
+  <a class="link" href="/p/b2"><h2 class="name">Wool coat</h2></a>
+  <img src="/img/b2.jpg">
+  <span class="sold-out">품절</span>
+</li>
+<li class="product"><h2 class="name">No link, no price</h2></li>
+</ul></body></html>"""
+
+DETAIL = """<html><head>
+<script type="application/ld+json">{not json</script>
+<script type="application/ld+json">{"@context": "https://schema.org", "@graph": [
+  {"@type": "BreadcrumbList"},
+  {"@type": ["Product"], "name": "Linen shirt (JSON-LD)", "sku": "A1",
+   "offers": [{"@type": "Offer", "price": "11900", "priceCurrency": "USD",
+               "availability": "https://schema.org/OutOfStock"}]}]}</script>
+</head><body><h1 class="title">Linen shirt (page)</h1><p class="price">13,900원</p>
+<nav class="crumbs">Tops &gt; Shirts</nav></body></html>"""
+
+
+def spec(**detail):
+    data = {
+        "name": "shop",
+        "base_url": "http://shop.test",
+        "start_urls": ["/"],
+        "listing": {
+            "item": "ul.grid > li.product",
+            "sold_out": ".sold-out",
+            "fields": {
+                "title": "h2.name",
+                "price": ".price",
+                "url": {"selector": "a.link", "attr": "href"},
+                "image": {"selector": "img", "attr": ["data-src", "src"]},
+                "sku": {"attr": "data-sku"},
+            },
+        },
+    }
+    if detail:
+        data["detail"] = detail
+    return parse_spec(data, "shop.toml")
+
+
+def test_items_read_as_a_reader_sees_them():
+    items = extract_items(LISTING, spec())
+    assert [item.fields["title"] for item in items] == [
+        "Linen shirt",  # whitespace folded; comments, scripts and styles are not text
+        "Wool coat",
+        "No link, no price",
+    ]
+    assert [item.fields["price"] for item in items] == ["12,900원", None, None]
+    assert [item.fields["url"] for item in items] == ["/p/a1", "/p/b2", None]
+    # the first non-empty attribute wins, and a data: placeholder is not a photo
+    assert [item.fields["image"] for item in items] == ["/img/a1.jpg", "/img/b2.jpg", None]
+    assert [item.fields["sku"] for item in items] == ["A1", "B2", None]  # the item's own attr
+    assert [item.sold_out for item in items] == [False, True, False]
+
+
+@pytest.mark.parametrize("html", ["", "   ", "<html>", "not html at all", "<li class=product>"])
+def test_empty_or_broken_pages_give_no_items_and_no_error(html):
+    assert extract_items(html, spec()) == []
+
+
+def test_json_ld_product_comes_before_the_detail_selectors_and_the_listing():
+    detail_spec = spec(fields={"title": "h1.title", "price": ".price", "category": "nav.crumbs"})
+    listed = RawItem({"title": "Linen shirt", "price": None, "url": "/p/a1"}, False)
+    item = complete_from_detail(listed, DETAIL, detail_spec)
+    assert item.fields["title"] == "Linen shirt (JSON-LD)"  # a broken block is skipped
+    assert item.fields["price"] == "11900"
+    assert item.fields["category"] == "Tops > Shirts"  # not in JSON-LD: the selector's
+    assert item.fields["url"] == "/p/a1"  # only the listing has it
+    assert item.currency == "USD" and item.sold_out  # availability OutOfStock
+
+
+def test_without_json_ld_the_detail_selectors_decide():
+    detail_spec = spec(json_ld=False, fields={"title": "h1.title", "price": ".price"})
+    listed = RawItem({"title": "Linen shirt", "price": None}, False)
+    item = complete_from_detail(listed, DETAIL, detail_spec)
+    assert (item.fields["title"], item.fields["price"]) == ("Linen shirt (page)", "13,900원")
+    assert item.currency is None and not item.sold_out
+
+
+@pytest.mark.parametrize(
+    "selector, reason",
+    [("li..product", "Expected"), ("li::before", "Pseudo-elements"), ("li[", "Expected")],
+)
+def test_a_selector_the_extractor_cannot_run_is_refused_when_the_spec_loads(selector, reason):
+    data = {
+        "name": "shop",
+        "start_urls": ["/"],
+        "listing": {"item": selector, "fields": {"title": "h2", "price": "p", "url": "a"}},
+    }
+    with pytest.raises(SpecError) as caught:
+        parse_spec(data, "shop.toml")
+    message = str(caught.value)
+    assert "shop.toml" in message and "'listing.item'" in message and reason in message

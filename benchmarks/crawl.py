@@ -20,7 +20,7 @@ CPU seconds per wall second show how much of the machine a run uses, and crawl/n
 is less disturbed by other load than in wall time. load_avg_1m above the CPU count at the end of
 a measurement means something else ran too: rerun that size. The mall's own CPU time is
 reported apart (mall_cpu_s); sessions=1's CPU time, the mall's included, divided by the number
-of cores bounds what any number of sessions can reach (speedup_ceiling).
+of cores bounds what any number of sessions can reach (cpu_bound_speedup_max).
 
     .venv/bin/python benchmarks/crawl.py [--sizes default,large] [--sessions 1,2,4] [--quick]
 
@@ -395,7 +395,7 @@ def bench_size(products: int, sessions: list[int], repeats: int) -> dict:
     # no scheduling of sessions can beat the machine's cores: sessions=1's CPU time (crawler,
     # browsers and the mall) spread over every core is the floor for any session count
     busy = crawls["1"]["cpu_s"] + crawls["1"]["mall_cpu_s"]
-    ratios["speedup_ceiling"] = round(one / (busy / os.cpu_count()), 2)
+    ratios["cpu_bound_speedup_max"] = round(one / (busy / os.cpu_count()), 2)
     met = {
         "crawl_vs_nav": ratios["crawl_vs_nav"] <= TARGETS["crawl_vs_nav_max"],
         "per_element": naive["ratio"] >= TARGETS["per_element_ratio_min"],
@@ -432,7 +432,7 @@ def report(figures: dict) -> None:
         print(f"  speedup over 1 session: {speedups} (2 >= 1.6: {met['speedup_2']})")
         print(
             f"  ceiling on {os.cpu_count()} cores (sessions=1 CPU time / cores): "
-            f"{r['speedup_ceiling']}x"
+            f"{r['cpu_bound_speedup_max']}x"
         )
 
 

@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 from crawler.browser import BrowserSession, cookies_header, session_is_dead, user_agent
 from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
 from crawler.errors import CrawlStopped, StepFailed
-from crawler.extract import RawItem, extract_items, safe_http_url, to_offer
+from crawler.extract import RawItem, extract_fragments, safe_http_url, to_offer
 from crawler.images import HttpContext, download_images
 from crawler.spec import ShopSpec
 from crawler.steps import Browser, Pacer, RobotsCheck
@@ -32,6 +32,19 @@ log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3  # browser restarts per shop crawl before giving the shop up
 STALE_SCROLL_ROUNDS = 3  # infinite scroll that only repeats itself this often has ended
+# One round trip per harvest: the page's URL and the HTML of the listing items this document
+# has not handed over yet. Taken elements are marked with an expando property (invisible to
+# the page), so a "load more" listing is not serialised again after every click; a list that
+# re-creates its elements hands them again, and links already seen are dropped in Python.
+_TAKE_ITEMS = """
+const fresh = [];
+for (const element of document.querySelectorAll(arguments[0])) {
+  if (!element.__pricelensTaken) {
+    element.__pricelensTaken = true;
+    fresh.push(element.outerHTML);
+  }
+}
+return [document.URL, fresh];"""
 
 
 @dataclass
@@ -287,14 +300,15 @@ class ShopCrawler:
 
     def _harvest(self) -> int:
         """Extract the current page; hand over the offers not yet seen. Returns their count."""
-        url = self.browser.current_url()
         try:
-            items = extract_items(self.driver.page_source, self.spec)
+            url, fragments = self.driver.execute_script(_TAKE_ITEMS, self.spec.listing.item)
         except WebDriverException as exc:
             if session_is_dead(exc):
                 raise
+            url = self.browser.current_url()
             self._fail("extract", url, exc.msg or str(exc))
             return 0
+        items = extract_fragments(fragments, self.spec)
         problems: list[str] = []
         fresh: list[tuple[str, RawItem]] = []
         for item in items:
@@ -315,7 +329,9 @@ class ShopCrawler:
                 problems.append(f"{link}: an item without a title was skipped")
             else:
                 offers.append(offer)
-        page = self._with_images(self.summary.pages + 1, url, offers, problems)
+        page = self._with_images(
+            self._http_context(url), self.summary.pages + 1, url, offers, problems
+        )
         self.summary.pages += 1
         self.summary.offers += len(page.offers)
         self.on_page(page)
@@ -364,19 +380,21 @@ class ShopCrawler:
         if self.session is not None:
             self.session.identify()  # the user agent override is per tab
 
-    def _with_images(
-        self, number: int, url: str, offers: list[Offer], problems: list[str]
-    ) -> CrawledPage:
-        politeness = self.spec.politeness
+    def _http_context(self, url: str) -> HttpContext:
+        """The browser's identity for photo requests: its user agent and current cookies."""
         if self._user_agent is None:
             self._user_agent = user_agent(self.driver)
-        http = HttpContext(
+        return HttpContext(
             self._user_agent,
             cookies_header(self.driver),
             urlsplit(url).hostname,
-            retries=politeness.retries,
-            backoff_seconds=politeness.backoff_seconds,
+            retries=self.spec.politeness.retries,
+            backoff_seconds=self.spec.politeness.backoff_seconds,
         )
+
+    def _with_images(
+        self, http: HttpContext, number: int, url: str, offers: list[Offer], problems: list[str]
+    ) -> CrawledPage:
         images, errors = download_images((o.image_url for o in offers), self.images_dir, http)
         problems.extend(errors.values())
         labelled, shop_labels = [], {}

@@ -12,7 +12,8 @@ from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
-from lxml.cssselect import CSSSelector
+from cssselect import HTMLTranslator
+from lxml import etree
 from lxml.etree import ParserError
 
 from crawler.jsonld import product_fields
@@ -35,9 +36,10 @@ _UNREAD = frozenset({"script", "style", "template"})  # their text is code, not 
 
 
 @lru_cache(maxsize=512)
-def css(selector: str) -> CSSSelector:
-    """*selector* compiled once (to XPath); spec loading has already checked it compiles."""
-    return CSSSelector(selector, translator="html")
+def css(selector: str) -> etree.XPath:
+    """*selector* compiled once (to XPath); spec loading has already checked it compiles.
+    Like querySelectorAll, it matches below the element it is applied to, not the element."""
+    return etree.XPath(HTMLTranslator().css_to_xpath(selector, prefix="descendant::"))
 
 
 def parse_html(html: str) -> lxml.html.HtmlElement:
@@ -79,16 +81,28 @@ def _read(item: lxml.html.HtmlElement, rule: FieldRule) -> str | None:
     return None
 
 
-def extract_items(html: str, spec: ShopSpec) -> list[RawItem]:
-    root = parse_html(html)
+def _item(element: lxml.html.HtmlElement, spec: ShopSpec) -> RawItem:
     sold_out = spec.listing.sold_out
-    return [
-        RawItem(
-            {name: _read(element, rule) for name, rule in spec.listing.fields.items()},
-            bool(sold_out and first(element, sold_out) is not None),
-        )
-        for element in css(spec.listing.item)(root)
-    ]
+    return RawItem(
+        {name: _read(element, rule) for name, rule in spec.listing.fields.items()},
+        bool(sold_out and first(element, sold_out) is not None),
+    )
+
+
+def extract_items(html: str, spec: ShopSpec) -> list[RawItem]:
+    """The listing items of a whole page."""
+    return [_item(element, spec) for element in css(spec.listing.item)(parse_html(html))]
+
+
+def extract_fragments(fragments: list[str], spec: ShopSpec) -> list[RawItem]:
+    """Listing items from their own HTML (each item element's outerHTML)."""
+    items = []
+    for fragment in fragments:
+        try:
+            items.append(_item(lxml.html.fragment_fromstring(fragment), spec))
+        except (ParserError, ValueError):  # not one element: the page changed under us
+            continue
+    return items
 
 
 def complete_from_detail(item: RawItem, html: str, spec: ShopSpec) -> RawItem:

@@ -10,7 +10,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from crawler.engine import crawl_shop
+from crawler.engine import _TAKE_ITEMS, crawl_shop
 from crawler.errors import StepFailed
 from crawler.spec import Listing, Step, load_builtin_spec
 from crawler.steps import Browser
@@ -73,6 +73,24 @@ def test_spa_load_more_appends_cards_until_the_button_is_gone(mall, browser, tmp
     assert summary.pages == shop.page_count
     assert [len(p.offers) for p in pages[:-1]] == [shop.page_size] * (shop.page_count - 1)
     assert browser.find_elements(By.CSS_SELECTOR, "#load-more") == []
+
+
+def test_a_load_more_listing_hands_each_card_over_once(mall, browser):
+    """The harvest takes only the cards this document has not handed over yet: after a
+    click, the new ones (a growing listing is not serialised again and again)."""
+    shop = mall.servers["spa"].shop
+    browser.get(mall.base_urls["spa"] + "/")
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "article.card"))
+    url, first = browser.execute_script(_TAKE_ITEMS, "article.card")
+    assert url == mall.base_urls["spa"] + "/" and len(first) == shop.page_size
+    assert browser.execute_script(_TAKE_ITEMS, "article.card")[1] == []  # nothing new yet
+    browser.find_element(By.ID, "load-more").click()
+    WebDriverWait(browser, 10).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) > shop.page_size
+    )
+    _, second = browser.execute_script(_TAKE_ITEMS, "article.card")
+    expected = min(shop.page_size, len(shop.offers) - shop.page_size)
+    assert len(second) == expected and not set(second) & set(first)
 
 
 @pytest.fixture

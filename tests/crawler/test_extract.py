@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from crawler.errors import SpecError
-from crawler.extract import RawItem, complete_from_detail, extract_items
+from crawler.extract import RawItem, complete_from_detail, extract_fragments, extract_items
 from crawler.spec import parse_spec
 
 LISTING = """<!doctype html><html><body><ul class="grid">
@@ -72,6 +72,33 @@ def test_items_read_as_a_reader_sees_them():
     assert [item.fields["image"] for item in items] == ["/img/a1.jpg", "/img/b2.jpg", None]
     assert [item.fields["sku"] for item in items] == ["A1", "B2", None]  # the item's own attr
     assert [item.sold_out for item in items] == [False, True, False]
+
+
+def test_field_selectors_look_inside_the_item_not_at_it():
+    html = '<div class="card"><div class="card">inner</div><b>x</b></div>'
+    fields = {"title": "div.card", "price": "b", "url": "b"}
+    data = {
+        "name": "shop",
+        "start_urls": ["/"],
+        "listing": {"item": "body > div", "fields": fields},
+    }
+    (item,) = extract_items(html, parse_spec(data, "shop.toml"))
+    assert item.fields["title"] == "inner"  # like querySelector: the item itself never matches
+
+
+def test_items_from_their_own_html_read_like_items_in_a_page():
+    fragments = [
+        '<li class="product" data-sku="Z9"><h2 class="name">Cap</h2>'
+        '<span class="price">5,000원</span><a class="link" href="/p/z9">x</a></li>',
+        "text, not an element",
+        "",
+    ]
+    (item,) = extract_fragments(fragments, spec())
+    assert (item.fields["title"], item.fields["price"], item.fields["sku"]) == (
+        "Cap",
+        "5,000원",
+        "Z9",
+    )
 
 
 @pytest.mark.parametrize("html", ["", "   ", "<html>", "not html at all", "<li class=product>"])

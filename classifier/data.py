@@ -76,20 +76,27 @@ def read_photo(path: str | Path) -> np.ndarray | None:
         return None
 
 
-class PhotoFiles(Dataset):
-    """Photo files decoded to the training form; unreadable files yield a -1 label."""
+class PhotoBatches(Dataset):
+    """Photo files decoded to the training form, a whole batch per item: a worker fills one
+    array, so no per-photo tensors are made and stacked. Unreadable files are left out."""
 
-    def __init__(self, paths: Sequence[str]):
-        self.paths = list(paths)
+    def __init__(self, paths: Sequence[str], batch_size: int):
+        self.paths, self.batch_size = list(paths), batch_size
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return -(-len(self.paths) // self.batch_size)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        pixels = read_photo(self.paths[index])
-        if pixels is None:
-            return torch.zeros(INPUT_SIZE, INPUT_SIZE, dtype=torch.uint8), -1
-        return torch.from_numpy(pixels), index
+    def __getitem__(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        start = batch * self.batch_size
+        paths = self.paths[start : start + self.batch_size]
+        pixels = np.empty((len(paths), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
+        kept: list[int] = []
+        for offset, path in enumerate(paths):
+            photo = read_photo(path)
+            if photo is not None:
+                pixels[len(kept)] = photo
+                kept.append(start + offset)
+        return torch.from_numpy(pixels[: len(kept)]), torch.tensor(kept, dtype=torch.int64)
 
 
 def photo_batches(
@@ -98,16 +105,16 @@ def photo_batches(
     """Decoded photos in batches, in order: (uint8 arrays of the readable ones, their indexes
     into *paths*). Worker processes decode the next batches while the caller uses this one
     (Pillow in threads would share one interpreter's GIL for everything but the codec)."""
+    several = len(paths) > 2 * batch_size  # else starting workers costs more than it saves
     loader = DataLoader(
-        PhotoFiles(paths),
-        batch_size=batch_size,
-        num_workers=workers if len(paths) > 2 * batch_size else 0,  # start-up costs more
+        PhotoBatches(paths, batch_size),
+        batch_size=None,  # each item is a batch already
+        num_workers=workers if several else 0,
         pin_memory=pin_memory,
-        prefetch_factor=4 if workers and len(paths) > 2 * batch_size else None,
+        prefetch_factor=4 if workers and several else None,
     )
     for batch, indexes in loader:
-        ok = indexes >= 0
-        yield batch[ok], indexes[ok].tolist()
+        yield batch, indexes.tolist()
 
 
 def decode_photos(

@@ -31,9 +31,13 @@ class ImagePrediction:
     second_confidence: float | None = None
 
 
+# every uint8 value's normalised float: one table lookup per pixel instead of three passes
+_NORMALISED = ((np.arange(256, dtype=np.float32) / 255.0 - MEAN) / STD).astype(np.float32)
+
+
 def to_input(arrays: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> normalised float32 (N, 1, 28, 28)."""
-    return ((arrays.astype(np.float32) / 255.0 - MEAN) / STD)[:, None]
+    return _NORMALISED[arrays][:, None]
 
 
 class Classifier:

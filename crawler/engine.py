@@ -200,7 +200,7 @@ class ShopCrawler:
                 self._recycle()
                 self.browser.goto(href, step="next_page")
             else:
-                self.browser.follow(links[0], "next_page", selector)
+                self.browser.follow(links[0], "next_page", selector, href)
 
     def _walk_load_more(self) -> None:
         selector = self.spec.pagination.selector

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urldefrag, urlsplit
 
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
@@ -144,7 +144,7 @@ class Browser:
         location, status, self._items_at_load, seen = self.driver.execute_script(
             _NAVIGATION_STATUS, self.spec.listing.item
         )
-        if seen:
+        if seen and urldefrag(location)[0] != urldefrag(url)[0]:  # not a "#..." route change
             raise StepFailed(
                 self.spec.name, step, url, f"the browser did not leave {location}: not loaded"
             )

@@ -75,6 +75,19 @@ def test_spa_load_more_appends_cards_until_the_button_is_gone(mall, browser, tmp
     assert browser.find_elements(By.CSS_SELECTOR, "#load-more") == []
 
 
+def test_start_urls_that_differ_only_by_fragment_are_one_document(mall, browser, tmp_path):
+    """A "#..." change keeps the document (hash-routed shops): not a dropped navigation."""
+    spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+    spec = replace(
+        spec,
+        start_urls=("/products?page=1#top", "/products?page=1#list"),
+        pagination=replace(spec.pagination, strategy="none"),
+    )
+    summary, _, failures = crawl(mall, browser, tmp_path, "classic", spec)
+    assert failures == []
+    assert summary.offers == mall.servers["classic"].shop.page_size  # page 1 once
+
+
 def test_a_load_more_listing_hands_each_card_over_once(mall, browser):
     """The harvest takes only the cards this document has not handed over yet: after a
     click, the new ones (a growing listing is not serialised again and again)."""

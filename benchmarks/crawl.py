@@ -259,7 +259,7 @@ def nav_scroll(driver, base: str, shop: DemoShop) -> int:
         _grow(driver, "a.tile", ".feed-end", lambda: driver.execute_script(SCROLL))
         views += 1
     # the detail pages as the crawl requests them: rendered, or fetched from the listing as
-    # many at once as the shop's concurrency allows, bodies unread
+    # many at once as the shop's concurrency allows, bodies read and dropped
     urls = [offer["url"] for offer in shop.answer_key(base)]
     if SCROLL_SPEC.detail.render:
         for url in urls:

@@ -33,15 +33,17 @@ log = logging.getLogger(__name__)
 MAX_RESTARTS = 3  # browser restarts per shop crawl before giving the shop up
 STALE_SCROLL_ROUNDS = 3  # infinite scroll that only repeats itself this often has ended
 # One round trip per harvest: the page's URL and the HTML of the listing items this document
-# has not handed over yet. Taken elements are marked with an expando property (invisible to
-# the page), so a "load more" listing is not serialised again after every click; a list that
-# re-creates its elements hands them again, and links already seen are dropped in Python.
+# has not handed over as they are now. Each element keeps the HTML it was taken with (an
+# expando property, invisible to the page), so a "load more" listing is not serialised and
+# sent again after every click, while a placeholder filled in later, or an element a list
+# re-uses, is taken again; links already seen are dropped in Python.
 _TAKE_ITEMS = """
 const fresh = [];
 for (const element of document.querySelectorAll(arguments[0])) {
-  if (!element.__pricelensTaken) {
-    element.__pricelensTaken = true;
-    fresh.push(element.outerHTML);
+  const html = element.outerHTML;
+  if (element.__pricelensTaken !== html) {
+    element.__pricelensTaken = html;
+    fresh.push(html);
   }
 }
 return [document.URL, fresh];"""
@@ -310,18 +312,18 @@ class ShopCrawler:
             return 0
         items = extract_fragments(fragments, self.spec)
         problems: list[str] = []
-        fresh: list[tuple[str, RawItem]] = []
+        fresh: dict[str, RawItem] = {}
         for item in items:
             link = safe_http_url(item.fields.get("url"), url)
             if link is None:
                 problems.append(f"{url}: an item without a usable link was skipped")
-            elif link not in self._seen_urls:
-                self._seen_urls.add(link)
-                fresh.append((link, item))
+            elif link not in self._seen_urls and link not in fresh:
+                fresh[link] = item
+        fresh = list(fresh.items())
         if self.spec.detail and fresh:
             fresh = self._complete_from_details(fresh)
         scraped_at = datetime.now(UTC)
-        offers = []
+        offers, links = [], []
         for link, item in fresh:
             # relative links resolve against the page they were read from
             offer = to_offer(item, self.spec, link if self.spec.detail else url, scraped_at)
@@ -329,12 +331,16 @@ class ShopCrawler:
                 problems.append(f"{link}: an item without a title was skipped")
             else:
                 offers.append(offer)
+                links.append(link)
         page = self._with_images(
             self._http_context(url), self.summary.pages + 1, url, offers, problems
         )
         self.summary.pages += 1
         self.summary.offers += len(page.offers)
         self.on_page(page)
+        # seen once handed over: a browser that dies before this loses nothing on resume,
+        # and an item skipped without a title (a placeholder) is read again when filled in
+        self._seen_urls.update(links)
         if self.should_stop and self.should_stop():
             raise CrawlStopped(f"{self.spec.name}: stopped after page {self.summary.pages}")
         return len(page.offers)

@@ -38,8 +38,14 @@ _UNREAD = frozenset({"script", "style", "template"})  # their text is code, not 
 @lru_cache(maxsize=512)
 def css(selector: str) -> etree.XPath:
     """*selector* compiled once (to XPath); spec loading has already checked it compiles.
-    Like querySelectorAll, it matches below the element it is applied to, not the element."""
-    return etree.XPath(HTMLTranslator().css_to_xpath(selector, prefix="descendant::"))
+    It is matched within the element it is applied to, that element included, so a field
+    may repeat the item's own selector ("li.product .name"); see `below`."""
+    return etree.XPath(HTMLTranslator().css_to_xpath(selector, prefix="descendant-or-self::"))
+
+
+def below(root: lxml.html.HtmlElement, selector: str) -> list[lxml.html.HtmlElement]:
+    """Elements under *root* that *selector* matches: never *root* itself."""
+    return [element for element in css(selector)(root) if element is not root]
 
 
 def parse_html(html: str) -> lxml.html.HtmlElement:
@@ -50,7 +56,7 @@ def parse_html(html: str) -> lxml.html.HtmlElement:
 
 
 def first(root: lxml.html.HtmlElement, selector: str) -> lxml.html.HtmlElement | None:
-    found = css(selector)(root)
+    found = below(root, selector)
     return found[0] if found else None
 
 
@@ -91,18 +97,23 @@ def _item(element: lxml.html.HtmlElement, spec: ShopSpec) -> RawItem:
 
 def extract_items(html: str, spec: ShopSpec) -> list[RawItem]:
     """The listing items of a whole page."""
-    return [_item(element, spec) for element in css(spec.listing.item)(parse_html(html))]
+    return [_item(element, spec) for element in below(parse_html(html), spec.listing.item)]
 
 
 def extract_fragments(fragments: list[str], spec: ShopSpec) -> list[RawItem]:
     """Listing items from their own HTML (each item element's outerHTML)."""
-    items = []
-    for fragment in fragments:
-        try:
-            items.append(_item(lxml.html.fragment_fromstring(fragment), spec))
-        except (ParserError, ValueError):  # not one element: the page changed under us
-            continue
-    return items
+    return [_item(_element(fragment), spec) for fragment in fragments if fragment.strip()]
+
+
+def _element(fragment: str) -> lxml.html.HtmlElement:
+    """The item element of *fragment*. HTML the parser splits (a link inside a link) comes
+    back whole: its parts under one element carrying the first part's attributes."""
+    parts = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    if len(parts) == 1 and not (parts.text or "").strip():
+        return parts[0]
+    if len(parts):
+        parts.attrib.update(parts[0].attrib)
+    return parts
 
 
 def complete_from_detail(item: RawItem, html: str, spec: ShopSpec) -> RawItem:

@@ -88,7 +88,7 @@ class Politeness:
     wait_timeout: float = 15.0
     retries: int = 3  # on 5xx/429, time-outs and network errors, with exponential backoff
     backoff_seconds: float = 0.5
-    concurrency: int = 1  # browser sessions that may work on this shop at once
+    concurrency: int = 1  # sessions on this shop at once; also unrendered detail fetches
     robots_timeout: float = 5.0  # for robots.txt, redirects included; no answer means disallow
 
 

@@ -144,10 +144,12 @@ class Browser:
         location, status, self._items_at_load, seen = self.driver.execute_script(
             _NAVIGATION_STATUS, self.spec.listing.item
         )
-        if seen and urldefrag(location)[0] != urldefrag(url)[0]:  # not a "#..." route change
-            raise StepFailed(
-                self.spec.name, step, url, f"the browser did not leave {location}: not loaded"
-            )
+        if seen:
+            if urldefrag(location)[0] != urldefrag(url)[0]:  # not a "#..." route change
+                raise StepFailed(
+                    self.spec.name, step, url, f"the browser did not leave {location}: not loaded"
+                )
+            self._items_at_load = 0  # those are the last route's: wait for the listing
         if location.startswith("chrome-error:"):
             return "network error (connection dropped or response cut short)"
         cut = document_cut_short(self.driver)

@@ -24,22 +24,38 @@ from crawler.steps import RETRYABLE_STATUS, Browser
 
 log = logging.getLogger(__name__)
 
+CALL_BUDGET_S = 90.0  # the longest one fetch call may take
 Rendered = Callable[[list[tuple[str, RawItem]]], list[DetailResult]]  # items loaded in a tab
 
 # Workers share one queue so that at most *concurrency* requests are in flight; each request
-# is aborted after *timeout* ms. A body cut short makes text() reject: a network error.
-FETCH_SCRIPT = """
+# is aborted after *timeout* ms. A body cut short makes reading it reject: a network error.
+FETCH_SCRIPT = r"""
 const [urls, concurrency, timeout, done] = arguments;
 const results = new Array(urls.length);
 let next = 0;
+// text() would read every page as UTF-8: use the charset of the header, else of a <meta>
+function decode(response, bytes) {
+  const type = /charset=["']?([\w-]+)/i.exec(response.headers.get('content-type') || '');
+  const head = new TextDecoder('latin1').decode(bytes.slice(0, 2048));
+  const meta = /<meta[^>]+charset=["']?([\w-]+)/i.exec(head);
+  try {
+    return new TextDecoder((type || meta || [])[1] || 'utf-8').decode(bytes);
+  } catch (error) {  // a charset the browser does not know
+    return new TextDecoder('utf-8').decode(bytes);
+  }
+}
 async function worker() {
   while (next < urls.length) {
     const i = next++;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), timeout);
     try {
-      const response = await fetch(urls[i], {credentials: 'same-origin', signal: abort.signal});
-      results[i] = [response.status, response.url, await response.text(), null];
+      const response = await fetch(urls[i], {
+        credentials: 'same-origin', signal: abort.signal,
+        headers: {Accept: 'text/html,application/xhtml+xml'},
+      });
+      results[i] = [response.status, response.url, decode(response, await response.arrayBuffer()),
+                    null];
     } catch (error) {
       results[i] = [null, null, null, abort.signal.aborted ? 'timed out' : String(error)];
     } finally {
@@ -103,9 +119,14 @@ def _fetch(browser: Browser, urls: list[str]) -> list[list]:
     politeness = browser.spec.politeness
     timeout_ms = int(politeness.page_load_timeout * 1000)
     if politeness.delay_seconds > 0:
-        batches, concurrency = [[url] for url in urls], 1
+        size, concurrency = 1, 1
     else:
-        batches, concurrency = [urls] if urls else [], max(1, politeness.concurrency)
+        # even if every request timed out, a call must end before the WebDriver client's
+        # own time-out (120 s), which would look like a dead browser
+        concurrency = max(1, politeness.concurrency)
+        rounds = max(1, int(CALL_BUDGET_S // politeness.page_load_timeout))
+        size = concurrency * rounds
+    batches = [urls[start : start + size] for start in range(0, len(urls), size)]
     answers: list[list] = []
     for batch in batches:
         browser.polite()

@@ -97,13 +97,20 @@ def test_a_load_more_listing_hands_each_card_over_once(mall, browser):
     url, first = browser.execute_script(_TAKE_ITEMS, "article.card")
     assert url == mall.base_urls["spa"] + "/" and len(first) == shop.page_size
     assert browser.execute_script(_TAKE_ITEMS, "article.card")[1] == []  # nothing new yet
+    # a card whose content changes (a placeholder filled in) is taken again, alone
+    browser.execute_script(
+        "document.querySelector('article.card h3.card-title')"
+        ".insertAdjacentText('beforeend', ' (filled)')"
+    )
+    (changed,) = browser.execute_script(_TAKE_ITEMS, "article.card")[1]
+    assert "(filled)" in changed
     browser.find_element(By.ID, "load-more").click()
     WebDriverWait(browser, 10).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) > shop.page_size
     )
     _, second = browser.execute_script(_TAKE_ITEMS, "article.card")
     expected = min(shop.page_size, len(shop.offers) - shop.page_size)
-    assert len(second) == expected and not set(second) & set(first)
+    assert len(second) == expected and not set(second) & {*first, changed}
 
 
 @pytest.fixture

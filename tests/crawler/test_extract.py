@@ -86,6 +86,50 @@ def test_field_selectors_look_inside_the_item_not_at_it():
     assert item.fields["title"] == "inner"  # like querySelector: the item itself never matches
 
 
+def test_a_field_may_repeat_the_items_own_selector():
+    data = {
+        "name": "shop",
+        "start_urls": ["/"],
+        "listing": {
+            "item": "li.product",
+            "fields": {"title": "li.product .name", "price": ".price", "url": "a"},
+        },
+    }
+    html = '<ul><li class="product"><b class="name">Cap</b><i class="price">1</i></li></ul>'
+    (item,) = extract_items(html, parse_spec(data, "shop.toml"))
+    assert (item.fields["title"], item.fields["price"]) == ("Cap", "1")
+    (same,) = extract_fragments([html[4:-5]], parse_spec(data, "shop.toml"))
+    assert same.fields["title"] == "Cap"
+
+
+def test_an_item_the_parser_splits_is_read_whole():
+    # a link inside a link: HTML parsers split it in two; both parts stay one item
+    (item,) = extract_fragments(
+        [
+            '<a class="card" href="/p/1" data-sku="S1"><b class="name">Hat</b>'
+            '<a href="/brand">Brand</a><span class="price">9</span></a>'
+        ],
+        parse_spec(
+            {
+                "name": "shop",
+                "start_urls": ["/"],
+                "listing": {
+                    "item": "a.card",
+                    "fields": {
+                        "title": ".name",
+                        "price": ".price",
+                        "url": {"attr": "href"},
+                        "sku": {"attr": "data-sku"},
+                    },
+                },
+            },
+            "shop.toml",
+        ),
+    )
+    assert (item.fields["title"], item.fields["price"]) == ("Hat", "9")
+    assert (item.fields["url"], item.fields["sku"]) == ("/p/1", "S1")
+
+
 def test_items_from_their_own_html_read_like_items_in_a_page():
     fragments = [
         '<li class="product" data-sku="Z9"><h2 class="name">Cap</h2>'
@@ -93,12 +137,15 @@ def test_items_from_their_own_html_read_like_items_in_a_page():
         "text, not an element",
         "",
     ]
-    (item,) = extract_fragments(fragments, spec())
+    item, junk = extract_fragments(fragments, spec())  # "" is nothing at all
     assert (item.fields["title"], item.fields["price"], item.fields["sku"]) == (
         "Cap",
         "5,000원",
         "Z9",
     )
+    # text alone is an item with nothing usable: the crawl skips it for want of a link and
+    # says so, instead of losing it silently
+    assert junk.fields["url"] is None and junk.fields["title"] is None
 
 
 @pytest.mark.parametrize("html", ["", "   ", "<html>", "not html at all", "<li class=product>"])

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from crawler.spec import load_builtin_spec
 from demo.catalog import Catalog
 from demo.faults import FaultPlan
 from demo.scroll import ScrollShop
@@ -27,6 +28,7 @@ class ScriptedShop(ScrollShop):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.script: dict[str, list[int]] = {}
+        self.encoded: dict[str, tuple[str, str]] = {}  # path -> (charset, where it is said)
         self.disallowed = ""
         self.requests: dict[str, int] = {}
         self.in_flight = self.most_in_flight = 0
@@ -50,7 +52,15 @@ class ScriptedShop(ScrollShop):
         try:
             if status is not None:
                 return Response(status, "text/html", f"<p>error {status}</p>".encode())
-            return super().route(path, query, cookies)
+            page = super().route(path, query, cookies)
+            if path in self.encoded:  # the same page in a legacy charset
+                charset, said_in = self.encoded[path]
+                html = page.body.decode()
+                if said_in == "meta":
+                    html = html.replace('<meta charset="utf-8">', f'<meta charset="{charset}">')
+                    return Response(200, "text/html", html.encode(charset))
+                return Response(200, f"text/html; charset={charset}", html.encode(charset))
+            return page
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -135,3 +145,56 @@ def test_fetches_stay_within_the_shops_concurrency(tmp_path, concurrency):
     assert result.status == "ok" and result.offers == len(served.offers), result
     assert 1 <= served.most_in_flight <= concurrency
     assert set(served.requests.values()) == {1}  # each detail page fetched once
+
+
+def test_fetched_pages_are_read_in_the_charset_they_state(tmp_path):
+    served = shop()
+    by_header, by_meta = served.offers[0], served.offers[1]
+    served.encoded = {
+        served.detail_path(by_header.sku): ("euc-kr", "header"),
+        served.detail_path(by_meta.sku): ("euc-kr", "meta"),
+    }
+    home, result, _ = crawl_served(tmp_path, served, "scroll")
+    assert result.status == "ok", result
+    with sqlite3.connect(home.database) as db:
+        titles = dict(db.execute("SELECT sku, title FROM offers"))
+    assert titles[by_header.sku] == by_header.title
+    assert titles[by_meta.sku] == by_meta.title
+    assert {sku: p for sku, p in prices(home.database).items()} == {
+        o.sku: o.price for o in served.offers
+    }
+
+
+def test_a_fetch_call_ends_before_the_webdriver_clients_time_out():
+    """Even if every request timed out, one call must end within CALL_BUDGET_S (the client
+    gives up at 120 s, which would look like a dead browser)."""
+    from crawler.unrendered import CALL_BUDGET_S, _fetch
+
+    calls = []
+
+    class Driver:
+        def set_script_timeout(self, seconds):
+            calls.append(("timeout", seconds))
+
+        def execute_async_script(self, script, urls, concurrency, timeout_ms):
+            calls.append(("fetch", len(urls), concurrency))
+            return [[200, url, "<html></html>", None] for url in urls]
+
+    class Shop:
+        spec = replace(
+            load_builtin_spec("scroll"),
+            politeness=replace(
+                load_builtin_spec("scroll").politeness, page_load_timeout=30.0, concurrency=2
+            ),
+        )
+        driver = Driver()
+
+        def polite(self):
+            pass
+
+    answers = _fetch(Shop(), [f"http://shop/item/{i}" for i in range(20)])
+    assert len(answers) == 20
+    fetches = [call for call in calls if call[0] == "fetch"]
+    assert [n for _, n, _ in fetches] == [6, 6, 6, 2]  # 3 rounds of 2 at most per call
+    longest = max(seconds for kind, seconds, *_ in calls if kind == "timeout")
+    assert longest <= CALL_BUDGET_S + 5 < 120

@@ -33,19 +33,35 @@ log = logging.getLogger(__name__)
 MAX_RESTARTS = 3  # browser restarts per shop crawl before giving the shop up
 STALE_SCROLL_ROUNDS = 3  # infinite scroll that only repeats itself this often has ended
 # One round trip per harvest: the page's URL and the HTML of the listing items this document
-# has not handed over as they are now. Each element keeps the HTML it was taken with (an
-# expando property, invisible to the page), so a "load more" listing is not serialised and
-# sent again after every click, while a placeholder filled in later, or an element a list
-# re-uses, is taken again; links already seen are dropped in Python.
+# has not handed over as they are now. Taken elements are marked (an expando property,
+# invisible to the page) and a MutationObserver marks those changed since (a placeholder
+# filled in, an element a list re-uses), so a "load more" listing is neither serialised nor
+# sent again after every click; links already seen are dropped in Python.
 _TAKE_ITEMS = """
-const fresh = [];
-for (const element of document.querySelectorAll(arguments[0])) {
-  const html = element.outerHTML;
-  if (element.__pricelensTaken !== html) {
-    element.__pricelensTaken = html;
-    fresh.push(html);
+const selector = arguments[0];
+let watch = document.__pricelensWatch;
+if (!watch) {
+  watch = document.__pricelensWatch = {changed: new Set()};
+  watch.observer = new MutationObserver(records => note(records));
+  watch.observer.observe(document.documentElement,
+                         {subtree: true, childList: true, characterData: true, attributes: true});
+}
+function note(records) {
+  for (const record of records) {
+    const node = record.target.nodeType === 1 ? record.target : record.target.parentElement;
+    const item = node && node.closest(selector);
+    if (item) watch.changed.add(item);
   }
 }
+note(watch.observer.takeRecords());  // changes not delivered yet
+const fresh = [];
+for (const element of document.querySelectorAll(selector)) {
+  if (!element.__pricelensTaken || watch.changed.has(element)) {
+    element.__pricelensTaken = true;
+    fresh.push(element.outerHTML);
+  }
+}
+watch.changed.clear();
 return [document.URL, fresh];"""
 
 

@@ -74,13 +74,19 @@ def fetch_detail(browser: Browser, link: str, item: RawItem) -> DetailResult:
         if session_is_dead(exc):
             raise
         message = exc.msg if isinstance(exc, WebDriverException) else str(exc)
-        html, screenshot = snapshot(driver)
-        failure = PageFailure(
-            spec.name,
-            "open_detail",
-            link,
-            f"{spec.name}: detail page failed: {message}",
-            html,
-            screenshot,
-        )
-        return DetailResult(link, item, failure)
+        return failed_detail(spec.name, link, item, message, *snapshot(driver))
+
+
+def failed_detail(
+    shop: str,
+    link: str,
+    item: RawItem,
+    problem: str,
+    html: str | None = None,
+    screenshot: bytes | None = None,
+) -> DetailResult:
+    """*item* as the listing showed it, with the failure of its detail page."""
+    message = f"{shop}: detail page failed: {problem}"
+    return DetailResult(
+        link, item, PageFailure(shop, "open_detail", link, message, html, screenshot)
+    )

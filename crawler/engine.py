@@ -328,14 +328,14 @@ class ShopCrawler:
             return 0
         items = extract_fragments(fragments, self.spec)
         problems: list[str] = []
-        fresh: dict[str, RawItem] = {}
+        unseen: dict[str, RawItem] = {}
         for item in items:
             link = safe_http_url(item.fields.get("url"), url)
             if link is None:
                 problems.append(f"{url}: an item without a usable link was skipped")
-            elif link not in self._seen_urls and link not in fresh:
-                fresh[link] = item
-        fresh = list(fresh.items())
+            elif link not in self._seen_urls and link not in unseen:
+                unseen[link] = item
+        fresh = list(unseen.items())
         if self.spec.detail and fresh:
             fresh = self._complete_from_details(fresh)
         scraped_at = datetime.now(UTC)
@@ -348,9 +348,7 @@ class ShopCrawler:
             else:
                 offers.append(offer)
                 links.append(link)
-        page = self._with_images(
-            self._http_context(url), self.summary.pages + 1, url, offers, problems
-        )
+        page = self._with_images(self.summary.pages + 1, url, offers, problems)
         self.summary.pages += 1
         self.summary.offers += len(page.offers)
         self.on_page(page)
@@ -415,8 +413,9 @@ class ShopCrawler:
         )
 
     def _with_images(
-        self, http: HttpContext, number: int, url: str, offers: list[Offer], problems: list[str]
+        self, number: int, url: str, offers: list[Offer], problems: list[str]
     ) -> CrawledPage:
+        http = self._http_context(url)
         images, errors = download_images((o.image_url for o in offers), self.images_dir, http)
         problems.extend(errors.values())
         labelled, shop_labels = [], {}

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from selenium.common.exceptions import WebDriverException
 
 from crawler.browser import session_is_dead
-from crawler.detail import DetailResult, PageFailure
+from crawler.detail import DetailResult, failed_detail
 from crawler.errors import StepFailed
 from crawler.extract import RawItem, complete_from_detail
 from crawler.steps import RETRYABLE_STATUS, Browser
@@ -81,7 +81,7 @@ def fetch_details(
             browser.guard(link, "open_detail")
             pending.append(index)
         except StepFailed as exc:
-            results[index] = DetailResult(link, item, _failure(browser, link, str(exc), None))
+            results[index] = failed_detail(browser.spec.name, link, item, str(exc))
     unfetched: list[int] = []
     retries = browser.spec.politeness.retries
     for attempt in range(retries + 1):
@@ -90,15 +90,17 @@ def fetch_details(
         for index, answer in zip(pending, answers, strict=True):
             link, item = items[index]
             status, final_url, html, error = answer
-            problem = None if error else _problem(browser, link, status, final_url)
             if error:
                 unfetched.append(index)
-            elif problem is None:
+                continue
+            problem = _problem(browser, link, status, final_url)
+            if problem is None:
                 results[index] = DetailResult(link, complete_from_detail(item, html, browser.spec))
-            elif status not in RETRYABLE_STATUS or attempt == retries:
-                if status in RETRYABLE_STATUS:
-                    problem = f"{problem} (after {retries + 1} attempts)"
-                results[index] = DetailResult(link, item, _failure(browser, link, problem, html))
+            elif status not in RETRYABLE_STATUS:
+                results[index] = failed_detail(browser.spec.name, link, item, problem, html)
+            elif attempt == retries:
+                problem = f"{problem} (after {retries + 1} attempts)"
+                results[index] = failed_detail(browser.spec.name, link, item, problem, html)
             else:
                 retry.append(index)
         if not retry:
@@ -115,7 +117,10 @@ def fetch_details(
 
 def _fetch(browser: Browser, urls: list[str]) -> list[list]:
     """[status, final URL, text, error] per URL. With a delay between requests, one request
-    per call, each paced; else all in one call, *concurrency* at a time."""
+    per call, each paced; else *concurrency* at a time, in calls that each end within
+    CALL_BUDGET_S."""
+    if not urls:
+        return []
     politeness = browser.spec.politeness
     timeout_ms = int(politeness.page_load_timeout * 1000)
     if politeness.delay_seconds > 0:
@@ -128,20 +133,23 @@ def _fetch(browser: Browser, urls: list[str]) -> list[list]:
         size = concurrency * rounds
     batches = [urls[start : start + size] for start in range(0, len(urls), size)]
     answers: list[list] = []
-    for batch in batches:
-        browser.polite()
-        rounds = math.ceil(len(batch) / concurrency)
-        try:
-            browser.driver.set_script_timeout(politeness.page_load_timeout * rounds + 5)
-            answers += browser.driver.execute_async_script(
-                FETCH_SCRIPT, batch, concurrency, timeout_ms
-            )
-        except WebDriverException as exc:
-            if session_is_dead(exc):
-                raise
-            answers += [[None, None, None, f"fetch script failed: {exc.msg}"]] * len(batch)
-        finally:
-            browser.driver.set_script_timeout(politeness.page_load_timeout)
+    # every batch but the last is full: one script time-out fits them all
+    browser.driver.set_script_timeout(
+        politeness.page_load_timeout * math.ceil(size / concurrency) + 5
+    )
+    try:
+        for batch in batches:
+            browser.polite()
+            try:
+                answers += browser.driver.execute_async_script(
+                    FETCH_SCRIPT, batch, concurrency, timeout_ms
+                )
+            except WebDriverException as exc:
+                if session_is_dead(exc):
+                    raise
+                answers += [[None, None, None, f"fetch script failed: {exc.msg}"]] * len(batch)
+    finally:
+        browser.driver.set_script_timeout(politeness.page_load_timeout)
     return answers
 
 
@@ -152,9 +160,3 @@ def _problem(browser: Browser, link: str, status: int, final_url: str | None) ->
     if status >= 400:
         return f"HTTP {status}"
     return None
-
-
-def _failure(browser: Browser, link: str, problem: str, html: str | None) -> PageFailure:
-    name = browser.spec.name
-    message = f"{name}: detail page failed: {problem}"
-    return PageFailure(name, "open_detail", link, message, html, None)

@@ -22,7 +22,7 @@ from crawler.browser import BrowserSession, cookies_header, session_is_dead, use
 from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
 from crawler.errors import CrawlStopped, StepFailed
 from crawler.extract import RawItem, extract_fragments, safe_http_url, to_offer
-from crawler.images import HttpContext, download_images
+from crawler.images import HttpContext, PhotoFetcher
 from crawler.spec import ShopSpec
 from crawler.steps import Browser, Pacer, RobotsCheck
 from crawler.unrendered import fetch_details
@@ -36,9 +36,11 @@ STALE_SCROLL_ROUNDS = 3  # infinite scroll that only repeats itself this often h
 # has not handed over as they are now. Taken elements are marked (an expando property,
 # invisible to the page) and a MutationObserver marks those changed since (a placeholder
 # filled in, an element a list re-uses), so a "load more" listing is neither serialised nor
-# sent again after every click; links already seen are dropped in Python.
+# sent again after every click; links already seen are dropped in Python. The pagination
+# control (next link, load-more button, end marker) comes in the same trip: its first match,
+# that one's URL, and the first one shown.
 _TAKE_ITEMS = """
-const selector = arguments[0];
+const [selector, controlSelector] = arguments;
 let watch = document.__pricelensWatch;
 if (!watch) {
   watch = document.__pricelensWatch = {changed: new Set()};
@@ -62,7 +64,18 @@ for (const element of document.querySelectorAll(selector)) {
   }
 }
 watch.changed.clear();
-return [document.URL, fresh];"""
+let control = null;
+const controls = controlSelector ? document.querySelectorAll(controlSelector) : [];
+if (controls.length) {
+  const raw = controls[0].getAttribute('href');
+  let href = raw;
+  try { if (raw !== null) href = new URL(raw, document.baseURI).href; } catch (e) {}
+  const shown = Array.from(controls).find(
+    e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden');
+  control = [controls[0], href, shown || null];
+}
+return [document.URL, fresh, control];"""
+_UNREAD = object()  # the pagination control was not read with the last harvest
 
 
 @dataclass
@@ -75,6 +88,18 @@ class CrawledPage:
     images: list[Image]
     shop_labels: dict[str, str]  # image sha256 -> shared label from the shop's category
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _HarvestedPage:
+    """A page extracted and waiting for its photos."""
+
+    number: int
+    url: str
+    offers: list[Offer]
+    links: list[str]
+    problems: list[str]
+    photos: Callable[[], tuple[dict[str, Image], dict[str, str]]]
 
 
 @dataclass
@@ -118,6 +143,9 @@ class ShopCrawler:
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
         self._links_done: set[int] = set()  # for_each links walked to the end
+        self._control = _UNREAD  # (first match, its URL, first shown) or None, per harvest
+        self._photos = PhotoFetcher(images_dir)
+        self._waiting: _HarvestedPage | None = None  # handed over at the next harvest
 
     def _use(self, driver) -> None:
         self.driver = driver
@@ -130,6 +158,15 @@ class ShopCrawler:
     def crawl(self) -> CrawlSummary:
         """Walk every start URL. A browser that crashes or hangs is restarted (when this
         crawler owns a session) and the walk resumes, skipping offers already handed over."""
+        try:
+            return self._crawl_start_urls()
+        finally:
+            try:
+                self._hand_over()
+            finally:
+                self._photos.close()
+
+    def _crawl_start_urls(self) -> CrawlSummary:
         pending = list(self.spec.start_urls)
         restarts = 0
         while pending:
@@ -139,6 +176,7 @@ class ShopCrawler:
             except Exception as exc:
                 if not session_is_dead(exc):
                     raise
+                self._hand_over()  # the resumed walk skips what it held
                 url = self.spec.absolute(pending[0])
                 if self.session is None or restarts >= MAX_RESTARTS:
                     self._fail("session", url, f"{self.spec.name}: the browser is gone: {exc}")
@@ -209,28 +247,27 @@ class ShopCrawler:
     def _walk_next_pages(self) -> None:
         selector = self.spec.pagination.selector
         for _ in range(self.spec.pagination.max_pages):
-            self._harvest()
-            links = self.driver.find_elements(By.CSS_SELECTOR, selector)
-            if not links:
+            self._harvest(selector)
+            control = self._pagination_control(selector)
+            if control is None:
                 return  # the last page has no "next"
-            href = links[0].get_attribute("href")
+            link, href, _ = control
             if href and self._recycle_due():  # the listing is URL-addressed: safe to recycle
                 self._recycle()
                 self.browser.goto(href, step="next_page")
             else:
-                self.browser.follow(links[0], "next_page", selector, href)
+                self.browser.follow(link, "next_page", selector, href)
 
     def _walk_load_more(self) -> None:
         selector = self.spec.pagination.selector
-        self._harvest()
+        self._harvest(selector)
         for _ in range(self.spec.pagination.max_pages - 1):
-            buttons = [
-                b for b in self.driver.find_elements(By.CSS_SELECTOR, selector) if b.is_displayed()
-            ]
-            if not buttons:
+            control = self._pagination_control(selector)
+            button = control[2] if control else None
+            if button is None:
                 return
             try:
-                self._grow(lambda b=buttons[0]: self._click_load_more(b), "load_more", None)
+                self._grow(lambda b=button: self._click_load_more(b), "load_more", None)
             except StepFailed:
                 if self.driver.find_elements(By.CSS_SELECTOR, selector):
                     raise
@@ -238,19 +275,19 @@ class ShopCrawler:
                 # last one; keep what the listing shows
                 self._harvest()
                 return
-            self._harvest()
+            self._harvest(selector)
 
     def _walk_infinite_scroll(self) -> None:
         done = self.spec.pagination.done_selector
         stale = 0
-        self._harvest()
+        self._harvest(done)
         for _ in range(self.spec.pagination.max_pages):
-            if done and self.driver.find_elements(By.CSS_SELECTOR, done):
+            if done and self._pagination_control(done):
                 return
             if not self._grow(self.browser.scroll_to_bottom, "infinite_scroll", done):
                 return  # no end marker configured: nothing more came, so this is the end
             self.browser.run_steps()
-            stale = 0 if self._harvest() else stale + 1
+            stale = 0 if self._harvest(done) else stale + 1
             if stale >= STALE_SCROLL_ROUNDS:
                 self._fail(
                     "infinite_scroll",
@@ -316,16 +353,37 @@ class ShopCrawler:
 
     # -- one page -----------------------------------------------------------------------------
 
-    def _harvest(self) -> int:
-        """Extract the current page; hand over the offers not yet seen. Returns their count."""
+    def _pagination_control(self, selector: str):
+        """The pagination control the last harvest read, or (when it did not) as it is now:
+        (first match, its URL, first one shown) or None when there is none."""
+        control, self._control = self._control, _UNREAD
+        if control is not _UNREAD:
+            return control
+        found = self.driver.find_elements(By.CSS_SELECTOR, selector)
+        if not found:
+            return None
+        shown = next((element for element in found if element.is_displayed()), None)
+        return found[0], found[0].get_attribute("href"), shown
+
+    def _harvest(self, control: str | None = None) -> int:
+        """Extract the current page; hand over the offers not yet seen. Returns their count.
+        The *control* selector's matches are read in the same round trip."""
+        self._control = _UNREAD
         try:
-            url, fragments = self.driver.execute_script(_TAKE_ITEMS, self.spec.listing.item)
+            url, fragments, found = self.driver.execute_script(
+                _TAKE_ITEMS, self.spec.listing.item, control
+            )
+            if control:
+                self._control = found
         except WebDriverException as exc:
             if session_is_dead(exc):
                 raise
             url = self.browser.current_url()
             self._fail("extract", url, exc.msg or str(exc))
             return 0
+        # the last page's photos came in while this one loaded; handed over before reading
+        # this one, so a link both show is taken once
+        self._hand_over()
         items = extract_fragments(fragments, self.spec)
         problems: list[str] = []
         unseen: dict[str, RawItem] = {}
@@ -348,16 +406,25 @@ class ShopCrawler:
             else:
                 offers.append(offer)
                 links.append(link)
-        page = self._with_images(self.summary.pages + 1, url, offers, problems)
+        photos = self._photos.start((o.image_url for o in offers), self._http_context(url))
+        number = self.summary.pages + 1
+        self._waiting = _HarvestedPage(number, url, offers, links, problems, photos)
+        if self.should_stop and self.should_stop():
+            self._hand_over()
+            raise CrawlStopped(f"{self.spec.name}: stopped after page {number}")
+        return len(offers)
+
+    def _hand_over(self) -> None:
+        """Give the waiting page, its photos in, to the caller."""
+        page, self._waiting = self._waiting, None
+        if page is None:
+            return
         self.summary.pages += 1
         self.summary.offers += len(page.offers)
-        self.on_page(page)
+        self.on_page(self._with_images(page))
         # seen once handed over: a browser that dies before this loses nothing on resume,
         # and an item skipped without a title (a placeholder) is read again when filled in
-        self._seen_urls.update(links)
-        if self.should_stop and self.should_stop():
-            raise CrawlStopped(f"{self.spec.name}: stopped after page {self.summary.pages}")
-        return len(page.offers)
+        self._seen_urls.update(page.links)
 
     def _complete_from_details(self, items: list[tuple[str, RawItem]]) -> list[tuple[str, RawItem]]:
         """Load each item's detail page in a second tab, so the listing keeps its state; with
@@ -412,14 +479,11 @@ class ShopCrawler:
             backoff_seconds=self.spec.politeness.backoff_seconds,
         )
 
-    def _with_images(
-        self, number: int, url: str, offers: list[Offer], problems: list[str]
-    ) -> CrawledPage:
-        http = self._http_context(url)
-        images, errors = download_images((o.image_url for o in offers), self.images_dir, http)
-        problems.extend(errors.values())
+    def _with_images(self, page: _HarvestedPage) -> CrawledPage:
+        images, errors = page.photos()
+        problems = page.problems + list(errors.values())
         labelled, shop_labels = [], {}
-        for offer in offers:
+        for offer in page.offers:
             image = images.get(offer.image_url)
             if image:
                 offer = replace(offer, image_sha256=image.sha256)
@@ -427,7 +491,9 @@ class ShopCrawler:
                 if label:
                     shop_labels[image.sha256] = label
             labelled.append(offer)
-        return CrawledPage(number, url, labelled, list(images.values()), shop_labels, problems)
+        return CrawledPage(
+            page.number, page.url, labelled, list(images.values()), shop_labels, problems
+        )
 
     def _fail(self, step: str, url: str, message: str) -> None:
         self.summary.failures += 1

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import client as http_client
@@ -142,28 +142,56 @@ def store_image_bytes(data: bytes, url: str, images_dir: Path) -> Image:
     return Image(digest, str(path), width, height, fmt, len(data), url)
 
 
+class PhotoFetcher:
+    """Downloads photos on threads kept for a whole crawl: a page's photos come in while the
+    browser opens the next page, instead of holding it up."""
+
+    def __init__(self, images_dir: Path, workers: int = 8):
+        self.images_dir = images_dir
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photos")
+
+    def start(
+        self, urls: Iterable[str], http: HttpContext
+    ) -> Callable[[], tuple[dict[str, Image], dict[str, str]]]:
+        """Start downloading each distinct URL once; the returned call waits for them and
+        gives (images by URL, error message by URL)."""
+        unique = list(dict.fromkeys(u for u in urls if u))
+        futures = [(url, self._pool.submit(self._one, url, http)) for url in unique]
+
+        def result() -> tuple[dict[str, Image], dict[str, str]]:
+            images, errors = {}, {}
+            for url, future in futures:
+                image, error = future.result()
+                if image:
+                    images[url] = image
+                else:
+                    errors[url] = error
+                    log.warning("image refused: %s", error)
+            return images, errors
+
+        return result
+
+    def _one(self, url: str, http: HttpContext) -> tuple[Image | None, str | None]:
+        try:
+            return store_image_bytes(fetch_bytes(url, http), url, self.images_dir), None
+        except ImageRejected as exc:
+            return None, str(exc)
+        except Exception as exc:  # network failure of one image never stops the page
+            return None, f"{url}: download failed: {exc}"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> PhotoFetcher:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 def download_images(
     urls: Iterable[str], images_dir: Path, http: HttpContext, workers: int = 8
 ) -> tuple[dict[str, Image], dict[str, str]]:
     """Download each distinct URL once. Returns (images by URL, error message by URL)."""
-    unique = list(dict.fromkeys(u for u in urls if u))
-
-    def one(url: str):
-        try:
-            return url, store_image_bytes(fetch_bytes(url, http), url, images_dir), None
-        except ImageRejected as exc:
-            return url, None, str(exc)
-        except Exception as exc:  # network failure of one image never stops the page
-            return url, None, f"{url}: download failed: {exc}"
-
-    images, errors = {}, {}
-    if not unique:
-        return images, errors
-    with ThreadPoolExecutor(max_workers=min(workers, len(unique))) as pool:
-        for url, image, error in pool.map(one, unique):
-            if image:
-                images[url] = image
-            else:
-                errors[url] = error
-                log.warning("image refused: %s", error)
-    return images, errors
+    with PhotoFetcher(images_dir, workers) as fetcher:
+        return fetcher.start(urls, http)()

@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from crawler.engine import _TAKE_ITEMS, crawl_shop
-from crawler.errors import StepFailed
+from crawler.errors import CrawlStopped, StepFailed
 from crawler.spec import Listing, Step, load_builtin_spec
 from crawler.steps import Browser
 
@@ -75,6 +75,21 @@ def test_spa_load_more_appends_cards_until_the_button_is_gone(mall, browser, tmp
     assert browser.find_elements(By.CSS_SELECTOR, "#load-more") == []
 
 
+def test_a_stop_request_ends_the_crawl_after_the_current_page_photos_and_all(
+    mall, browser, tmp_path
+):
+    """Photos download while the next page loads; a stop asked for after page 1 hands page 1
+    over complete and opens no page 2."""
+    spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+    pages = []
+    with pytest.raises(CrawlStopped, match="stopped after page 1"):
+        crawl_shop(spec, browser, tmp_path, pages.append, pytest.fail, should_stop=lambda: True)
+    (page,) = pages
+    assert page.number == 1 and len(page.offers) == mall.servers["classic"].shop.page_size
+    assert len(page.images) == len(page.offers) and all(o.image_sha256 for o in page.offers)
+    assert browser.current_url.endswith("page=1")
+
+
 def test_start_urls_that_differ_only_by_fragment_are_one_document(mall, browser, tmp_path):
     """A "#..." change keeps the document (hash-routed shops): not a dropped navigation."""
     spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
@@ -94,23 +109,46 @@ def test_a_load_more_listing_hands_each_card_over_once(mall, browser):
     shop = mall.servers["spa"].shop
     browser.get(mall.base_urls["spa"] + "/")
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "article.card"))
-    url, first = browser.execute_script(_TAKE_ITEMS, "article.card")
+    url, first, control = browser.execute_script(_TAKE_ITEMS, "article.card", None)
+    assert control is None  # none asked for
     assert url == mall.base_urls["spa"] + "/" and len(first) == shop.page_size
-    assert browser.execute_script(_TAKE_ITEMS, "article.card")[1] == []  # nothing new yet
+    assert browser.execute_script(_TAKE_ITEMS, "article.card", None)[1] == []  # nothing new yet
     # a card whose content changes (a placeholder filled in) is taken again, alone
     browser.execute_script(
         "document.querySelector('article.card h3.card-title')"
         ".insertAdjacentText('beforeend', ' (filled)')"
     )
-    (changed,) = browser.execute_script(_TAKE_ITEMS, "article.card")[1]
+    (changed,) = browser.execute_script(_TAKE_ITEMS, "article.card", None)[1]
     assert "(filled)" in changed
     browser.find_element(By.ID, "load-more").click()
     WebDriverWait(browser, 10).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) > shop.page_size
     )
-    _, second = browser.execute_script(_TAKE_ITEMS, "article.card")
+    _, second, _ = browser.execute_script(_TAKE_ITEMS, "article.card", None)
     expected = min(shop.page_size, len(shop.offers) - shop.page_size)
     assert len(second) == expected and not set(second) & {*first, changed}
+
+
+def test_the_harvest_reads_the_pagination_control_in_the_same_trip(mall, browser):
+    """Its first match, that one's absolute URL, and the first match shown: a hidden one is
+    never clicked, a relative href is resolved as the browser would."""
+    browser.get(mall.base_urls["classic"] + "/products?page=1")
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "li.product"))
+    TAKE, NEXT = _TAKE_ITEMS, "nav.pagination a.next"
+    expected = browser.find_element(By.CSS_SELECTOR, NEXT).get_attribute("href")
+    _, _, (link, href, shown) = browser.execute_script(TAKE, "li.product", NEXT)
+    assert href == expected and href.startswith("http") and shown == link
+    browser.execute_script(
+        "const a = document.querySelector('nav.pagination a.next');"
+        "a.insertAdjacentHTML('beforebegin', '<a class=next style=display:none href=x?p=9>n</a>');"
+        "a.setAttribute('style', 'visibility: hidden')"
+    )
+    _, _, (first, href, shown) = browser.execute_script(TAKE, "li.product", NEXT)
+    assert href.endswith("/x?p=9") and shown is None and not first.is_displayed()
+    browser.execute_script(
+        "document.querySelectorAll('nav.pagination a.next').forEach(a => a.remove())"
+    )
+    assert browser.execute_script(TAKE, "li.product", NEXT)[2] is None
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from crawler.images import (
     MAX_PIXELS,
     MAX_REDIRECTS,
     HttpContext,
+    PhotoFetcher,
     download_images,
     fetch_bytes,
     store_image_bytes,
@@ -210,6 +211,7 @@ class Handler(BaseHTTPRequestHandler):
     routes: ClassVar[dict[str, bytes]] = {}
     redirects: ClassVar[dict[str, str]] = {}  # path -> Location of a 302
     seen: ClassVar[list[tuple[str, dict]]] = []
+    gate: ClassVar[threading.Event] = threading.Event()  # /gate/... answers once it is set
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -227,6 +229,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
                 self.close_connection = True
                 return
+            if self.path.startswith("/gate/"):
+                self.gate.wait(30)
+                self.path = "/img/" + self.path.removeprefix("/gate/")
             if self.path in self.redirects:
                 self.send_response(302)
                 self.send_header("Location", self.redirects[self.path])
@@ -280,6 +285,20 @@ def server(base_url):
     Handler.redirects = {}
     Handler.seen = []
     return base_url
+
+
+def test_a_pages_photos_come_in_while_the_crawl_moves_on(server, tmp_path):
+    """start() hands back at once: the photos download on the fetcher's threads (here one is
+    held by the server until after start returned) and the result waits for them all."""
+    Handler.gate = threading.Event()
+    urls = [f"{server}/gate/good.png", f"{server}/img/good.jpg", f"{server}/img/missing.png"]
+    with PhotoFetcher(tmp_path / "images") as fetcher:
+        result = fetcher.start(urls + urls[:1], shop(timeout=5, retries=0))
+        Handler.gate.set()  # a start() that waited would have timed out on this photo
+        images, errors = result()
+    assert set(images) == set(urls[:2]) and set(errors) == {urls[2]}
+    assert images[urls[0]].sha256 == hashlib.sha256(PNG).hexdigest()
+    assert [path for path, _ in Handler.seen].count("/gate/good.png") == 1  # each URL once
 
 
 def test_download_images_keeps_good_ones_and_reports_bad_ones(server, tmp_path):

@@ -139,10 +139,25 @@ def _network(driver, online: bool) -> None:
     )
 
 
+class _NetworkGoesAt(RobotsPolicy):
+    """The real robots check, which also takes the browser offline just before the first
+    request for *url*: the robots check is the last thing before a page load."""
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.url, self.driver = url, None
+
+    def why_not(self, url: str, timeout: float | None = None) -> str | None:
+        if url == self.url and self.driver is not None:
+            _network(self.driver, online=False)
+            self.driver = None  # once
+        return super().why_not(url, timeout)
+
+
 def test_a_network_gone_for_one_page_is_not_a_dead_browser(tmp_path):
     """net::ERR_INTERNET_DISCONNECTED says "disconnected", as a dead chromedriver does: the
-    page fails, the browser stays. The network goes away after page 1 (Chrome's own offline
-    mode) and comes back once the failure is recorded."""
+    page fails, the browser stays. The network goes away as page 2 is opened (Chrome's own
+    offline mode) and comes back once the failure is recorded."""
     shop = ClassicShop(catalog(), 0, FaultPlan(), False)
     server = serve(shop)
     pages, failures = [], []
@@ -151,19 +166,16 @@ def test_a_network_gone_for_one_page_is_not_a_dead_browser(tmp_path):
         spec = replace(
             apply_overrides(classic, QUICK), start_urls=("/products?page=1", "/products?page=2")
         )
+        robots = _NetworkGoesAt(f"{server.base_url}/products?page=2")
         with BrowserSession() as session:
-
-            def on_page(page):
-                pages.append(page)
-                if len(pages) == 1:
-                    _network(session.driver, online=False)
+            robots.driver = session.driver
 
             def on_failure(failure):
                 failures.append(failure)
                 _network(session.driver, online=True)
 
             summary = crawl_shop(
-                spec, session.driver, tmp_path, on_page, on_failure, RobotsPolicy(), session
+                spec, session.driver, tmp_path, pages.append, on_failure, robots, session
             )
             starts = session.starts
     finally:

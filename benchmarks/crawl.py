@@ -2,10 +2,11 @@
 `pipeline.crawling.crawl_shops` for --sessions 1, 2, 4, against two references over the same
 pages, measured in the same run:
 
-- navigation only, the browser's floor: one browser per shop, in turn (as sessions=1), that
-  opens the same listing pages and requests the scroll shop's detail pages the way the crawl
-  does (fetched from the listing, not rendered: `[detail] render = false`), with no
-  extraction, no storage and no image downloads;
+- navigation only, the browser's floor: one browser per shop, in turn, from the same
+  launcher as sessions=1 (the next browser starts while a shop is walked, the last one quits
+  in the background), that opens the same listing pages and requests the scroll shop's
+  detail pages the way the crawl does (fetched from the listing, not rendered:
+  `[detail] render = false`), with no extraction, no storage and no image downloads;
 - naive per-element extraction: one WebDriver call per item and field, timed per page on a
   sample (classic's first 3 pages, spa's first page) against our one page_source parse.
 
@@ -52,8 +53,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from crawler.browser import BrowserSession
+from crawler.browser import BrowserConfig, BrowserSession
 from crawler.extract import extract_items
+from crawler.launcher import BrowserLauncher
 from crawler.spec import FieldRule, ShopSpec, load_builtin_spec
 from crawler.steps import POLL_S
 from crawler.unrendered import FETCH_SCRIPT
@@ -288,11 +290,15 @@ def nav_only(shops: dict[str, DemoShop], bases: dict[str, str], mall_pid: int) -
     loads = {}
     with watch(mall_pid) as measured:
         started = time.perf_counter()
-        for name, shop in shops.items():
-            shop_started = time.perf_counter()
-            with BrowserSession() as session:
-                count = NAV[name](session.driver, bases[name], shop)
-            loads[name] = {"loads": count, "wall_s": round(time.perf_counter() - shop_started, 2)}
+        with BrowserLauncher(BrowserConfig(), needed=len(shops)) as launcher:
+            for name, shop in shops.items():
+                shop_started = time.perf_counter()
+                with launcher.session() as session:
+                    count = NAV[name](session.driver, bases[name], shop)
+                loads[name] = {
+                    "loads": count,
+                    "wall_s": round(time.perf_counter() - shop_started, 2),
+                }
         wall = time.perf_counter() - started
     figures = {"wall_s": round(wall, 2), "per_shop": loads}
     return figures | measured | {"load_avg_1m": round(os.getloadavg()[0], 2)}

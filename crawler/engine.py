@@ -5,6 +5,7 @@ caller as soon as it is done."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -33,17 +34,18 @@ log = logging.getLogger(__name__)
 MAX_RESTARTS = 3  # browser restarts per shop crawl before giving the shop up
 STALE_SCROLL_ROUNDS = 3  # infinite scroll that only repeats itself this often has ended
 # One round trip per harvest: the page's URL and the HTML of the listing items this document
-# has not handed over as they are now. Taken elements are marked (an expando property,
-# invisible to the page) and a MutationObserver marks those changed since (a placeholder
+# has not handed over as they are now. Taken elements are remembered (in an expando property
+# of the document named for this crawl, invisible to the page and to a later crawl in the
+# same browser) and a MutationObserver marks those changed since (a placeholder
 # filled in, an element a list re-uses), so a "load more" listing is neither serialised nor
 # sent again after every click; links already seen are dropped in Python. The pagination
 # control (next link, load-more button, end marker) comes in the same trip: its first match,
 # that one's URL, and the first one shown.
 _TAKE_ITEMS = """
-const [selector, controlSelector] = arguments;
-let watch = document.__pricelensWatch;
+const [selector, controlSelector, crawl] = arguments;
+let watch = document[crawl];
 if (!watch) {
-  watch = document.__pricelensWatch = {changed: new Set()};
+  watch = document[crawl] = {changed: new Set(), taken: new WeakSet()};
   watch.observer = new MutationObserver(records => note(records));
   watch.observer.observe(document.documentElement,
                          {subtree: true, childList: true, characterData: true, attributes: true});
@@ -58,8 +60,8 @@ function note(records) {
 note(watch.observer.takeRecords());  // changes not delivered yet
 const fresh = [];
 for (const element of document.querySelectorAll(selector)) {
-  if (!element.__pricelensTaken || watch.changed.has(element)) {
-    element.__pricelensTaken = true;
+  if (!watch.taken.has(element) || watch.changed.has(element)) {
+    watch.taken.add(element);
     fresh.push(element.outerHTML);
   }
 }
@@ -144,6 +146,7 @@ class ShopCrawler:
         self._seen_urls: set[str] = set()
         self._links_done: set[int] = set()  # for_each links walked to the end
         self._control = _UNREAD  # (first match, its URL, first shown) or None, per harvest
+        self._token = f"__pricelens{uuid.uuid4().hex}"  # this crawl's marks in a document
         self._photos = PhotoFetcher(images_dir)
         self._waiting: _HarvestedPage | None = None  # handed over at the next harvest
 
@@ -371,7 +374,7 @@ class ShopCrawler:
         self._control = _UNREAD
         try:
             url, fragments, found = self.driver.execute_script(
-                _TAKE_ITEMS, self.spec.listing.item, control
+                _TAKE_ITEMS, self.spec.listing.item, control, self._token
             )
             if control:
                 self._control = found

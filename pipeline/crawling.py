@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from crawler.browser import BrowserConfig, BrowserSession
+from crawler.browser import BrowserConfig
 from crawler.engine import CrawledPage, PageFailure, crawl_shop
 from crawler.errors import CrawlStopped
+from crawler.launcher import BrowserLauncher
 from crawler.robots import RobotsPolicy
 from crawler.sharing import Helper, WorkBoard
 from crawler.spec import ShopSpec
@@ -81,9 +82,12 @@ def crawl_one_shop(
     progress=None,
     stop: threading.Event | None = None,
     board: WorkBoard | None = None,
+    *,
+    launcher: BrowserLauncher,
 ) -> ShopCrawlResult:
-    """One shop, one crawl run, one browser session (helpers on *board* may load its detail
-    pages); the store connection is this thread's, and only this thread writes the run."""
+    """One shop, one crawl run, one browser session from *launcher* (helpers on *board* may
+    load its detail pages); the store connection is this thread's, and only this thread
+    writes the run."""
     spec = apply_overrides(spec, options)
     with Store(home.database) as store:
         run_id = store.start_crawl_run(spec.name, spec.base_url, pipeline_run_id)
@@ -105,7 +109,7 @@ def crawl_one_shop(
             log.warning("%s", failure.message)
 
         try:
-            with BrowserSession(options.browser) as session:
+            with launcher.session() as session:
                 summary = crawl_shop(
                     spec,
                     session.driver,
@@ -189,11 +193,29 @@ def crawl_shops(
     the detail pages of shops still being walked. Setting *stop* ends every shop's crawl
     after its current page."""
     robots = RobotsPolicy(obey=options.obey_robots, backoff_seconds=options.backoff_seconds or 0.5)
-    if options.sessions <= 1:
-        return [
-            crawl_one_shop(home, spec, options, robots, pipeline_run_id, progress, stop)
-            for spec in specs
-        ]
+    with BrowserLauncher(options.browser, needed=len(specs)) as launcher:
+        if options.sessions <= 1:
+            return [
+                crawl_one_shop(
+                    home, spec, options, robots, pipeline_run_id, progress, stop, launcher=launcher
+                )
+                for spec in specs
+            ]
+        return _crawl_in_sessions(
+            home, specs, options, robots, pipeline_run_id, progress, stop, launcher
+        )
+
+
+def _crawl_in_sessions(
+    home: Home,
+    specs: list[ShopSpec],
+    options: CrawlOptions,
+    robots: RobotsPolicy,
+    pipeline_run_id: int | None,
+    progress,
+    stop: threading.Event | None,
+    launcher: BrowserLauncher,
+) -> list[ShopCrawlResult]:
     order = sorted(range(len(specs)), key=lambda i: expected_work(specs[i]), reverse=True)
     board = WorkBoard([(i, specs[i]) for i in order])
     results: list[ShopCrawlResult | None] = [None] * len(specs)
@@ -203,7 +225,15 @@ def crawl_shops(
             index, spec = picked
             try:
                 results[index] = crawl_one_shop(
-                    home, spec, options, robots, pipeline_run_id, progress, stop, board
+                    home,
+                    spec,
+                    options,
+                    robots,
+                    pipeline_run_id,
+                    progress,
+                    stop,
+                    board,
+                    launcher=launcher,
                 )
             finally:
                 board.shop_done(spec)

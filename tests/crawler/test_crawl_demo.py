@@ -109,22 +109,24 @@ def test_a_load_more_listing_hands_each_card_over_once(mall, browser):
     shop = mall.servers["spa"].shop
     browser.get(mall.base_urls["spa"] + "/")
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "article.card"))
-    url, first, control = browser.execute_script(_TAKE_ITEMS, "article.card", None)
+    url, first, control = browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")
     assert control is None  # none asked for
     assert url == mall.base_urls["spa"] + "/" and len(first) == shop.page_size
-    assert browser.execute_script(_TAKE_ITEMS, "article.card", None)[1] == []  # nothing new yet
+    assert browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")[1] == []  # none new
+    # another crawl in the same browser and document takes them all: marks are per crawl
+    assert browser.execute_script(_TAKE_ITEMS, "article.card", None, "u")[1] == first
     # a card whose content changes (a placeholder filled in) is taken again, alone
     browser.execute_script(
         "document.querySelector('article.card h3.card-title')"
         ".insertAdjacentText('beforeend', ' (filled)')"
     )
-    (changed,) = browser.execute_script(_TAKE_ITEMS, "article.card", None)[1]
+    (changed,) = browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")[1]
     assert "(filled)" in changed
     browser.find_element(By.ID, "load-more").click()
     WebDriverWait(browser, 10).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) > shop.page_size
     )
-    _, second, _ = browser.execute_script(_TAKE_ITEMS, "article.card", None)
+    _, second, _ = browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")
     expected = min(shop.page_size, len(shop.offers) - shop.page_size)
     assert len(second) == expected and not set(second) & {*first, changed}
 
@@ -136,19 +138,19 @@ def test_the_harvest_reads_the_pagination_control_in_the_same_trip(mall, browser
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "li.product"))
     TAKE, NEXT = _TAKE_ITEMS, "nav.pagination a.next"
     expected = browser.find_element(By.CSS_SELECTOR, NEXT).get_attribute("href")
-    _, _, (link, href, shown) = browser.execute_script(TAKE, "li.product", NEXT)
+    _, _, (link, href, shown) = browser.execute_script(TAKE, "li.product", NEXT, "t")
     assert href == expected and href.startswith("http") and shown == link
     browser.execute_script(
         "const a = document.querySelector('nav.pagination a.next');"
         "a.insertAdjacentHTML('beforebegin', '<a class=next style=display:none href=x?p=9>n</a>');"
         "a.setAttribute('style', 'visibility: hidden')"
     )
-    _, _, (first, href, shown) = browser.execute_script(TAKE, "li.product", NEXT)
+    _, _, (first, href, shown) = browser.execute_script(TAKE, "li.product", NEXT, "t")
     assert href.endswith("/x?p=9") and shown is None and not first.is_displayed()
     browser.execute_script(
         "document.querySelectorAll('nav.pagination a.next').forEach(a => a.remove())"
     )
-    assert browser.execute_script(TAKE, "li.product", NEXT)[2] is None
+    assert browser.execute_script(TAKE, "li.product", NEXT, "t")[2] is None
 
 
 @pytest.fixture

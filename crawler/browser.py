@@ -118,11 +118,22 @@ def chrome_options(config: BrowserConfig) -> webdriver.ChromeOptions:
     return options
 
 
+def _find_prctl():
+    with contextlib.suppress(OSError, AttributeError):
+        return ctypes.CDLL(None, use_errno=True).prctl
+    return None
+
+
+# looked up now: loading a library in a child forked while other threads run (photo
+# downloads, a browser starting ahead) can deadlock on a lock one of them held
+_PRCTL = _find_prctl()
+
+
 def _die_with_parent() -> None:
     """Run in chromedriver's process before exec: the kernel kills it when the crawler dies,
     even by SIGKILL (Linux PR_SET_PDEATHSIG; a no-op elsewhere)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class BrowserSession:

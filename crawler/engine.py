@@ -67,14 +67,21 @@ for (const element of document.querySelectorAll(selector)) {
 }
 watch.changed.clear();
 let control = null;
-const controls = controlSelector ? document.querySelectorAll(controlSelector) : [];
-if (controls.length) {
-  const raw = controls[0].getAttribute('href');
-  let href = raw;
-  try { if (raw !== null) href = new URL(raw, document.baseURI).href; } catch (e) {}
-  const shown = Array.from(controls).find(
-    e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden');
-  control = [controls[0], href, shown || null];
+try {
+  const controls = controlSelector ? document.querySelectorAll(controlSelector) : [];
+  if (controls.length) {
+    // as Selenium's get_attribute: the resolved link when the attribute has a value
+    const raw = controls[0].getAttribute('href');
+    const href = raw && typeof controls[0].href === 'string' ? controls[0].href : raw;
+    const shown = Array.from(controls).find(e => {
+      const box = e.getBoundingClientRect();
+      return box.width > 0 && box.height > 0 &&
+             e.checkVisibility({opacityProperty: true, visibilityProperty: true});
+    });
+    control = [controls[0], href, shown || null];
+  }
+} catch (e) {
+  control = false;  // a selector only Python's cssselect knows: WebDriver reads it instead
 }
 return [document.URL, fresh, control];"""
 _UNREAD = object()  # the pagination control was not read with the last harvest
@@ -135,8 +142,10 @@ class ShopCrawler:
         *,
         share: DetailShare | None = None,
         pacer: Pacer | None = None,
+        first_offers_only: bool = False,
     ):
         self.spec, self.images_dir, self.robots = spec, images_dir, robots
+        self.first_offers_only = first_offers_only
         self.share, self.pacer = share, pacer
         self.should_stop = should_stop
         self.on_page, self.on_failure = on_page, on_failure
@@ -161,15 +170,22 @@ class ShopCrawler:
     def crawl(self) -> CrawlSummary:
         """Walk every start URL. A browser that crashes or hangs is restarted (when this
         crawler owns a session) and the walk resumes, skipping offers already handed over."""
+        finished = False
         try:
-            return self._crawl_start_urls()
-        finally:
-            try:
+            self._crawl_start_urls()
+            self._hand_over()
+            finished = True
+        except Exception:
+            try:  # the page waiting for its photos still counts...
                 self._hand_over()
-            finally:
-                self._photos.close()
+            except Exception:  # ...but failing to store it must not hide why the crawl ended
+                log.exception("%s: the last page could not be handed over", self.spec.name)
+            raise
+        finally:
+            self._photos.close(cancel=not finished)  # Ctrl-C: no waiting for queued photos
+        return self.summary
 
-    def _crawl_start_urls(self) -> CrawlSummary:
+    def _crawl_start_urls(self) -> None:
         pending = list(self.spec.start_urls)
         restarts = 0
         while pending:
@@ -183,7 +199,7 @@ class ShopCrawler:
                 url = self.spec.absolute(pending[0])
                 if self.session is None or restarts >= MAX_RESTARTS:
                     self._fail("session", url, f"{self.spec.name}: the browser is gone: {exc}")
-                    return self.summary
+                    return
                 restarts += 1
                 self._fail(
                     "session",
@@ -192,7 +208,6 @@ class ShopCrawler:
                     f"({type(exc).__name__}); restarted it ({restarts}/{MAX_RESTARTS})",
                 )
                 self._use(self.session.start())
-        return self.summary
 
     def _crawl_from(self, url: str) -> None:
         try:
@@ -249,8 +264,10 @@ class ShopCrawler:
 
     def _walk_next_pages(self) -> None:
         selector = self.spec.pagination.selector
-        for _ in range(self.spec.pagination.max_pages):
+        for page in range(1, self.spec.pagination.max_pages + 1):
             self._harvest(selector)
+            if page == self.spec.pagination.max_pages:
+                return  # the last page allowed: its "next" is not opened
             control = self._pagination_control(selector)
             if control is None:
                 return  # the last page has no "next"
@@ -267,6 +284,15 @@ class ShopCrawler:
         for _ in range(self.spec.pagination.max_pages - 1):
             control = self._pagination_control(selector)
             button = control[2] if control else None
+            if button is not None and not button.is_displayed():  # Selenium has the last word
+                button = next(
+                    (
+                        b
+                        for b in self.driver.find_elements(By.CSS_SELECTOR, selector)
+                        if b.is_displayed()
+                    ),
+                    None,
+                )
             if button is None:
                 return
             try:
@@ -357,10 +383,11 @@ class ShopCrawler:
     # -- one page -----------------------------------------------------------------------------
 
     def _pagination_control(self, selector: str):
-        """The pagination control the last harvest read, or (when it did not) as it is now:
-        (first match, its URL, first one shown) or None when there is none."""
+        """The pagination control the last harvest read, or (when it did not, or found none:
+        a control drawn after the items) as it is now: (first match, its URL, first one
+        shown) or None when there is none."""
         control, self._control = self._control, _UNREAD
-        if control is not _UNREAD:
+        if control is not _UNREAD and control is not None:
             return control
         found = self.driver.find_elements(By.CSS_SELECTOR, selector)
         if not found:
@@ -376,7 +403,7 @@ class ShopCrawler:
             url, fragments, found = self.driver.execute_script(
                 _TAKE_ITEMS, self.spec.listing.item, control, self._token
             )
-            if control:
+            if control and found is not False:
                 self._control = found
         except WebDriverException as exc:
             if session_is_dead(exc):
@@ -409,10 +436,12 @@ class ShopCrawler:
             else:
                 offers.append(offer)
                 links.append(link)
-        photos = self._photos.start((o.image_url for o in offers), self._http_context(url))
+        wanted = [o.image_url for o in offers if o.image_url]
+        # the browser's cookies are one round trip: none for a page without photos
+        photos = self._photos.start(wanted, self._http_context(url) if wanted else None)
         number = self.summary.pages + 1
         self._waiting = _HarvestedPage(number, url, offers, links, problems, photos)
-        if self.should_stop and self.should_stop():
+        if (self.first_offers_only and offers) or (self.should_stop and self.should_stop()):
             self._hand_over()
             raise CrawlStopped(f"{self.spec.name}: stopped after page {number}")
         return len(offers)
@@ -517,12 +546,14 @@ def crawl_shop(
     *,
     share: DetailShare | None = None,
     pacer: Pacer | None = None,
+    first_offers_only: bool = False,
 ) -> CrawlSummary:
     """Crawl *spec*'s shop with *driver*, handing over each page as it is done. With a
     *session*, a crashed browser is restarted and one is recycled after *recycle_after*
     page loads. When *should_stop* says so, `CrawlStopped` is raised after the current page.
     With a *share*, other sessions may load detail pages; a *pacer* shared with them keeps the
-    shop's delay between requests."""
+    shop's delay between requests. *first_offers_only* stops (`CrawlStopped`) after the first
+    page with offers."""
     crawler = ShopCrawler(
         spec,
         driver,
@@ -535,5 +566,6 @@ def crawl_shop(
         should_stop,
         share=share,
         pacer=pacer,
+        first_offers_only=first_offers_only,
     )
     return crawler.crawl()

@@ -151,10 +151,10 @@ class PhotoFetcher:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photos")
 
     def start(
-        self, urls: Iterable[str], http: HttpContext
+        self, urls: Iterable[str], http: HttpContext | None
     ) -> Callable[[], tuple[dict[str, Image], dict[str, str]]]:
         """Start downloading each distinct URL once; the returned call waits for them and
-        gives (images by URL, error message by URL)."""
+        gives (images by URL, error message by URL). *http* may be None only with no URLs."""
         unique = list(dict.fromkeys(u for u in urls if u))
         futures = [(url, self._pool.submit(self._one, url, http)) for url in unique]
 
@@ -179,8 +179,9 @@ class PhotoFetcher:
         except Exception as exc:  # network failure of one image never stops the page
             return None, f"{url}: download failed: {exc}"
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
+    def close(self, cancel: bool = False) -> None:
+        """Wait for the downloads under way; with *cancel*, drop those not started yet."""
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
 
     def __enter__(self) -> PhotoFetcher:
         return self

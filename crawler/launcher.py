@@ -27,7 +27,9 @@ def _started(config: BrowserConfig) -> BrowserSession:
 
 
 class BrowserLauncher:
-    """Hands out *needed* started sessions, at most one started ahead of demand."""
+    """Hands out *needed* started sessions, at most one started ahead of demand. Not ahead
+    on a remote Grid: it would hold a slot idle for a whole shop, and a Grid ends sessions
+    idle that long (Selenium Grid's --session-timeout, 300 s by default)."""
 
     def __init__(self, config: BrowserConfig = BrowserConfig(), needed: int = 1):
         self.config = config
@@ -44,12 +46,30 @@ class BrowserLauncher:
         with self._lock:
             self._needed -= 1
             ahead, self._ahead = self._ahead, None
-        session = ahead.result() if ahead is not None else _started(self.config)
+        session = self._ready(ahead) if ahead is not None else None
+        if session is None:
+            session = _started(self.config)
         with self._lock:
             # only once this one is up: two browsers starting at once slow each other
-            if self._needed > 0 and self._ahead is None:
+            if self._needed > 0 and self._ahead is None and not self.config.remote_url:
                 self._ahead = self._pool.submit(_started, self.config)
         return session
+
+    def _ready(self, ahead: Future[BrowserSession]) -> BrowserSession | None:
+        """The session started ahead if it started and still answers, else None (a start
+        that failed minutes ago is tried again now, not held against this shop)."""
+        try:
+            session = ahead.result()
+        except Exception:
+            log.warning("a browser started ahead did not start; starting one now", exc_info=True)
+            return None
+        try:
+            session.driver.execute_script("return 1")
+            return session
+        except Exception:
+            log.warning("a browser started ahead stopped answering; starting one now")
+            self.give_back(session)
+            return None
 
     def give_back(self, session: BrowserSession) -> None:
         """Quit *session* in the background."""

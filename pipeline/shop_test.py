@@ -10,12 +10,9 @@ from pathlib import Path
 
 from crawler.browser import BrowserConfig, BrowserSession
 from crawler.engine import CrawledPage, PageFailure, crawl_shop
+from crawler.errors import CrawlStopped
 from crawler.robots import RobotsPolicy
 from crawler.spec import ShopSpec
-
-
-class _FirstPageDone(Exception):
-    """Stops the crawl once the first page with offers is in."""
 
 
 def test_spec(
@@ -25,22 +22,18 @@ def test_spec(
     pages: list[CrawledPage] = []
     failures: list[PageFailure] = []
 
-    def on_page(page: CrawledPage) -> None:
-        pages.append(page)
-        if page.offers:
-            raise _FirstPageDone
-
     with (
         tempfile.TemporaryDirectory(prefix="pricelens-shop-test-") as images,
         BrowserSession(browser) as session,
-        contextlib.suppress(_FirstPageDone),
+        contextlib.suppress(CrawlStopped),  # the first page with offers is in
     ):
         crawl_shop(
             spec,
             session.driver,
             Path(images),
-            on_page,
+            pages.append,
             failures.append,
             RobotsPolicy(obey=obey_robots),
+            first_offers_only=True,
         )
     return (pages[-1] if pages else None), failures

@@ -75,19 +75,41 @@ def test_spa_load_more_appends_cards_until_the_button_is_gone(mall, browser, tmp
     assert browser.find_elements(By.CSS_SELECTOR, "#load-more") == []
 
 
-def test_a_stop_request_ends_the_crawl_after_the_current_page_photos_and_all(
-    mall, browser, tmp_path
-):
-    """Photos download while the next page loads; a stop asked for after page 1 hands page 1
-    over complete and opens no page 2."""
+@pytest.mark.parametrize(
+    "stop", [{"should_stop": lambda: True}, {"first_offers_only": True}], ids=["stop", "first"]
+)
+def test_a_stop_ends_the_crawl_after_the_current_page_photos_and_all(mall, browser, tmp_path, stop):
+    """Photos download while the next page loads; a stop asked for after page 1 (or the
+    first page with offers, for `shops test`) hands page 1 over complete, opens no page 2."""
     spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
     pages = []
     with pytest.raises(CrawlStopped, match="stopped after page 1"):
-        crawl_shop(spec, browser, tmp_path, pages.append, pytest.fail, should_stop=lambda: True)
+        crawl_shop(spec, browser, tmp_path, pages.append, pytest.fail, **stop)
     (page,) = pages
     assert page.number == 1 and len(page.offers) == mall.servers["classic"].shop.page_size
     assert len(page.images) == len(page.offers) and all(o.image_sha256 for o in page.offers)
     assert browser.current_url.endswith("page=1")
+
+
+def test_a_link_on_two_pages_is_taken_once_though_photos_arrive_later(mall, browser, tmp_path):
+    """The page waiting for its photos is handed over before the next one is filtered:
+    the same listing opened twice gives its offers once."""
+    spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+    spec = replace(
+        spec,
+        start_urls=("/products?page=1", "/products?page=1&again"),
+        pagination=replace(spec.pagination, strategy="none"),
+    )
+    summary, pages, failures = crawl(mall, browser, tmp_path, "classic", spec)
+    assert failures == [] and [len(p.offers) for p in pages] == [summary.offers, 0]
+    assert summary.offers == mall.servers["classic"].shop.page_size
+
+
+def test_max_pages_opens_no_page_beyond_it(mall, browser, tmp_path):
+    spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+    spec = replace(spec, pagination=replace(spec.pagination, max_pages=2))
+    summary, _, _ = crawl(mall, browser, tmp_path, "classic", spec)
+    assert summary.pages == 2 and browser.current_url.endswith("page=2")
 
 
 def test_start_urls_that_differ_only_by_fragment_are_one_document(mall, browser, tmp_path):
@@ -147,10 +169,22 @@ def test_the_harvest_reads_the_pagination_control_in_the_same_trip(mall, browser
     )
     _, _, (first, href, shown) = browser.execute_script(TAKE, "li.product", NEXT, "t")
     assert href.endswith("/x?p=9") and shown is None and not first.is_displayed()
+    # as Selenium: an empty href stays empty (a script's link, to be clicked), and a
+    # transparent or zero-sized control is not shown
+    browser.execute_script(
+        "const [a, b] = document.querySelectorAll('nav.pagination a.next');"
+        "a.setAttribute('href', ''); a.setAttribute('style', 'opacity: 0');"
+        "b.setAttribute('style', 'display: inline-block; width: 0; height: 0; overflow: hidden')"
+    )
+    _, _, (first, href, shown) = browser.execute_script(TAKE, "li.product", NEXT, "t")
+    assert href == first.get_attribute("href") == "" and shown is None
     browser.execute_script(
         "document.querySelectorAll('nav.pagination a.next').forEach(a => a.remove())"
     )
     assert browser.execute_script(TAKE, "li.product", NEXT, "t")[2] is None
+    # a selector the browser cannot parse leaves the control unread, not the harvest failed
+    _, items, control = browser.execute_script(TAKE, "li.product", "a:contains('x')", "u")
+    assert control is False and items
 
 
 @pytest.fixture

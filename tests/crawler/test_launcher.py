@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crawler import launcher as launcher_module
 from crawler.browser import BrowserConfig, processes_using
 from crawler.errors import DriverUnavailable
 from crawler.launcher import BrowserLauncher
@@ -11,18 +12,52 @@ from crawler.launcher import BrowserLauncher
 pytestmark = pytest.mark.browser
 
 
-def test_each_shop_gets_a_fresh_browser_and_none_outlives_the_launcher():
+def test_each_shop_gets_a_fresh_browser_and_none_outlives_the_launcher(mall):
+    url = mall.base_urls["classic"] + "/products?page=1"
     profiles = []
     with BrowserLauncher(BrowserConfig(), needed=3) as launcher:
         for _ in range(3):
             with launcher.session() as session:
                 profiles.append(session.profile_dir)
-                assert session.driver.execute_script("return 1 + 1") == 2
+                session.driver.get(url)
                 # a profile of its own: what one shop stored is not seen by the next
-                session.driver.get("data:text/html,<p>x")
                 assert session.driver.get_cookies() == []
+                session.driver.add_cookie({"name": "seen", "value": "1"})
+                assert [c["name"] for c in session.driver.get_cookies()] == ["seen"]
     assert len(set(profiles)) == 3
     assert all(processes_using(profile) == [] for profile in profiles)
+
+
+def test_a_browser_that_failed_to_start_ahead_is_started_again_when_needed(monkeypatch):
+    calls = []
+
+    def flaky(config):
+        calls.append(config)
+        if len(calls) == 2:  # the one started ahead
+            raise RuntimeError("chrome would not start this time")
+        return real(config)
+
+    real = launcher_module._started
+    monkeypatch.setattr(launcher_module, "_started", flaky)
+    with BrowserLauncher(BrowserConfig(), needed=2) as launcher:
+        with launcher.session():
+            pass
+        with launcher.session() as second:
+            assert second.driver.execute_script("return 1 + 1") == 2
+    assert len(calls) == 3
+
+
+def test_no_browser_is_started_ahead_on_a_remote_grid(monkeypatch):
+    monkeypatch.setattr(launcher_module, "_started", lambda config: FakeSession())
+    launcher = BrowserLauncher(BrowserConfig(remote_url="http://127.0.0.1:9"), needed=3)
+    launcher.take()
+    assert launcher._ahead is None  # a Grid would end a session left idle for a whole shop
+    launcher.close()
+
+
+class FakeSession:
+    def close(self):
+        pass
 
 
 def test_a_browser_started_ahead_but_never_needed_is_quit():

@@ -165,10 +165,25 @@ def test_light_background_photos_are_inverted_to_the_training_form(data):
 
 
 @pytest.mark.parametrize("size", [28, 64, 112])
-def test_the_model_accepts_any_input_size(size):
-    model = ShopNet(width=8, embedding_dim=16).eval()
+@pytest.mark.parametrize("architecture", ["shopnet", "shopnet-s"])
+def test_the_model_accepts_any_input_size(size, architecture):
+    model = build_model(architecture, width=8, embedding_dim=16).eval()
     logits, embedding = model(torch.zeros(2, 1, size, size))
     assert logits.shape == (2, 10) and embedding.shape == (2, 16)
+    assert torch.allclose(embedding.norm(dim=1), torch.ones(2))
+
+
+def test_shopnet_keeps_the_parameter_names_and_shapes_saved_models_have():
+    shapes = {k: tuple(v.shape) for k, v in ShopNet(width=16).state_dict().items()}
+    assert shapes["stem.0.weight"] == (16, 1, 3, 3)
+    assert (
+        shapes["stages.0.conv1.weight"] == (16, 16, 3, 3)
+        and "stages.0.shortcut.0.weight" not in shapes
+    )
+    assert shapes["stages.2.shortcut.0.weight"] == (64, 32, 1, 1)
+    assert shapes["embed.weight"] == (64, 64) and shapes["head.weight"] == (10, 64)
+    wide = {k: tuple(v.shape) for k, v in build_model("shopnet-s", width=16).state_dict().items()}
+    assert wide["stem.0.weight"] == (24, 1, 3, 3) and wide["embed.weight"] == (64, 128)
 
 
 def test_unknown_architecture_is_named():

@@ -91,15 +91,18 @@ def test_a_stop_ends_the_crawl_after_the_current_page_photos_and_all(mall, brows
     assert browser.current_url.endswith("page=1")
 
 
+def classic_pages(mall, *start_urls: str):
+    """The classic spec opening just *start_urls*, no pagination."""
+    spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
+    return replace(
+        spec, start_urls=start_urls, pagination=replace(spec.pagination, strategy="none")
+    )
+
+
 def test_a_link_on_two_pages_is_taken_once_though_photos_arrive_later(mall, browser, tmp_path):
     """The page waiting for its photos is handed over before the next one is filtered:
     the same listing opened twice gives its offers once."""
-    spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
-    spec = replace(
-        spec,
-        start_urls=("/products?page=1", "/products?page=1&again"),
-        pagination=replace(spec.pagination, strategy="none"),
-    )
+    spec = classic_pages(mall, "/products?page=1", "/products?page=1&again")
     summary, pages, failures = crawl(mall, browser, tmp_path, "classic", spec)
     assert failures == [] and [len(p.offers) for p in pages] == [summary.offers, 0]
     assert summary.offers == mall.servers["classic"].shop.page_size
@@ -114,12 +117,7 @@ def test_max_pages_opens_no_page_beyond_it(mall, browser, tmp_path):
 
 def test_start_urls_that_differ_only_by_fragment_are_one_document(mall, browser, tmp_path):
     """A "#..." change keeps the document (hash-routed shops): not a dropped navigation."""
-    spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
-    spec = replace(
-        spec,
-        start_urls=("/products?page=1#top", "/products?page=1#list"),
-        pagination=replace(spec.pagination, strategy="none"),
-    )
+    spec = classic_pages(mall, "/products?page=1#top", "/products?page=1#list")
     summary, _, failures = crawl(mall, browser, tmp_path, "classic", spec)
     assert failures == []
     assert summary.offers == mall.servers["classic"].shop.page_size  # page 1 once

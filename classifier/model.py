@@ -33,8 +33,8 @@ class ResidualBlock(nn.Module):
 LAYOUTS: dict[str, tuple[float, tuple[tuple[int, int], ...]]] = {
     "shopnet": (1, ((1, 1), (2, 2), (4, 2))),
     # every block at 14x14 or below, wider: at width 16, 10.0 M MACs per 28x28 photo (shopnet:
-    # 9.3 M) and 314k parameters (82k), for about 27% less CPU per epoch (a 16-channel block
-    # at 28x28 is memory-bound); explored in session 5, see the note on the classifier issue
+    # 9.3 M) and 314k parameters (82k), for about 27% less CPU per epoch in a bare training
+    # loop (a 16-channel block at 28x28 is memory-bound); see the classifier issue's notes
     "shopnet-s": (1.5, ((2, 2), (4, 2), (8, 2))),
 }
 

@@ -285,14 +285,8 @@ class ShopCrawler:
             control = self._pagination_control(selector)
             button = control[2] if control else None
             if button is not None and not button.is_displayed():  # Selenium has the last word
-                button = next(
-                    (
-                        b
-                        for b in self.driver.find_elements(By.CSS_SELECTOR, selector)
-                        if b.is_displayed()
-                    ),
-                    None,
-                )
+                control = self._pagination_control(selector)  # read now, by WebDriver
+                button = control[2] if control else None
             if button is None:
                 return
             try:
@@ -311,7 +305,8 @@ class ShopCrawler:
         stale = 0
         self._harvest(done)
         for _ in range(self.spec.pagination.max_pages):
-            if done and self._pagination_control(done):
+            # an absent end marker is looked for again next round: no second look now
+            if done and self._pagination_control(done, look_again_if_absent=False):
                 return
             if not self._grow(self.browser.scroll_to_bottom, "infinite_scroll", done):
                 return  # no end marker configured: nothing more came, so this is the end
@@ -382,12 +377,13 @@ class ShopCrawler:
 
     # -- one page -----------------------------------------------------------------------------
 
-    def _pagination_control(self, selector: str):
+    def _pagination_control(self, selector: str, look_again_if_absent: bool = True):
         """The pagination control the last harvest read, or (when it did not, or found none:
         a control drawn after the items) as it is now: (first match, its URL, first one
-        shown) or None when there is none."""
+        shown) or None when there is none. The harvest's reading is used once; a second
+        call reads the page through WebDriver."""
         control, self._control = self._control, _UNREAD
-        if control is not _UNREAD and control is not None:
+        if control is not _UNREAD and (control is not None or not look_again_if_absent):
             return control
         found = self.driver.find_elements(By.CSS_SELECTOR, selector)
         if not found:

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
 from classifier.errors import CheckpointError
+
+log = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("model", "config", "classes")
 
@@ -17,6 +22,61 @@ def save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
+
+
+def copy_checkpoint(source: Path, path: Path) -> None:
+    """Copy a saved checkpoint, atomically like save_checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(path)
+
+
+class CheckpointWriter:
+    """Writes checkpoints in a background thread while training goes on.
+
+    ``save`` copies the state's tensors first (on their device: fast, and training may
+    change the originals next step), so what is written is the state at the call. Writes
+    happen in call order; ``wait`` returns when all are on disk and raises the first error.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._pending: list[Future] = []
+
+    def save(self, path: Path, state: dict, copies: tuple[Path, ...] = ()) -> None:
+        snapshot = _copied(state)
+        self._pending.append(self._pool.submit(self._write, path, snapshot, copies))
+
+    @staticmethod
+    def _write(path: Path, state: dict, copies: tuple[Path, ...]) -> None:
+        save_checkpoint(path, state)
+        for copy in copies:  # a file copy: serialising the state again costs more
+            copy_checkpoint(path, copy)
+
+    def wait(self, raise_errors: bool = True) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            error = future.exception()
+            if error is not None and raise_errors:
+                raise error
+            if error is not None:
+                log.error("checkpoint not written: %s", error)
+
+    def close(self, raise_errors: bool = True) -> None:
+        try:
+            self.wait(raise_errors)
+        finally:
+            self._pool.shutdown()
+
+
+def _copied(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_copied(v) for v in value)
+    return value  # numbers, strings, None: immutable
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
@@ -41,7 +101,9 @@ def rng_state(generator: torch.Generator) -> dict:
 
 
 def restore_rng(state: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
+    # RNG states are CPU byte tensors even for CUDA streams; a checkpoint loaded with
+    # map_location="cuda" brings them back on the GPU
+    torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    generator.set_state(state["data"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    generator.set_state(state["data"].cpu())

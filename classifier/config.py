@@ -47,12 +47,14 @@ class TrainConfig:
     label_smoothing: float = 0.05
     grad_clip: float = 0.0  # max gradient norm; 0 turns clipping off
     augment: bool = False  # random flips and 2-pixel shifts
+    erase: float = 0.0  # share of samples with a random square (4-16 px) blanked out
     shop_augment: float = 1.0  # share of each batch given shop-photo looks (scale, tint, ...)
     monitor: str = "val_accuracy"
     patience: int = 0  # early stopping after this many epochs without improvement; 0: off
     amp: bool = True  # bf16 autocast, CUDA only
     channels_last: bool = True
     compile: bool = False  # torch.compile (CUDA only; compile time is reported apart)
+    cuda_graphs: bool = True  # replay each step from a captured CUDA graph (CUDA, no compile)
     workers: int = 2  # DataLoader workers decoding scraped photos from disk
     tensorboard: bool = True
     train_limit: int | None = None  # only the first N training images (tests, quick tries)
@@ -67,8 +69,10 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "width", "embedding_dim"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
-        if not 0 <= self.shop_augment <= 1 or not 0 < self.warmup < 1:
-            raise ConfigError("shop_augment must lie in [0, 1] and warmup in (0, 1)")
+        if not 0 <= self.shop_augment <= 1 or not 0 <= self.erase <= 1:
+            raise ConfigError("shop_augment and erase must lie in [0, 1]")
+        if not 0 < self.warmup < 1:
+            raise ConfigError("warmup must lie in (0, 1)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -36,6 +36,8 @@ LAYOUTS: dict[str, tuple[float, tuple[tuple[int, int], ...]]] = {
     # 9.3 M) and 314k parameters (82k), for about 27% less CPU per epoch in a bare training
     # loop (a 16-channel block at 28x28 is memory-bound); see the classifier issue's notes
     "shopnet-s": (1.5, ((2, 2), (4, 2), (8, 2))),
+    # shopnet-s with a second block in each stage: the GPU recipe's capacity for >= 95%
+    "shopnet-m": (1.5, ((2, 2), (2, 1), (4, 2), (4, 1), (8, 2), (8, 1))),
 }
 
 

@@ -8,7 +8,6 @@ the device when it fits), so there are no loader workers in the loop itself.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -21,13 +20,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from classifier.checkpoints import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from classifier.checkpoints import CheckpointWriter, load_checkpoint, restore_rng, rng_state
 from classifier.config import TrainConfig, config_from_checkpoint
 from classifier.data import TensorSet
 from classifier.errors import CheckpointError, ClassifierError
 from classifier.evaluation import evaluate
 from classifier.model import build_model, model_kwargs
-from classifier.transforms import augment, flip_and_shift, normalise
+from classifier.train_step import GraphedTrainStep, TrainStep
+from classifier.transforms import INPUT_SIZE, augment, flip_and_shift, normalise, random_erase
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "pick_device", "train_model"]
 
@@ -100,15 +100,27 @@ class Trainer:
         self.net: nn.Module = self.model
         if self.world > 1:
             self.net = nn.parallel.DistributedDataParallel(self.model)
-        self.compile_seconds = 0.0
-        if config.compile and self.device.type == "cuda":
+        cuda = self.device.type == "cuda"
+        if config.compile and cuda:
             self.net = torch.compile(self.net)
-        self.amp = config.amp and self.device.type == "cuda"
+        # one process, no compiler: both bring their own ways of cutting launch overhead
+        self.graphs = config.cuda_graphs and cuda and self.world == 1 and not config.compile
+        self.amp = config.amp and cuda
         self.optimizer = self._optimizer()
         self.steps_per_epoch = math.ceil(len(self.train) / self.world / config.batch_size)
         self.scheduler = self._scheduler()
         self.scaler = torch.amp.GradScaler(enabled=False)  # bf16 needs no loss scaling
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        step_args = (self.net, self.optimizer, self.loss_fn, self.amp, config.grad_clip)
+        self.train_step = (
+            GraphedTrainStep(
+                *step_args,
+                batch_shape=torch.Size((config.batch_size, 1, INPUT_SIZE, INPUT_SIZE)),
+                memory_format=self.memory_format,
+            )
+            if self.graphs
+            else TrainStep(*step_args)
+        )
         self.epoch, self.step, self.best, self.bad_epochs = 0, 0, None, 0
         self.history: list[dict] = []
 
@@ -120,9 +132,14 @@ class Trainer:
             {"params": decay, "weight_decay": c.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
+        # one fused kernel per step on CUDA instead of a launch per parameter tensor; a captured
+        # step reads its learning rate from a tensor the scheduler updates in place
+        cuda = {"fused": True, "capturable": True} if self.graphs else {"fused": True}
+        extra = cuda if self.device.type == "cuda" else {}
+        lr = torch.tensor(c.lr, device=self.device) if self.graphs else c.lr
         if c.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=True)
-        return torch.optim.AdamW(groups, lr=c.lr)
+            return torch.optim.SGD(groups, lr=lr, momentum=c.momentum, nesterov=True, **extra)
+        return torch.optim.AdamW(groups, lr=lr, **extra)
 
     def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         total = self.config.epochs * self.steps_per_epoch
@@ -132,6 +149,8 @@ class Trainer:
                 max_lr=self.config.lr,
                 total_steps=total,
                 pct_start=self.config.warmup,
+                # a captured step keeps the betas/momentum it was captured with
+                cycle_momentum=not self.graphs,
             )
         # cosine also stands in for one-cycle on runs too short to warm up (a handful of steps)
         return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
@@ -173,18 +192,21 @@ class Trainer:
         self.history = list(state["history"])
 
     # -- loop ----------------------------------------------------------------------------
-    def _autocast(self):
-        if self.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def _batch(self, index: torch.Tensor) -> torch.Tensor:
+    def _batch(self, index: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """The images at *index*, normalised and augmented; *index* may hold several batches of
+        *batch_size*: each batch's first ``shop_augment`` share gets shop-photo looks."""
         batch = normalise(self.images[index])
         if self.config.augment:
             batch = flip_and_shift(batch, self.generator)
-        shop = int(len(index) * self.config.shop_augment)
-        if shop:
-            batch = torch.cat([augment(batch[:shop], self.generator), batch[shop:]])
+        if self.config.erase:
+            batch = random_erase(batch, self.config.erase, self.generator)
+        position = torch.arange(len(index), device=self.device)
+        sizes = (len(index) - position // batch_size * batch_size).clamp(max=batch_size)
+        shop = position % batch_size < (sizes * self.config.shop_augment).long()
+        if bool(shop.all()):
+            batch = augment(batch, self.generator)
+        elif bool(shop.any()):
+            batch[shop] = augment(batch[shop], self.generator)
         return batch.contiguous(memory_format=self.memory_format)
 
     def train_epoch(self) -> dict:
@@ -192,30 +214,31 @@ class Trainer:
         c = self.config
         order = torch.randperm(len(self.images), device=self.device, generator=self.generator)
         order = order[self.rank :: self.world]  # each process its own share under torchrun
+        # on a GPU the whole epoch is prepared in one pass: a few launches instead of a few
+        # per step; on a CPU batch by batch, which keeps the working set in cache
+        prepared = self._batch(order, c.batch_size) if self.device.type == "cuda" else None
+        labels = self.labels[order]
         total_steps = c.epochs * self.steps_per_epoch
-        loss_sum, seen = torch.zeros((), device=self.device), 0
-        correct_t = torch.zeros((), device=self.device, dtype=torch.long)
+        self.train_step.reset()
+        seen = 0
         for start in range(0, len(order), c.batch_size):
-            index = order[start : start + c.batch_size]
-            targets = self.labels[index]
-            with self._autocast():
-                logits, _ = self.net(self._batch(index))
-                loss = self.loss_fn(logits.float(), targets)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if c.grad_clip > 0:
-                nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
-            self.optimizer.step()
+            targets = labels[start : start + c.batch_size]
+            if prepared is None:
+                batch = self._batch(order[start : start + c.batch_size], c.batch_size)
+            else:
+                batch = prepared[start : start + c.batch_size]
+            _, loss = self.train_step(batch, targets)
             self.scheduler.step()
             self.step += 1
-            loss_sum += loss.detach() * len(index)
-            correct_t += (logits.argmax(1) == targets).sum()
-            seen += len(index)
+            seen += len(targets)
             if self.on_step and (self.step % 20 == 0 or start + c.batch_size >= len(order)):
                 # read back only here: syncing every step would stall a GPU
-                accuracy = int(correct_t) / seen
+                accuracy = int(self.train_step.correct) / seen
                 self.on_step(self.step, total_steps, float(loss.detach()), accuracy)
-        return {"train_loss": float(loss_sum) / seen, "train_accuracy": int(correct_t) / seen}
+        return {
+            "train_loss": float(self.train_step.loss_sum) / seen,
+            "train_accuracy": int(self.train_step.correct) / seen,
+        }
 
     def _improved(self, metrics: dict) -> bool:
         value = metrics[self.config.monitor]
@@ -232,6 +255,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
         stopped_early, best_val = False, None
+        checkpoints = CheckpointWriter()  # the GPU trains on while the last epoch is written
         try:
             while self.epoch < c.epochs:
                 train_metrics = self.train_epoch()
@@ -253,10 +277,9 @@ class Trainer:
                 log.info("epoch %d: %s", self.epoch, metrics)
                 if self.rank == 0:
                     self._log(writer, metrics)
-                    state = self.state()
-                    save_checkpoint(self.out_dir / "last.pt", state)
+                    best = (self.out_dir / "best.pt",) if improved else ()
+                    checkpoints.save(self.out_dir / "last.pt", self.state(), best)
                     if improved:
-                        save_checkpoint(self.out_dir / "best.pt", state)
                         (self.out_dir / "metrics.json").write_text(json.dumps(val, indent=2))
                 if c.patience and self.bad_epochs >= c.patience:
                     stopped_early = True
@@ -264,6 +287,11 @@ class Trainer:
                     break
                 if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
                     break
+        except BaseException:
+            checkpoints.close(raise_errors=False)  # the first error is the one to see
+            raise
+        else:
+            checkpoints.close()
         finally:
             if writer:
                 writer.close()
@@ -294,7 +322,7 @@ class Trainer:
         for key, value in metrics.items():
             if key != "epoch":
                 writer.add_scalar(key.replace("_", "/", 1), value, metrics["epoch"])
-        writer.add_scalar("lr", self.scheduler.get_last_lr()[0], metrics["epoch"])
+        writer.add_scalar("lr", float(self.scheduler.get_last_lr()[0]), metrics["epoch"])
         writer.flush()
 
 

@@ -90,3 +90,29 @@ def flip_and_shift(
     background = (0 - MEAN) / STD
     moved = F.grid_sample(batch - background, grid, mode="nearest", align_corners=False)
     return moved + background
+
+
+def random_erase(
+    batch: torch.Tensor,
+    share: float,
+    generator: torch.Generator | None = None,
+    sizes: tuple[int, int] = (4, 16),
+) -> torch.Tensor:
+    """Blank a random square (side in *sizes*, pixels) to the background in a *share* of the
+    samples: the model must not lean on any one part of a product (random erasing, Zhong et
+    al. 2017). *batch* is normalised (N, 1, H, W)."""
+    n, _, height, width = batch.shape
+    device = batch.device
+
+    def uniform() -> torch.Tensor:
+        return torch.rand(n, 1, 1, device=device, generator=generator)
+
+    side = torch.randint(sizes[0], sizes[1] + 1, (n, 1, 1), device=device, generator=generator)
+    top = (uniform() * (height + 1 - side)).long()
+    left = (uniform() * (width + 1 - side)).long()
+    rows = torch.arange(height, device=device).view(1, height, 1)
+    cols = torch.arange(width, device=device).view(1, 1, width)
+    hit = (uniform() < share) & (rows >= top) & (rows < top + side)
+    hit = hit & (cols >= left) & (cols < left + side)
+    background = torch.full((), (0 - MEAN) / STD, device=device)
+    return torch.where(hit.unsqueeze(1), background, batch)

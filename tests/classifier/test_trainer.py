@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from classifier.checkpoints import CheckpointWriter, load_checkpoint
 from classifier.config import TrainConfig, load_config
 from classifier.data import TensorSet, is_held_out
 from classifier.errors import ConfigError, ExportError
@@ -16,7 +17,7 @@ from classifier.export import export_onnx, load_model
 from classifier.fashion_mnist import load_split
 from classifier.inference import Classifier
 from classifier.training import Trainer, train_model
-from classifier.transforms import normalise
+from classifier.transforms import normalise, random_erase
 from db.records import LABELS
 
 SMALL = TrainConfig(
@@ -92,6 +93,7 @@ def test_config_file_flags_and_overrides_resolve_in_order(tmp_path):
         ("", ["epochs=many"], r"override 'epochs=many': epochs wants int"),
         ("", ["lr"], r"override 'lr': expected key=value"),
         ("width = [", [], r"train\.toml: not valid TOML"),
+        ("erase = 1.5\n", [], r"train\.toml: shop_augment and erase must lie in \[0, 1\]"),
     ],
 )
 def test_a_bad_config_names_the_file_and_key(tmp_path, text, overrides, message):
@@ -99,6 +101,38 @@ def test_a_bad_config_names_the_file_and_key(tmp_path, text, overrides, message)
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(path, overrides)
+
+
+def test_random_erasing_blanks_one_square_per_chosen_sample():
+    batch = normalise(torch.full((64, 28, 28), 200, dtype=torch.uint8))
+    background = normalise(torch.zeros(1, 1, 1, dtype=torch.uint8)).item()
+    erased = random_erase(batch, 1.0, torch.Generator().manual_seed(0))
+    blank = (erased != batch).squeeze(1)
+    assert erased[erased != batch] == pytest.approx(background)
+    for sample in blank:
+        rows, cols = sample.any(1).nonzero(), sample.any(0).nonzero()
+        side = len(rows)
+        assert 4 <= side <= 16 and len(cols) == side  # one square, 4-16 px
+        assert int(sample.sum()) == side * side
+    assert torch.equal(random_erase(batch, 0.0), batch)
+
+
+def test_checkpoints_written_in_the_background_hold_the_state_at_save(tmp_path):
+    weights = {"w": torch.zeros(3)}
+    writer = CheckpointWriter()
+    writer.save(
+        tmp_path / "last.pt",
+        {"model": weights, "config": {}, "classes": []},
+        (tmp_path / "best.pt",),
+    )
+    weights["w"] += 1  # training goes on while the file is written
+    writer.close()
+    for name in ("last.pt", "best.pt"):
+        assert torch.equal(load_checkpoint(tmp_path / name)["model"]["w"], torch.zeros(3))
+    failing = CheckpointWriter()
+    failing.save(tmp_path / "missing" / "last.pt", {"model": {}, "config": {}, "classes": []})
+    with pytest.raises(RuntimeError, match="missing"):  # the write's error reaches the trainer
+        failing.close()
 
 
 def test_held_out_split_depends_only_on_the_photo_hash():

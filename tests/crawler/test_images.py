@@ -7,6 +7,7 @@ import io
 import re
 import struct
 import threading
+import urllib.error
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -580,3 +581,47 @@ def test_download_images_reports_a_refused_private_address(server, elsewhere, tm
     assert list(errors) == [private]
     assert errors[private].startswith(f"{private}: private address 127.0.0.2 (loopback)")
     assert ElsewhereHandler.seen == []
+
+
+class KeepAliveHandler(Handler):
+    """Handler's routes over HTTP/1.1, counting the connections clients open."""
+
+    protocol_version = "HTTP/1.1"
+    connections: ClassVar[int] = 0
+
+    def setup(self):
+        super().setup()
+        type(self).connections += 1
+
+
+@pytest.fixture
+def keep_alive(server):
+    KeepAliveHandler.connections = 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeepAliveHandler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_photos_share_a_kept_alive_connection(keep_alive):
+    for _ in range(5):
+        assert fetch_bytes(f"{keep_alive}/img/good.png", shop()) == PNG
+    assert KeepAliveHandler.connections == 1
+
+
+def test_a_connection_left_mid_body_is_not_reused(keep_alive):
+    once = shop(retries=0)  # a retry on a fresh connection would hide a reused dirty one
+    assert fetch_bytes(f"{keep_alive}/img/good.png", once) == PNG
+    with pytest.raises(ImageRejected, match="cap"):
+        fetch_bytes(f"{keep_alive}/blob/5000", once, max_bytes=100)
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        fetch_bytes(f"{keep_alive}/img/missing.png", once)
+    # the unread rest of the 5,000 bytes and the 404 page never reach the next photo
+    assert fetch_bytes(f"{keep_alive}/img/good.jpg", once) == GOOD_JPEG
+    assert KeepAliveHandler.connections == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,33 +35,45 @@ def copy_checkpoint(source: Path, path: Path) -> None:
 class CheckpointWriter:
     """Writes checkpoints in a background thread while training goes on.
 
-    ``save`` copies the state's tensors first (on their device: fast, and training may
-    change the originals next step), so what is written is the state at the call. Writes
-    happen in call order; ``wait`` returns when all are on disk and raises the first error.
+    ``save`` copies the state to the CPU first (training changes the originals next step),
+    so what is written is the state at the call, and the thread makes no CUDA calls (which
+    could disturb a graph capture). One write at a time: ``save`` waits for the one before,
+    so a write error (a full disk) stops training at the next epoch, not at the end.
+    ``wait`` returns when the last write is on disk, raising its error.
     """
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
-        self._pending: list[Future] = []
+        self._pending: Future | None = None
 
-    def save(self, path: Path, state: dict, copies: tuple[Path, ...] = ()) -> None:
-        snapshot = _copied(state)
-        self._pending.append(self._pool.submit(self._write, path, snapshot, copies))
+    def save(
+        self,
+        path: Path,
+        state: dict,
+        copies: tuple[Path, ...] = (),
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Write *state* to *path*, then copy the file to each of *copies*, then call *then*
+        (files that describe the checkpoint come after it)."""
+        self.wait()
+        snapshot = _on_cpu(state)
+        self._pending = self._pool.submit(self._write, path, snapshot, copies, then)
 
     @staticmethod
-    def _write(path: Path, state: dict, copies: tuple[Path, ...]) -> None:
+    def _write(path: Path, state: dict, copies: tuple[Path, ...], then) -> None:
         save_checkpoint(path, state)
         for copy in copies:  # a file copy: serialising the state again costs more
             copy_checkpoint(path, copy)
+        if then is not None:
+            then()
 
     def wait(self, raise_errors: bool = True) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
-            error = future.exception()
-            if error is not None and raise_errors:
-                raise error
-            if error is not None:
-                log.error("checkpoint not written: %s", error)
+        pending, self._pending = self._pending, None
+        error = pending.exception() if pending is not None else None
+        if error is not None and raise_errors:
+            raise error
+        if error is not None:
+            log.error("checkpoint not written: %s", error)
 
     def close(self, raise_errors: bool = True) -> None:
         try:
@@ -69,13 +82,13 @@ class CheckpointWriter:
             self._pool.shutdown()
 
 
-def _copied(value):
+def _on_cpu(value):
     if isinstance(value, torch.Tensor):
-        return value.detach().clone()
+        return value.detach().to("cpu", copy=True)
     if isinstance(value, dict):
-        return {k: _copied(v) for k, v in value.items()}
+        return {k: _on_cpu(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_copied(v) for v in value)
+        return type(value)(_on_cpu(v) for v in value)
     return value  # numbers, strings, None: immutable
 
 

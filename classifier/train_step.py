@@ -12,6 +12,7 @@ weights, gradients and optimizer state.
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 from torch import nn
@@ -83,6 +84,12 @@ class GraphedTrainStep(TrainStep):
         self.eager_steps = 0
 
     def __call__(self, batch: torch.Tensor, targets: torch.Tensor):
+        with warnings.catch_warnings():
+            # the eager steps here are meant: torch warns that capturable ones run uncaptured
+            warnings.filterwarnings("ignore", "This instance was constructed with capturable")
+            return self._step(batch, targets)
+
+    def _step(self, batch: torch.Tensor, targets: torch.Tensor):
         if len(targets) != self.batch_size:
             if self.graph is None:
                 return super().__call__(batch, targets)

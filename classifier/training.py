@@ -132,14 +132,38 @@ class Trainer:
             {"params": decay, "weight_decay": c.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        # one fused kernel per step on CUDA instead of a launch per parameter tensor; a captured
-        # step reads its learning rate from a tensor the scheduler updates in place
-        cuda = {"fused": True, "capturable": True} if self.graphs else {"fused": True}
-        extra = cuda if self.device.type == "cuda" else {}
-        lr = torch.tensor(c.lr, device=self.device) if self.graphs else c.lr
-        if c.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=lr, momentum=c.momentum, nesterov=True, **extra)
-        return torch.optim.AdamW(groups, lr=lr, **extra)
+        lr = self._lr_value(c.lr)
+        if c.optimizer == "sgd":  # fused SGD keeps no step count: capturable as it is
+            return torch.optim.SGD(
+                groups, lr=lr, momentum=c.momentum, nesterov=True, **self._fused_options(False)
+            )
+        return torch.optim.AdamW(groups, lr=lr, **self._fused_options(True))
+
+    def _fused_options(self, capturable: bool) -> dict:
+        """One fused kernel per step on CUDA instead of a launch per parameter tensor."""
+        if self.device.type != "cuda":
+            return {}
+        return (
+            {"fused": True, "capturable": True} if capturable and self.graphs else {"fused": True}
+        )
+
+    def _lr_value(self, lr: float) -> float | torch.Tensor:
+        # a captured step reads its learning rate from a tensor the scheduler updates in place
+        return torch.tensor(float(lr), device=self.device) if self.graphs else float(lr)
+
+    def _optimizer_state_as_built(self, saved: dict) -> dict:
+        """*saved* (an optimizer state dict) with this run's fused/capturable options and lr
+        type: a checkpoint written without CUDA graphs (or on a CPU) carries its own, which
+        load_state_dict would take over, and a captured step would then fail."""
+        built = self.optimizer.defaults
+        groups = []
+        for group in saved["param_groups"]:
+            group = dict(group, lr=self._lr_value(group["lr"]))
+            for key in ("fused", "capturable", "foreach"):
+                if key in built:
+                    group[key] = built[key]
+            groups.append(group)
+        return {**saved, "param_groups": groups}
 
     def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         total = self.config.epochs * self.steps_per_epoch
@@ -179,9 +203,12 @@ class Trainer:
         saved = config_from_checkpoint(state["config"])
         if saved.architecture != self.config.architecture or saved.width != self.config.width:
             raise CheckpointError(f"{path}: trained as {saved.architecture}/{saved.width}")
+        if getattr(self.train_step, "graph", None) is not None:
+            # the captured graph would go on using the state tensors loading replaces
+            raise CheckpointError(f"{path}: resume before training, not after a step was captured")
         try:
             self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            self.optimizer.load_state_dict(self._optimizer_state_as_built(state["optimizer"]))
             self.scheduler.load_state_dict(state["scheduler"])
             self.scaler.load_state_dict(state["scaler"])
             restore_rng(state["rng"], self.generator)
@@ -202,7 +229,8 @@ class Trainer:
             batch = random_erase(batch, self.config.erase, self.generator)
         position = torch.arange(len(index), device=self.device)
         sizes = (len(index) - position // batch_size * batch_size).clamp(max=batch_size)
-        shop = position % batch_size < (sizes * self.config.shop_augment).long()
+        # in double precision, as int(len(batch) * share) always counted
+        shop = position % batch_size < (sizes.double() * self.config.shop_augment).long()
         if bool(shop.all()):
             batch = augment(batch, self.generator)
         elif bool(shop.any()):
@@ -278,9 +306,17 @@ class Trainer:
                 if self.rank == 0:
                     self._log(writer, metrics)
                     best = (self.out_dir / "best.pt",) if improved else ()
-                    checkpoints.save(self.out_dir / "last.pt", self.state(), best)
-                    if improved:
-                        (self.out_dir / "metrics.json").write_text(json.dumps(val, indent=2))
+                    metrics_file = self.out_dir / "metrics.json"
+
+                    def describe_best(val=val, path=metrics_file) -> None:
+                        path.write_text(json.dumps(val, indent=2))  # after best.pt is in place
+
+                    checkpoints.save(
+                        self.out_dir / "last.pt",
+                        self.state(),
+                        best,
+                        describe_best if improved else None,
+                    )
                 if c.patience and self.bad_epochs >= c.patience:
                     stopped_early = True
                     log.info("early stop: no %s gain in %d epochs", c.monitor, c.patience)

@@ -138,3 +138,23 @@ def test_a_graphed_step_follows_the_eager_one(sets, tmp_path):
     assert len(graphed) == len(eager) == 16  # 15 full batches of 128 and a last one of 80
     assert graphed[:3] == pytest.approx(eager[:3], rel=1e-3)  # the eager warm-up steps
     assert graphed == pytest.approx(eager, rel=3e-2)  # replays and the eager last batch
+
+
+def test_sgd_trains_on_the_gpu_with_graphs(sets, tmp_path):
+    train, val = sets
+    config = GPU.replace(optimizer="sgd", lr=0.05, epochs=1)
+    trainer = Trainer(config, train, val, tmp_path, LABELS)
+    result = trainer.fit()
+    assert trainer.train_step.graph is not None and result.metrics["accuracy"] > 0.3
+
+
+def test_a_run_without_graphs_resumes_with_them(sets, tmp_path):
+    train, val = sets
+    plain = GPU.replace(cuda_graphs=False)
+    Trainer(plain, train, val, tmp_path, LABELS).fit(stop_after_epoch=1)
+    resumed = Trainer(GPU, train, val, tmp_path, LABELS)
+    resumed.resume(tmp_path / "last.pt")
+    group = resumed.optimizer.param_groups[0]
+    assert group["capturable"] and isinstance(group["lr"], torch.Tensor)
+    result = resumed.fit()  # captures, with the loaded optimizer state on the GPU
+    assert resumed.train_step.graph is not None and result.epochs_run == 2

@@ -68,6 +68,20 @@ def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(sets, tmp_pa
         assert torch.equal(a[key], b[key]), key
 
 
+def test_a_checkpoint_from_a_graphed_gpu_run_resumes_on_the_cpu(sets, tmp_path):
+    train, val = sets
+    Trainer(SMALL, train, val, tmp_path, LABELS).fit(stop_after_epoch=1)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    for group in state["optimizer"]["param_groups"]:  # as a CUDA-graph run saves them
+        group.update(lr=torch.tensor(group["lr"]), fused=True, capturable=True)
+    torch.save(state, tmp_path / "last.pt")
+    resumed = Trainer(SMALL, train, val, tmp_path, LABELS)
+    resumed.resume(tmp_path / "last.pt")
+    group = resumed.optimizer.param_groups[0]
+    assert isinstance(group["lr"], float) and not group["capturable"] and not group["fused"]
+    assert resumed.fit().epochs_run == 2
+
+
 def test_early_stopping_ends_a_run_that_stopped_improving(sets, tmp_path):
     train, val = sets
     config = SMALL.replace(epochs=6, lr=1e-9, patience=2, monitor="val_accuracy")
@@ -129,9 +143,13 @@ def test_checkpoints_written_in_the_background_hold_the_state_at_save(tmp_path):
     writer.close()
     for name in ("last.pt", "best.pt"):
         assert torch.equal(load_checkpoint(tmp_path / name)["model"]["w"], torch.zeros(3))
+    state = {"model": {}, "config": {}, "classes": []}
     failing = CheckpointWriter()
-    failing.save(tmp_path / "missing" / "last.pt", {"model": {}, "config": {}, "classes": []})
-    with pytest.raises(RuntimeError, match="missing"):  # the write's error reaches the trainer
+    failing.save(tmp_path / "missing" / "last.pt", state)
+    with pytest.raises(RuntimeError, match="missing"):  # the next epoch's save stops training
+        failing.save(tmp_path / "last.pt", state)
+    failing.save(tmp_path / "missing" / "last.pt", state)
+    with pytest.raises(RuntimeError, match="missing"):  # and the end of the run does too
         failing.close()
 
 

@@ -150,18 +150,21 @@ class ShopCrawler:
         self.should_stop = should_stop
         self.on_page, self.on_failure = on_page, on_failure
         self.session, self.recycle_after = session, recycle_after
+        self._token = f"__pricelens{uuid.uuid4().hex}"  # this crawl's marks in a document
         self._use(driver)
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
         self._links_done: set[int] = set()  # for_each links walked to the end
         self._control = _UNREAD  # (first match, its URL, first shown) or None, per harvest
-        self._token = f"__pricelens{uuid.uuid4().hex}"  # this crawl's marks in a document
         self._photos = PhotoFetcher(images_dir)
         self._waiting: _HarvestedPage | None = None  # handed over at the next harvest
 
     def _use(self, driver) -> None:
         self.driver = driver
         self.browser = Browser(self.spec, driver, self.robots, self.pacer)
+        # a listing page is read in the same round trip as its load check, with the control
+        # the walk's first harvest of a page asks for
+        self.browser.reader = (_TAKE_ITEMS, self._take_arguments(self._first_control()))
         self._detail_tab: str | None = None  # kept open for every detail page of this browser
         self._user_agent: str | None = None  # one browser's agent does not change: ask once
 
@@ -396,9 +399,11 @@ class ShopCrawler:
         The *control* selector's matches are read in the same round trip."""
         self._control = _UNREAD
         try:
-            url, fragments, found = self.driver.execute_script(
-                _TAKE_ITEMS, self.spec.listing.item, control, self._token
-            )
+            arguments = self._take_arguments(control)
+            read = self.browser.take_read_at_load(arguments)
+            if read is None:
+                read = self.driver.execute_script(_TAKE_ITEMS, *arguments)
+            url, fragments, found = read
             if control and found is not False:
                 self._control = found
         except WebDriverException as exc:
@@ -441,6 +446,18 @@ class ShopCrawler:
             self._hand_over()
             raise CrawlStopped(f"{self.spec.name}: stopped after page {number}")
         return len(offers)
+
+    def _take_arguments(self, control: str | None) -> list:
+        return [self.spec.listing.item, control, self._token]
+
+    def _first_control(self) -> str | None:
+        """The control selector the walk reads with a page's first harvest."""
+        pagination = self.spec.pagination
+        return {
+            "next_page": pagination.selector,
+            "load_more": pagination.selector,
+            "infinite_scroll": pagination.done_selector,
+        }.get(pagination.strategy)
 
     def _hand_over(self) -> None:
         """Give the waiting page, its photos in, to the caller."""

@@ -3,6 +3,7 @@ selector and URL. No fixed sleeps: each wait is for a condition on the page."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -39,6 +40,22 @@ const seen = document.__pricelensSeen === true;
 document.__pricelensSeen = true;
 return [document.URL, nav ? nav.responseStatus : null,
         document.querySelectorAll(arguments[0]).length, seen];"""
+
+
+@functools.cache
+def _status_and_read(reader: str) -> str:
+    """The load check and, when the page already shows items, *reader* (a script the crawl
+    reads a listing with, taking arguments[1]'s items as its arguments): one round trip for
+    both. A reader that throws reads nothing here; the crawl then reads as usual."""
+    return (
+        f"const status = (function () {{{_NAVIGATION_STATUS}\n}}).apply(null, [arguments[0]]);\n"
+        "let read = null;\n"
+        "if (status[2] > 0 && !status[3] && !status[0].startsWith('chrome-error:')) {\n"
+        f"  try {{ read = (function () {{{reader}\n}}).apply(null, arguments[1]); }}\n"
+        "  catch (e) { read = null; }\n"
+        "}\n"
+        "return [status, read];"
+    )
 
 
 class RobotsCheck(Protocol):
@@ -80,6 +97,10 @@ class Browser:
         self.pacer = pacer or Pacer(spec.politeness.delay_seconds)
         self.loads = 0  # page loads in this browser, for recycling
         self._items_at_load = 0  # listing items the last loaded page showed when checked
+        # a listing read (script, arguments) done in the load check's round trip for pages
+        # without steps; what it read waits in _read_at_load for take_read_at_load
+        self.reader: tuple[str, list] | None = None
+        self._read_at_load: tuple[int, list, object] | None = None
         self._host = urlsplit(spec.base_url).netloc if spec.base_url else None
 
     def fail(self, step: str, detail: str, selector: str | None = None) -> StepFailed:
@@ -101,7 +122,7 @@ class Browser:
         them (a body cut short, a script that failed) is loaded again, with backoff."""
         retries = self.spec.politeness.retries
         for attempt in range(retries + 1):
-            self.load(url, step)
+            self.load(url, step, read=expect_items)
             self.run_steps()
             if not expect_items or (self._items_at_load and not self.spec.steps):
                 return  # (steps may change the listing: then wait for it as it is after them)
@@ -114,7 +135,7 @@ class Browser:
                 log.info("%s: no items at %s; loading it again", self.spec.name, url)
                 self.backoff(attempt)
 
-    def load(self, url: str, step: str) -> None:
+    def load(self, url: str, step: str, read: bool = False) -> None:
         """Open *url*; retry with exponential backoff on 5xx/429, time-outs and network
         errors (dropped connections, truncated bodies, a name that does not resolve, a
         refused connection). Other 4xx fail at once."""
@@ -125,7 +146,7 @@ class Browser:
             self.loads += 1
             try:
                 self.driver.get(url)
-                problem = self._load_problem(url, step)
+                problem = self._load_problem(url, step, read)
             except TimeoutException:
                 problem = "page load timed out"
             except WebDriverException as exc:  # chromedriver raises for some network errors
@@ -140,10 +161,23 @@ class Browser:
                 self.backoff(attempt)
         raise StepFailed(self.spec.name, step, url, f"{problem} (after {retries + 1} attempts)")
 
-    def _load_problem(self, url: str, step: str) -> str | None:
-        location, status, self._items_at_load, seen = self.driver.execute_script(
-            _NAVIGATION_STATUS, self.spec.listing.item
-        )
+    def take_read_at_load(self, arguments: list) -> object | None:
+        """What the reader read in the last load check, if it read this very page (no load,
+        click or step since) with these *arguments*; else None. Taken once."""
+        found, self._read_at_load = self._read_at_load, None
+        if found and found[0] == self.loads and found[1] == arguments:
+            return found[2]
+        return None
+
+    def _load_problem(self, url: str, step: str, read: bool = False) -> str | None:
+        self._read_at_load = None
+        item = self.spec.listing.item
+        if read and self.reader and not self.spec.steps:
+            script, arguments = self.reader
+            checked, taken = self.driver.execute_script(_status_and_read(script), item, arguments)
+        else:
+            checked, taken = self.driver.execute_script(_NAVIGATION_STATUS, item), None
+        location, status, self._items_at_load, seen = checked
         if seen:
             if urldefrag(location)[0] != urldefrag(url)[0]:  # not a "#..." route change
                 raise StepFailed(
@@ -163,6 +197,8 @@ class Browser:
             return f"HTTP {status}"
         if status and status >= 400:
             raise StepFailed(self.spec.name, step, url, f"HTTP {status}")
+        if taken is not None:
+            self._read_at_load = (self.loads, arguments, taken)
         return None
 
     def backoff(self, attempt: int) -> None:
@@ -224,7 +260,7 @@ class Browser:
             raise self.fail(step, "the next page did not load", selector) from None
         target = href or self.current_url()
         try:
-            problem = self._load_problem(target, step)
+            problem = self._load_problem(target, step, read=True)
         except TimeoutException:
             problem = "page load timed out"
         if problem is None:

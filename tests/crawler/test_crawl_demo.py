@@ -108,6 +108,22 @@ def test_a_link_on_two_pages_is_taken_once_though_photos_arrive_later(mall, brow
     assert summary.offers == mall.servers["classic"].shop.page_size
 
 
+def test_a_listing_page_is_checked_and_read_in_one_script_call(
+    mall, browser, tmp_path, monkeypatch
+):
+    """The load check (status, URL, items shown) and the harvest share one round trip on
+    listings without steps; the offers are the same as ever."""
+    scripts, real = [], browser.execute_script
+    monkeypatch.setattr(
+        browser,
+        "execute_script",
+        lambda script, *args: scripts.append(script) or real(script, *args),
+    )
+    summary, _, failures = crawl(mall, browser, tmp_path, "classic")
+    assert failures == [] and summary.offers == len(mall.servers["classic"].shop.offers)
+    assert len(scripts) <= summary.pages + 1  # and the user agent, read once
+
+
 def test_max_pages_opens_no_page_beyond_it(mall, browser, tmp_path):
     spec = load_builtin_spec("classic").with_base_url(mall.base_urls["classic"])
     spec = replace(spec, pagination=replace(spec.pagination, max_pages=2))

@@ -11,13 +11,12 @@ import torch
 
 from classifier.checkpoints import load_checkpoint
 from classifier.config import TrainConfig
-from classifier.data import TensorSet
 from classifier.evaluation import predict_logits
 from classifier.export import export_onnx, load_model
-from classifier.fashion_mnist import load_split
 from classifier.inference import Classifier
 from classifier.training import Trainer
 from db.records import LABELS
+from tests.classifier.helpers import first_images, recording_losses
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -38,24 +37,13 @@ GPU = TrainConfig(
 
 @pytest.fixture(scope="module")
 def sets():
-    train, test = load_split("train"), load_split("test")
-
-    def first(split, n):
-        return TensorSet(
-            torch.from_numpy(split.images[:n].copy()), torch.from_numpy(split.labels[:n])
-        )
-
-    return first(train, 4000), first(test, 1000)
-
-
-def record(into: list):
-    return lambda step, total, loss, acc: into.append(loss)
+    return first_images(4000, 1000)
 
 
 def test_training_on_the_gpu_uses_bf16_channels_last_and_a_fused_optimizer(sets, tmp_path):
     train, val = sets
     seen = []
-    trainer = Trainer(GPU, train, val, tmp_path, LABELS, on_step=record(seen))
+    trainer = Trainer(GPU, train, val, tmp_path, LABELS, on_step=recording_losses(seen))
     assert trainer.device.type == "cuda" and trainer.amp
     assert trainer.images.is_cuda  # the data set lives on the GPU
     assert trainer.optimizer.defaults["fused"]
@@ -71,9 +59,11 @@ def test_training_on_the_gpu_uses_bf16_channels_last_and_a_fused_optimizer(sets,
 def test_a_resumed_gpu_run_takes_the_same_steps(sets, tmp_path):
     train, val = sets
     straight, resumed = [], []
-    Trainer(GPU, train, val, tmp_path / "straight", LABELS, on_step=record(straight)).fit()
+    Trainer(
+        GPU, train, val, tmp_path / "straight", LABELS, on_step=recording_losses(straight)
+    ).fit()
     Trainer(GPU, train, val, tmp_path / "cut", LABELS).fit(stop_after_epoch=1)
-    second = Trainer(GPU, train, val, tmp_path / "cut", LABELS, on_step=record(resumed))
+    second = Trainer(GPU, train, val, tmp_path / "cut", LABELS, on_step=recording_losses(resumed))
     second.resume(tmp_path / "cut" / "last.pt")
     second.fit()
     # cuDNN picks its kernels per run and their sums differ in the last bits, so "the same

@@ -10,15 +10,15 @@ import torch
 
 from classifier.checkpoints import CheckpointWriter, load_checkpoint
 from classifier.config import TrainConfig, load_config
-from classifier.data import TensorSet, is_held_out
+from classifier.data import is_held_out
 from classifier.errors import ConfigError, ExportError
 from classifier.evaluation import evaluate, write_confusion_png
 from classifier.export import export_onnx, load_model
-from classifier.fashion_mnist import load_split
 from classifier.inference import Classifier
 from classifier.training import Trainer, train_model
 from classifier.transforms import normalise, random_erase
 from db.records import LABELS
+from tests.classifier.helpers import first_images, recording_losses
 
 SMALL = TrainConfig(
     width=8,
@@ -34,29 +34,21 @@ SMALL = TrainConfig(
 
 @pytest.fixture(scope="module")
 def sets():
-    train, test = load_split("train"), load_split("test")
-
-    def first(split, n):
-        images, labels = split.images[:n].copy(), split.labels[:n]
-        return TensorSet(torch.from_numpy(images), torch.from_numpy(labels))
-
-    return first(train, 2000), first(test, 500)
-
-
-def losses(into: list):
-    return lambda step, total, loss, acc: into.append(loss)
+    return first_images(2000, 500)
 
 
 def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(sets, tmp_path):
     train, val = sets
     straight_losses, resumed_losses = [], []
     straight = Trainer(
-        SMALL, train, val, tmp_path / "straight", LABELS, None, losses(straight_losses)
+        SMALL, train, val, tmp_path / "straight", LABELS, None, recording_losses(straight_losses)
     )
     straight.fit()
     first = Trainer(SMALL, train, val, tmp_path / "cut", LABELS)
     first.fit(stop_after_epoch=1)  # as if killed after the first epoch
-    second = Trainer(SMALL, train, val, tmp_path / "cut", LABELS, None, losses(resumed_losses))
+    second = Trainer(
+        SMALL, train, val, tmp_path / "cut", LABELS, None, recording_losses(resumed_losses)
+    )
     second.resume(tmp_path / "cut" / "last.pt")
     assert second.epoch == 1
     result = second.fit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -257,20 +258,27 @@ class Handler(BaseHTTPRequestHandler):
             pass  # the client stopped reading an over-cap body, as it should
 
 
-@pytest.fixture(scope="module")
-def base_url():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+@contextlib.contextmanager
+def serving(handler, host: str = "127.0.0.1"):
+    """*handler* served on *host* at a free port; yields the base URL."""
+    httpd = ThreadingHTTPServer((host, 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield f"http://{host}:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    with serving(Handler) as url:
+        yield url
 
 
 @pytest.fixture
@@ -454,16 +462,8 @@ class ElsewhereHandler(Handler):
 def elsewhere():
     """A server on 127.0.0.2: loopback too, but not the shop's host (all of 127/8 is lo)."""
     ElsewhereHandler.seen = []
-    httpd = ThreadingHTTPServer(("127.0.0.2", 0), ElsewhereHandler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.2:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serving(ElsewhereHandler, "127.0.0.2") as url:
+        yield url
 
 
 @pytest.fixture
@@ -597,16 +597,8 @@ class KeepAliveHandler(Handler):
 @pytest.fixture
 def keep_alive(server):
     KeepAliveHandler.connections = 0
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeepAliveHandler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serving(KeepAliveHandler) as url:
+        yield url
 
 
 def test_photos_share_a_kept_alive_connection(keep_alive):

@@ -54,7 +54,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast, CUDA only
     channels_last: bool = True
     compile: bool = False  # torch.compile (CUDA only; compile time is reported apart)
-    cuda_graphs: bool = True  # replay each step from a captured CUDA graph (CUDA, no compile)
+    cuda_graphs: bool = True  # replay each step from a captured CUDA graph (CUDA, one process)
     workers: int = 2  # DataLoader workers decoding scraped photos from disk
     tensorboard: bool = True
     train_limit: int | None = None  # only the first N training images (tests, quick tries)

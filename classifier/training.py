@@ -90,6 +90,8 @@ class Trainer:
             )
         self.images = self.train.images.to(self.device)  # fits: 60,000 x 28 x 28 bytes = 47 MB
         self.labels = self.train.labels.to(self.device)
+        # evaluated every epoch: copied to the device once, not at each evaluation
+        self.val = TensorSet(self.val.images.to(self.device), self.val.labels.to(self.device))
         self.memory_format = (
             torch.channels_last if config.channels_last else torch.contiguous_format
         )
@@ -103,8 +105,8 @@ class Trainer:
         cuda = self.device.type == "cuda"
         if config.compile and cuda:
             self.net = torch.compile(self.net)
-        # one process, no compiler: both bring their own ways of cutting launch overhead
-        self.graphs = config.cuda_graphs and cuda and self.world == 1 and not config.compile
+        # one process: DDP's gradient hooks talk to other processes, which a replay cannot
+        self.graphs = config.cuda_graphs and cuda and self.world == 1
         self.amp = config.amp and cuda
         self.optimizer = self._optimizer()
         self.steps_per_epoch = math.ceil(len(self.train) / self.world / config.batch_size)

@@ -71,10 +71,12 @@ def test_a_resumed_gpu_run_takes_the_same_steps(sets, tmp_path):
     assert resumed == pytest.approx(straight[len(straight) // 2 :], rel=2e-2)
 
 
-def test_a_compiled_model_trains_and_saves_plain_weights(sets, tmp_path):
+def test_a_compiled_model_trains_in_a_graph_and_saves_plain_weights(sets, tmp_path):
     train, val = sets
     config = GPU.replace(compile=True, epochs=1, train_limit=1024)
-    result = Trainer(config, train, val, tmp_path, LABELS).fit()
+    trainer = Trainer(config, train, val, tmp_path, LABELS)
+    result = trainer.fit()
+    assert trainer.train_step.graph is not None  # compiled kernels, captured and replayed
     state = load_checkpoint(result.checkpoint)
     assert not any(key.startswith("_orig_mod") for key in state["model"])
     model, _ = load_model(result.checkpoint)  # loads into an uncompiled model on the CPU

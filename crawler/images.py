@@ -15,7 +15,7 @@ import urllib.request
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import client as http_client
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -49,6 +49,9 @@ class HttpContext:
     timeout: float = 20.0
     retries: int = 3
     backoff_seconds: float = 0.5
+    # the environment's proxies (http_proxy, ...), read once per context (a page): reading
+    # them scans os.environ, which cost 0.40 -> 0.31 ms of CPU a photo fetch, done per photo
+    proxies: dict[str, str] = field(default_factory=urllib.request.getproxies, compare=False)
 
 
 # Keep-alive connections shared by every photo thread: a new TCP connection per photo cost
@@ -75,10 +78,10 @@ def fetch_bytes(url: str, http: HttpContext, max_bytes: int = MAX_BYTES) -> byte
     raise AssertionError("unreachable")
 
 
-def _pool_for(target: str) -> urllib3.PoolManager:
+def _pool_for(target: str, http: HttpContext) -> urllib3.PoolManager:
     """The proxy from the environment (http_proxy, no_proxy...) as urllib would use it."""
     parts = urlsplit(target)
-    proxy = urllib.request.getproxies().get(parts.scheme)
+    proxy = http.proxies.get(parts.scheme)
     if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
         return _POOLS
     with _PROXIES_LOCK:
@@ -94,7 +97,7 @@ def _fetch_once(url: str, http: HttpContext, max_bytes: int) -> bytes:
         headers = {"User-Agent": http.user_agent, "Accept": "image/*"}
         if http.cookies and urlsplit(target).hostname == http.shop_host:
             headers["Cookie"] = http.cookies  # per hop: a redirect elsewhere gets none
-        response = _pool_for(target).request(
+        response = _pool_for(target, http).request(
             "GET",
             target,
             headers=headers,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import urllib3
 from PIL import Image as PILImage
 
 from crawler import addresses
@@ -617,3 +618,35 @@ def test_a_connection_left_mid_body_is_not_reused(keep_alive):
     # the unread rest of the 5,000 bytes and the 404 page never reach the next photo
     assert fetch_bytes(f"{keep_alive}/img/good.jpg", once) == GOOD_JPEG
     assert KeepAliveHandler.connections == 3
+
+
+class ProxyHandler(BaseHTTPRequestHandler):
+    """A forward proxy that answers every request itself, with PNG."""
+
+    seen: ClassVar[list[str]] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.seen.append(self.path)  # a proxy is asked for the absolute URL
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(PNG)))
+        self.end_headers()
+        self.wfile.write(PNG)
+
+
+def test_photos_go_through_the_proxy_the_environment_names(monkeypatch):
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    photo = "http://127.0.0.1:9/img/good.png"  # nothing listens on port 9: only a proxy answers
+    ProxyHandler.seen = []
+    with serving(ProxyHandler) as proxy:
+        monkeypatch.setenv("http_proxy", proxy)
+        through_proxy = shop(retries=0)  # the environment is read when the context is made
+        monkeypatch.delenv("http_proxy")
+        assert fetch_bytes(photo, through_proxy) == PNG
+        assert ProxyHandler.seen == [photo]
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            fetch_bytes(photo, shop(retries=0))  # made without a proxy: straight to port 9

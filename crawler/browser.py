@@ -113,7 +113,7 @@ def chrome_options(config: BrowserConfig) -> webdriver.ChromeOptions:
     # and reach any host an <img> names. (--blink-settings=imagesEnabled=false still loads.)
     options.add_experimental_option("prefs", {"profile.managed_default_content_settings.images": 2})
     # the network events of each page load: a document whose body was cut short can still be
-    # rendered, half of it, and only the network log says so (see document_cut_short)
+    # rendered, half of it, and only the network log says so (see read_network_log)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return options
 
@@ -242,26 +242,44 @@ def navigation_error(exc: BaseException) -> str | None:
     return found.group() if found else None
 
 
-def document_cut_short(driver) -> str | None:
-    """The network error that ended the page just loaded in the current tab (such as
-    net::ERR_CONTENT_LENGTH_MISMATCH: Chromium renders the part that came), or None. Reads
-    the performance log, which is consumed: call it once after each load. None where the
+@dataclass(frozen=True)
+class NetworkLog:
+    """What the performance log says about the page just loaded (and anything since the
+    last read: the log is consumed)."""
+
+    cut_short: str | None  # the network error that ended the tab's main document, if any
+    sets_cookies: bool  # a response carried Set-Cookie (HttpOnly ones too)
+
+
+# the events read_network_log looks at; a page load logs about 170 others, not parsed
+_LOGGED = ("Network.requestWillBeSent", "Network.loadingFailed", "Network.responseReceivedExtra")
+
+
+def read_network_log(driver) -> NetworkLog | None:
+    """The page just loaded in the current tab, from the performance log: whether its document
+    was cut short (net::ERR_CONTENT_LENGTH_MISMATCH: Chromium renders the part that came)
+    and whether any response set a cookie. Call it once after each load. None where the
     driver keeps no such log (some remote ones)."""
     try:
         entries = driver.get_log("performance")
         tab = driver.current_window_handle  # chromedriver's handle is the tab's main frame id
     except (AttributeError, WebDriverException):
         return None
-    document, failures = None, {}
+    document, failures, sets_cookies = None, {}, False
     for entry in entries:
+        if not any(name in entry["message"] for name in _LOGGED):
+            continue
         message = json.loads(entry["message"])["message"]
-        params = message.get("params", {})
-        if message.get("method") == "Network.requestWillBeSent":
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Network.requestWillBeSent":
             if params.get("type") == "Document" and params.get("frameId") == tab:
                 document = params["requestId"]  # the latest navigation; redirects keep its id
-        elif message.get("method") == "Network.loadingFailed" and not params.get("canceled"):
+        elif method == "Network.loadingFailed" and not params.get("canceled"):
             failures[params.get("requestId")] = params.get("errorText") or "load failed"
-    return failures.get(document) if document else None
+        elif method == "Network.responseReceivedExtraInfo":
+            headers = params.get("headers") or {}
+            sets_cookies = sets_cookies or any(h.lower() == "set-cookie" for h in headers)
+    return NetworkLog(failures.get(document) if document else None, sets_cookies)
 
 
 def session_is_dead(exc: BaseException) -> bool:

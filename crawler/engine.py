@@ -19,7 +19,7 @@ from selenium.common.exceptions import (
 )
 from selenium.webdriver.common.by import By
 
-from crawler.browser import BrowserSession, cookies_header, session_is_dead, user_agent
+from crawler.browser import BrowserSession, session_is_dead, user_agent
 from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
 from crawler.errors import CrawlStopped, StepFailed
 from crawler.extract import RawItem, extract_fragments, safe_http_url, to_offer
@@ -83,7 +83,7 @@ try {
 } catch (e) {
   control = false;  // a selector only Python's cssselect knows: WebDriver reads it instead
 }
-return [document.URL, fresh, control];"""
+return [document.URL, fresh, control, document.cookie];"""
 _UNREAD = object()  # the pagination control was not read with the last harvest
 
 
@@ -401,9 +401,10 @@ class ShopCrawler:
         try:
             arguments = self._take_arguments(control)
             read = self.browser.take_read_at_load(arguments)
+            at_load = read is not None  # this very page, just loaded, nothing done since
             if read is None:
                 read = self.driver.execute_script(_TAKE_ITEMS, *arguments)
-            url, fragments, found = read
+            url, fragments, found, script_cookies = read
             if control and found is not False:
                 self._control = found
         except WebDriverException as exc:
@@ -427,6 +428,7 @@ class ShopCrawler:
         fresh = list(unseen.items())
         if self.spec.detail and fresh:
             fresh = self._complete_from_details(fresh)
+            at_load = False  # detail responses may have set cookies since the load check
         scraped_at = datetime.now(UTC)
         offers, links = [], []
         for link, item in fresh:
@@ -438,8 +440,10 @@ class ShopCrawler:
                 offers.append(offer)
                 links.append(link)
         wanted = [o.image_url for o in offers if o.image_url]
-        # the browser's cookies are one round trip: none for a page without photos
-        photos = self._photos.start(wanted, self._http_context(url) if wanted else None)
+        # the browser's cookies are a round trip, when read: none for a page without photos
+        script_view = script_cookies if at_load else None
+        http = self._http_context(url, script_view) if wanted else None
+        photos = self._photos.start(wanted, http)
         number = self.summary.pages + 1
         self._waiting = _HarvestedPage(number, url, offers, links, problems, photos)
         if (self.first_offers_only and offers) or (self.should_stop and self.should_stop()):
@@ -512,13 +516,14 @@ class ShopCrawler:
         if self.session is not None:
             self.session.identify()  # the user agent override is per tab
 
-    def _http_context(self, url: str) -> HttpContext:
-        """The browser's identity for photo requests: its user agent and current cookies."""
+    def _http_context(self, url: str, script_view: str | None) -> HttpContext:
+        """The browser's identity for photo requests: its user agent and current cookies
+        (*script_view*: see Browser.cookie_header)."""
         if self._user_agent is None:
             self._user_agent = user_agent(self.driver)
         return HttpContext(
             self._user_agent,
-            cookies_header(self.driver),
+            self.browser.cookie_header(script_view),
             urlsplit(url).hostname,
             retries=self.spec.politeness.retries,
             backoff_seconds=self.spec.politeness.backoff_seconds,

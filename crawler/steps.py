@@ -22,7 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from crawler.browser import document_cut_short, navigation_error
+from crawler.browser import cookies_header, navigation_error, read_network_log
 from crawler.errors import StepFailed
 from crawler.spec import ShopSpec, Step
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 POLL_S = 0.05  # how often an explicit wait looks at the page
+COOKIES_MAX_AGE_S = 30.0  # the longest the photos' Cookie header is used without a re-read
 # The main document's URL and HTTP status (Chrome 109+; an error page's URL is chrome-error:),
 # how many listing items it already shows, so a ready page costs no extra wait, and whether
 # an earlier load already saw this document: a navigation the browser dropped (a redirect to
@@ -101,6 +102,8 @@ class Browser:
         # without steps; what it read waits in _read_at_load for take_read_at_load
         self.reader: tuple[str, list] | None = None
         self._read_at_load: tuple[int, list, object] | None = None
+        # (Cookie header, document.cookie as the page showed it, monotonic time read)
+        self._cookies: tuple[str, str | None, float] | None = None
         self._host = urlsplit(spec.base_url).netloc if spec.base_url else None
 
     def fail(self, step: str, detail: str, selector: str | None = None) -> StepFailed:
@@ -186,9 +189,11 @@ class Browser:
             self._items_at_load = 0  # those are the last route's: wait for the listing
         if location.startswith("chrome-error:"):
             return "network error (connection dropped or response cut short)"
-        cut = document_cut_short(self.driver)
-        if cut:
-            return f"network error ({cut}): the page came incomplete"
+        network = read_network_log(self.driver)
+        if network is None or network.sets_cookies:
+            self._cookies = None  # a response set a cookie, or nothing says: read them again
+        if network and network.cut_short:
+            return f"network error ({network.cut_short}): the page came incomplete"
         if self._host and urlsplit(location).netloc != self._host:  # a redirect took us away
             raise StepFailed(
                 self.spec.name, step, url, f"redirected off the shop's host to {location}: not used"
@@ -200,6 +205,23 @@ class Browser:
         if taken is not None:
             self._read_at_load = (self.loads, arguments, taken)
         return None
+
+    def cookie_header(self, script_view: str | None = None) -> str:
+        """The browser's cookies as a Cookie header, for photo requests. *script_view* is what
+        document.cookie showed when the page was read in its load check (None otherwise).
+        The last header is used again while nothing says the cookies changed: no load
+        since logged a Set-Cookie, the page's scripts show the cookies they showed then, and
+        it is under COOKIES_MAX_AGE_S old (cookies expire); else they are read again, a
+        round trip (6 ms a page on a 2-core machine)."""
+        cached, now = self._cookies, time.monotonic()
+        if (
+            cached is None
+            or script_view is None
+            or cached[1] != script_view
+            or now - cached[2] > COOKIES_MAX_AGE_S
+        ):
+            cached = self._cookies = (cookies_header(self.driver), script_view, now)
+        return cached[0]
 
     def backoff(self, attempt: int) -> None:
         # the shop asked us to slow down (or failed): back off before asking again

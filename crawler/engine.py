@@ -405,7 +405,7 @@ class ShopCrawler:
             if read is None:
                 read = self.driver.execute_script(_TAKE_ITEMS, *arguments)
             url, fragments, found, script_cookies = read
-            if control and found is not False:
+            if control and found is not False and self._usable_control(found):
                 self._control = found
         except WebDriverException as exc:
             if session_is_dead(exc):
@@ -450,6 +450,15 @@ class ShopCrawler:
             self._hand_over()
             raise CrawlStopped(f"{self.spec.name}: stopped after page {number}")
         return len(offers)
+
+    def _usable_control(self, found: list | None) -> bool:
+        """Whether a harvest's reading of the pagination control will do: a reading taken
+        without elements (Browser.evaluate) will only for a "next" link opened by its URL;
+        else the control is read again, by WebDriver, when the walk needs it."""
+        if found is None or found[0] is not None:
+            return True
+        href = found[1]
+        return self.spec.pagination.strategy == "next_page" and bool(href) and "#" not in href
 
     def _take_arguments(self, control: str | None) -> list:
         return [self.spec.listing.item, control, self._token]

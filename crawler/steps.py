@@ -22,7 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from crawler.browser import cookies_header, navigation_error, read_network_log
+from crawler.browser import cookies_header, evaluate, navigation_error, read_network_log
 from crawler.errors import StepFailed
 from crawler.spec import ShopSpec, Step
 
@@ -149,7 +149,7 @@ class Browser:
             self.loads += 1
             try:
                 self.driver.get(url)
-                problem = self._load_problem(url, step, read)
+                problem = self._load_problem(url, step, read, loaded=True)
             except TimeoutException:
                 problem = "page load timed out"
             except WebDriverException as exc:  # chromedriver raises for some network errors
@@ -172,14 +172,20 @@ class Browser:
             return found[2]
         return None
 
-    def _load_problem(self, url: str, step: str, read: bool = False) -> str | None:
+    def _load_problem(
+        self, url: str, step: str, read: bool = False, loaded: bool = False
+    ) -> str | None:
+        """Why the page just opened is not usable, or None. *loaded*: ``driver.get`` has
+        returned, so the check may skip executeScript's wait for a navigation (evaluate);
+        after a click it may not. A read done here through evaluate carries no elements."""
         self._read_at_load = None
         item = self.spec.listing.item
+        run = functools.partial(evaluate, self.driver) if loaded else self.driver.execute_script
         if read and self.reader and not self.spec.steps:
             script, arguments = self.reader
-            checked, taken = self.driver.execute_script(_status_and_read(script), item, arguments)
+            checked, taken = run(_status_and_read(script), item, arguments)
         else:
-            checked, taken = self.driver.execute_script(_NAVIGATION_STATUS, item), None
+            checked, taken = run(_NAVIGATION_STATUS, item), None
         location, status, self._items_at_load, seen = checked
         if seen:
             if urldefrag(location)[0] != urldefrag(url)[0]:  # not a "#..." route change

@@ -20,33 +20,33 @@ class CookieDriver:
         return [{"name": name, "value": value} for name, value in self.jar.items()]
 
 
-def browser() -> tuple[Browser, CookieDriver]:
+def cookie_browser() -> tuple[Browser, CookieDriver]:
     driver = CookieDriver()
     return Browser(load_builtin_spec("classic"), driver), driver
 
 
 def test_the_header_is_kept_while_the_page_shows_the_same_cookies():
-    pages, driver = browser()
+    pages, driver = cookie_browser()
     assert [pages.cookie_header("seen=a") for _ in range(3)] == ["session=1"] * 3
     assert driver.reads == 1
 
 
 def test_a_changed_document_cookie_means_a_new_read():
-    pages, driver = browser()
+    pages, driver = cookie_browser()
     pages.cookie_header("seen=a")
     driver.jar["seen"] = "b"
     assert pages.cookie_header("seen=b") == "session=1; seen=b" and driver.reads == 2
 
 
 def test_without_a_view_from_the_load_the_cookies_are_always_read():
-    pages, driver = browser()
+    pages, driver = cookie_browser()
     pages.cookie_header(None)
     pages.cookie_header(None)
     assert driver.reads == 2
 
 
 def test_a_header_older_than_the_limit_is_read_again(monkeypatch):
-    pages, driver = browser()
+    pages, driver = cookie_browser()
     monkeypatch.setattr(crawler.steps, "COOKIES_MAX_AGE_S", -1.0)  # always too old
     pages.cookie_header("seen=a")
     pages.cookie_header("seen=a")

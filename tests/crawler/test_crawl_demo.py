@@ -112,16 +112,24 @@ def test_a_listing_page_is_checked_and_read_in_one_script_call(
     mall, browser, tmp_path, monkeypatch
 ):
     """The load check (status, URL, items shown) and the harvest share one round trip on
-    listings without steps; the offers are the same as ever."""
-    scripts, real = [], browser.execute_script
+    listings without steps, a DevTools Runtime.evaluate after a load; the offers are the
+    same as ever."""
+    scripts, evaluated = [], []
+    real_script, real_cdp = browser.execute_script, browser.execute_cdp_cmd
     monkeypatch.setattr(
         browser,
         "execute_script",
-        lambda script, *args: scripts.append(script) or real(script, *args),
+        lambda script, *args: scripts.append(script) or real_script(script, *args),
+    )
+    monkeypatch.setattr(
+        browser,
+        "execute_cdp_cmd",
+        lambda name, params: evaluated.append(name) or real_cdp(name, params),
     )
     summary, _, failures = crawl(mall, browser, tmp_path, "classic")
     assert failures == [] and summary.offers == len(mall.servers["classic"].shop.offers)
-    assert len(scripts) <= summary.pages + 1  # and the user agent, read once
+    assert evaluated.count("Runtime.evaluate") == summary.pages  # one per page, at its load
+    assert len(scripts) <= 1  # the user agent, read once
 
 
 def test_max_pages_opens_no_page_beyond_it(mall, browser, tmp_path):

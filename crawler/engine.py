@@ -453,7 +453,7 @@ class ShopCrawler:
 
     def _usable_control(self, found: list | None) -> bool:
         """Whether a harvest's reading of the pagination control will do: a reading taken
-        without elements (Browser.evaluate) will only for a "next" link opened by its URL;
+        without elements (crawler.browser.evaluate) will only for a "next" link opened by its URL;
         else the control is read again, by WebDriver, when the walk needs it."""
         if found is None or found[0] is not None:
             return True

@@ -56,6 +56,8 @@ def test_photos_carry_the_cookies_of_their_page_read_only_when_changed(tmp_path,
     reads = []
     real = crawler.steps.cookies_header
     monkeypatch.setattr(crawler.steps, "cookies_header", lambda d: reads.append(1) or real(d))
+    # however slow the machine, the age rule (tested apart) must not add reads here
+    monkeypatch.setattr(crawler.steps, "COOKIES_MAX_AGE_S", 3600.0)
     shop = CookieShop(Catalog(4, 45), 0, FaultPlan(), False)
     CookieShop.photo_cookies = {}
     _, result, _ = crawl_served(tmp_path, shop)

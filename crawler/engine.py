@@ -25,7 +25,7 @@ from crawler.errors import CrawlStopped, StepFailed
 from crawler.extract import RawItem, extract_fragments, safe_http_url, to_offer
 from crawler.images import HttpContext, PhotoFetcher
 from crawler.spec import ShopSpec
-from crawler.steps import Browser, Pacer, RobotsCheck
+from crawler.steps import Browser, Pacer, RobotsCheck, opens_by_url
 from crawler.unrendered import fetch_details
 from db.records import Image, Offer
 
@@ -452,13 +452,12 @@ class ShopCrawler:
         return len(offers)
 
     def _usable_control(self, found: list | None) -> bool:
-        """Whether a harvest's reading of the pagination control will do: a reading taken
-        without elements (crawler.browser.evaluate) will only for a "next" link opened by its URL;
-        else the control is read again, by WebDriver, when the walk needs it."""
+        """Whether a harvest's reading of the pagination control will do: one taken without
+        elements (crawler.browser.evaluate) will only for a "next" link followed by its URL
+        (Browser.follow); else the walk reads the control again, by WebDriver."""
         if found is None or found[0] is not None:
             return True
-        href = found[1]
-        return self.spec.pagination.strategy == "next_page" and bool(href) and "#" not in href
+        return self.spec.pagination.strategy == "next_page" and opens_by_url(found[1])
 
     def _take_arguments(self, control: str | None) -> list:
         return [self.spec.listing.item, control, self._token]

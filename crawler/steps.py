@@ -59,6 +59,12 @@ def _status_and_read(reader: str) -> str:
     )
 
 
+def opens_by_url(href: str | None) -> bool:
+    """Whether a link is followed by opening its URL rather than clicked: "#..." may be a
+    script's or the same page, and a control without a URL can only be clicked."""
+    return bool(href) and "#" not in href
+
+
 class RobotsCheck(Protocol):
     def why_not(self, url: str, timeout: float | None = None) -> str | None:
         """Why *url* may not be fetched, or None; *timeout* bounds fetching robots.txt."""
@@ -273,11 +279,11 @@ class Browser:
         href = href or element.get_attribute("href")
         if href:
             self.guard(href, step)
-            if "#" not in href:  # "#..." may be a script's or the same page: click those
-                # a click costs chromedriver ~30 ms more than opening its URL (scrolling the
-                # link into view, mouse events, then the same wait for the load)
-                self.goto(href, step=step)
-                return
+        if opens_by_url(href):
+            # a click costs chromedriver ~30 ms more than opening its URL (scrolling the
+            # link into view, mouse events, then the same wait for the load)
+            self.goto(href, step=step)
+            return
         marker = self.driver.find_element(By.TAG_NAME, "html")
         self.polite()
         self.loads += 1

@@ -24,13 +24,14 @@ reported apart (mall_cpu_s); sessions=1's CPU time, the mall's included, divided
 of cores bounds what any number of sessions can reach (cpu_bound_speedup_max).
 
     .venv/bin/python benchmarks/crawl.py [--sizes default,large] [--sessions 1,2,4]
-                                         [--repeats N] [--quick]
+                                         [--repeats N] [--workdir DIR] [--quick]
 
 Sizes: default (300 products, about 210 offers per shop; every run 3 times, interleaved, the
 median kept) and large (2,860 products, about 2,000 per shop; once unless --repeats says).
 crawl_vs_nav_pairs divides each crawl by the reference run beside it. --quick is a smoke run on
-tiny malls that writes nothing. Writes benchmarks/results/crawl.json; sizes not run this time
-keep their figures there.
+tiny malls that writes nothing. --workdir puts the crawls' homes elsewhere than the system
+temp folder; the cost of creating a file there is measured before and after (storage).
+Writes benchmarks/results/crawl.json; sizes not run this time keep their figures there.
 """
 
 from __future__ import annotations
@@ -109,6 +110,19 @@ def mall_process(products: int) -> Iterator[tuple[dict[str, str], int]]:
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 MEMORY_KEYS = ("VmRSS:", "RssAnon:")
+# where the measured crawls keep their homes (database, photos); None: the system temp folder
+WORKDIR: str | None = None
+
+
+def new_file_ms(folder: str, files: int = 500) -> float:
+    """Milliseconds to create one empty file in a fresh folder under *folder*. Each photo is a
+    new file, and on this machine's disk that cost varies with the folder and the hour
+    (0.02 to 1.5 ms a file), enough to move a large crawl by seconds."""
+    with tempfile.TemporaryDirectory(dir=folder) as probe:
+        started = time.perf_counter()
+        for n in range(files):
+            os.close(os.open(os.path.join(probe, str(n)), os.O_WRONLY | os.O_CREAT, 0o644))
+        return round((time.perf_counter() - started) * 1e3 / files, 3)
 
 
 def sample_tree(exclude: int, cpu: dict[int, float]) -> dict[str, int]:
@@ -180,7 +194,7 @@ def process_cpu_s(pid: int) -> float:
 
 def full_crawl(specs: list[ShopSpec], sessions: int, mall_pid: int) -> dict:
     with (
-        tempfile.TemporaryDirectory(prefix="pricelens-bench-") as tmp,
+        tempfile.TemporaryDirectory(prefix="pricelens-bench-", dir=WORKDIR) as tmp,
         watch(mall_pid) as measured,
     ):
         home = Home(Path(tmp)).create()
@@ -460,6 +474,11 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, help=f"interleaved runs of every kind per size (default {REPEATS})"
     )
+    parser.add_argument(
+        "--workdir",
+        help="folder for the measured crawls' homes (database, photos); default: the system "
+        "temp folder",
+    )
     parser.add_argument("--serve-mall", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_mall:
@@ -469,13 +488,18 @@ def main() -> None:
     if unknown := set(sizes) - set(table):
         parser.error(f"unknown size(s) {sorted(unknown)}; known: {', '.join(table)}")
     sessions = sorted({int(n) for n in args.sessions.split(",")} | {1})
+    global WORKDIR
+    WORKDIR = args.workdir
+    workdir = args.workdir or tempfile.gettempdir()
+    storage = {"workdir": workdir, "new_file_ms_before": new_file_ms(workdir)}
     started, figures = time.perf_counter(), {}
     for size in sizes:
         print(f"{size}: {table[size]} products", flush=True)
         figures[size] = bench_size(table[size], sessions, args.repeats or REPEATS[size])
     machine = {"cpus": os.cpu_count(), "python": platform.python_version()}
     result = {"benchmark": "crawl", "machine": machine | {"platform": platform.platform()}}
-    result |= {"quick": args.quick, "targets": TARGETS, "sizes": figures}
+    storage["new_file_ms_after"] = new_file_ms(workdir)
+    result |= {"quick": args.quick, "targets": TARGETS, "storage": storage, "sizes": figures}
     result["total_s"] = round(time.perf_counter() - started, 1)
     report(figures)
     if not args.quick:  # sizes not measured this time keep their figures from the last run

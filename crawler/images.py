@@ -7,7 +7,6 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import threading
 import time
 import urllib.error
@@ -176,14 +175,42 @@ def store_image_bytes(data: bytes, url: str, images_dir: Path) -> Image:
     width, height, fmt = verify_image(data, url)
     digest = hashlib.sha256(data).hexdigest()
     path = images_dir / digest[:2] / f"{digest}.{FORMATS[fmt]}"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # write-then-rename: a crash never leaves a half-written file under the final name
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+    _write_once(path, data)
     return Image(digest, str(path), width, height, fmt, len(data), url)
+
+
+# Folders known to exist: one mkdir call per folder and process, not one per photo.
+_MADE_FOLDERS: set[Path] = set()
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """*data* under *path*, unless a complete copy is there already. Written to a file of
+    this thread's own and renamed: a crash never leaves a half-written file under the name,
+    and one left by an older version (shorter than *data*) is replaced."""
+    try:
+        if path.stat().st_size == len(data):
+            return
+    except FileNotFoundError:
+        pass
+    part = path.with_name(f".part-{path.name}-{os.getpid()}-{threading.get_ident()}")
+    for attempt in range(2):
+        if path.parent not in _MADE_FOLDERS:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _MADE_FOLDERS.add(path.parent)
+        try:
+            handle = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            break
+        except FileNotFoundError:  # the folder was removed under a running crawl
+            _MADE_FOLDERS.discard(path.parent)
+            if attempt:
+                raise
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 class PhotoFetcher:

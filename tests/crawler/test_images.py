@@ -112,6 +112,58 @@ def test_different_images_get_different_files(tmp_path):
     assert len(stored_files(tmp_path)) == 2
 
 
+def test_a_half_written_file_under_the_name_is_replaced(tmp_path):
+    """A copy shorter than the photo (left by a crash of an older version) is not kept."""
+    digest = hashlib.sha256(PNG).hexdigest()
+    path = tmp_path / digest[:2] / f"{digest}.png"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PNG[:10])
+    image = store_image_bytes(PNG, "u", tmp_path)
+    assert Path(image.path) == path
+    assert path.read_bytes() == PNG
+    assert stored_files(tmp_path) == [path]  # no part file left beside it
+
+
+def test_storing_goes_on_after_the_images_folder_is_removed(tmp_path):
+    images_dir = tmp_path / "images"
+    store_image_bytes(picture(color=(1, 2, 3)), "u1", images_dir)
+    for path in stored_files(images_dir):
+        path.unlink()
+    for folder in images_dir.iterdir():
+        folder.rmdir()
+    images_dir.rmdir()
+    again = store_image_bytes(picture(color=(1, 2, 3)), "u1", images_dir)
+    assert Path(again.path).read_bytes() == picture(color=(1, 2, 3))
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("crawler.images.os.replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        store_image_bytes(PNG, "u", tmp_path)
+    assert stored_files(tmp_path) == []
+
+
+def test_threads_storing_the_same_photo_keep_one_file(tmp_path):
+    barrier = threading.Barrier(8)
+
+    def store() -> str:
+        barrier.wait()
+        return store_image_bytes(PNG, "u", tmp_path).path
+
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(store())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 1
+    assert stored_files(tmp_path) == [Path(results[0])]
+    assert Path(results[0]).read_bytes() == PNG
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -30,7 +30,7 @@ Sizes: default (300 products, about 210 offers per shop; every run 3 times, inte
 median kept) and large (2,860 products, about 2,000 per shop; once unless --repeats says).
 crawl_vs_nav_pairs divides each crawl by the reference run beside it. --quick is a smoke run on
 tiny malls that writes nothing. --workdir puts the crawls' homes elsewhere than the system
-temp folder; the cost of creating a file there is measured before and after (storage).
+temp folder; the cost of creating a file there is measured before and after each size (storage).
 Writes benchmarks/results/crawl.json; sizes not run this time keep their figures there.
 """
 
@@ -491,15 +491,16 @@ def main() -> None:
     global WORKDIR
     WORKDIR = args.workdir
     workdir = args.workdir or tempfile.gettempdir()
-    storage = {"workdir": workdir, "new_file_ms_before": new_file_ms(workdir)}
     started, figures = time.perf_counter(), {}
     for size in sizes:
         print(f"{size}: {table[size]} products", flush=True)
+        storage = {"workdir": workdir, "new_file_ms_before": new_file_ms(workdir)}
         figures[size] = bench_size(table[size], sessions, args.repeats or REPEATS[size])
+        storage["new_file_ms_after"] = new_file_ms(workdir)
+        figures[size]["storage"] = storage
     machine = {"cpus": os.cpu_count(), "python": platform.python_version()}
     result = {"benchmark": "crawl", "machine": machine | {"platform": platform.platform()}}
-    storage["new_file_ms_after"] = new_file_ms(workdir)
-    result |= {"quick": args.quick, "targets": TARGETS, "storage": storage, "sizes": figures}
+    result |= {"quick": args.quick, "targets": TARGETS, "sizes": figures}
     result["total_s"] = round(time.perf_counter() - started, 1)
     report(figures)
     if not args.quick:  # sizes not measured this time keep their figures from the last run

@@ -47,6 +47,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     grad_clip: float = 0.0  # max gradient norm; 0 turns clipping off
     augment: bool = False  # random flips and 2-pixel shifts
+    tta_flip: bool = False  # predictions average the photo and its mirror image (for augment)
     erase: float = 0.0  # share of samples with a random square (4-16 px) blanked out
     shop_augment: float = 1.0  # share of each batch given shop-photo looks (scale, tint, ...)
     monitor: str = "val_accuracy"

@@ -23,11 +23,11 @@ from crawler.browser import BrowserSession, session_is_dead, user_agent
 from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
 from crawler.errors import CrawlStopped, StepFailed
 from crawler.extract import RawItem, extract_fragments, safe_http_url, to_offer
-from crawler.images import HttpContext, PhotoFetcher
+from crawler.images import HttpContext, KnownPhotos, PhotoFetcher, PhotoResults
 from crawler.spec import ShopSpec
 from crawler.steps import Browser, Pacer, RobotsCheck, opens_by_url
 from crawler.unrendered import fetch_details
-from db.records import Image, Offer
+from db.records import Image, Offer, PhotoSource
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ class CrawledPage:
     images: list[Image]
     shop_labels: dict[str, str]  # image sha256 -> shared label from the shop's category
     problems: list[str] = field(default_factory=list)
+    photo_sources: list[PhotoSource] = field(default_factory=list)
+    photos_unchanged: int = 0  # answered 304 to the validators of the last crawl
 
 
 @dataclass
@@ -108,7 +110,7 @@ class _HarvestedPage:
     offers: list[Offer]
     links: list[str]
     problems: list[str]
-    photos: Callable[[], tuple[dict[str, Image], dict[str, str]]]
+    photos: Callable[[], PhotoResults]
 
 
 @dataclass
@@ -143,6 +145,7 @@ class ShopCrawler:
         share: DetailShare | None = None,
         pacer: Pacer | None = None,
         first_offers_only: bool = False,
+        known_photos: KnownPhotos | None = None,
     ):
         self.spec, self.images_dir, self.robots = spec, images_dir, robots
         self.first_offers_only = first_offers_only
@@ -156,7 +159,7 @@ class ShopCrawler:
         self._seen_urls: set[str] = set()
         self._links_done: set[int] = set()  # for_each links walked to the end
         self._control = _UNREAD  # (first match, its URL, first shown) or None, per harvest
-        self._photos = PhotoFetcher(images_dir)
+        self._photos = PhotoFetcher(images_dir, known=known_photos)
         self._waiting: _HarvestedPage | None = None  # handed over at the next harvest
 
     def _use(self, driver) -> None:
@@ -538,11 +541,11 @@ class ShopCrawler:
         )
 
     def _with_images(self, page: _HarvestedPage) -> CrawledPage:
-        images, errors = page.photos()
-        problems = page.problems + list(errors.values())
+        photos = page.photos()
+        problems = page.problems + list(photos.errors.values())
         labelled, shop_labels = [], {}
         for offer in page.offers:
-            image = images.get(offer.image_url)
+            image = photos.images.get(offer.image_url)
             if image:
                 offer = replace(offer, image_sha256=image.sha256)
                 label = self.spec.label_for(offer.category_raw)
@@ -550,7 +553,14 @@ class ShopCrawler:
                     shop_labels[image.sha256] = label
             labelled.append(offer)
         return CrawledPage(
-            page.number, page.url, labelled, list(images.values()), shop_labels, problems
+            page.number,
+            page.url,
+            labelled,
+            list(photos.images.values()),
+            shop_labels,
+            problems,
+            list(photos.sources.values()),
+            photos.unchanged,
         )
 
     def _fail(self, step: str, url: str, message: str) -> None:
@@ -573,13 +583,14 @@ def crawl_shop(
     share: DetailShare | None = None,
     pacer: Pacer | None = None,
     first_offers_only: bool = False,
+    known_photos: KnownPhotos | None = None,
 ) -> CrawlSummary:
     """Crawl *spec*'s shop with *driver*, handing over each page as it is done. With a
     *session*, a crashed browser is restarted and one is recycled after *recycle_after*
     page loads. When *should_stop* says so, `CrawlStopped` is raised after the current page.
     With a *share*, other sessions may load detail pages; a *pacer* shared with them keeps the
     shop's delay between requests. *first_offers_only* stops (`CrawlStopped`) after the first
-    page with offers."""
+    page with offers. Photo URLs in *known_photos* are downloaded only if changed."""
     crawler = ShopCrawler(
         spec,
         driver,
@@ -593,5 +604,6 @@ def crawl_shop(
         share=share,
         pacer=pacer,
         first_offers_only=first_offers_only,
+        known_photos=known_photos,
     )
     return crawler.crawl()

@@ -1,5 +1,7 @@
 """Product photos: downloaded concurrently with the browser's cookies and user agent,
-size-capped, verified with Pillow and stored once under their sha256 (never the URL's name)."""
+size-capped, verified with Pillow and stored once under their sha256 (never the URL's name).
+A photo URL that gave an image before is asked for again with its ETag / Last-Modified: a
+304 keeps the stored copy, without a download, a check or a file write."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import client as http_client
@@ -24,7 +26,7 @@ from PIL import Image as PILImage
 
 from crawler.addresses import REDIRECT_STATUS, destination_problem
 from crawler.errors import ImageRejected
-from db.records import Image
+from db.records import Image, PhotoSource
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +63,32 @@ _PROXIES: dict[str, urllib3.ProxyManager] = {}
 _PROXIES_LOCK = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A photo URL's answer: its bytes, or None when the server said the copy asked about
+    is unchanged (304), and the validators it sent for next time."""
+
+    data: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
 def fetch_bytes(url: str, http: HttpContext, max_bytes: int = MAX_BYTES) -> bytes:
-    """GET *url* with the browser's identity; retried with backoff on 5xx/429, time-outs,
-    dropped connections and bodies cut short."""
+    """GET *url* with the browser's identity (see `fetch`)."""
+    data = fetch(url, http, max_bytes).data
+    assert data is not None  # only a conditional request is answered without a body
+    return data
+
+
+def fetch(
+    url: str, http: HttpContext, max_bytes: int = MAX_BYTES, known: PhotoSource | None = None
+) -> Fetched:
+    """GET *url* with the browser's identity, conditional on *known*'s validators when it
+    has any; retried with backoff on 5xx/429, time-outs, dropped connections and bodies
+    cut short."""
     for attempt in range(http.retries + 1):
         try:
-            return _fetch_once(url, http, max_bytes)
+            return _fetch_once(url, http, max_bytes, known)
         except urllib.error.HTTPError as exc:
             if exc.code not in RETRYABLE_STATUS or attempt == http.retries:
                 raise
@@ -89,11 +111,15 @@ def _pool_for(target: str, http: HttpContext) -> urllib3.PoolManager:
         return _PROXIES[proxy]
 
 
-def _fetch_once(url: str, http: HttpContext, max_bytes: int) -> bytes:
+def _fetch_once(url: str, http: HttpContext, max_bytes: int, known: PhotoSource | None) -> Fetched:
     target = url
     for _ in range(MAX_REDIRECTS + 1):
         check_destination(target, http, url)
         headers = {"User-Agent": http.user_agent, "Accept": "image/*"}
+        if known and known.etag:
+            headers["If-None-Match"] = known.etag
+        if known and known.last_modified:
+            headers["If-Modified-Since"] = known.last_modified
         if http.cookies and urlsplit(target).hostname == http.shop_host:
             headers["Cookie"] = http.cookies  # per hop: a redirect elsewhere gets none
         response = _pool_for(target, http).request(
@@ -117,7 +143,13 @@ def _fetch_once(url: str, http: HttpContext, max_bytes: int) -> bytes:
                 )
             data = _read_capped(response, url, max_bytes)
             reusable = True  # read to its end: the connection can take the next photo
-            return data
+            if response.status == 304 and not (known and (known.etag or known.last_modified)):
+                raise ImageRejected(f"{target}: 304 Not Modified to a request that asked nothing")
+            return Fetched(
+                None if response.status == 304 else data,
+                response.headers.get("ETag"),
+                response.headers.get("Last-Modified"),
+            )
         finally:
             if not reusable:
                 response.close()  # an unread body must not reach the next request
@@ -171,6 +203,14 @@ def verify_image(data: bytes, url: str) -> tuple[int, int, str]:
     return width, height, fmt
 
 
+def _intact(image: Image) -> bool:
+    """Whether the stored copy of *image* is still there whole (a size check: a stat)."""
+    try:
+        return os.stat(image.path).st_size == image.bytes
+    except OSError:
+        return False
+
+
 def store_image_bytes(data: bytes, url: str, images_dir: Path) -> Image:
     width, height, fmt = verify_image(data, url)
     digest = hashlib.sha256(data).hexdigest()
@@ -213,42 +253,71 @@ def _write_once(path: Path, data: bytes) -> None:
         raise
 
 
+KnownPhotos = Mapping[str, tuple[PhotoSource, Image]]  # by URL: what it gave last time
+
+
+@dataclass
+class PhotoResults:
+    """A page's photos: images and sources (validators) by URL, errors by URL, and how many
+    were unchanged since the last crawl (answered 304, not downloaded)."""
+
+    images: dict[str, Image] = field(default_factory=dict)
+    sources: dict[str, PhotoSource] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    unchanged: int = 0
+
+
 class PhotoFetcher:
     """Downloads photos on threads kept for a whole crawl: a page's photos come in while the
-    browser opens the next page, instead of holding it up."""
+    browser opens the next page, instead of holding it up. A URL in *known* is asked for
+    only if changed."""
 
-    def __init__(self, images_dir: Path, workers: int = PHOTO_WORKERS):
-        self.images_dir = images_dir
+    def __init__(
+        self, images_dir: Path, workers: int = PHOTO_WORKERS, known: KnownPhotos | None = None
+    ):
+        self.images_dir, self.known = images_dir, known or {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photos")
 
-    def start(
-        self, urls: Iterable[str], http: HttpContext | None
-    ) -> Callable[[], tuple[dict[str, Image], dict[str, str]]]:
+    def start(self, urls: Iterable[str], http: HttpContext | None) -> Callable[[], PhotoResults]:
         """Start downloading each distinct URL once; the returned call waits for them and
-        gives (images by URL, error message by URL). *http* may be None only with no URLs."""
+        gives their `PhotoResults`. *http* may be None only with no URLs."""
         unique = list(dict.fromkeys(u for u in urls if u))
         futures = [(url, self._pool.submit(self._one, url, http)) for url in unique]
 
-        def result() -> tuple[dict[str, Image], dict[str, str]]:
-            images, errors = {}, {}
+        def result() -> PhotoResults:
+            results = PhotoResults()
             for url, future in futures:
-                image, error = future.result()
-                if image:
-                    images[url] = image
+                image, source, error, unchanged = future.result()
+                if image and source:
+                    results.images[url], results.sources[url] = image, source
+                    results.unchanged += unchanged
                 else:
-                    errors[url] = error
+                    results.errors[url] = error or f"{url}: no image"
                     log.warning("image refused: %s", error)
-            return images, errors
+            return results
 
         return result
 
-    def _one(self, url: str, http: HttpContext) -> tuple[Image | None, str | None]:
+    def _one(
+        self, url: str, http: HttpContext
+    ) -> tuple[Image | None, PhotoSource | None, str | None, bool]:
+        """(image, source, error, whether unchanged since the last crawl)."""
+        known, image = self.known.get(url, (None, None))
+        if image is not None and not _intact(image):
+            known = image = None  # the stored copy is gone: fetched whole again
         try:
-            return store_image_bytes(fetch_bytes(url, http), url, self.images_dir), None
+            fetched = fetch(url, http, known=known)
+            if fetched.data is None and known and image:  # 304 (fetch asks only with a copy)
+                etag = fetched.etag or known.etag  # a 304 may renew the validators
+                modified = fetched.last_modified or known.last_modified
+                return image, PhotoSource(url, image.sha256, etag, modified), None, True
+            image = store_image_bytes(fetched.data or b"", url, self.images_dir)
+            source = PhotoSource(url, image.sha256, fetched.etag, fetched.last_modified)
+            return image, source, None, False
         except ImageRejected as exc:
-            return None, str(exc)
+            return None, None, str(exc), False
         except Exception as exc:  # network failure of one image never stops the page
-            return None, f"{url}: download failed: {exc}"
+            return None, None, f"{url}: download failed: {exc}", False
 
     def close(self, cancel: bool = False) -> None:
         """Wait for the downloads under way; with *cancel*, drop those not started yet."""
@@ -266,4 +335,5 @@ def download_images(
 ) -> tuple[dict[str, Image], dict[str, str]]:
     """Download each distinct URL once. Returns (images by URL, error message by URL)."""
     with PhotoFetcher(images_dir, workers) as fetcher:
-        return fetcher.start(urls, http)()
+        results = fetcher.start(urls, http)()
+    return results.images, results.errors

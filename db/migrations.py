@@ -205,10 +205,24 @@ ALTER TABLE predictions ADD COLUMN second_label TEXT;
 ALTER TABLE predictions ADD COLUMN second_confidence REAL;
 """
 
+# What each photo URL answered last: its image and the HTTP validators (ETag, Last-Modified)
+# a re-crawl sends, so an unchanged photo costs a 304 instead of a download, a check and a file.
+_PHOTO_SOURCES = """
+CREATE TABLE photo_sources (
+    url TEXT PRIMARY KEY,
+    image_sha256 TEXT NOT NULL REFERENCES images(sha256),
+    etag TEXT,
+    last_modified TEXT,
+    checked_at TEXT NOT NULL
+);
+CREATE INDEX photo_sources_image ON photo_sources(image_sha256);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "match corrections and fingerprints", _MATCH_CORRECTIONS),
     Migration(3, "second-best predicted label", _SECOND_LABEL),
+    Migration(4, "photo sources and their HTTP validators", _PHOTO_SOURCES),
 )
 
 

@@ -28,6 +28,17 @@ class Image:
 
 
 @dataclass(frozen=True)
+class PhotoSource:
+    """What a photo URL answered last: its image and the validators (ETag, Last-Modified)
+    with which the next crawl asks whether it changed instead of downloading it again."""
+
+    url: str
+    image_sha256: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
 class Offer:
     """One product as one shop sells it, as seen on one crawl."""
 

@@ -16,7 +16,7 @@ from db.clock import now_iso as _now
 from db.connection import open_database, write_transaction
 from db.group_store import GroupStore, OfferForMatching
 from db.model_store import ModelRow, ModelStore
-from db.records import Image, Offer
+from db.records import Image, Offer, PhotoSource
 from db.run_store import RunStore
 
 __all__ = ["ModelRow", "OfferForMatching", "Store", "offer_key"]
@@ -146,11 +146,15 @@ class Store(RunStore, ModelStore, GroupStore):
         offers: Sequence[Offer],
         images: Iterable[Image] = (),
         shop_labels: dict[str, str] | None = None,
+        photo_sources: Iterable[PhotoSource] = (),
     ) -> list[int]:
-        """Write one crawled page (images, offers, observations, shop labels) atomically."""
+        """Write one crawled page (images, photo sources, offers, observations, shop labels)
+        atomically."""
         with write_transaction(self.db) as conn:
             for image in images:
                 self._store_image(conn, image)
+            for source in photo_sources:
+                self._store_photo_source(conn, source)
             shop_ids: dict[str, int] = {}
             offer_ids = []
             for offer in offers:
@@ -189,6 +193,42 @@ class Store(RunStore, ModelStore, GroupStore):
                 _now(),
             ),
         )
+
+    def _store_photo_source(self, conn, source: PhotoSource) -> None:
+        conn.execute(
+            "INSERT INTO photo_sources (url, image_sha256, etag, last_modified, checked_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET "
+            "image_sha256 = excluded.image_sha256, etag = excluded.etag, "
+            "last_modified = excluded.last_modified, checked_at = excluded.checked_at",
+            (source.url, source.image_sha256, source.etag, source.last_modified, _now()),
+        )
+
+    def known_photos(self, shop: str) -> dict[str, tuple[PhotoSource, Image]]:
+        """The photo URLs *shop*'s offers show that gave an image before, each with that
+        image and the validators to ask the shop whether it changed."""
+        rows = self.db.query(
+            "SELECT p.url, p.image_sha256, p.etag, p.last_modified, i.path, i.width, "
+            "i.height, i.format, i.bytes, i.source_url FROM photo_sources p "
+            "JOIN images i ON i.sha256 = p.image_sha256 WHERE p.url IN ("
+            "SELECT o.image_url FROM offers o JOIN shops s ON s.id = o.shop_id "
+            "WHERE s.name = ?)",
+            [shop],
+        )
+        return {
+            r["url"]: (
+                PhotoSource(r["url"], r["image_sha256"], r["etag"], r["last_modified"]),
+                Image(
+                    r["image_sha256"],
+                    r["path"],
+                    r["width"],
+                    r["height"],
+                    r["format"],
+                    r["bytes"],
+                    r["source_url"],
+                ),
+            )
+            for r in rows
+        }
 
     def set_label(self, image_sha256: str, label: str, source: str = "user") -> None:
         with write_transaction(self.db) as conn:

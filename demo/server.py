@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import threading
@@ -63,6 +64,17 @@ def _handler_for(shop: DemoShop, attempts: AttemptCounter) -> type[BaseHTTPReque
                 "js_error", shop.name, parts.path, attempt
             ):
                 response = _with_js_error(response)
+            if response.status == 200 and response.content_type.startswith("image/"):
+                # like a CDN: a validator for each photo, and 304 to a client that has it
+                etag = f'"{hashlib.sha256(response.body).hexdigest()[:20]}"'
+                if etag in (self.headers.get("If-None-Match") or ""):
+                    response = Response(304, response.content_type, b"", ())
+                response = Response(
+                    response.status,
+                    response.content_type,
+                    response.body,
+                    (*response.headers, ("ETag", etag)),
+                )
             if extra:
                 response = Response(
                     response.status, response.content_type, response.body, response.headers + extra
@@ -72,7 +84,8 @@ def _handler_for(shop: DemoShop, attempts: AttemptCounter) -> type[BaseHTTPReque
         def _send(self, response: Response, truncate: bool = False) -> None:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
+            if response.status != 304:  # a 304 has no body, and its length is the photo's
+                self.send_header("Content-Length", str(len(response.body)))
             for name, value in response.headers:
                 self.send_header(name, value)
             if truncate:

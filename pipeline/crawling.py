@@ -46,6 +46,8 @@ class ShopCrawlResult:
     new: int = 0
     price_changes: int = 0
     error: str | None = None
+    photos: int = 0  # photos the offers show, fetched or found unchanged
+    photos_unchanged: int = 0  # answered 304: not downloaded again
 
 
 def _save_snapshot(folder: Path, failure: PageFailure, index: int) -> tuple[str | None, ...]:
@@ -95,8 +97,13 @@ def crawl_one_shop(
         failures: list[PageFailure] = []
         task = progress.add_task(f"crawl {spec.name}", total=None, status="") if progress else None
 
+        known_photos = store.known_photos(spec.name)
+        photos = {"photos": 0, "photos_unchanged": 0}
+
         def on_page(page: CrawledPage) -> None:
-            store.save_page(run_id, page.offers, page.images, page.shop_labels)
+            store.save_page(run_id, page.offers, page.images, page.shop_labels, page.photo_sources)
+            photos["photos"] += len(page.photo_sources)
+            photos["photos_unchanged"] += page.photos_unchanged
             for problem in page.problems:
                 store.record_crawl_error(run_id, problem, url=page.url, step="extract")
             if progress:
@@ -122,6 +129,7 @@ def crawl_one_shop(
                     stop.is_set if stop else None,
                     share=board,
                     pacer=board.pacer(spec) if board else None,
+                    known_photos=known_photos,
                 )
         except CrawlStopped as exc:
             store.finish_crawl_run(run_id, "stopped", str(exc))
@@ -169,6 +177,7 @@ def crawl_one_shop(
             changes["new"],
             changes["price_changes"],
             error,
+            **photos,
         )
 
 

@@ -72,8 +72,10 @@ def browser_options(command):
 def crawl(env, shops, sessions, max_pages, base_url, ignore_robots, remote, chromedriver):
     """Crawl shops now and store their offers, prices and photos.
 
-    Prints a summary per shop: pages, offers, new offers, price changes and errors
-    (each error is in the crawl_errors table, with HTML and a screenshot of the page).
+    Prints a summary per shop: pages, offers, new offers, price changes, errors (each
+    is in the crawl_errors table, with HTML and a screenshot of the page), photos, and how
+    many of those were fetched: one the shop says is unchanged since the last crawl (HTTP
+    304 to its ETag or date) is not downloaded again.
     """
     specs = resolve_specs(env.home.create(), shops, base_url)
     options = CrawlOptions(
@@ -84,8 +86,9 @@ def crawl(env, shops, sessions, max_pages, base_url, ignore_robots, remote, chro
     )
     with progress_bar(env.progress) as progress:
         results = crawl_shops(env.home, specs, options, progress=progress)
-    table = Table(title="Crawl", title_justify="left")
-    for column in ("shop", "status", "pages", "offers", "new", "price changes", "errors"):
+    table = Table(title="Crawl", title_justify="left", pad_edge=False)
+    columns = ("shop", "status", "pages", "offers", "new", "price changes", "errors")
+    for column in (*columns, "photos", "fetched"):
         table.add_column(column, justify="left" if column in ("shop", "status") else "right")
     for r in results:
         table.add_row(
@@ -96,6 +99,8 @@ def crawl(env, shops, sessions, max_pages, base_url, ignore_robots, remote, chro
             str(r.new),
             str(r.price_changes),
             str(r.failures),
+            str(r.photos),
+            str(r.photos - r.photos_unchanged),
         )
     env.out.print(table)
     for r in results:

@@ -164,6 +164,21 @@ def test_onnx_export_matches_pytorch_within_1e_4(small_model, sets, tmp_path):
     assert parity["max_abs_diff"] <= 1e-4 and (tmp_path / "m.onnx").stat().st_size > 1000
 
 
+def test_a_mirror_voting_model_exports_with_parity_and_predicts_alike_in_onnx(sets, tmp_path):
+    train, val = sets
+    config = SMALL.replace(architecture="shopnet-p", tta_flip=True, augment=True, epochs=1)
+    result = train_model(config, train, val, tmp_path / "run", LABELS)
+    model, _ = load_model(result.checkpoint)
+    assert model.tta_flip  # the saved config rebuilds the vote
+    samples = normalise(val.images[:64]).numpy()
+    parity = export_onnx(result.checkpoint, result.checkpoint.with_name("model.onnx"), samples)
+    assert parity["max_abs_diff"] <= 1e-4
+    arrays = val.images[:100].numpy()
+    by_torch = Classifier(result.checkpoint, "cpu").predict_arrays(arrays)
+    by_onnx = Classifier(result.checkpoint, backend="onnx").predict_arrays(arrays)
+    assert [p.label for p in by_torch] == [p.label for p in by_onnx]
+
+
 def test_onnx_runtime_backend_gives_pytorchs_predictions(small_model, sets):
     _, val = sets
     export_onnx(small_model.checkpoint, small_model.checkpoint.with_name("model.onnx"))

@@ -165,7 +165,7 @@ def test_light_background_photos_are_inverted_to_the_training_form(data):
 
 
 @pytest.mark.parametrize("size", [28, 64, 112])
-@pytest.mark.parametrize("architecture", ["shopnet", "shopnet-s"])
+@pytest.mark.parametrize("architecture", ["shopnet", "shopnet-s", "shopnet-p"])
 def test_the_model_accepts_any_input_size(size, architecture):
     model = build_model(architecture, width=8, embedding_dim=16).eval()
     logits, embedding = model(torch.zeros(2, 1, size, size))
@@ -184,6 +184,30 @@ def test_shopnet_keeps_the_parameter_names_and_shapes_saved_models_have():
     assert shapes["embed.weight"] == (64, 64) and shapes["head.weight"] == (10, 64)
     wide = {k: tuple(v.shape) for k, v in build_model("shopnet-s", width=16).state_dict().items()}
     assert wide["stem.0.weight"] == (24, 1, 3, 3) and wide["embed.weight"] == (64, 128)
+
+
+def test_the_patchify_stem_goes_straight_to_half_resolution():
+    model = build_model("shopnet-p", width=16).eval()
+    assert tuple(model.stem[0].weight.shape) == (32, 1, 4, 4)
+    assert model.stem(torch.zeros(1, 1, 28, 28)).shape == (1, 32, 14, 14)
+    assert isinstance(model.stages[0].shortcut, torch.nn.Identity)  # 14x14 in, 14x14 out
+
+
+def test_tta_flip_averages_the_mirror_images_logits_and_keeps_the_own_embedding():
+    torch.manual_seed(0)
+    voting = build_model("shopnet-p", width=8, embedding_dim=16, tta_flip=True)
+    plain = build_model("shopnet-p", width=8, embedding_dim=16)
+    plain.load_state_dict(voting.state_dict())
+    voting.eval(), plain.eval()
+    photos = torch.randn(4, 1, 28, 28)
+    logits, embedding = voting(photos)
+    own, own_embedding = plain(photos)
+    mirrored, _ = plain(photos.flip(3))
+    assert torch.allclose(logits, (own + mirrored) / 2, atol=1e-6)
+    assert torch.equal(embedding, own_embedding)
+    assert not torch.allclose(own, mirrored)  # the vote is not a no-op on these weights
+    voting.train(), plain.train()
+    assert torch.allclose(voting(photos)[0], plain(photos)[0])  # training sees each photo once
 
 
 def test_unknown_architecture_is_named():

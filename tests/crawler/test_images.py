@@ -284,6 +284,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
                 self.close_connection = True
                 return
+            if self.path.startswith(("/etag/", "/dated/", "/liar/")):
+                self._validated()
+                return
             if self.path.startswith("/gate/"):
                 self.gate.wait(30)
                 self.path = "/img/" + self.path.removeprefix("/gate/")
@@ -309,6 +312,26 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client stopped reading an over-cap body, as it should
+
+    def _validated(self):
+        """/etag/NAME and /dated/NAME: /img/NAME with an ETag or a Last-Modified, answered
+        304 when the request holds it; /liar/NAME answers 304 to anything."""
+        kind, _, name = self.path[1:].partition("/")
+        body = self.routes["/img/" + name]
+        header, value, asked = {
+            "etag": ("ETag", f'"{hashlib.sha256(body).hexdigest()[:12]}"', "If-None-Match"),
+            "dated": ("Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT", "If-Modified-Since"),
+            "liar": ("ETag", '"x"', "If-None-Match"),
+        }[kind]
+        unchanged = kind == "liar" or self.headers.get(asked) == value
+        self.send_response(304 if unchanged else 200)
+        self.send_header(header, value)
+        if not unchanged:
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not unchanged:
+            self.wfile.write(body)
 
 
 @contextlib.contextmanager
@@ -357,10 +380,67 @@ def test_a_pages_photos_come_in_while_the_crawl_moves_on(server, tmp_path):
     with PhotoFetcher(tmp_path / "images") as fetcher:
         result = fetcher.start(urls + urls[:1], shop(timeout=5, retries=0))
         Handler.gate.set()  # a start() that waited would have timed out on this photo
-        images, errors = result()
+        results = result()
+    images, errors = results.images, results.errors
     assert set(images) == set(urls[:2]) and set(errors) == {urls[2]}
     assert images[urls[0]].sha256 == hashlib.sha256(PNG).hexdigest()
     assert [path for path, _ in Handler.seen].count("/gate/good.png") == 1  # each URL once
+
+
+def fetch_page(images_dir: Path, urls: list[str], known=None):
+    with PhotoFetcher(images_dir, known=known) as fetcher:
+        return fetcher.start(urls, shop(timeout=5, retries=0))()
+
+
+def as_known(results) -> dict:
+    return {url: (results.sources[url], results.images[url]) for url in results.images}
+
+
+def headers_of(path: str) -> list[dict]:
+    return [headers for seen, headers in Handler.seen if seen == path]
+
+
+@pytest.mark.parametrize(
+    ("kind", "asked"), [("etag", "If-None-Match"), ("dated", "If-Modified-Since")]
+)
+def test_a_photo_unchanged_since_the_last_crawl_is_not_downloaded_again(
+    server, tmp_path, kind, asked
+):
+    url = f"{server}/{kind}/good.png"
+    first = fetch_page(tmp_path / "images", [url])
+    assert first.unchanged == 0 and first.sources[url].image_sha256 == first.images[url].sha256
+    second = fetch_page(tmp_path / "images", [url], as_known(first))
+    assert second.unchanged == 1 and second.images[url] == first.images[url]
+    assert second.sources[url] == first.sources[url] and not second.errors
+    sent = headers_of(f"/{kind}/good.png")
+    assert asked not in sent[0] and asked in sent[1]  # the first crawl had nothing to ask with
+
+
+def test_a_changed_photo_is_downloaded_with_its_new_validator(server, tmp_path):
+    url = f"{server}/etag/good.png"
+    first = fetch_page(tmp_path / "images", [url])
+    Handler.routes["/img/good.png"] = GOOD_JPEG  # the shop put up a new photo
+    second = fetch_page(tmp_path / "images", [url], as_known(first))
+    assert second.unchanged == 0
+    assert second.images[url].sha256 == hashlib.sha256(GOOD_JPEG).hexdigest()
+    assert second.sources[url].etag != first.sources[url].etag
+    assert Path(second.images[url].path).read_bytes() == GOOD_JPEG
+
+
+def test_a_known_photo_whose_file_is_gone_is_fetched_whole_again(server, tmp_path):
+    url = f"{server}/etag/good.png"
+    first = fetch_page(tmp_path / "images", [url])
+    Path(first.images[url].path).unlink()  # a user cleaned the folder up
+    second = fetch_page(tmp_path / "images", [url], as_known(first))
+    assert second.unchanged == 0 and Path(second.images[url].path).read_bytes() == PNG
+    assert "If-None-Match" not in headers_of("/etag/good.png")[1]
+
+
+def test_a_304_to_a_request_that_asked_nothing_is_refused_by_url(server, tmp_path):
+    url = f"{server}/liar/good.png"
+    results = fetch_page(tmp_path / "images", [url, f"{server}/img/good.jpg"])
+    assert "304 Not Modified to a request that asked nothing" in results.errors[url]
+    assert url in results.errors[url] and len(results.images) == 1  # the page's others come
 
 
 def test_download_images_keeps_good_ones_and_reports_bad_ones(server, tmp_path):

@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from db.records import PhotoSource
 from db.store import Store, offer_key
 from tests.db.conftest import T0, later, make_image, make_offer, rows
 
@@ -302,6 +303,37 @@ def test_save_page_writes_everything_and_bumps_the_run(store):
         (img_b.sha256, "bag", "shop"),
     }
     assert crawl_counts(store, run_id) == (1, 3)
+
+
+def test_photo_sources_are_kept_by_url_and_found_for_their_shop_only(store):
+    run_id = store.start_crawl_run("classic")
+    img_a, img_b = make_image("a"), make_image("b")
+    url_a, url_b = "http://s/img/a.png", "http://s/img/b.png"
+    store.save_page(
+        run_id,
+        [make_offer(url="http://s/1", image_url=url_a, image_sha256=img_a.sha256)],
+        [img_a],
+        photo_sources=[PhotoSource(url_a, img_a.sha256, '"v1"', None)],
+    )
+    other = store.start_crawl_run("spa")
+    store.save_page(
+        other,
+        [make_offer(shop="spa", url="http://t/1", image_url=url_b, image_sha256=img_b.sha256)],
+        [img_b],
+        photo_sources=[PhotoSource(url_b, img_b.sha256, None, "Mon, 02 Nov 2026 10:00:00 GMT")],
+    )
+    assert store.known_photos("classic") == {
+        url_a: (PhotoSource(url_a, img_a.sha256, '"v1"', None), img_a)
+    }
+    # the shop put a new photo under the same URL: the row follows it
+    store.save_page(
+        run_id, [], [img_b], photo_sources=[PhotoSource(url_a, img_b.sha256, '"v2"', None)]
+    )
+    assert store.known_photos("classic")[url_a] == (
+        PhotoSource(url_a, img_b.sha256, '"v2"', None),
+        img_b,
+    )
+    assert store.known_photos("nowhere") == {}
 
 
 @pytest.mark.parametrize("pages", [1, 2, 4])

@@ -81,6 +81,21 @@ def test_photos_are_real_images_in_each_shop_style(mall):
             assert (photo.format, photo.width) == expected
 
 
+def test_photos_carry_an_etag_and_an_unchanged_one_is_answered_304(mall):
+    url = mall.answer_key()["shops"]["classic"]["offers"][0]["image_url"]
+    with urllib.request.urlopen(url, timeout=10) as response:
+        etag, body = response.headers["ETag"], response.read()
+    assert etag.startswith('"') and body
+    asked = urllib.request.Request(url, headers={"If-None-Match": etag})
+    with pytest.raises(urllib.error.HTTPError) as answer:  # urllib raises on a 304
+        urllib.request.urlopen(asked, timeout=10)
+    assert answer.value.code == 304 and answer.value.read() == b""
+    assert answer.value.headers["ETag"] == etag
+    stale = urllib.request.Request(url, headers={"If-None-Match": '"an-older-photo"'})
+    with urllib.request.urlopen(stale, timeout=10) as response:
+        assert response.status == 200 and response.read() == body
+
+
 def test_answer_key_lists_every_offer_with_its_truth(mall, tmp_path):
     path = mall.write_answer_key(tmp_path / "key.json")
     key = json.loads(path.read_text())

@@ -33,6 +33,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def summary_row(output: str, shop: str) -> list[str]:
+    """The cells of *shop*'s row in the crawl summary table."""
+    row = next(line for line in output.splitlines() if line.startswith(f"│{shop} "))
+    return [cell.strip() for cell in row.strip("│").split("│")]
+
+
 def test_crawl_one_shop_prints_a_summary(mall, tmp_path):
     result = invoke(
         tmp_path,
@@ -45,15 +51,36 @@ def test_crawl_one_shop_prints_a_summary(mall, tmp_path):
         "1",
     )
     assert result.exit_code == 0, result.output
-    row = next(line for line in result.output.splitlines() if "classic" in line)
-    page_size = mall.servers["classic"].shop.page_size
-    assert row.split("│")[2:7] == [
-        " ok     ",
-        "     1 ",
-        f"{page_size:>7} ",
-        f"{page_size:>4} ",
-        "             0 ",
+    page_size = str(mall.servers["classic"].shop.page_size)
+    # shop, status, pages, offers, new, price changes, errors, photos, fetched
+    assert summary_row(result.output, "classic") == [
+        "classic",
+        "ok",
+        "1",
+        page_size,
+        page_size,
+        "0",
+        "0",
+        page_size,
+        page_size,
     ]
+
+
+def test_a_second_crawl_downloads_only_the_photos_that_changed(mall, tmp_path):
+    args = ("crawl", "--shop", "classic", "--base-url", mall.base_urls["classic"])
+    first = invoke(tmp_path, *args, "--max-pages", "1")
+    second = invoke(tmp_path, *args, "--max-pages", "2")  # page 2's photos are new
+    for result in (first, second):
+        assert result.exit_code == 0, result.output
+    shop = mall.servers["classic"].shop
+    one, two = len(shop.page(1)), len(shop.page(2))
+    photos = [summary_row(r.output, "classic")[7:] for r in (first, second)]
+    assert photos == [[str(one), str(one)], [str(one + two), str(two)]]
+    with sqlite3.connect(Home(tmp_path).database) as db:
+        unlinked = db.execute("SELECT COUNT(*) FROM offers WHERE image_sha256 IS NULL")
+        assert unlinked.fetchone()[0] == 0
+        sources = db.execute("SELECT COUNT(*), COUNT(etag) FROM photo_sources").fetchone()
+    assert sources == (one + two, one + two)
 
 
 def test_sessions_in_parallel_store_the_same_as_one_session(tmp_path):

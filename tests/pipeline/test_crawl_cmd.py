@@ -7,6 +7,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -127,9 +128,20 @@ def test_a_later_mall_day_shows_up_as_price_changes(tmp_path):
 def test_crawl_through_a_remote_webdriver_on_loopback(mall, tmp_path):
     port = free_port()
     driver = subprocess.Popen(
-        ["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ["chromedriver", f"--port={port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
+        # it says so once it listens; connecting before that is refused (a flaky run did)
+        for line in driver.stdout:
+            if "started successfully" in line:
+                break
+        else:
+            pytest.fail("chromedriver ended without starting")
+        drain = threading.Thread(target=driver.stdout.read, daemon=True)  # never a full pipe
+        drain.start()
         result = invoke(
             tmp_path,
             "crawl",

@@ -112,14 +112,14 @@ def _pool_for(target: str, http: HttpContext) -> urllib3.PoolManager:
 
 
 def _fetch_once(url: str, http: HttpContext, max_bytes: int, known: PhotoSource | None) -> Fetched:
-    target = url
+    target, validators = url, {}
+    if known and known.etag:
+        validators["If-None-Match"] = known.etag
+    if known and known.last_modified:
+        validators["If-Modified-Since"] = known.last_modified
     for _ in range(MAX_REDIRECTS + 1):
         check_destination(target, http, url)
-        headers = {"User-Agent": http.user_agent, "Accept": "image/*"}
-        if known and known.etag:
-            headers["If-None-Match"] = known.etag
-        if known and known.last_modified:
-            headers["If-Modified-Since"] = known.last_modified
+        headers = {"User-Agent": http.user_agent, "Accept": "image/*", **validators}
         if http.cookies and urlsplit(target).hostname == http.shop_host:
             headers["Cookie"] = http.cookies  # per hop: a redirect elsewhere gets none
         response = _pool_for(target, http).request(
@@ -143,7 +143,7 @@ def _fetch_once(url: str, http: HttpContext, max_bytes: int, known: PhotoSource 
                 )
             data = _read_capped(response, url, max_bytes)
             reusable = True  # read to its end: the connection can take the next photo
-            if response.status == 304 and not (known and (known.etag or known.last_modified)):
+            if response.status == 304 and not validators:
                 raise ImageRejected(f"{target}: 304 Not Modified to a request that asked nothing")
             return Fetched(
                 None if response.status == 304 else data,
@@ -203,10 +203,11 @@ def verify_image(data: bytes, url: str) -> tuple[int, int, str]:
     return width, height, fmt
 
 
-def _intact(image: Image) -> bool:
-    """Whether the stored copy of *image* is still there whole (a size check: a stat)."""
+def _stored_whole(path: str | Path, size: int) -> bool:
+    """Whether a file of *size* bytes is at *path* (a stat: copies are named by their hash,
+    so only a cut-short one differs, in size)."""
     try:
-        return os.stat(image.path).st_size == image.bytes
+        return os.stat(path).st_size == size
     except OSError:
         return False
 
@@ -227,11 +228,8 @@ def _write_once(path: Path, data: bytes) -> None:
     """*data* under *path*, unless a complete copy is there already. Written to a file of
     this thread's own and renamed: a crash never leaves a half-written file under the name,
     and one left by an older version (shorter than *data*) is replaced."""
-    try:
-        if path.stat().st_size == len(data):
-            return
-    except FileNotFoundError:
-        pass
+    if _stored_whole(path, len(data)):
+        return
     part = path.with_name(f".part-{path.name}-{os.getpid()}-{threading.get_ident()}")
     for attempt in range(2):
         if path.parent not in _MADE_FOLDERS:
@@ -288,11 +286,11 @@ class PhotoFetcher:
             results = PhotoResults()
             for url, future in futures:
                 image, source, error, unchanged = future.result()
-                if image and source:
+                if error is None:
                     results.images[url], results.sources[url] = image, source
                     results.unchanged += unchanged
                 else:
-                    results.errors[url] = error or f"{url}: no image"
+                    results.errors[url] = error
                     log.warning("image refused: %s", error)
             return results
 
@@ -303,7 +301,7 @@ class PhotoFetcher:
     ) -> tuple[Image | None, PhotoSource | None, str | None, bool]:
         """(image, source, error, whether unchanged since the last crawl)."""
         known, image = self.known.get(url, (None, None))
-        if image is not None and not _intact(image):
+        if image is not None and not _stored_whole(image.path, image.bytes):
             known = image = None  # the stored copy is gone: fetched whole again
         try:
             fetched = fetch(url, http, known=known)

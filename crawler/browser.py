@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +163,7 @@ class BrowserSession:
             )
             self.driver = webdriver.Chrome(service=service, options=options)
         self.starts += 1
-        self.driver.set_page_load_timeout(self.config.page_load_timeout)
+        use_page_load_timeout(self.driver, self.config.page_load_timeout)
         self.driver.set_script_timeout(self.config.page_load_timeout)
         self.identify()
         return self.driver
@@ -232,6 +233,18 @@ def kill_processes_using(marker: str) -> int:
             os.kill(pid, signal.SIGKILL)
             killed += 1
     return killed
+
+
+# the page-load timeout each live session has, so a shop's is set only when it differs
+_PAGE_LOAD_TIMEOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def use_page_load_timeout(driver, seconds: float) -> None:
+    """Give *driver*'s session this page-load timeout (a session helping several shops
+    switches between their specs' timeouts; one round trip, only on a change)."""
+    if _PAGE_LOAD_TIMEOUTS.get(driver) != seconds:
+        driver.set_page_load_timeout(seconds)
+        _PAGE_LOAD_TIMEOUTS[driver] = seconds
 
 
 def navigation_error(exc: BaseException) -> str | None:

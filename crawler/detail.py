@@ -86,7 +86,9 @@ def failed_detail(
     screenshot: bytes | None = None,
 ) -> DetailResult:
     """*item* as the listing showed it, with the failure of its detail page."""
-    message = f"{shop}: detail page failed: {problem}"
+    problem = problem.removeprefix(f"{shop}: ")
+    where = "" if link in problem else f" at {link}"
+    message = f"{shop}: detail page failed{where}: {problem}"
     return DetailResult(
         link, item, PageFailure(shop, "open_detail", link, message, html, screenshot)
     )

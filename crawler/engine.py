@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 
 from crawler.browser import BrowserSession, session_is_dead, user_agent
 from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
-from crawler.errors import CrawlStopped, StepFailed
+from crawler.errors import CrawlStopped, SpecError, StepFailed
 from crawler.extract import RawItem, extract_fragments, safe_http_url, to_offer
 from crawler.images import HttpContext, KnownPhotos, PhotoFetcher, PhotoResults
 from crawler.spec import ShopSpec
@@ -149,7 +149,9 @@ class ShopCrawler:
     ):
         self.spec, self.images_dir, self.robots = spec, images_dir, robots
         self.first_offers_only = first_offers_only
-        self.share, self.pacer = share, pacer
+        # one rate limit for the shop's pages and photos (shared with other sessions if given)
+        self.share, self.pacer = share, pacer or Pacer(spec.politeness.delay_seconds)
+        self._shop_host = urlsplit(spec.absolute(spec.start_urls[0])).netloc
         self.should_stop = should_stop
         self.on_page, self.on_failure = on_page, on_failure
         self.session, self.recycle_after = session, recycle_after
@@ -159,8 +161,19 @@ class ShopCrawler:
         self._seen_urls: set[str] = set()
         self._links_done: set[int] = set()  # for_each links walked to the end
         self._control = _UNREAD  # (first match, its URL, first shown) or None, per harvest
-        self._photos = PhotoFetcher(images_dir, known=known_photos)
+        self._photos = PhotoFetcher(images_dir, known=known_photos, gate=self._photo_gate)
         self._waiting: _HarvestedPage | None = None  # handed over at the next harvest
+
+    def _photo_gate(self, url: str) -> str | None:
+        """Photos on the shop's own host obey its robots.txt and wait for its delay; those
+        elsewhere (a CDN) are fetched only after crawler.addresses has vetted the host."""
+        if urlsplit(url).netloc != self._shop_host:
+            return None
+        timeout = self.spec.politeness.robots_timeout
+        reason = self.robots.why_not(url, timeout) if self.robots else None
+        if reason is None:
+            self.pacer.wait()
+        return reason
 
     def _use(self, driver) -> None:
         self.driver = driver
@@ -414,7 +427,7 @@ class ShopCrawler:
             if session_is_dead(exc):
                 raise
             url = self.browser.current_url()
-            self._fail("extract", url, exc.msg or str(exc))
+            self._fail("extract", url, f"{self.spec.name}: reading {url} failed: {exc.msg or exc}")
             return 0
         # the last page's photos came in while this one loaded; handed over before reading
         # this one, so a link both show is taken once
@@ -591,6 +604,8 @@ def crawl_shop(
     With a *share*, other sessions may load detail pages; a *pacer* shared with them keeps the
     shop's delay between requests. *first_offers_only* stops (`CrawlStopped`) after the first
     page with offers. Photo URLs in *known_photos* are downloaded only if changed."""
+    if problem := spec.unreachable():
+        raise SpecError(problem)
     crawler = ShopCrawler(
         spec,
         driver,

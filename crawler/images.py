@@ -268,12 +268,17 @@ class PhotoResults:
 class PhotoFetcher:
     """Downloads photos on threads kept for a whole crawl: a page's photos come in while the
     browser opens the next page, instead of holding it up. A URL in *known* is asked for
-    only if changed."""
+    only if changed. *gate* is asked before each request: it may wait (the shop's delay)
+    and returns why the URL must not be fetched (robots.txt), or None."""
 
     def __init__(
-        self, images_dir: Path, workers: int = PHOTO_WORKERS, known: KnownPhotos | None = None
+        self,
+        images_dir: Path,
+        workers: int = PHOTO_WORKERS,
+        known: KnownPhotos | None = None,
+        gate: Callable[[str], str | None] | None = None,
     ):
-        self.images_dir, self.known = images_dir, known or {}
+        self.images_dir, self.known, self.gate = images_dir, known or {}, gate
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photos")
 
     def start(self, urls: Iterable[str], http: HttpContext | None) -> Callable[[], PhotoResults]:
@@ -304,6 +309,9 @@ class PhotoFetcher:
         if image is not None and not _stored_whole(image.path, image.bytes):
             known = image = None  # the stored copy is gone: fetched whole again
         try:
+            refusal = self.gate(url) if self.gate else None
+            if refusal:
+                return None, None, refusal, False
             fetched = fetch(url, http, known=known)
             if fetched.data is None and known and image:  # 304 (fetch asks only with a copy)
                 etag = fetched.etag or known.etag  # a 304 may renew the validators

@@ -13,43 +13,8 @@ from decimal import Decimal
 
 from price_parser import Price
 
-# Digits after the decimal point per currency (ISO 4217); unknown currencies default to 2.
-EXPONENTS = {
-    "KRW": 0,
-    "JPY": 0,
-    "VND": 0,
-    "CLP": 0,
-    "ISK": 0,
-    "USD": 2,
-    "EUR": 2,
-    "GBP": 2,
-    "CNY": 2,
-    "CHF": 2,
-    "CAD": 2,
-    "AUD": 2,
-    "KWD": 3,
-    "BHD": 3,
-    "OMR": 3,
-    "JOD": 3,
-}
-SYMBOLS = {
-    "원": "KRW",
-    "₩": "KRW",
-    "krw": "KRW",
-    "won": "KRW",
-    "¥": "JPY",
-    "円": "JPY",
-    "€": "EUR",
-    "eur": "EUR",
-    "£": "GBP",
-    "gbp": "GBP",
-    "$": "USD",
-    "us$": "USD",
-    "usd": "USD",
-    "kd": "KWD",
-    "kwd": "KWD",
-    "chf": "CHF",
-}
+from crawler.currencies import currency_of_sign, exponent
+
 _FROM = re.compile(r"^\s*(from|ab|à partir de|starting at)\b|부터|~\s*$", re.IGNORECASE)
 # a minus not preceded by a digit ("9,900-12,900" is a range, "₩-12,900" is negative)
 _NEGATIVE = re.compile(r"(?<![\d\s])\s*[-−]\s*\d|^\s*[-−]")
@@ -67,7 +32,7 @@ class ParsedPrice:
 
 def minor_units(amount: Decimal, currency: str) -> int | None:
     """12900 KRW -> 12900; 12.5 USD -> 1250; None if it has more decimals than allowed."""
-    scaled = amount.scaleb(EXPONENTS.get(currency, 2))
+    scaled = amount.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
         return None
     return int(scaled)
@@ -84,9 +49,7 @@ def _decimal_separator(raw: str, currency: str) -> str | None:
     number = re.search(r"[\d.,]+", raw[: match.end(2)][::-1]).group(0)[::-1]
     if other in number:
         return separator  # "1,234.505": with both kinds, the last one is the decimal point
-    if EXPONENTS.get(currency, 2) == 3 or re.fullmatch(
-        r"0" + re.escape(separator) + r"\d+", number
-    ):
+    if exponent(currency) == 3 or re.fullmatch(r"0" + re.escape(separator) + r"\d+", number):
         return separator
     return None
 
@@ -94,7 +57,8 @@ def _decimal_separator(raw: str, currency: str) -> str | None:
 def parse_price(
     text: str | None, default_currency: str, decimal_separator: str | None = None
 ) -> ParsedPrice:
-    """Parse a shop's price string. *default_currency* applies when the text shows none."""
+    """Parse a shop's price string. *default_currency* (the shop's) applies when the text
+    shows no currency, and to a sign it shares with others ("$" on a CAD shop)."""
     raw = (text or "").strip()
     if not raw:
         return ParsedPrice(None, default_currency, raw, "no price text")
@@ -103,8 +67,8 @@ def parse_price(
         return ParsedPrice(None, default_currency, raw, "no number in price text")
     currency = default_currency
     if parsed.currency:
-        currency = SYMBOLS.get(parsed.currency.strip().lower(), parsed.currency.strip().upper())
-        if not re.fullmatch(r"[A-Z]{3}", currency):
+        currency = currency_of_sign(parsed.currency, default_currency)
+        if currency is None:
             return ParsedPrice(None, default_currency, raw, f"unknown currency {parsed.currency!r}")
     if decimal_separator is None:
         guessed = _decimal_separator(raw, currency)

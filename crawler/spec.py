@@ -6,16 +6,20 @@ a `SpecError` naming the file and the key, so nothing runs half-configured.
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cssselect import SelectorError
 from cssselect.xpath import ExpressionError
 from lxml.cssselect import CSSSelector
 
+from crawler.currencies import is_currency
 from crawler.errors import SpecError
 from db.records import LABELS
 
@@ -23,6 +27,7 @@ FIELD_NAMES = ("title", "price", "list_price", "url", "image", "sku", "category"
 PAGINATION_STRATEGIES = ("none", "next_page", "load_more", "infinite_scroll")
 STEP_ACTIONS = ("dismiss", "click", "wait_for", "scroll", "select", "type")
 VALUE_STEPS = ("select", "type")  # steps that need a value: the option, the text
+SHOP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a shop's name: --shop, file names, SQL
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,18 @@ class ShopSpec:
     source: str = "<memory>"
 
     def with_base_url(self, base_url: str) -> ShopSpec:
-        """The same shop served elsewhere (the demo mall picks free ports)."""
-        return replace(self, base_url=base_url.rstrip("/"))
+        """The same shop served elsewhere (the demo mall picks free ports); ValueError if
+        *base_url* is not an absolute http(s) URL."""
+        return replace(self, base_url=normal_base_url(base_url))
+
+    def unreachable(self) -> str | None:
+        """Why the shop cannot be crawled as it stands (a relative start URL and no base URL)."""
+        if not self.base_url and any(not urlsplit(url).scheme for url in self.start_urls):
+            return (
+                f"{self.source}: key 'base_url': is required when a start URL is relative "
+                "(or give the shop's address with --base-url)"
+            )
+        return None
 
     def absolute(self, url: str) -> str:
         from urllib.parse import urljoin
@@ -161,10 +176,20 @@ class _Reader:
     def sub(self, name: str, required: bool = False) -> _Reader:
         return _Reader(self.source, self.take(name, dict, {}, required), self.key(name) + ".")
 
-    def selector(self, name: str, required: bool = False) -> str | None:
+    def selector(self, name: str, required: bool = False, browser: bool = False) -> str | None:
+        """A CSS selector; *browser*: one the browser runs too (document.querySelectorAll)."""
         value = self.take(name, str, None, required)
         if value is not None:
-            check_selector(value, self.source, self.key(name))
+            check_selector(value, self.source, self.key(name), browser)
+        return value
+
+    def number(self, name: str, default: float, positive: bool = False) -> float:
+        """A finite float (TOML allows nan and inf), at least 0 or, if *positive*, above 0."""
+        value = self.take(name, float, default)
+        if not math.isfinite(value):
+            raise self.fail(name, f"must be a finite number, not {value}")
+        if value < 0 or (positive and value == 0):
+            raise self.fail(name, "must be more than 0" if positive else "must not be negative")
         return value
 
     def finish(self) -> None:
@@ -173,11 +198,20 @@ class _Reader:
             raise self.fail(name, "unknown key")
 
 
-def check_selector(selector: str, source: str, key: str) -> None:
+# cssselect's extensions to CSS, which a browser's querySelectorAll refuses
+_PYTHON_ONLY_CSS = re.compile(r":(-soup-)?contains\(", re.IGNORECASE)
+
+
+def check_selector(selector: str, source: str, key: str, browser: bool = False) -> None:
     try:
         CSSSelector(selector, translator="html")
     except (SelectorError, ExpressionError) as exc:  # syntax, or a pseudo-class not supported
         raise SpecError(f"{source}: key '{key}': bad CSS selector {selector!r}: {exc}") from exc
+    if browser and _PYTHON_ONLY_CSS.search(selector):
+        raise SpecError(
+            f"{source}: key '{key}': bad CSS selector {selector!r}: the browser runs this one, "
+            "and browsers have no :contains(); select by class, id or attribute"
+        )
 
 
 def _field_rule(reader: _Reader, name: str) -> FieldRule | None:
@@ -209,8 +243,10 @@ def _fields(reader: _Reader) -> dict[str, FieldRule]:
 def parse_spec(data: dict, source: str) -> ShopSpec:
     top = _Reader(source, data)
     name = top.take("name", str, required=True)
+    if not SHOP_NAME.fullmatch(name):
+        raise top.fail("name", f"{name!r}: use letters, digits, '-' and '_' (it names the shop)")
     listing_reader = top.sub("listing", required=True)
-    item = listing_reader.selector("item", required=True)
+    item = listing_reader.selector("item", required=True, browser=True)
     fields_reader = listing_reader.sub("fields", required=True)
     fields = _fields(fields_reader)
     detail = _detail(top)
@@ -219,16 +255,19 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         if needed not in fields:
             raise fields_reader.fail(needed, "is required")
     listing = Listing(
-        item, fields, listing_reader.selector("sold_out"), listing_reader.selector("empty")
+        item,
+        fields,
+        listing_reader.selector("sold_out"),
+        listing_reader.selector("empty", browser=True),
     )
     listing_reader.finish()
 
     pag_reader = top.sub("pagination")
     pagination = Pagination(
         strategy=pag_reader.take("strategy", str, "none"),
-        selector=pag_reader.selector("selector"),
+        selector=pag_reader.selector("selector", browser=True),
         max_pages=pag_reader.take("max_pages", int, 1000),
-        done_selector=pag_reader.selector("done_selector"),
+        done_selector=pag_reader.selector("done_selector", browser=True),
     )
     if pagination.strategy not in PAGINATION_STRATEGIES:
         raise pag_reader.fail("strategy", f"must be one of {', '.join(PAGINATION_STRATEGIES)}")
@@ -241,21 +280,18 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
 
     pol_reader = top.sub("politeness")
     politeness = Politeness(
-        delay_seconds=pol_reader.take("delay_seconds", float, 0.0),
-        page_load_timeout=pol_reader.take("page_load_timeout", float, 30.0),
-        wait_timeout=pol_reader.take("wait_timeout", float, 15.0),
+        delay_seconds=pol_reader.number("delay_seconds", 0.0),
+        page_load_timeout=pol_reader.number("page_load_timeout", 30.0, positive=True),
+        wait_timeout=pol_reader.number("wait_timeout", 15.0, positive=True),
         retries=pol_reader.take("retries", int, 3),
-        backoff_seconds=pol_reader.take("backoff_seconds", float, 0.5),
+        backoff_seconds=pol_reader.number("backoff_seconds", 0.5),
         concurrency=pol_reader.take("concurrency", int, 1),
-        robots_timeout=pol_reader.take("robots_timeout", float, 5.0),
+        robots_timeout=pol_reader.number("robots_timeout", 5.0, positive=True),
     )
-    for key in ("delay_seconds", "page_load_timeout", "wait_timeout", "retries", "backoff_seconds"):
-        if getattr(politeness, key) < 0:
-            raise pol_reader.fail(key, "must not be negative")
+    if politeness.retries < 0:
+        raise pol_reader.fail("retries", "must not be negative")
     if politeness.concurrency < 1:
         raise pol_reader.fail("concurrency", "must be at least 1")
-    if politeness.robots_timeout <= 0:
-        raise pol_reader.fail("robots_timeout", "must be more than 0")
     pol_reader.finish()
 
     cat_reader = top.sub("categories")
@@ -270,15 +306,15 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
     if not start_urls or not all(isinstance(u, str) for u in start_urls):
         raise top.fail("start_urls", "must be a non-empty list of strings")
     currency = top.take("currency", str, "KRW")
-    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
-        raise top.fail("currency", f"{currency!r} is not an ISO 4217 code such as KRW")
+    if not is_currency(currency):
+        raise top.fail("currency", f"{currency!r} is not an ISO 4217 currency code such as KRW")
     decimal_separator = top.take("decimal_separator", str, None)
     if decimal_separator not in (None, ".", ","):
         raise top.fail("decimal_separator", "must be '.' or ','")
     spec = ShopSpec(
         name=name,
         display_name=top.take("display_name", str, name),
-        base_url=top.take("base_url", str, "").rstrip("/"),
+        base_url=_base_url(top),
         start_urls=tuple(start_urls),
         currency=currency,
         decimal_separator=decimal_separator,
@@ -295,6 +331,33 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
     return spec
 
 
+def _base_url(top: _Reader) -> str:
+    """May be left out, and given at crawl time (--base-url, pricelens.toml)."""
+    base = top.take("base_url", str, "")
+    if not base:
+        return ""
+    try:
+        return normal_base_url(base)
+    except ValueError as exc:
+        raise top.fail("base_url", str(exc)) from None
+
+
+def normal_base_url(url: str) -> str:
+    """*url* as the browser writes the URLs it reports (host in lower case, no default port,
+    no trailing slash), so they compare; ValueError if not an absolute http(s) URL."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    netloc = parts.netloc.lower()
+    if port == {"http": 80, "https": 443}[parts.scheme]:
+        netloc = netloc.rsplit(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
+
+
 def _steps(top: _Reader) -> tuple[Step, ...]:
     steps = []
     for index, table in enumerate(top.take("steps", list, [])):
@@ -304,7 +367,7 @@ def _steps(top: _Reader) -> tuple[Step, ...]:
         action = reader.take("action", str, required=True)
         if action not in STEP_ACTIONS:
             raise reader.fail("action", f"must be one of {', '.join(STEP_ACTIONS)}")
-        selector = reader.selector("selector", required=True)
+        selector = reader.selector("selector", required=True, browser=True)
         value = reader.take("value", str, None)
         if action in VALUE_STEPS and value is None:
             raise reader.fail("value", f"is required for action {action!r}")
@@ -317,7 +380,7 @@ def _for_each(top: _Reader) -> ForEach | None:
     if "for_each" not in top.table:
         return None
     reader = top.sub("for_each")
-    result = ForEach(reader.selector("selector", required=True))
+    result = ForEach(reader.selector("selector", required=True, browser=True))
     reader.finish()
     return result
 
@@ -343,6 +406,8 @@ def load_spec(path: str | Path) -> ShopSpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SpecError(f"{path}: cannot read shop spec: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (save it as UTF-8): {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from exc
     return parse_spec(data, str(path))

@@ -13,16 +13,24 @@ from urllib.parse import urldefrag, urlsplit
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
     ElementNotInteractableException,
+    InvalidElementStateException,
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
+    UnexpectedTagNameException,
     WebDriverException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from crawler.browser import cookies_header, evaluate, navigation_error, read_network_log
+from crawler.browser import (
+    cookies_header,
+    evaluate,
+    navigation_error,
+    read_network_log,
+    use_page_load_timeout,
+)
 from crawler.errors import StepFailed
 from crawler.spec import ShopSpec, Step
 
@@ -70,6 +78,13 @@ class RobotsCheck(Protocol):
         """Why *url* may not be fetched, or None; *timeout* bounds fetching robots.txt."""
         ...
 
+    def crawl_delay(self, url: str, timeout: float | None = None) -> float | None:
+        """The site's Crawl-delay in seconds, or None."""
+        ...
+
+
+MAX_CRAWL_DELAY = 60.0  # a longer Crawl-delay is held to this, so a crawl still ends
+
 
 class Pacer:
     """At least *delay* seconds between the starts of requests to one shop, shared by every
@@ -79,6 +94,11 @@ class Pacer:
         self.delay = delay
         self._lock = threading.Lock()
         self._next = 0.0
+
+    def at_least(self, delay: float) -> None:
+        """Never less than *delay* between requests from now on (a robots.txt Crawl-delay)."""
+        with self._lock:
+            self.delay = max(self.delay, delay)
 
     def wait(self) -> None:
         if self.delay <= 0:
@@ -154,6 +174,7 @@ class Browser:
             self.polite()
             self.loads += 1
             try:
+                use_page_load_timeout(self.driver, self.spec.politeness.page_load_timeout)
                 self.driver.get(url)
                 problem = self._load_problem(url, step, read, loaded=True)
             except TimeoutException:
@@ -252,6 +273,11 @@ class Browser:
         reason = self.robots.why_not(url, timeout) if self.robots else None
         if reason:
             raise StepFailed(self.spec.name, "robots", url, reason)
+        delay = self.robots.crawl_delay(url, timeout) if self.robots else None
+        if delay and delay > self.pacer.delay:
+            if delay > MAX_CRAWL_DELAY:
+                log.warning("%s: Crawl-delay %g s held to %g s", url, delay, MAX_CRAWL_DELAY)
+            self.pacer.at_least(min(delay, MAX_CRAWL_DELAY))
 
     def count_items(self) -> int:
         return self.driver.execute_script(
@@ -348,12 +374,22 @@ class Browser:
             elif step.action == "select":
                 self._select(self._wait_present(step, name), step, name)
             elif step.action == "type":
-                element = self._wait_present(step, name, clickable=True)
-                element.clear()
-                element.send_keys(step.value)
+                self._type(self._wait_present(step, name, clickable=True), step, name)
+
+    def _type(self, element, step: Step, name: str) -> None:
+        try:
+            element.clear()
+            element.send_keys(step.value)
+        except InvalidElementStateException:
+            tag = element.tag_name
+            raise self.fail(name, f"cannot type into a <{tag}>", step.selector) from None
 
     def _select(self, element, step: Step, name: str) -> None:
-        choice = Select(element)
+        try:
+            choice = Select(element)
+        except UnexpectedTagNameException:
+            tag = element.tag_name
+            raise self.fail(name, f"not a <select> but a <{tag}>", step.selector) from None
         try:
             choice.select_by_value(step.value)
         except NoSuchElementException:

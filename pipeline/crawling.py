@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -42,12 +42,13 @@ class ShopCrawlResult:
     status: str
     pages: int
     offers: int
-    failures: int
+    failures: int  # pages (or the whole shop) that failed
     new: int = 0
     price_changes: int = 0
     error: str | None = None
     photos: int = 0  # photos the offers show, fetched or found unchanged
     photos_unchanged: int = 0  # answered 304: not downloaded again
+    errors: int = 0  # rows in crawl_errors: failures and item/photo problems
 
 
 def _save_snapshot(folder: Path, failure: PageFailure, index: int) -> tuple[str | None, ...]:
@@ -98,7 +99,7 @@ def crawl_one_shop(
         task = progress.add_task(f"crawl {spec.name}", total=None, status="") if progress else None
 
         known_photos = store.known_photos(spec.name)
-        photos = {"photos": 0, "photos_unchanged": 0}
+        photos = {"photos": 0, "photos_unchanged": 0}  # and, at the end, "errors"
 
         def on_page(page: CrawledPage) -> None:
             store.save_page(run_id, page.offers, page.images, page.shop_labels, page.photo_sources)
@@ -142,23 +143,32 @@ def crawl_one_shop(
                 run["offers"],
                 len(failures),
                 error=str(exc),
+                errors=run["errors"],
             )
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (pipeline.cli): the run ends recorded
+            store.finish_crawl_run(run_id, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
+            raise
         except Exception as exc:  # a shop that cannot be crawled at all never stops the others
-            message = f"{spec.name}: crawl failed: {exc}"
+            message = str(exc) if str(exc).startswith(f"{spec.name}:") else f"crawl failed: {exc}"
+            message = message if message.startswith(f"{spec.name}:") else f"{spec.name}: {message}"
+            status = "failed"
             try:
                 store.record_crawl_error(run_id, message, spec.base_url, "session")
-                store.finish_crawl_run(run_id, "failed", message)
+                run = store.crawl_run(run_id)
+                status = "partial" if run["pages"] else "failed"  # what was stored stays
+                store.finish_crawl_run(run_id, status, message)
             except Exception:  # the database itself cannot be written (disk full): say so
                 log.exception("%s; the run could not be recorded", message)
             run = store.crawl_run(run_id)
             return ShopCrawlResult(
                 spec.name,
                 run_id,
-                "failed",
+                status,
                 run["pages"],
                 run["offers"],
                 len(failures) + 1,
                 error=message,
+                errors=run["errors"],
             )
         finally:
             if progress:
@@ -167,6 +177,7 @@ def crawl_one_shop(
         error = failures[0].message if failures else None
         store.finish_crawl_run(run_id, status, error)
         changes = store.crawl_run_changes(run_id)
+        photos["errors"] = store.crawl_run(run_id)["errors"]
         return ShopCrawlResult(
             spec.name,
             run_id,
@@ -201,6 +212,7 @@ def crawl_shops(
     Each session walks one shop at a time, longest first; with no shop left it helps with
     the detail pages of shops still being walked. Setting *stop* ends every shop's crawl
     after its current page."""
+    stop = stop or threading.Event()
     robots = RobotsPolicy(obey=options.obey_robots, backoff_seconds=options.backoff_seconds or 0.5)
     with BrowserLauncher(options.browser, needed=len(specs)) as launcher:
         if options.sessions <= 1:
@@ -222,7 +234,7 @@ def _crawl_in_sessions(
     robots: RobotsPolicy,
     pipeline_run_id: int | None,
     progress,
-    stop: threading.Event | None,
+    stop: threading.Event,
     launcher: BrowserLauncher,
 ) -> list[ShopCrawlResult]:
     order = sorted(range(len(specs)), key=lambda i: expected_work(specs[i]), reverse=True)
@@ -250,6 +262,12 @@ def _crawl_in_sessions(
         Helper(board, options.browser, robots, options.recycle_after, should_stop).run()
 
     with ThreadPoolExecutor(max_workers=options.sessions, thread_name_prefix="crawl") as pool:
-        for future in [pool.submit(session) for _ in range(options.sessions)]:
-            future.result()
+        futures = [pool.submit(session) for _ in range(options.sessions)]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:  # Ctrl-C reaches this thread only: stop the sessions too
+            stop.set()  # each ends after its current page, its run recorded as stopped
+            wait(futures)
+            raise
     return results

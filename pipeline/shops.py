@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from crawler.errors import SpecError
 from crawler.spec import ShopSpec, builtin_spec_paths, load_spec
 from pipeline.errors import PipelineError
 from pipeline.settings import Home
@@ -46,5 +47,24 @@ def resolve_specs(
         )
     if base_url and len(names) != 1:
         raise PipelineError("--base-url needs exactly one --shop")
-    specs = [load_spec(files[name].path) for name in names]
-    return [spec.with_base_url(base_url) for spec in specs] if base_url else specs
+    specs = [load_spec_file(files[name]) for name in names]
+    try:
+        specs = [spec.with_base_url(base_url) for spec in specs] if base_url else specs
+    except ValueError as exc:
+        raise PipelineError(f"--base-url: {exc}") from None
+    for spec in specs:
+        if problem := spec.unreachable():
+            raise SpecError(problem)
+    return specs
+
+
+def load_spec_file(file: SpecFile) -> ShopSpec:
+    """The spec in *file*, whose ``name`` must be the file's: one name for --shop, the
+    database and reports."""
+    spec = load_spec(file.path)
+    if spec.name != file.name:
+        raise SpecError(
+            f"{file.path}: key 'name': {spec.name!r} differs from the file name; rename the file "
+            f"to {spec.name}.toml or the shop to {file.name!r}"
+        )
+    return spec

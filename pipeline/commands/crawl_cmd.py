@@ -73,7 +73,7 @@ def crawl(env, shops, sessions, max_pages, base_url, ignore_robots, remote, chro
     """Crawl shops now and store their offers, prices and photos.
 
     Prints a summary per shop: pages, offers, new offers, price changes, errors (each
-    is in the crawl_errors table, with HTML and a screenshot of the page), photos, and how
+    is in the crawl_errors table; a failed page with its HTML and a screenshot), photos, and how
     many of those were fetched: one the shop says is unchanged since the last crawl (HTTP
     304 to its ETag or date) is not downloaded again.
     """
@@ -98,13 +98,13 @@ def crawl(env, shops, sessions, max_pages, base_url, ignore_robots, remote, chro
             str(r.offers),
             str(r.new),
             str(r.price_changes),
-            str(r.failures),
+            str(r.errors),
             str(r.photos),
             str(r.photos - r.photos_unchanged),
         )
     env.out.print(table)
     for r in results:
         if r.error:
-            env.err.print(f"{r.shop}: {r.error}", highlight=False, markup=False, soft_wrap=True)
+            env.err.print(r.error, highlight=False, markup=False, soft_wrap=True)
     if all(r.status == "failed" for r in results):
         raise PipelineError("every shop failed; see the errors above")

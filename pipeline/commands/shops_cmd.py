@@ -7,12 +7,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from crawler.browser import BrowserConfig
+from crawler.errors import SpecError
 from crawler.spec import load_spec
 from pipeline.commands.crawl_cmd import browser_options
 from pipeline.errors import PipelineError
 from pipeline.report import format_money
 from pipeline.shop_test import test_spec
-from pipeline.shops import resolve_specs, spec_files
+from pipeline.shops import load_spec_file, resolve_specs, spec_files
 
 
 def register(group: click.Group) -> None:
@@ -31,12 +32,21 @@ def list_(env):
     table = Table(title="Shops", title_justify="left")
     for column in ("name", "display name", "base url", "spec"):
         table.add_column(column, overflow="fold")
+    problems = []
     for name, file in spec_files(env.home).items():
-        spec = load_spec(file.path)
-        table.add_row(
-            name, spec.display_name, spec.base_url, "built-in" if file.builtin else str(file.path)
-        )
+        where = "built-in" if file.builtin else str(file.path)
+        try:
+            spec = load_spec_file(file)
+        except SpecError as exc:
+            problems.append(str(exc))
+            table.add_row(name, "[red]invalid[/red]", "", escape(where))
+        else:
+            table.add_row(name, escape(spec.display_name), spec.base_url, escape(where))
     env.out.print(table)
+    for problem in problems:
+        env.err.print(f"invalid: {problem}", highlight=False, markup=False, soft_wrap=True)
+    if problems:
+        raise PipelineError(f"{len(problems)} shop specs are invalid (listed above)")
 
 
 @shops.command()

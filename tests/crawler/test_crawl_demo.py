@@ -10,10 +10,12 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from crawler.browser import use_page_load_timeout
 from crawler.engine import _TAKE_ITEMS, crawl_shop
 from crawler.errors import CrawlStopped, StepFailed
 from crawler.spec import Listing, Step, load_builtin_spec
 from crawler.steps import Browser
+from demo.mall import MallSettings, run_mall
 
 pytestmark = pytest.mark.browser
 
@@ -323,3 +325,35 @@ def test_a_missing_option_is_a_step_error_naming_the_step(mall, browser):
     browser.get(mall.base_urls["menu"] + shop.detail_path(offer.sku))
     with pytest.raises(StepFailed, match=r"steps\[0\]:select.*#size.*XXXL"):
         Browser(spec, browser).run_steps()
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        (Step("select", "#title", "M"), "not a <select> but a <h1>"),
+        (Step("type", "#title", "shirt"), "cannot type into a <h1>"),
+    ],
+    ids=["select", "type"],
+)
+def test_a_step_on_the_wrong_kind_of_element_is_a_step_error(browser, step, problem):
+    page = "data:text/html,<h1 id=title>Shop</h1>"
+    browser.get(page)
+    spec = replace(load_builtin_spec("menu"), steps=(step,))
+    with pytest.raises(StepFailed) as caught:
+        Browser(spec, browser).run_steps()
+    message = str(caught.value)
+    assert f"steps[0]:{step.action}" in message and "'#title'" in message
+    assert problem in message and page in message
+
+
+def test_a_specs_page_load_timeout_bounds_every_page_load(browser):
+    settings = MallSettings(seed=3, products=12, shops=("classic",), faults="slow=1")
+    spec = load_builtin_spec("classic")
+    quick = replace(spec.politeness, page_load_timeout=0.3, retries=0)
+    try:
+        with run_mall(settings) as slow:  # every answer takes 1.5 s
+            shop = replace(spec, politeness=quick).with_base_url(slow.base_urls["classic"])
+            with pytest.raises(StepFailed, match="page load timed out"):
+                Browser(shop, browser).load(shop.absolute(shop.start_urls[0]), "goto")
+    finally:
+        use_page_load_timeout(browser, 30.0)  # the shared browser's usual limit

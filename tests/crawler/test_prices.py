@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from crawler.prices import EXPONENTS, ParsedPrice, minor_units, parse_price
+from crawler.currencies import currency_of_sign, exponent, is_currency
+from crawler.prices import ParsedPrice, minor_units, parse_price
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,7 @@ def test_decimal_separator_hint(text, separator, amount):
         ("-$5.00", "USD", "negative"),
         ("−5 €", "EUR", "negative"),
         ("USD -5", "USD", "negative"),
-        ("Rs. 500", "KRW", "unknown currency"),
+        ("Kz 500", "KRW", "unknown currency"),
     ],
 )
 def test_unreadable_price_is_none_with_a_reason(text, default, reason):
@@ -172,9 +173,51 @@ def test_minor_units(amount, currency, expected):
 
 
 @pytest.mark.parametrize(
-    ("currency", "exponent"),
-    [("KRW", 0), ("JPY", 0), ("USD", 2), ("EUR", 2), ("KWD", 3), ("BHD", 3)],
+    ("currency", "digits"),
+    [
+        ("KRW", 0),
+        ("JPY", 0),
+        ("VND", 0),
+        ("USD", 2),
+        ("EUR", 2),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("TND", 3),
+    ],
 )
-def test_exponents_follow_iso_4217(currency, exponent):
-    assert EXPONENTS[currency] == exponent
-    assert minor_units(Decimal(1), currency) == 10**exponent
+def test_exponents_follow_iso_4217(currency, digits):
+    assert exponent(currency) == digits
+    assert minor_units(Decimal(1), currency) == 10**digits
+
+
+@pytest.mark.parametrize(
+    ("text", "shop_currency", "amount", "currency"),
+    [
+        # a sign several currencies print means the shop's own currency where it uses it
+        ("$12.99", "CAD", 1299, "CAD"),
+        ("$12.99", "KRW", 1299, "USD"),
+        ("¥12.50", "CNY", 1250, "CNY"),
+        ("¥1,250", "JPY", 1250, "JPY"),
+        ("199 kr", "SEK", 19900, "SEK"),
+        ("199 kr", "NOK", 19900, "NOK"),
+        ("C$ 14.99", "CAD", 1499, "CAD"),
+        ("A$12.99", "AUD", 1299, "AUD"),
+        ("R$ 1.299,90", "BRL", 129990, "BRL"),
+        ("12,99 zł", "PLN", 1299, "PLN"),
+        ("Rs. 1,299", "INR", 129900, "INR"),
+        ("12.900₫", "VND", 12900, "VND"),
+        ("Fr. 12.50", "CHF", 1250, "CHF"),
+        ("3.500 TND", "TND", 3500, "TND"),
+        ("€5", "USD", 500, "EUR"),  # a sign of one currency only is that currency
+    ],
+)
+def test_shared_and_local_currency_signs(text, shop_currency, amount, currency):
+    parsed = parse_price(text, shop_currency)
+    assert (parsed.amount, parsed.currency, parsed.error) == (amount, currency, None)
+
+
+def test_currency_codes_come_from_iso_4217():
+    assert is_currency("SEK") and is_currency("KRW")
+    assert not is_currency("ABC") and not is_currency("krw")
+    assert currency_of_sign("sek", "KRW") == "SEK"
+    assert currency_of_sign("@@", "KRW") is None

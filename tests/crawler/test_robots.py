@@ -7,12 +7,16 @@ import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from crawler import addresses
+from crawler.engine import ShopCrawler
 from crawler.robots import FETCH_USER_AGENT, MAX_BYTES, MAX_REDIRECTS, RobotsPolicy, robots_url
+from crawler.spec import load_builtin_spec
+from crawler.steps import MAX_CRAWL_DELAY, Browser, Pacer
 
 
 class Site:
@@ -410,3 +414,39 @@ def test_obey_false_allows_everything_without_asking(site):
 )
 def test_robots_url_is_one_per_scheme_host_and_port(url, expected):
     assert robots_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("own_delay", "crawl_delay", "held"),
+    [(0.0, "2.5", 2.5), (4.0, "2.5", 4.0), (0.0, "3600", MAX_CRAWL_DELAY)],
+    ids=["robots-slower", "spec-slower", "held-to-the-cap"],
+)
+def test_a_shops_pages_keep_the_sites_crawl_delay(site, own_delay, crawl_delay, held):
+    """The spec's delay_seconds is a floor; a longer Crawl-delay (up to a cap) wins."""
+    site.robots(f"User-agent: *\nCrawl-delay: {crawl_delay}\n")
+    spec = load_builtin_spec("classic").with_base_url(site.base)
+    spec = replace(spec, politeness=replace(spec.politeness, delay_seconds=own_delay))
+    browser = Browser(spec, driver=None, robots=RobotsPolicy())
+    browser.guard(site.url("/products?page=1"), "goto")
+    assert browser.pacer.delay == held
+
+
+def test_photos_on_the_shops_host_obey_its_robots_txt_and_share_its_pacer(site, tmp_path):
+    class CountingPacer(Pacer):
+        waits = 0
+
+        def wait(self) -> None:
+            CountingPacer.waits += 1
+
+    site.robots("User-agent: *\nDisallow: /images/private/\n")
+    spec = load_builtin_spec("classic").with_base_url(site.base)
+    crawler = ShopCrawler(
+        spec, None, tmp_path, print, print, RobotsPolicy(), pacer=CountingPacer(0.0)
+    )
+    refused = crawler._photo_gate(site.url("/images/private/1.png"))
+    assert refused and "disallowed" in refused and "/images/private/1.png" in refused
+    assert crawler._photo_gate(site.url("/images/2.png")) is None
+    assert CountingPacer.waits == 1  # the allowed one waited its turn with the pages
+    # another host (a CDN) is neither asked for its robots.txt nor paced as the shop
+    assert crawler._photo_gate("http://cdn.pricelens-test.invalid/images/private/3.png") is None
+    assert CountingPacer.waits == 1 and site.robots_requests() == 1

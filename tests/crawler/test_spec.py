@@ -162,6 +162,54 @@ INVALID = [
         "at least 1",
     ),
     ('currency = "KRW"', 'currency = "krw"', "currency", "ISO 4217"),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\nwait_timeout = nan\n',
+        "politeness.wait_timeout",
+        "finite",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\npage_load_timeout = inf\n',
+        "politeness.page_load_timeout",
+        "finite",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\npage_load_timeout = 0\n',
+        "politeness.page_load_timeout",
+        "more than 0",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\nwait_timeout = 0\n',
+        "politeness.wait_timeout",
+        "more than 0",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\nbackoff_seconds = -inf\n',
+        "politeness.backoff_seconds",
+        "finite",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\ndelay_seconds = -1\n',
+        "politeness.delay_seconds",
+        "not be negative",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\nretries = -1\n',
+        "politeness.retries",
+        "not be negative",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[politeness]\nrobots_timeout = 0\n',
+        "politeness.robots_timeout",
+        "more than 0",
+    ),
     ('currency = "KRW"', 'currency = "WON!"', "currency", "ISO 4217"),
     ('currency = "KRW"', "currency = 410", "currency", "must be str"),
     (
@@ -174,6 +222,34 @@ INVALID = [
     ('start_urls = ["/products?page=1"]', "start_urls = [1, 2]", "start_urls", "non-empty"),
     ('start_urls = ["/products?page=1"]', 'start_urls = "/products"', "start_urls", "must be list"),
     ('name = "classic"', "name = 7", "name", "must be str"),
+    ('name = "classic"', 'name = ""', "name", "letters, digits"),
+    ('name = "classic"', 'name = "my shop"', "name", "letters, digits"),
+    ('currency = "KRW"', 'currency = "ABC"', "currency", "ISO 4217"),
+    (
+        'base_url = "http://127.0.0.1:8101"',
+        'base_url = "127.0.0.1:8101"',
+        "base_url",
+        "absolute http(s) URL",
+    ),
+    (
+        'base_url = "http://127.0.0.1:8101"',
+        'base_url = "ftp://127.0.0.1:8101"',
+        "base_url",
+        "absolute http(s) URL",
+    ),
+    # selectors the browser runs must be CSS a browser knows (cssselect adds :contains)
+    (
+        'item = "li.product"',
+        "item = \"li.product:contains('Shirt')\"",
+        "listing.item",
+        "no :contains()",
+    ),
+    (
+        'selector = "nav.pagination a.next"',
+        "selector = \"a:contains('Next')\"",
+        "pagination.selector",
+        "no :contains()",
+    ),
     ('item = "li.product"', 'item = "li..product"', "listing.item", "bad CSS selector"),
     ('sold_out = ".sold-out"', 'sold_out = ".sold-out["', "listing.sold_out", "bad CSS selector"),
     (
@@ -263,6 +339,20 @@ def test_invalid_toml_names_the_file(tmp_path, old, new):
     assert "not valid TOML" in str(caught.value)
 
 
+def test_a_relative_start_url_without_base_url_loads_but_cannot_be_crawled(tmp_path):
+    spec = load_spec(write_variant(tmp_path, 'base_url = "http://127.0.0.1:8101"', ""))
+    assert "key 'base_url': is required" in spec.unreachable()
+    assert spec.with_base_url("http://127.0.0.1:9").unreachable() is None
+
+
+def test_a_spec_that_is_not_utf8_is_a_spec_error_naming_it(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(classic_text().replace("Hanbit", "Caf\u00e9").encode("latin-1", "replace"))
+    with pytest.raises(SpecError, match="not UTF-8") as caught:
+        load_spec(path)
+    assert str(path) in str(caught.value)
+
+
 def test_missing_file_is_a_spec_error_naming_it(tmp_path):
     path = tmp_path / "absent.toml"
     with pytest.raises(SpecError) as caught:
@@ -312,6 +402,28 @@ def test_missing_file_is_a_spec_error_naming_it(tmp_path):
             'base_url = "http://127.0.0.1:8101/"',
             lambda s: s.base_url == "http://127.0.0.1:8101",
         ),
+        (  # the browser reports hosts in lower case; so does the spec, for comparisons
+            'base_url = "http://127.0.0.1:8101"',
+            'base_url = "http://Shop.Example:8101/Path"',
+            lambda s: s.base_url == "http://shop.example:8101/Path",
+        ),
+        (
+            'base_url = "http://127.0.0.1:8101"',
+            'base_url = "https://shop.example:443/"',
+            lambda s: s.base_url == "https://shop.example",
+        ),
+        (  # absolute start URLs need no base_url
+            'base_url = "http://127.0.0.1:8101"   # the demo replaces this with the port '
+            'it picked\nstart_urls = ["/products?page=1"]',
+            'start_urls = ["http://127.0.0.1:8101/products?page=1"]',
+            lambda s: s.base_url == "" and s.start_urls[0].startswith("http://"),
+        ),
+        (  # a Python-side selector may use cssselect's :contains()
+            'sold_out = ".sold-out"',
+            "sold_out = \"span:contains('Sold out')\"",
+            lambda s: s.listing.sold_out == "span:contains('Sold out')",
+        ),
+        ('currency = "KRW"', 'currency = "SEK"', lambda s: s.currency == "SEK"),
     ],
 )
 def test_valid_variation_is_read(tmp_path, old, new, check):

@@ -198,3 +198,39 @@ def test_shops_test_prints_the_first_page_and_stores_nothing(mall, tmp_path):
     assert first[0].title.split()[0] in result.output  # from the first menu entry with goods
     assert "/c/" + CATEGORIES[first[0].product.category][0] in result.output
     assert not (tmp_path / "pricelens.db").exists()
+
+
+def test_the_summarys_errors_are_the_rows_in_crawl_errors(tmp_path):
+    """Photos refused (not pages failed) still count as the run's errors, as recorded."""
+    settings = MallSettings(seed=5, products=12, shops=("classic",), faults="corrupt_image=1")
+    with run_mall(settings) as running:
+        args = ("crawl", "--shop", "classic", "--base-url", running.base_urls["classic"])
+        result = invoke(tmp_path, *args, "--max-pages", "1")
+    assert result.exit_code == 0, result.output
+    row = summary_row(result.output, "classic")
+    with sqlite3.connect(Home(tmp_path).database) as db:
+        status, errors = db.execute("SELECT status, errors FROM crawl_runs").fetchone()
+        recorded = db.execute("SELECT COUNT(*) FROM crawl_errors").fetchone()[0]
+    assert row[1] == status == "ok"  # every page was read; only the photos were refused
+    assert int(row[6]) == errors == recorded > 0
+
+
+def test_shops_list_marks_invalid_and_misnamed_specs_and_crawl_refuses_them(tmp_path):
+    shops = tmp_path / "shops"
+    shops.mkdir()
+    classic = builtin_spec_paths()["classic"].read_text(encoding="utf-8")
+    (shops / "mine.toml").write_text(classic.replace('name = "classic"', 'name = "myshop"'))
+    (shops / "typo.toml").write_text(classic.replace('name = "classic"', 'name = "typo"\ncolor=1'))
+    (shops / "latin.toml").write_bytes(b'name = "caf\xe9"\n')
+    listed = invoke(tmp_path, "shops", "list")
+    assert listed.exit_code == 1
+    names = {line.split("│")[1].strip() for line in listed.output.splitlines() if "│" in line}
+    assert {"classic", "spa", "mine", "typo", "latin"} <= names  # every spec is still listed
+    assert f"{shops / 'mine.toml'}: key 'name': 'myshop' differs from the file name" in (
+        listed.output
+    )
+    assert f"{shops / 'typo.toml'}: key 'color': unknown key" in listed.output
+    assert f"{shops / 'latin.toml'}: not UTF-8" in listed.output
+    crawled = invoke(tmp_path, "crawl", "--shop", "mine")
+    assert crawled.exit_code == 1 and "differs from the file name" in crawled.output
+    assert not Home(tmp_path).database.exists()  # refused before anything ran

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
@@ -118,3 +121,41 @@ def test_a_listing_page_cut_short_is_loaded_again_never_stored_half(tmp_path):
     stored = dict(db.execute("SELECT sku, price FROM offers"))
     assert stored == truth  # every offer, every price: the half page was not taken
     assert lost_or_doubled(home.database) == NOTHING_LOST
+
+
+class InterruptingProgress:
+    """A progress display that presses Ctrl-C when the first page has been stored: in this
+    thread, or (*signal*) as a real SIGINT, which only the main thread receives."""
+
+    def __init__(self, signal: bool = False):
+        self.signal, self.pressed = signal, False
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def update(self, task, advance: int = 0, **fields) -> None:
+        if advance and not self.pressed:
+            self.pressed = True
+            if not self.signal:
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("sessions", [1, 2])
+def test_an_interrupted_crawl_records_its_run_as_ended_with_what_it_stored(tmp_path, sessions):
+    home = Home(tmp_path / "home").create()
+    settings = MallSettings(seed=4, products=45, shops=("classic", "spa"))
+    with run_mall(settings) as mall:
+        specs = [load_builtin_spec(s).with_base_url(mall.base_urls[s]) for s in ("classic", "spa")]
+        options = replace(QUICK, sessions=sessions)
+        with pytest.raises(KeyboardInterrupt):
+            crawl_shops(home, specs, options, progress=InterruptingProgress(sessions > 1))
+    db = sqlite3.connect(home.database)
+    runs = db.execute("SELECT status, finished_at, pages, offers FROM crawl_runs").fetchall()
+    assert runs and all(finished for _, finished, _, _ in runs), runs  # none left "running"
+    # one session: the run under way is "interrupted" at once; with two, the main thread
+    # asks both sessions to stop after their current page
+    ended = {"interrupted"} if sessions == 1 else {"stopped", "ok"}
+    assert {status for status, *_ in runs} <= ended, runs
+    stored = db.execute("SELECT COUNT(*) FROM offers").fetchone()[0]
+    assert stored == sum(offers for *_, offers in runs) > 0  # what was stored is counted

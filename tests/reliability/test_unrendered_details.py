@@ -99,12 +99,14 @@ def test_fetched_detail_pages_are_retried_on_5xx_and_fail_alone_on_4xx(tmp_path)
             (
                 "open_detail",
                 base_url + served.detail_path(gone.sku),
-                "scroll: detail page failed: HTTP 404",
+                f"scroll: detail page failed at {base_url + served.detail_path(gone.sku)}: "
+                "HTTP 404",
             ),
             (
                 "open_detail",
                 base_url + served.detail_path(broken.sku),
-                f"scroll: detail page failed: HTTP 500 (after {attempts} attempts)",
+                f"scroll: detail page failed at {base_url + served.detail_path(broken.sku)}: "
+                f"HTTP 500 (after {attempts} attempts)",
             ),
         ],
         key=lambda row: row[1],

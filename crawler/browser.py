@@ -155,7 +155,13 @@ class BrowserSession:
         self._profile = tempfile.mkdtemp(prefix="pricelens-chrome-")
         options.add_argument(f"--user-data-dir={self._profile}")
         if self.config.remote_url:
-            self.driver = webdriver.Remote(command_executor=self.config.remote_url, options=options)
+            url = self.config.remote_url
+            try:
+                self.driver = webdriver.Remote(command_executor=url, options=options)
+            except urllib3.exceptions.HTTPError as exc:  # refused, timed out, no such host
+                raise DriverUnavailable(
+                    f"the remote WebDriver at {url} cannot be reached: {type(exc).__name__}"
+                ) from exc
         else:
             service = Service(
                 executable_path=resolve_driver(self.config.driver_path),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import click
 from rich.table import Table
 
@@ -25,12 +27,21 @@ sessions_option = click.option(
 )
 
 
+def _http_url(ctx, param, value: str | None) -> str | None:
+    if value is not None and (
+        urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname
+    ):
+        raise click.BadParameter(f"{value!r} is not an http(s) URL such as http://grid:4444")
+    return value
+
+
 def browser_options(command):
     """--remote and --chromedriver, shared by every command that starts browsers."""
     command = click.option(
         "--remote",
         metavar="URL",
         default=None,
+        callback=_http_url,
         help="Run every session on a Selenium Grid or any W3C remote WebDriver.",
     )(command)
     return click.option(

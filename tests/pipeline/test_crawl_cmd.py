@@ -234,3 +234,13 @@ def test_shops_list_marks_invalid_and_misnamed_specs_and_crawl_refuses_them(tmp_
     crawled = invoke(tmp_path, "crawl", "--shop", "mine")
     assert crawled.exit_code == 1 and "differs from the file name" in crawled.output
     assert not Home(tmp_path).database.exists()  # refused before anything ran
+
+
+def test_a_remote_webdriver_that_is_not_there_is_named(mall, tmp_path):
+    args = ("crawl", "--shop", "classic", "--base-url", mall.base_urls["classic"])
+    not_a_url = invoke(tmp_path, *args, "--remote", "grid:4444")
+    assert not_a_url.exit_code == 2 and "'grid:4444' is not an http(s) URL" in not_a_url.output
+    remote = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    gone = invoke(tmp_path, *args, "--remote", remote)
+    assert gone.exit_code == 1
+    assert f"the remote WebDriver at {remote} cannot be reached" in gone.output

@@ -19,6 +19,7 @@ from lxml.etree import ParserError
 from crawler.jsonld import product_fields
 from crawler.prices import parse_price
 from crawler.spec import FIELD_NAMES, FieldRule, ShopSpec
+from crawler.stock import in_stock
 from db.records import Offer
 
 
@@ -144,6 +145,16 @@ def safe_http_url(url: str | None, page_url: str) -> str | None:
     return absolute if urlsplit(absolute).scheme in ("http", "https") else None
 
 
+def _in_stock(item: RawItem) -> bool | None:
+    """Out of stock if the sold-out marker (or JSON-LD) says so; else what the stock text
+    says; with no stock text, in stock; with text that says neither, unknown (NULL)."""
+    if item.sold_out:
+        return False
+    if "stock" not in item.fields:
+        return True
+    return in_stock(item.fields["stock"])
+
+
 def to_offer(item: RawItem, spec: ShopSpec, page_url: str, scraped_at: datetime) -> Offer | None:
     """Interpret one item; None when it has no usable URL or title (nothing to key it by)."""
     f = item.fields
@@ -166,7 +177,7 @@ def to_offer(item: RawItem, spec: ShopSpec, page_url: str, scraped_at: datetime)
         price=price.amount,
         currency=price.currency,
         list_price=was.amount if was else None,
-        in_stock=not item.sold_out,
+        in_stock=_in_stock(item),
         category_raw=f.get("category"),
         image_url=safe_http_url(f.get("image"), page_url),
         price_raw=price.raw or None,

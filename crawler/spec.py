@@ -23,7 +23,7 @@ from crawler.currencies import is_currency
 from crawler.errors import SpecError
 from db.records import LABELS
 
-FIELD_NAMES = ("title", "price", "list_price", "url", "image", "sku", "category")
+FIELD_NAMES = ("title", "price", "list_price", "url", "image", "sku", "category", "stock")
 PAGINATION_STRATEGIES = ("none", "next_page", "load_more", "infinite_scroll")
 STEP_ACTIONS = ("dismiss", "click", "wait_for", "scroll", "select", "type")
 VALUE_STEPS = ("select", "type")  # steps that need a value: the option, the text

@@ -4,11 +4,20 @@ are empty or broken."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from crawler.errors import SpecError
-from crawler.extract import RawItem, complete_from_detail, extract_fragments, extract_items
+from crawler.extract import (
+    RawItem,
+    complete_from_detail,
+    extract_fragments,
+    extract_items,
+    to_offer,
+)
 from crawler.spec import parse_spec
+from crawler.stock import in_stock
 
 LISTING = """<!doctype html><html><body><ul class="grid">
 <li class="product" data-sku="A1">
@@ -186,3 +195,51 @@ def test_a_selector_the_extractor_cannot_run_is_refused_when_the_spec_loads(sele
         parse_spec(data, "shop.toml")
     message = str(caught.value)
     assert "shop.toml" in message and "'listing.item'" in message and reason in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("In stock", True),
+        ("Only 3 left!", True),
+        ("https://schema.org/InStock", True),
+        ("재고 있음", True),
+        ("Sold out", False),
+        ("Out of stock", False),
+        ("Not available", False),
+        ("0 left", False),
+        ("https://schema.org/OutOfStock", False),
+        ("품절", False),
+        ("Ausverkauft", False),
+        ("Ships in 3 weeks", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_stock_text_is_read_as_in_or_out_of_stock_or_unknown(text, expected):
+    assert in_stock(text) is expected
+
+
+def test_a_stock_field_decides_stock_unless_the_sold_out_marker_is_there():
+    data = {
+        "name": "shop",
+        "base_url": "http://shop.example",
+        "start_urls": ["/"],
+        "listing": {
+            "item": "li",
+            "sold_out": ".gone",
+            "fields": {"title": "b", "price": "i", "url": {"attr": "data-url"}, "stock": "em"},
+        },
+    }
+    html = (
+        '<ul><li data-url="/1"><b>A</b><i>1</i><em>In stock</em></li>'
+        '<li data-url="/2"><b>B</b><i>1</i><em>Out of stock</em></li>'
+        '<li data-url="/3"><b>C</b><i>1</i><em>In stock</em><s class="gone"></s></li>'
+        '<li data-url="/4"><b>D</b><i>1</i><em>Ask us</em></li></ul>'
+    )
+    spec = parse_spec(data, "shop.toml")
+    now = datetime.now(UTC)
+    offers = [
+        to_offer(item, spec, "http://shop.example/", now) for item in extract_items(html, spec)
+    ]
+    assert [offer.in_stock for offer in offers] == [True, False, False, None]

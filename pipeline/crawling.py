@@ -211,7 +211,7 @@ def crawl_shops(
     """Crawl *specs* with up to ``options.sessions`` browsers at once; results in spec order.
     Each session walks one shop at a time, longest first; with no shop left it helps with
     the detail pages of shops still being walked. Setting *stop* ends every shop's crawl
-    after its current page."""
+    after its current page, and shops not begun are left out of the results."""
     stop = stop or threading.Event()
     robots = RobotsPolicy(obey=options.obey_robots, backoff_seconds=options.backoff_seconds or 0.5)
     with BrowserLauncher(options.browser, needed=len(specs)) as launcher:
@@ -221,6 +221,7 @@ def crawl_shops(
                     home, spec, options, robots, pipeline_run_id, progress, stop, launcher=launcher
                 )
                 for spec in specs
+                if not stop.is_set()  # a shop not begun before the stop is not begun at all
             ]
         return _crawl_in_sessions(
             home, specs, options, robots, pipeline_run_id, progress, stop, launcher
@@ -242,7 +243,7 @@ def _crawl_in_sessions(
     results: list[ShopCrawlResult | None] = [None] * len(specs)
 
     def session() -> None:
-        while (picked := board.next_shop()) is not None:
+        while not stop.is_set() and (picked := board.next_shop()) is not None:
             index, spec = picked
             try:
                 results[index] = crawl_one_shop(
@@ -270,4 +271,4 @@ def _crawl_in_sessions(
             stop.set()  # each ends after its current page, its run recorded as stopped
             wait(futures)
             raise
-    return results
+    return [result for result in results if result is not None]  # None: not begun (stop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import threading
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -159,3 +160,23 @@ def test_an_interrupted_crawl_records_its_run_as_ended_with_what_it_stored(tmp_p
     assert {status for status, *_ in runs} <= ended, runs
     stored = db.execute("SELECT COUNT(*) FROM offers").fetchone()[0]
     assert stored == sum(offers for *_, offers in runs) > 0  # what was stored is counted
+
+
+@pytest.mark.parametrize("sessions", [1, 2])
+def test_a_stop_ends_the_shops_under_way_and_begins_no_other(tmp_path, sessions):
+    class StoppingProgress(InterruptingProgress):
+        def update(self, task, advance: int = 0, **fields) -> None:
+            if advance:
+                stop.set()  # as `serve` does on SIGTERM
+
+    stop = threading.Event()
+    home = Home(tmp_path / "home").create()
+    names = ("classic", "spa", "scroll", "menu")
+    with run_mall(MallSettings(seed=4, products=45, shops=names)) as mall:
+        specs = [load_builtin_spec(s).with_base_url(mall.base_urls[s]) for s in names]
+        options = replace(QUICK, sessions=sessions)
+        results = crawl_shops(home, specs, options, progress=StoppingProgress(), stop=stop)
+    assert 1 <= len(results) <= sessions < len(names)  # only the shops begun before the stop
+    assert {r.status for r in results} <= {"stopped", "ok"}, results
+    db = sqlite3.connect(home.database)
+    assert db.execute("SELECT COUNT(*) FROM crawl_runs").fetchone()[0] == len(results)

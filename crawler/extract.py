@@ -183,4 +183,5 @@ def to_offer(item: RawItem, spec: ShopSpec, page_url: str, scraped_at: datetime)
         price_raw=price.raw or None,
         price_error=price.error,
         scraped_at=scraped_at,
+        price_is_from=price.is_from,
     )

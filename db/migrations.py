@@ -218,11 +218,18 @@ CREATE TABLE photo_sources (
 CREATE INDEX photo_sources_image ON photo_sources(image_sha256);
 """
 
+# "from 9,900": the price is the lowest of several variants (sizes), not the price of each
+_PRICE_IS_FROM = """
+ALTER TABLE offers ADD COLUMN price_is_from INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE price_observations ADD COLUMN price_is_from INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "match corrections and fingerprints", _MATCH_CORRECTIONS),
     Migration(3, "second-best predicted label", _SECOND_LABEL),
     Migration(4, "photo sources and their HTTP validators", _PHOTO_SOURCES),
+    Migration(5, "'from' prices", _PRICE_IS_FROM),
 )
 
 

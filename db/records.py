@@ -56,6 +56,7 @@ class Offer:
     price_error: str | None = None
     image_sha256: str | None = None
     scraped_at: datetime = field(default_factory=utc_now)
+    price_is_from: bool = False  # "from 9,900": the lowest of several variants' prices
 
 
 @dataclass(frozen=True)

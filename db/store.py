@@ -74,8 +74,8 @@ class Store(RunStore, ModelStore, GroupStore):
             """
             INSERT INTO offers (shop_id, offer_key, url, sku, title, price, currency, list_price,
                                 in_stock, category_raw, image_url, image_sha256, first_seen_at,
-                                last_seen_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                last_seen_at, price_is_from)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(shop_id, offer_key) DO UPDATE SET
                 url = excluded.url,
                 title = excluded.title,
@@ -85,6 +85,8 @@ class Store(RunStore, ModelStore, GroupStore):
                                 ELSE excluded.currency END,
                 list_price = CASE WHEN excluded.price IS NULL THEN list_price
                                   ELSE excluded.list_price END,
+                price_is_from = CASE WHEN excluded.price IS NULL THEN price_is_from
+                                     ELSE excluded.price_is_from END,
                 in_stock = COALESCE(excluded.in_stock, in_stock),
                 category_raw = COALESCE(excluded.category_raw, category_raw),
                 image_url = COALESCE(excluded.image_url, image_url),
@@ -107,6 +109,7 @@ class Store(RunStore, ModelStore, GroupStore):
                 offer.image_sha256,
                 seen,
                 seen,
+                int(offer.price_is_from),
             ),
         ).fetchone()
         return row[0]
@@ -124,8 +127,8 @@ class Store(RunStore, ModelStore, GroupStore):
             """
             INSERT OR IGNORE INTO price_observations
                 (offer_id, crawl_run_id, price, currency, list_price, in_stock,
-                 price_raw, price_error, observed_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 price_raw, price_error, observed_at, price_is_from)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (
                 offer_id,
@@ -137,6 +140,7 @@ class Store(RunStore, ModelStore, GroupStore):
                 offer.price_raw,
                 None if offer.price is not None else error,
                 _iso(offer.scraped_at),
+                int(offer.price_is_from),
             ),
         )
 

@@ -93,7 +93,7 @@ def test_(env, name, base_url, ignore_robots, remote, chromedriver):
         table.add_column(column, overflow="fold")
     for offer in page.offers:
         price = (
-            format_money(offer.price, offer.currency)
+            ("from " if offer.price_is_from else "") + format_money(offer.price, offer.currency)
             if offer.price is not None
             else f"NULL ({offer.price_error}: {offer.price_raw!r})"
         )

@@ -243,3 +243,18 @@ def test_a_stock_field_decides_stock_unless_the_sold_out_marker_is_there():
         to_offer(item, spec, "http://shop.example/", now) for item in extract_items(html, spec)
     ]
     assert [offer.in_stock for offer in offers] == [True, False, False, None]
+
+
+def test_a_from_price_is_kept_as_such():
+    spec = parse_spec(
+        {
+            "name": "shop",
+            "base_url": "http://shop.example",
+            "start_urls": ["/"],
+            "listing": {"item": "li", "fields": {"title": "b", "price": "i", "url": "b"}},
+        },
+        "shop.toml",
+    )
+    items = extract_items("<ul><li><b>Cap</b><i>from 9,900원</i></li></ul>", spec)
+    offer = to_offer(items[0], spec, "http://shop.example/", datetime.now(UTC))
+    assert (offer.price, offer.price_is_from) == (9900, True)

@@ -123,7 +123,7 @@ def test_statement_is_refused_while_a_writer_has_the_file_open(db_path, tmp_path
     ("sql", "check"),
     [
         ("PRAGMA table_info(offers)", lambda r: "price" in [row[1] for row in r.rows]),
-        ("PRAGMA table_info('price_observations')", lambda r: len(r.rows) == 10),
+        ("PRAGMA table_info('price_observations')", lambda r: len(r.rows) == 11),
         ("PRAGMA index_list(offers)", lambda r: len(r.rows) >= 3),
         (
             "PRAGMA foreign_key_list(offers)",

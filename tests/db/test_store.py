@@ -492,3 +492,20 @@ def test_store_reopens_with_its_data(db_path):
     with Store(db_path) as second:
         assert second.count("offers") == 1
         assert second.count("price_observations") == 1
+
+
+def test_a_from_price_is_marked_on_the_offer_and_its_observation(store):
+    run = store.start_crawl_run("classic")
+    (offer_id,) = store.save_page(run, [make_offer(price=9900, price_is_from=True)])
+    assert offer_row(store, offer_id)["price_is_from"] == 1
+    observed = rows(store, "SELECT price, price_is_from FROM price_observations")
+    assert observed == [(9900, 1)]
+    later_run = store.start_crawl_run("classic")  # the shop now shows one price
+    store.save_page(later_run, [make_offer(price=10900, scraped_at=later(5))])
+    assert offer_row(store, offer_id)["price_is_from"] == 0
+    unread = store.start_crawl_run("classic")  # an unreadable price keeps the last one's mark
+    store.save_page(unread, [make_offer(price=None, price_error="x", scraped_at=later(9))])
+    assert (offer_row(store, offer_id)["price"], offer_row(store, offer_id)["price_is_from"]) == (
+        10900,
+        0,
+    )

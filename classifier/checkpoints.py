@@ -98,10 +98,23 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path}: checkpoint not found") from exc
     except Exception as exc:  # pickle payloads are refused here by weights_only
-        raise CheckpointError(f"{path}: not a loadable pricelens checkpoint: {exc}") from exc
+        raise CheckpointError(
+            f"{path}: not a loadable pricelens checkpoint: {_reason(exc)}"
+        ) from exc
     if not isinstance(state, dict) or any(key not in state for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path}: not a pricelens checkpoint (no model/config/classes)")
     return state
+
+
+def _reason(exc: Exception) -> str:
+    """torch's error without its advice to retry with ``weights_only=False``, which would run
+    whatever the file carries: only the line that says what was refused."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("Weights only load failed"):
+        return str(exc)
+    advice = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    kept = [line for line in lines if not line.startswith(advice)]
+    return "refused by the weights-only loader: " + (" ".join(kept) or lines[0])
 
 
 def rng_state(generator: torch.Generator) -> dict:

@@ -8,6 +8,8 @@ to what produced it; it holds only plain values, which keeps checkpoints loadabl
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -15,6 +17,8 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from classifier.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CHOICES = {
     "optimizer": ("sgd", "adamw"),
@@ -58,28 +62,51 @@ class TrainConfig:
     cuda_graphs: bool = True  # replay each step from a captured CUDA graph (CUDA, one process)
     workers: int = 2  # DataLoader workers decoding scraped photos from disk
     tensorboard: bool = True
-    train_limit: int | None = None  # only the first N training images (tests, quick tries)
+    # only the first N training images (tests, quick tries); with dataset "both", the first N
+    # Fashion-MNIST images (all the scraped photos are kept)
+    train_limit: int | None = None
     eval_limit: int | None = None
     seed: int = 0
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for key, allowed in CHOICES.items():
+        # here, not at import time: classifier.model loads torch, and config is imported widely
+        from classifier.model import LAYOUTS
+
+        for key, allowed in {"architecture": tuple(LAYOUTS), **CHOICES}.items():
             if getattr(self, key) not in allowed:
-                raise ConfigError(f"{key}: {getattr(self, key)!r} is not one of {allowed}")
+                raise ConfigError(f"{key}: {getattr(self, key)!r} is not one of {allowed}", key)
         for key in ("epochs", "batch_size", "width", "embedding_dim"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
-        if not 0 <= self.shop_augment <= 1 or not 0 <= self.erase <= 1:
-            raise ConfigError("shop_augment and erase must lie in [0, 1]")
-        if not 0 < self.warmup < 1:
-            raise ConfigError("warmup must lie in (0, 1)")
+            _check(self, key, getattr(self, key) >= 1, "must be at least 1")
+        for key in ("patience", "workers"):
+            _check(self, key, getattr(self, key) >= 0, "must be at least 0")
+        for key in ("train_limit", "eval_limit"):
+            value = getattr(self, key)
+            _check(self, key, value is None or value >= 1, "must be at least 1 (none: no limit)")
+        _check(self, "lr", math.isfinite(self.lr) and self.lr > 0, "must be a number above 0")
+        for key in ("weight_decay", "grad_clip"):
+            value = getattr(self, key)
+            _check(self, key, math.isfinite(value) and value >= 0, "must be a number, at least 0")
+        for key in ("momentum", "label_smoothing"):
+            _check(self, key, 0 <= getattr(self, key) < 1, "must lie in [0, 1)")
+        for key in ("shop_augment", "erase"):
+            _check(self, key, 0 <= getattr(self, key) <= 1, "must lie in [0, 1]")
+        _check(self, "warmup", 0 < self.warmup < 1, "must lie in (0, 1)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+SHAPE_KEYS = ("architecture", "width", "embedding_dim")  # what a checkpoint's weights fix
+
+
+def _check(config: TrainConfig, key: str, valid: bool, rule: str) -> None:
+    """A ConfigError naming *key* unless *valid* (NaN fails every comparison, so it never is)."""
+    if not valid:
+        raise ConfigError(f"{key}: {rule}, got {getattr(config, key)!r}", key)
 
 
 def _field_types() -> dict[str, type]:
@@ -123,7 +150,16 @@ def load_config(
 ) -> TrainConfig:
     """Defaults, then the file (a TOML table of keys, or a ``[train]`` table), then *options*
     (command-line flags; None means not given), then ``key=value`` *overrides*."""
+    return resolve_config(path, overrides, **options)[0]
+
+
+def resolve_config(
+    path: Path | None = None, overrides: tuple[str, ...] | list[str] = (), **options: Any
+) -> tuple[TrainConfig, dict[str, str]]:
+    """As load_config, and for each key given, where its value came from (the file, a flag or
+    an override): errors name that place, and callers can tell a key set from a default."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     if path is not None:
         try:
             data = tomllib.loads(Path(path).read_text())
@@ -134,21 +170,37 @@ def load_config(
         data = data.get("train", data)
         for key, value in data.items():
             values[key] = _coerce(key, value, str(path), f"train.{key}")
+            sources[key] = str(path)
     for key, value in options.items():
         if value is not None:
-            values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
+            where = f"--{key.replace('_', '-')}"
+            values[key] = _coerce(key, value, where)
+            sources[key] = where
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"override {item!r}: expected key=value")
-        values[key.strip()] = _coerce(key.strip(), value, f"override {item!r}")
+        where = f"override {item!r}"
+        values[key.strip()] = _coerce(key.strip(), value, where)
+        sources[key.strip()] = where
     try:
-        return TrainConfig(**values)
+        return TrainConfig(**values), sources
     except ConfigError as exc:
-        raise ConfigError(f"{path or 'configuration'}: {exc}") from None
+        where = sources.get(exc.key or "") or str(path or "configuration")
+        raise ConfigError(f"{where}: {exc}", exc.key) from None
 
 
 def config_from_checkpoint(data: dict[str, Any]) -> TrainConfig:
-    """A saved config; keys from older versions are dropped, missing ones take defaults."""
+    """A saved config; keys from older versions are dropped, missing ones take defaults, and
+    so do values older versions accepted but this one refuses (train_limit=0 once meant no
+    limit): the run is over, only its shape must be exact."""
     known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in data.items() if k in known})
+    values = {k: v for k, v in data.items() if k in known}
+    while True:
+        try:
+            return TrainConfig(**values)
+        except ConfigError as exc:
+            if exc.key in SHAPE_KEYS or exc.key not in values:
+                raise
+            log.debug("saved config: %s; taking the default", exc)
+            del values[exc.key]

@@ -14,7 +14,12 @@ class CheckpointError(ClassifierError):
 
 
 class ConfigError(ClassifierError):
-    """A training configuration file, flag or override is invalid."""
+    """A training configuration file, flag or override is invalid; *key* names the setting
+    when one is to blame, so the message can say where its value came from."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class ExportError(ClassifierError):

@@ -284,10 +284,12 @@ class Trainer:
         if self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
-        stopped_early, best_val = False, None
+        # resumed from a run that had stopped early already: nothing left to train
+        stopped_early = bool(c.patience) and self.bad_epochs >= c.patience
+        best_val = None
         checkpoints = CheckpointWriter()  # the GPU trains on while the last epoch is written
         try:
-            while self.epoch < c.epochs:
+            while not stopped_early and self.epoch < c.epochs:
                 train_metrics = self.train_epoch()
                 self.epoch += 1
                 val = evaluate(self.model, self.val, self.classes, self.loss_fn)

@@ -104,20 +104,20 @@ class ModelStore:
             "SELECT count(DISTINCT image_sha256) FROM labels WHERE created_at > ?", [timestamp]
         ).fetchone()[0]
 
-    def image_of(self, image_or_offer: str) -> str | None:
-        """The sha256 of a stored photo named by sha256 (or a unique prefix of at least 8
-        characters) or by offer id."""
-        if image_or_offer.isdigit():
-            row = self.db.execute(
-                "SELECT image_sha256 FROM offers WHERE id = ?", [int(image_or_offer)]
-            ).fetchone()
-            return row[0] if row else None
-        if len(image_or_offer) < 8:
-            return None
+    def offer_photo(self, offer_id: int) -> tuple[bool, str | None]:
+        """(whether the offer exists, the sha256 of its photo or None)."""
+        row = self.db.execute("SELECT image_sha256 FROM offers WHERE id = ?", [offer_id]).fetchone()
+        return (row is not None, row[0] if row else None)
+
+    def photos_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """The sha256s (at most *limit*) of stored photos starting with *prefix*, taken
+        literally: ``%`` and ``_`` in it are not LIKE wildcards."""
+        escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self.db.execute(
-            "SELECT sha256 FROM images WHERE sha256 LIKE ? LIMIT 2", [image_or_offer.lower() + "%"]
+            "SELECT sha256 FROM images WHERE sha256 LIKE ? ESCAPE '\\' ORDER BY sha256 LIMIT ?",
+            [escaped + "%", limit],
         ).fetchall()
-        return rows[0][0] if len(rows) == 1 else None
+        return [row[0] for row in rows]
 
     def images_without_prediction(self, model_id: int) -> list[dict]:
         return list(

@@ -4,6 +4,7 @@ label and embed every stored image that the current model has not seen."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from classifier.config import TrainConfig
@@ -48,6 +49,12 @@ def ensure_model(store: Store, home: Home, config: TrainConfig, progress=None) -
     return train_fashion_mnist(store, home, config, progress)
 
 
+@dataclass(frozen=True)
+class Classified:
+    classified: int  # predictions written
+    unreadable: int  # photos that could not be decoded: no prediction, tried again next time
+
+
 def classify_images(
     store: Store,
     model: ModelRow,
@@ -56,17 +63,30 @@ def classify_images(
     progress=None,
     backend: str = "torch",
 ) -> int:
+    """classify_pending's count of predictions written (pipeline_runs counts)."""
+    return classify_pending(store, model, device, batch, progress, backend).classified
+
+
+def classify_pending(
+    store: Store,
+    model: ModelRow,
+    device: str = "auto",
+    batch: int = 512,
+    progress=None,
+    backend: str = "torch",
+) -> Classified:
     """Predict label, confidence and embedding for each image new to *model*, in batches;
-    worker processes decode the next batch while the model runs on this one. Returns how many
-    images were pending (unreadable ones are logged and get no prediction)."""
+    worker processes decode the next batch while the model runs on this one. Unreadable
+    images are logged and counted apart: they get no prediction."""
     pending = store.images_without_prediction(model.id)
     if not pending:
-        return 0
+        return Classified(0, 0)
     classifier = Classifier(Path(model.path), device, backend)
     task = progress.add_task("classify", total=len(pending), status="") if progress else None
     paths = [row["path"] for row in pending]
+    written = 0
     for indexes, predictions in classifier.predict_paths(paths, batch, DECODE_WORKERS):
-        store.save_predictions(
+        written += store.save_predictions(
             Prediction(
                 pending[i]["sha256"],
                 model.id,
@@ -82,4 +102,4 @@ def classify_images(
             progress.update(task, completed=indexes[-1] + 1)
     if progress:
         progress.update(task, completed=len(pending))
-    return len(pending)
+    return Classified(written, len(pending) - written)

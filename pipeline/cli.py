@@ -6,6 +6,7 @@ import importlib
 import logging
 import signal
 import sys
+import traceback
 from dataclasses import dataclass
 
 import click
@@ -15,6 +16,8 @@ from pipeline.errors import EXPECTED_ERRORS
 from pipeline.settings import HOME_ENV, Home
 
 log = logging.getLogger("pricelens")
+
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 @dataclass
@@ -29,13 +32,21 @@ class Env:
 
 
 class PricelensGroup(click.Group):
-    """Turns every failure into one line on stderr and exit status 1 (--traceback shows all)."""
+    """Turns every failure into one line on stderr and exit status 1 (--traceback shows all),
+    and an interrupt (Ctrl-C, or SIGTERM through main) into exit status 130."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except KeyboardInterrupt:
+            # click would report it as "Aborted!" with status 1, the status of an error
+            env = ctx.find_object(Env)
+            if env is not None and env.traceback:
+                traceback.print_exc()
+            click.echo("\ninterrupted", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
         except Exception as exc:
             env = ctx.find_object(Env)
             if env is None or env.traceback:
@@ -104,5 +115,5 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         cli.main(prog_name="pricelens")
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except KeyboardInterrupt:  # one click let through (it reports those in parsing as Abort)
+        sys.exit(INTERRUPTED)

@@ -10,13 +10,22 @@ promoted only if it scores higher.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from classifier.checkpoints import load_checkpoint
-from classifier.config import TrainConfig, config_from_checkpoint
-from classifier.data import LabelledImage, TensorSet, empty_set, fashion_mnist, scraped_sets
+from classifier.config import SHAPE_KEYS, TrainConfig, config_from_checkpoint
+from classifier.data import (
+    LabelledImage,
+    TensorSet,
+    empty_set,
+    fashion_mnist,
+    is_held_out,
+    scraped_sets,
+)
+from classifier.errors import ClassifierError
 from classifier.evaluation import evaluate
 from classifier.export import load_model
 from classifier.training import TrainResult, distributed, pick_device, train_model
@@ -67,10 +76,7 @@ def load_data(
         described["fashion_mnist_train"] = len(train)
     if dataset in ("scraped", "both"):
         rows = store.labelled_images()
-        images = [LabelledImage(r["sha256"], r["path"], r["label"]) for r in rows]
-        scraped_train, scraped_test = scraped_sets(
-            images, LABELS, workers, pin_memory=pick_device().type == "cuda"
-        )
+        scraped_train, scraped_test = _scraped(rows, workers)
         if len(scraped_train) == 0:
             raise PipelineError(
                 f"{home.database}: no labelled scraped photos to train on; crawl shops with a "
@@ -84,12 +90,85 @@ def load_data(
             described["scraped_repeats"] = repeats
             for _ in range(repeats):
                 train = train + scraped_train
-        else:
-            train = scraped_train
+        else:  # with "both" train_limit cuts the Fashion-MNIST part only, above
+            train = scraped_train.limit(train_limit)
+            described["scraped_train"] = len(train)
     described["train_images"] = len(train)
     held = HeldOut(fmnist_test, scraped_test)
     described["held_out"] = {k: len(v) for k, v in held.sets().items()}
     return train, held, described
+
+
+def _scraped(rows: list[dict], workers: int = 2) -> tuple[TensorSet, TensorSet]:
+    images = [LabelledImage(r["sha256"], r["path"], r["label"]) for r in rows]
+    return scraped_sets(images, LABELS, workers, pin_memory=pick_device().type == "cuda")
+
+
+def held_out_data(store: Store, home: Home, dataset: str) -> HeldOut:
+    """The held-out sets of *dataset* alone: only held-out photos are decoded."""
+    fmnist = empty_set()
+    if dataset in ("fashion-mnist", "both"):
+        fmnist = fashion_mnist("test", home.datasets)
+    scraped = empty_set()
+    if dataset in ("scraped", "both"):
+        rows = [r for r in store.labelled_images() if is_held_out(r["sha256"])]
+        scraped = _scraped(rows)[1]
+        if len(scraped) == 0:
+            raise PipelineError(
+                f"{home.database}: no held-out scraped photos to evaluate on; crawl shops with "
+                "a category mapping first, or label photos with `pricelens label`"
+            )
+    return HeldOut(fmnist, scraped)
+
+
+def fine_tuning_config(
+    config: TrainConfig, base: ModelRow, saved: dict, given: Mapping[str, str]
+) -> TrainConfig:
+    """*config* with *base*'s shape (architecture, width, embedding_dim: its weights fix
+    them); one that the user set (*given*) to something else is an error, not replaced."""
+    shape = config_from_checkpoint(saved)
+    clashes = [
+        f"{key} {getattr(config, key)!r} ({given[key]})"
+        for key in SHAPE_KEYS
+        if key in given and getattr(config, key) != getattr(shape, key)
+    ]
+    if clashes:
+        raise PipelineError(
+            f"--from {base.version} keeps that model's shape (architecture "
+            f"{shape.architecture!r}, width {shape.width}, embedding_dim {shape.embedding_dim}), "
+            f"but {', '.join(clashes)} was asked for; drop it, or train from scratch without --from"
+        )
+    return config.replace(**{key: getattr(shape, key) for key in SHAPE_KEYS})
+
+
+@dataclass(frozen=True)
+class ResumableRun:
+    folder: Path
+    config: TrainConfig  # as the run was started
+    epoch: int  # epochs done
+    finished: bool  # training is over (last epoch, or early stop); only registering is left
+
+
+def resumable_run(store: Store, models: Path) -> ResumableRun | None:
+    """The newest run folder with a ``last.pt`` but no row in the models table: a run stopped
+    before its last epoch, or one whose training finished but which was interrupted while it
+    was scored and registered. A checkpoint that cannot be loaded is skipped with a warning,
+    so it does not hide older runs."""
+    registered = {m.version for m in store.models()}  # registering comes after training
+    runs = sorted(models.glob("*/last.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for last in runs:
+        if last.parent.name in registered:
+            continue
+        try:
+            state = load_checkpoint(last)
+            config = config_from_checkpoint(state["config"])
+        except ClassifierError as exc:
+            log.warning("%s; skipped", exc)
+            continue
+        epoch, bad_epochs = state.get("epoch", 0), state.get("bad_epochs", 0)
+        finished = epoch >= config.epochs or bool(config.patience and bad_epochs >= config.patience)
+        return ResumableRun(last.parent, config, epoch, finished)
+    return None
 
 
 def score(checkpoint: Path, held: HeldOut, device: str = "auto") -> dict:
@@ -110,25 +189,26 @@ def train_and_register(
     from_model: ModelRow | None = None,
     resume_dir: Path | None = None,
     on_step=None,
+    given: Mapping[str, str] | None = None,
 ) -> TrainOutcome | None:
     """Train on ``config.dataset`` (fine-tuning *from_model* if given), register the model,
-    and make it current when it beats the current one on the same held-out data. Returns
-    None in the other processes of a torchrun launch."""
-    train, held, described = load_data(
-        store, home, config.dataset, config.workers, config.train_limit
-    )
-    val = held.scraped if config.dataset == "scraped" else held.fashion_mnist
-    if config.dataset == "both" and len(held.scraped):
-        val = held.fashion_mnist.limit(5000) + held.scraped  # monitor both domains
+    and make it current when it beats the current one on the same held-out data. *given*:
+    the keys the user set and where (resolve_config's sources), so that a shape asked for
+    that *from_model*'s weights cannot take is refused rather than replaced. Returns None in
+    the other processes of a torchrun launch."""
     init_weights = None
     if from_model is not None:
         state = load_checkpoint(Path(from_model.path))
         init_weights = state["model"]
-        shape = config_from_checkpoint(state["config"])  # fine-tuning keeps the architecture
-        config = config.replace(
-            architecture=shape.architecture, width=shape.width, embedding_dim=shape.embedding_dim
-        )
+        config = fine_tuning_config(config, from_model, state["config"], given or {})
+    train, held, described = load_data(
+        store, home, config.dataset, config.workers, config.train_limit
+    )
+    if from_model is not None:
         described["fine_tuned_from"] = from_model.version
+    val = held.scraped if config.dataset == "scraped" else held.fashion_mnist
+    if config.dataset == "both" and len(held.scraped):
+        val = held.fashion_mnist.limit(5000) + held.scraped  # monitor both domains
     out_dir = resume_dir or home.models / datetime.now(UTC).strftime("m-%Y%m%dT%H%M%S%fZ")
     result = train_model(
         config,
@@ -139,7 +219,7 @@ def train_and_register(
         on_step,
         init_weights,
         resume=resume_dir is not None,
-        apply_train_limit=False,  # load_data applied it, to the Fashion-MNIST part only
+        apply_train_limit=False,  # load_data applied it (with "both": to Fashion-MNIST)
     )
     if distributed()[0] != 0:
         return None  # under torchrun only the first process judges and registers the model
@@ -175,10 +255,7 @@ def train_and_register(
 def evaluate_model(store: Store, home: Home, model: ModelRow, dataset: str, device: str) -> dict:
     """Accuracy, per-class accuracy and confusion matrix on the held-out data of *dataset*
     (the Fashion-MNIST test set and/or the held-out scraped photos)."""
-    if dataset == "fashion-mnist":
-        held = HeldOut(fashion_mnist("test", home.datasets), empty_set())
-    else:
-        _, held, _ = load_data(store, home, dataset)
+    held = held_out_data(store, home, dataset)
     data = held.fashion_mnist + held.scraped
     if len(data) == 0:
         raise PipelineError(f"{dataset}: no held-out images to evaluate on")

@@ -12,8 +12,9 @@ from classifier.export import export_onnx
 from classifier.inference import BACKENDS
 from db.records import LABELS
 from db.store import Store
-from pipeline.classifying import classify_images
+from pipeline.classifying import classify_pending
 from pipeline.errors import PipelineError
+from pipeline.labelling import label_photo
 from pipeline.output import FORMATS, render_rows
 from pipeline.progress import progress_bar
 
@@ -115,15 +116,10 @@ def export(env, version, as_onnx, out):
 @click.argument("category", type=click.Choice(LABELS))
 @click.pass_obj
 def label(env, image_or_offer, category):
-    """Label a stored photo (sha256 or its first 8+ characters, or an offer id) with
-    CATEGORY; user labels win over the shop's category and are used in retraining."""
+    """Label a stored photo (sha256 or its first 8+ characters, or an offer id: o34 or 34)
+    with CATEGORY; user labels win over the shop's category and are used in retraining."""
     with Store(env.home.database) as store:
-        sha256 = store.image_of(image_or_offer)
-        if sha256 is None:
-            raise PipelineError(
-                f"{image_or_offer}: no stored photo with this sha256 (prefix) or offer id"
-            )
-        store.set_label(sha256, category, "user")
+        sha256 = label_photo(store, image_or_offer, category)
     env.out.print(f"{sha256[:12]}: {category}", highlight=False)
 
 
@@ -156,8 +152,12 @@ def classify(env, device, backend, batch, fmt):
                 f"{env.home.database}: no model yet; run `pricelens train` (or `pricelens demo`)"
             )
         with progress_bar(env.progress) as progress:
-            done = classify_images(store, model, device, batch, progress, backend)
+            done = classify_pending(store, model, device, batch, progress, backend)
     if fmt == "json":
-        env.out.print_json(json.dumps({"model": model.version, "classified": done}))
+        figures = {"model": model.version, "classified": done.classified}
+        env.out.print_json(json.dumps(figures | {"unreadable": done.unreadable}))
     else:
-        env.out.print(f"{done} photos classified with {model.version}", highlight=False)
+        env.out.print(
+            f"{model.version}: {done.classified} classified, {done.unreadable} unreadable",
+            highlight=False,
+        )

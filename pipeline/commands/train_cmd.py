@@ -7,33 +7,18 @@ from pathlib import Path
 
 import click
 
-from classifier.config import CHOICES, load_config
+from classifier.config import CHOICES, resolve_config
 from classifier.evaluation import write_confusion_png
 from db.records import LABELS
 from db.store import Store
 from pipeline.errors import PipelineError
-from pipeline.model_training import evaluate_model, train_and_register
+from pipeline.model_training import evaluate_model, resumable_run, train_and_register
 from pipeline.progress import progress_bar
 
 
 def register(group: click.Group) -> None:
     group.add_command(train)
     group.add_command(evaluate)
-
-
-def unfinished_run(models: Path) -> Path | None:
-    """The newest run folder whose last checkpoint stopped before its last epoch."""
-    import torch
-
-    runs = sorted((p for p in models.glob("*/last.pt")), key=lambda p: p.stat().st_mtime)
-    for last in reversed(runs):
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        config = state.get("config", {})
-        if state.get("epoch", 0) < config.get("epochs", 0) and not (
-            config.get("patience") and state.get("bad_epochs", 0) >= config["patience"]
-        ):
-            return last.parent
-    return None
 
 
 @click.command()
@@ -57,7 +42,10 @@ def unfinished_run(models: Path) -> Path | None:
     help="Where to train: CUDA when present with auto [default: auto].",
 )
 @click.option(
-    "--resume", is_flag=True, help="Continue the newest unfinished run exactly where it stopped."
+    "--resume",
+    is_flag=True,
+    help="Continue the newest unfinished run exactly where it stopped, or register one whose "
+    "training finished unregistered; with its saved settings (only --device may change).",
 )
 @click.option(
     "--from",
@@ -71,19 +59,35 @@ def unfinished_run(models: Path) -> Path | None:
 def train(env, config_file, dataset, epochs, device, resume, from_version, overrides):
     """Train the CNN, register it, and make it current if it beats the current model on the
     same held-out data. KEY=VALUE pairs override config keys (e.g. lr=0.1 width=24)."""
-    config = load_config(config_file, overrides, dataset=dataset, epochs=epochs, device=device)
+    if resume:
+        _refuse_with_resume(config_file, dataset, epochs, from_version, overrides)
+        given: dict[str, str] = {}
+    else:
+        config, given = resolve_config(
+            config_file, overrides, dataset=dataset, epochs=epochs, device=device
+        )
     env.home.create()
     with Store(env.home.database) as store:
-        base = None
+        base, resume_dir = None, None
         if from_version:
             base = store.model(from_version)
             if base is None:
                 raise PipelineError(f"--from {from_version}: no such model (see `models list`)")
-        resume_dir = unfinished_run(env.home.models) if resume else None
-        if resume and resume_dir is None:
-            raise PipelineError(f"{env.home.models}: no unfinished training run to resume")
-        if resume_dir is not None:
-            config = load_config(None, (), **_saved(resume_dir))
+        if resume:
+            run = resumable_run(store, env.home.models)
+            if run is None:
+                raise PipelineError(
+                    f"{env.home.models}: no unfinished training run (nor a finished one left "
+                    "unregistered) to resume"
+                )
+            resume_dir, config = run.folder, run.config
+            if device is not None:
+                config = config.replace(device=device)
+            if run.finished:
+                note = f"training finished ({run.epoch} epochs), never registered: registering"
+            else:
+                note = f"resuming after epoch {run.epoch} of {config.epochs}"
+            env.err.print(f"{run.folder.name}: {note}", highlight=False)
         with progress_bar(env.progress) as progress:
             task = progress.add_task("train", total=None, status="")
 
@@ -91,7 +95,7 @@ def train(env, config_file, dataset, epochs, device, resume, from_version, overr
                 status = f"loss {loss:.3f} acc {accuracy:.3f}"
                 progress.update(task, completed=step, total=total, status=status)
 
-            outcome = train_and_register(store, env.home, config, base, resume_dir, on_step)
+            outcome = train_and_register(store, env.home, config, base, resume_dir, on_step, given)
     if outcome is None:
         return  # a secondary torchrun process
     result, scores = outcome.result, outcome.scores["candidate"]
@@ -106,11 +110,26 @@ def train(env, config_file, dataset, epochs, device, resume, from_version, overr
     env.out.print(f"{verdict}: {outcome.reason}", highlight=False)
 
 
-def _saved(run_dir: Path) -> dict:
-    """The resolved config a run was started with (resuming must not change it)."""
-    return {
-        k: v for k, v in json.loads((run_dir / "config.json").read_text()).items() if v is not None
-    }
+def _refuse_with_resume(config_file, dataset, epochs, from_version, overrides) -> None:
+    """--resume takes the run's saved settings; anything else given would be ignored."""
+    given = [
+        *([f"--config {config_file}"] if config_file else []),
+        *([f"--dataset {dataset}"] if dataset else []),
+        *([f"--epochs {epochs}"] if epochs else []),
+        *([f"--from {from_version}"] if from_version else []),
+        *overrides,
+    ]
+    if given:
+        raise click.UsageError(
+            f"--resume continues a run with its saved settings; drop {', '.join(given)} "
+            "(only --device may change)"
+        )
+
+
+def _png_name(ctx, param, value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() != ".png":
+        raise click.BadParameter(f"{str(value)!r}: the confusion matrix is written as a .png file")
+    return value
 
 
 @click.command("eval")
@@ -135,6 +154,8 @@ def _saved(run_dir: Path) -> dict:
     "--confusion",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=_png_name,
+    metavar="FILE.png",
     help="Where to write the confusion-matrix PNG [default: beside the model].",
 )
 @click.option(

@@ -80,6 +80,21 @@ def test_early_stopping_ends_a_run_that_stopped_improving(sets, tmp_path):
     result = train_model(config, train, val, tmp_path, LABELS)
     assert result.stopped_early and result.epochs_run == 3  # best at 1, then 2 without gain
     assert torch.load(tmp_path / "last.pt", weights_only=True)["bad_epochs"] == 2
+    steps = []  # resumed (its registering was interrupted): it stays stopped
+    again = train_model(config, train, val, tmp_path, LABELS, recording_losses(steps), resume=True)
+    assert steps == [] and again.stopped_early and again.epochs_run == 3
+    assert again.metrics["accuracy"] == result.metrics["accuracy"]
+
+
+def test_resuming_a_run_that_finished_its_epochs_trains_no_more_steps(sets, tmp_path):
+    train, val = sets
+    config = SMALL.replace(epochs=1)
+    result = train_model(config, train, val, tmp_path, LABELS)
+    last = (tmp_path / "last.pt").read_bytes()
+    steps = []
+    again = train_model(config, train, val, tmp_path, LABELS, recording_losses(steps), resume=True)
+    assert steps == [] and again.epochs_run == 1 and not again.stopped_early
+    assert again.metrics == result.metrics and (tmp_path / "last.pt").read_bytes() == last
 
 
 def test_config_file_flags_and_overrides_resolve_in_order(tmp_path):
@@ -99,7 +114,7 @@ def test_config_file_flags_and_overrides_resolve_in_order(tmp_path):
         ("", ["epochs=many"], r"override 'epochs=many': epochs wants int"),
         ("", ["lr"], r"override 'lr': expected key=value"),
         ("width = [", [], r"train\.toml: not valid TOML"),
-        ("erase = 1.5\n", [], r"train\.toml: shop_augment and erase must lie in \[0, 1\]"),
+        ("erase = 1.5\n", [], r"train\.toml: erase: must lie in \[0, 1\], got 1\.5"),
     ],
 )
 def test_a_bad_config_names_the_file_and_key(tmp_path, text, overrides, message):

@@ -2,8 +2,10 @@
 
 Scraped photos are decoded once, from disk, by a DataLoader with workers (and pinned memory on
 CUDA); the decoded 28x28 set is small enough to stay in memory, or on the GPU, for training.
-Which photo is held out for evaluation depends only on its sha256, so splits never drift as
-new photos arrive.
+Which photo is held out for evaluation, and which of the others validates training (picks
+the best epoch, stops early), depends only on its sha256, so splits never drift as new photos
+arrive. The held-out photos (and the Fashion-MNIST test set) judge promotion only: choosing
+epochs on them as well would favour the candidate on the very data that compares it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from classifier.transforms import INPUT_SIZE, photo_to_array
 log = logging.getLogger(__name__)
 
 HELD_OUT_PERCENT = 20
+VALIDATION_PERCENT = 15  # of the photos not held out
+FASHION_MNIST_VALIDATION = 5000  # the last images of the Fashion-MNIST training split
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,30 @@ def empty_set() -> TensorSet:
 def is_held_out(sha256: str) -> bool:
     """The same photo is always on the same side of the split."""
     return int(sha256[:8], 16) % 100 < HELD_OUT_PERCENT
+
+
+def is_validation(sha256: str) -> bool:
+    """Of the photos not held out, those that validate training (other hex digits, so the
+    two splits are independent)."""
+    return not is_held_out(sha256) and int(sha256[8:16], 16) % 100 < VALIDATION_PERCENT
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: TensorSet
+    validation: TensorSet  # picks the best epoch and stops early
+    held_out: TensorSet  # judges promotion
+
+
+def fashion_mnist_splits(download_dir: Path | None = None) -> Splits:
+    """Training minus its last FASHION_MNIST_VALIDATION images, those images, the test set."""
+    train = fashion_mnist("train", download_dir)
+    cut = len(train) - FASHION_MNIST_VALIDATION
+    return Splits(
+        TensorSet(train.images[:cut], train.labels[:cut]),
+        TensorSet(train.images[cut:], train.labels[cut:]),
+        fashion_mnist("test", download_dir),
+    )
 
 
 def fashion_mnist(split: str, download_dir: Path | None = None) -> TensorSet:
@@ -133,15 +161,22 @@ def scraped_sets(
     classes: Sequence[str],
     workers: int = 2,
     pin_memory: bool = False,
-) -> tuple[TensorSet, TensorSet]:
-    """(training, held-out) sets from labelled scraped photos; unknown labels are skipped."""
+) -> Splits:
+    """Training, validation and held-out sets of labelled scraped photos; unknown labels are
+    skipped."""
     index = {name: i for i, name in enumerate(classes)}
     usable = [image for image in images if image.label in index]
     if len(usable) < len(images):
         log.warning("%d scraped labels are not model classes; skipped", len(images) - len(usable))
     arrays, kept = decode_photos([i.path for i in usable], workers, pin_memory)
+    if not kept:
+        return Splits(empty_set(), empty_set(), empty_set())
     labels = torch.tensor([index[usable[k].label] for k in kept], dtype=torch.long)
     held = torch.tensor([is_held_out(usable[k].sha256) for k in kept], dtype=torch.bool)
-    if not kept:
-        return empty_set(), empty_set()
-    return TensorSet(arrays[~held], labels[~held]), TensorSet(arrays[held], labels[held])
+    val = torch.tensor([is_validation(usable[k].sha256) for k in kept], dtype=torch.bool)
+    train = ~held & ~val
+    return Splits(
+        TensorSet(arrays[train], labels[train]),
+        TensorSet(arrays[val], labels[val]),
+        TensorSet(arrays[held], labels[held]),
+    )

@@ -19,9 +19,11 @@ from classifier.checkpoints import load_checkpoint
 from classifier.config import SHAPE_KEYS, TrainConfig, config_from_checkpoint
 from classifier.data import (
     LabelledImage,
+    Splits,
     TensorSet,
     empty_set,
     fashion_mnist,
+    fashion_mnist_splits,
     is_held_out,
     scraped_sets,
 )
@@ -61,45 +63,52 @@ class TrainOutcome:
 
 def load_data(
     store: Store, home: Home, dataset: str, workers: int = 2, train_limit: int | None = None
-) -> tuple[TensorSet, HeldOut, dict]:
-    """(training set, held-out sets, a description of the data) for *dataset*."""
-    train, fmnist_test, scraped_train, scraped_test = (
-        empty_set(),
-        empty_set(),
-        empty_set(),
-        empty_set(),
-    )
+) -> tuple[TensorSet, TensorSet, HeldOut, dict]:
+    """(training set, validation set, held-out sets, a description of the data) for
+    *dataset*. Validation comes out of the training data; the held-out sets judge
+    promotion only."""
+    train, val = empty_set(), empty_set()
+    fmnist_test, scraped = empty_set(), Splits(empty_set(), empty_set(), empty_set())
     described: dict = {"dataset": dataset}
     if dataset in ("fashion-mnist", "both"):
-        train = fashion_mnist("train", home.datasets).limit(train_limit)
-        fmnist_test = fashion_mnist("test", home.datasets)
+        fmnist = fashion_mnist_splits(home.datasets)
+        train, val, fmnist_test = (
+            fmnist.train.limit(train_limit),
+            fmnist.validation,
+            fmnist.held_out,
+        )
         described["fashion_mnist_train"] = len(train)
     if dataset in ("scraped", "both"):
         rows = store.labelled_images()
-        scraped_train, scraped_test = _scraped(rows, workers)
-        if len(scraped_train) == 0:
+        scraped = _scraped(rows, workers)
+        if len(scraped.train) == 0:
             raise PipelineError(
                 f"{home.database}: no labelled scraped photos to train on; crawl shops with a "
                 "category mapping first, or label photos with `pricelens label`"
             )
-        described["scraped_train"] = len(scraped_train)
+        if len(scraped.validation) == 0:  # a handful of photos: validate on what trains
+            log.warning("no scraped photo falls in the validation split; validating on training")
+            scraped = Splits(scraped.train, scraped.train, scraped.held_out)
+        described["scraped_train"] = len(scraped.train)
         described["scraped_labelled_until"] = max(r["labelled_at"] for r in rows)
         if dataset == "both":
             # one scraped photo per ~20 Fashion-MNIST ones would barely move the model
-            repeats = max(1, len(train) // (8 * len(scraped_train)))
+            repeats = max(1, len(train) // (8 * len(scraped.train)))
             described["scraped_repeats"] = repeats
             for _ in range(repeats):
-                train = train + scraped_train
+                train = train + scraped.train
+            val = val + scraped.validation  # monitor both domains
         else:  # with "both" train_limit cuts the Fashion-MNIST part only, above
-            train = scraped_train.limit(train_limit)
+            train, val = scraped.train.limit(train_limit), scraped.validation
             described["scraped_train"] = len(train)
     described["train_images"] = len(train)
-    held = HeldOut(fmnist_test, scraped_test)
+    described["validation_images"] = len(val)
+    held = HeldOut(fmnist_test, scraped.held_out)
     described["held_out"] = {k: len(v) for k, v in held.sets().items()}
-    return train, held, described
+    return train, val, held, described
 
 
-def _scraped(rows: list[dict], workers: int = 2) -> tuple[TensorSet, TensorSet]:
+def _scraped(rows: list[dict], workers: int = 2) -> Splits:
     images = [LabelledImage(r["sha256"], r["path"], r["label"]) for r in rows]
     return scraped_sets(images, LABELS, workers, pin_memory=pick_device().type == "cuda")
 
@@ -112,7 +121,7 @@ def held_out_data(store: Store, home: Home, dataset: str) -> HeldOut:
     scraped = empty_set()
     if dataset in ("scraped", "both"):
         rows = [r for r in store.labelled_images() if is_held_out(r["sha256"])]
-        scraped = _scraped(rows)[1]
+        scraped = _scraped(rows).held_out
         if len(scraped) == 0:
             raise PipelineError(
                 f"{home.database}: no held-out scraped photos to evaluate on; crawl shops with "
@@ -201,14 +210,11 @@ def train_and_register(
         state = load_checkpoint(Path(from_model.path))
         init_weights = state["model"]
         config = fine_tuning_config(config, from_model, state["config"], given or {})
-    train, held, described = load_data(
+    train, val, held, described = load_data(
         store, home, config.dataset, config.workers, config.train_limit
     )
     if from_model is not None:
         described["fine_tuned_from"] = from_model.version
-    val = held.scraped if config.dataset == "scraped" else held.fashion_mnist
-    if config.dataset == "both" and len(held.scraped):
-        val = held.fashion_mnist.limit(5000) + held.scraped  # monitor both domains
     out_dir = resume_dir or home.models / datetime.now(UTC).strftime("m-%Y%m%dT%H%M%S%fZ")
     result = train_model(
         config,

@@ -10,7 +10,7 @@ import torch
 
 from classifier.checkpoints import CheckpointWriter, load_checkpoint
 from classifier.config import TrainConfig, load_config
-from classifier.data import is_held_out
+from classifier.data import fashion_mnist, fashion_mnist_splits, is_held_out, is_validation
 from classifier.errors import ConfigError, ExportError
 from classifier.evaluation import evaluate, write_confusion_png
 from classifier.export import export_onnx, load_model
@@ -164,6 +164,27 @@ def test_held_out_split_depends_only_on_the_photo_hash():
     hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(1000)]
     held = [is_held_out(h) for h in hashes]
     assert held == [is_held_out(h) for h in hashes] and 0.1 < sum(held) / len(held) < 0.3
+
+
+def test_validation_photos_are_never_held_out_and_depend_only_on_the_hash():
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)]
+    validation = [is_validation(h) for h in hashes]
+    assert validation == [is_validation(h) for h in hashes]
+    assert not any(v and is_held_out(h) for v, h in zip(validation, hashes, strict=True))
+    rest = [v for v, h in zip(validation, hashes, strict=True) if not is_held_out(h)]
+    assert 0.1 < sum(rest) / len(rest) < 0.2
+
+
+def test_fashion_mnist_validation_comes_out_of_the_training_split():
+    splits = fashion_mnist_splits()
+    whole = fashion_mnist("train")
+    assert (len(splits.train), len(splits.validation), len(splits.held_out)) == (
+        55000,
+        5000,
+        10000,
+    )
+    assert torch.equal(splits.validation.images, whole.images[55000:])
+    assert torch.equal(splits.held_out.labels, fashion_mnist("test").labels)
 
 
 @pytest.fixture(scope="module")

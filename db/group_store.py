@@ -240,16 +240,17 @@ class GroupStore:
     def offer_keys(self) -> list[dict]:
         return list(
             self.db.query(
-                "SELECT o.id AS offer_id, s.name AS shop, o.url FROM offers o "
-                "JOIN shops s ON s.id = o.shop_id"
+                "SELECT o.id AS offer_id, s.name AS shop, o.url, o.sku FROM offers o "
+                "JOIN shops s ON s.id = o.shop_id ORDER BY o.id"
             )
         )
 
     def group_assignments(self) -> list[dict]:
         return list(
             self.db.query(
-                "SELECT s.name AS shop, o.url, o.id AS offer_id, gm.group_id "
+                "SELECT s.name AS shop, o.url, o.sku, o.id AS offer_id, gm.group_id "
                 "FROM group_members gm "
-                "JOIN offers o ON o.id = gm.offer_id JOIN shops s ON s.id = o.shop_id"
+                "JOIN offers o ON o.id = gm.offer_id JOIN shops s ON s.id = o.shop_id "
+                "ORDER BY o.id"
             )
         )

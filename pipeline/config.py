@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
+from crawler.spec import normal_base_url
 from pipeline.errors import PipelineError
 
 STEPS = ("crawl", "classify", "match", "report")
 EXTRA_STEPS = ("retrain",)  # run on its own schedule, or asked for: `pricelens run --steps retrain`
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab's numbers: 0 (or 7) is sun
 
 
 class ConfigError(PipelineError):
@@ -22,15 +24,54 @@ class ConfigError(PipelineError):
 
 
 def cron_trigger(expression: str, timezone: str) -> CronTrigger:
-    """Five fields as in crontab, or six with seconds first ("*/10 * * * * *")."""
+    """Five fields as in crontab, or six with seconds first ("*/10 * * * * *"). The day of
+    week counts as in crontab (0 and 7 Sunday, 1 Monday), not as APScheduler's 0 = Monday."""
     parts = expression.split()
     if len(parts) not in (5, 6):
         raise ValueError(
             f"{expression!r} has {len(parts)} fields; cron needs 5 (or 6 with seconds first)"
         )
     second = parts.pop(0) if len(parts) == 6 else "0"
+    parts[-1] = crontab_weekdays(parts[-1])
     return CronTrigger(
         second=second, timezone=timezone, **dict(zip(CRON_FIELDS, parts, strict=True))
+    )
+
+
+def crontab_weekdays(field: str) -> str:
+    """crontab's day-of-week field (numbers 0-7 with 0 and 7 Sunday, or names; lists, ranges,
+    steps) as the day names APScheduler 3 reads, since it would take 0 for Monday: "1-5" is
+    "mon,tue,wed,thu,fri", "*/2" is "sun,tue,thu,sat"."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for item in field.lower().split(","):
+        span, slash, step_text = item.partition("/")
+        step = int(step_text) if step_text.isdigit() else 0
+        if slash and step < 1:
+            raise ValueError(f"day of week {item!r}: the step must be a whole number >= 1")
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            start, end = span.split("-", 1)
+            first, last = _weekday(start, field), _weekday(end, field, end=True)
+        else:
+            first = _weekday(span, field)
+            last = 7 if slash else first  # "1/2", as cronie reads it: 1-7/2
+        if first > last:
+            raise ValueError(f"day of week {item!r}: the range runs backwards")
+        days.update(day % 7 for day in range(first, last + 1, step or 1))
+    return ",".join(WEEKDAYS[day] for day in sorted(days))
+
+
+def _weekday(text: str, field: str, end: bool = False) -> int:
+    """0-7 for a crontab day number or name; a range ending at "sun" ends at 7."""
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text in WEEKDAYS:
+        return 7 if end and text == "sun" else WEEKDAYS.index(text)
+    raise ValueError(
+        f"day of week {field!r}: {text!r} is not 0-7 (0 and 7 are Sunday) or sun, mon, ..., sat"
     )
 
 
@@ -114,6 +155,8 @@ def load_config(path: Path) -> ServiceConfig:
     except (ZoneInfoNotFoundError, ValueError):
         raise top.fail("timezone", f"unknown time zone {timezone!r}") from None
     grace = top.take("misfire_grace_seconds", int, 3600)
+    if grace < 1:  # APScheduler refuses 0 and below only when a job is added
+        raise top.fail("misfire_grace_seconds", "must be >= 1")
     pipeline = top.table("pipeline")
     schedule = pipeline.schedule(timezone)
     steps = tuple(pipeline.take("steps", list, list(STEPS)))
@@ -121,14 +164,21 @@ def load_config(path: Path) -> ServiceConfig:
     if bad:
         raise pipeline.fail("steps", f"unknown step {bad[0]!r}; steps: {', '.join(STEPS)}")
     shop_names = tuple(pipeline.take("shops", list, []))
+    if not all(isinstance(name, str) for name in shop_names):
+        raise pipeline.fail("shops", "must be a list of shop names (strings)")
     sessions = pipeline.take("sessions", int, 1)
+    if sessions < 1:
+        raise pipeline.fail("sessions", "must be >= 1")
     pipeline.done()
     base_urls, shop_schedules = {}, {}
     shops = top.table("shops")
     for name in list(shops.data):
         entry = shops.table(name)
         if (url := entry.take("base_url", str)) is not None:
-            base_urls[name] = url
+            try:
+                base_urls[name] = normal_base_url(url)
+            except ValueError as exc:
+                raise entry.fail("base_url", str(exc)) from None
         shop_schedules[name] = entry.schedule(timezone)
         entry.done()
     report = top.table("report")
@@ -140,6 +190,8 @@ def load_config(path: Path) -> ServiceConfig:
     report.done()
     train = top.table("train")
     epochs, limit = train.take("epochs", int, 2), train.take("train_limit", int)
+    if epochs < 1 or (limit is not None and limit < 1):
+        raise train.fail("epochs" if epochs < 1 else "train_limit", "must be >= 1")
     train.done()
     retrain = top.table("retrain")
     retrain_schedule = retrain.schedule(timezone)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from db.records import ProductGroup
 from db.store import Store
@@ -43,25 +44,54 @@ def per_offer_scores(predicted: dict[str, str], truth: dict[str, str]) -> dict:
     }
 
 
-def _truth(answer_key: dict) -> dict:
-    try:
-        return {
-            (shop, offer["url"]): offer["product_id"]
-            for shop, data in answer_key["shops"].items()
-            for offer in data["offers"]
-        }
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise PipelineError(f"answer key lacks shops/offers/url/product_id: {exc!r}") from exc
+class _AnswerKey:
+    """The answer key's offers, found by (shop, SKU) or else by (shop, URL path): an offer is
+    the same whatever host and port the shop was served on when it was crawled."""
+
+    def __init__(self, answer_key: dict):
+        self.truth: dict[tuple, str] = {}  # (shop, "sku:…" or "path:…") -> product id
+        self.by_sku: dict[tuple[str, str], tuple] = {}
+        self.by_path: dict[tuple[str, str], tuple] = {}
+        try:
+            for shop, data in answer_key["shops"].items():
+                for offer in data["offers"]:
+                    path = _path(offer["url"])
+                    sku = offer.get("sku")
+                    key = (shop, f"sku:{sku}") if sku else (shop, f"path:{path}")
+                    self.truth[key] = offer["product_id"]
+                    self.by_path[(shop, path)] = key
+                    if sku:
+                        self.by_sku[(shop, str(sku))] = key
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise PipelineError(f"answer key lacks shops/offers/url/product_id: {exc!r}") from exc
+
+    def key(self, shop: str, sku: str | None, url: str) -> tuple | None:
+        """The answer key's offer that a stored offer is: by SKU, else by URL path."""
+        if sku and (shop, sku) in self.by_sku:
+            return self.by_sku[(shop, sku)]
+        return self.by_path.get((shop, _path(url)))
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def evaluate_groups(store: Store, answer_key: dict) -> dict:
     """Score the groups stored in the database."""
-    predicted = {(row["shop"], row["url"]): row["group_id"] for row in store.group_assignments()}
-    return per_offer_scores(predicted, _truth(answer_key))
+    key = _AnswerKey(answer_key)
+    predicted = {}
+    for row in store.group_assignments():  # oldest offer first: a newer one of the same key wins
+        if (found := key.key(row["shop"], row["sku"], row["url"])) is not None:
+            predicted[found] = row["group_id"]
+    return per_offer_scores(predicted, key.truth)
 
 
 def evaluate_grouping(store: Store, groups: list[ProductGroup], answer_key: dict) -> dict:
     """Score a grouping that was computed but not stored (a baseline)."""
-    where = {r["offer_id"]: (r["shop"], r["url"]) for r in store.offer_keys()}
-    predicted = {where[m.offer_id]: n for n, g in enumerate(groups) for m in g.members}
-    return per_offer_scores(predicted, _truth(answer_key))
+    key = _AnswerKey(answer_key)
+    where = {r["offer_id"]: key.key(r["shop"], r["sku"], r["url"]) for r in store.offer_keys()}
+    # oldest offer first, as above
+    members = sorted((m.offer_id, n) for n, g in enumerate(groups) for m in g.members)
+    predicted = {where[offer_id]: n for offer_id, n in members if where.get(offer_id)}
+    return per_offer_scores(predicted, key.truth)

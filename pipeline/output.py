@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 FORMATS = ("table", "json", "csv")
@@ -63,6 +64,19 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8", newline="")
     tmp.replace(path)
+
+
+def print_whole(console: Console, renderable: RenderableType) -> None:
+    """Print *renderable* no narrower than it needs: on a console too narrow for its
+    unbreakable cells (prices in a report), lines run past the edge, which a terminal wraps,
+    instead of being cut into figures that read as other figures."""
+    needed = Measurement.get(console, console.options.update_width(10_000), renderable).minimum
+    width = console.width
+    console.width = max(width, needed)
+    try:
+        console.print(renderable)
+    finally:
+        console.width = width
 
 
 def render_rows(

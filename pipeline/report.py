@@ -9,17 +9,22 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
+from crawler.currencies import exponent
 from db.records import LABELS
 from db.store import Store
 from pipeline.errors import PipelineError
 
 
 def minor_digits(currency: str | None) -> int:
-    """Digits after the decimal point of a currency's minor unit (KRW 12,900 is 12900)."""
-    return 0 if currency in (None, "KRW", "JPY", "VND", "CLP", "ISK") else 2
+    """Digits after the decimal point of a currency's minor unit, as the crawler stored the
+    price (KRW 12,900 is 12900, USD 4.50 is 450, KWD 1.250 is 1250); none for no currency."""
+    return 0 if currency is None else exponent(currency)
 
 
 @dataclass(frozen=True)
@@ -174,9 +179,7 @@ def format_money(amount: int | None, currency: str | None) -> str:
     if amount is None:
         return "–"
     digits = minor_digits(currency)
-    if digits == 0:
-        return f"{amount:,}"
-    return f"{amount / 10**digits:,.{digits}f}"
+    return f"{Decimal(amount).scaleb(-digits):,.{digits}f}"
 
 
 def format_change(change: int | None, currency: str | None) -> str:
@@ -198,32 +201,73 @@ def _cell(price: ShopPrice | None, currency: str | None, cheapest: bool) -> str:
     return f"[bold green]{text}[/]" if cheapest else text
 
 
+class _Folding:
+    """A Product cell, which folds anywhere: it measures as narrow as its column's
+    min_width, so a table is only as wide as its unbreakable money columns need."""
+
+    def __init__(self, markup: str):
+        self.text = Text.from_markup(markup, overflow="fold")
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.text
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(1, Measurement.get(console, options, self.text).maximum)
+
+
+def _widest(cells: list[str]) -> int:
+    """The display width of the longest line in markup *cells*."""
+    return max(
+        (line.cell_len for cell in cells for line in Text.from_markup(cell).split("\n")),
+        default=1,
+    )
+
+
 def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | None) -> Table:
     """Fits 100 columns with five shops: the category goes under the title, the change and
-    stock under the price in each cell."""
+    stock under the price in each cell. Money and shop names are never cut: their columns
+    do not wrap and are as wide as their widest cell; the Product column wraps (and the
+    headers fold) when the terminal is narrow."""
+    shown = rows[:limit] if limit else rows
+    lines = [
+        (
+            str(row.group_id),
+            # scraped text may contain [markup]
+            _Folding(f"{escape(row.title)}\n[dim]{escape(row.category or '?')}[/]"),
+            *(_cell(row.prices.get(s), row.currency, s == row.cheapest) for s in shops),
+            escape(row.cheapest or "–"),
+            format_money(row.savings, row.currency),
+        )
+        for row in shown
+    ]
     table = Table(
         title="Price comparison",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         padding=(0, 1),
+        collapse_padding=True,  # two spaces between columns, none at the edges
+        pad_edge=False,
     )
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("Product", overflow="fold", min_width=12, max_width=28, ratio=3)
-    for shop in shops:
-        table.add_column(escape(shop), justify="right", overflow="fold", min_width=6)
-    table.add_column("Cheapest", overflow="fold", max_width=10)
-    table.add_column("Save", justify="right")
-    for row in rows[:limit] if limit else rows:
-        cheapest = row.cheapest
-        table.add_row(
-            str(row.group_id),
-            # scraped text may contain [markup]
-            f"{escape(row.title)}\n[dim]{escape(row.category or '?')}[/]",
-            *(_cell(row.prices.get(s), row.currency, s == cheapest) for s in shops),
-            escape(cheapest or "–"),
-            format_money(row.savings, row.currency),
+
+    def whole(header: str, index: int, justify: str = "left", style: str = "") -> None:
+        """A column that never cuts its cells; only its header may fold."""
+        table.add_column(
+            Text(header, overflow="fold"),
+            justify=justify,
+            style=style,
+            no_wrap=True,
+            min_width=_widest([line[index] for line in lines]),
         )
+
+    whole("#", 0, "right", "dim")
+    table.add_column("Product", overflow="fold", min_width=10, max_width=28, ratio=3)
+    for index, shop in enumerate(shops, start=2):
+        whole(shop, index, "right")
+    whole("Cheapest", len(shops) + 2)
+    whole("Save", len(shops) + 3, "right")
+    for line in lines:
+        table.add_row(*line)
     return table
 
 

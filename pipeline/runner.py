@@ -14,7 +14,7 @@ from classifier.training import TrainConfig
 from db.store import Store
 from pipeline.classifying import classify_images, ensure_model
 from pipeline.config import EXTRA_STEPS, STEPS, ServiceConfig
-from pipeline.crawling import CrawlOptions, crawl_shops
+from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
 from pipeline.matching import match_offers
 from pipeline.output import write_rows_csv, write_text_atomic
 from pipeline.report import comparison, report_columns, report_rows
@@ -31,6 +31,7 @@ class RunOutcome:
     run_id: int
     status: str
     counts: dict
+    error: str | None = None
 
 
 def write_report(home: Home, store: Store, config: ServiceConfig) -> Path:
@@ -62,35 +63,61 @@ def run_pipeline(
     progress=None,
 ) -> RunOutcome:
     """Run *steps* in order now. A stop request ends the run after the current page
-    ('stopped'); an error ends it 'failed'; both are recorded before returning."""
+    ('stopped'); an error, or a crawl in which every shop failed, ends it 'failed' (the steps
+    after it are not run); all are recorded before returning. A crawl in which some shops
+    failed goes on and ends 'ok', the failed shops named in the run's error."""
     home.create()
     steps = tuple(s for s in STEPS + EXTRA_STEPS if s in steps)
     with Store(home.database) as store:
         run_id = store.start_pipeline_run(kind)
         counts: dict = {"steps": list(steps), "seconds": {}}
         try:
-            status = _run_steps(home, config, store, run_id, steps, shops, stop, counts, progress)
+            status, error = _run_steps(
+                home, config, store, run_id, steps, shops, stop, counts, progress
+            )
         except TrainingStopped as exc:
             store.finish_pipeline_run(run_id, "stopped", counts, f"stopped on request: {exc}")
-            return RunOutcome(run_id, "stopped", counts)
+            return RunOutcome(run_id, "stopped", counts, f"stopped on request: {exc}")
         except BaseException as exc:
             stopped = isinstance(exc, KeyboardInterrupt)
             store.finish_pipeline_run(
                 run_id, "stopped" if stopped else "failed", counts, str(exc) or type(exc).__name__
             )
             raise
-        store.finish_pipeline_run(
-            run_id, status, counts, "stopped on request" if status == "stopped" else None
-        )
-        return RunOutcome(run_id, status, counts)
+        store.finish_pipeline_run(run_id, status, counts, error)
+        return RunOutcome(run_id, status, counts, error)
 
 
-def _run_steps(home, config, store, run_id, steps, shops, stop, counts, progress) -> str:
+def crawl_verdict(results: list[ShopCrawlResult]) -> tuple[str | None, str | None]:
+    """What the shops' crawl results mean for the run: (status that ends it, or None to go
+    on; error to record). Every shop failed: 'failed'. A shop stopped: 'stopped'. Some shops
+    failed or were partly crawled: go on, naming them."""
+    if any(r.status == "stopped" for r in results):
+        return "stopped", "stopped on request"
+    failed = [r for r in results if r.status == "failed"]
+    if results and len(failed) == len(results):
+        return "failed", f"every shop failed ({_first_error(failed)})"
+    troubled = [r for r in results if r.status != "ok"]
+    if not troubled:
+        return None, None
+    shops = ", ".join(f"{r.shop} {r.status}" for r in troubled)
+    return None, f"crawl: {shops} ({_first_error(troubled)})"
+
+
+def _first_error(results: list[ShopCrawlResult]) -> str:
+    first = results[0]
+    return first.error or f"{first.shop}: {first.status}"
+
+
+def _run_steps(
+    home, config, store, run_id, steps, shops, stop, counts, progress
+) -> tuple[str, str | None]:
     started = time.perf_counter()
     model = None
+    note = None  # what went wrong in a run that still ends 'ok'
     for step in steps:
         if stop and stop.is_set():
-            return "stopped"
+            return "stopped", "stopped on request"
         if step == "crawl":
             specs = resolve_specs(home, shops or config.shops)
             specs = [
@@ -103,8 +130,9 @@ def _run_steps(home, config, store, run_id, steps, shops, stop, counts, progress
             counts["offers"] = sum(r.offers for r in results)
             counts["price_changes"] = sum(r.price_changes for r in results)
             counts["crawl_failures"] = sum(r.failures for r in results)
-            if any(r.status == "stopped" for r in results):
-                return "stopped"
+            ending, note = crawl_verdict(results)
+            if ending:
+                return ending, note
         elif step == "classify":
             train = TrainConfig(epochs=config.train_epochs, train_limit=config.train_limit)
             model = ensure_model(store, home, train, progress)
@@ -118,4 +146,4 @@ def _run_steps(home, config, store, run_id, steps, shops, stop, counts, progress
             counts.update(retrain_if_due(store, home, config, stop, progress))
         counts["seconds"][step] = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
-    return "ok"
+    return "ok", note

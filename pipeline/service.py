@@ -4,6 +4,10 @@ APScheduler 3 keeps the jobs in SQLite (SQLAlchemyJobStore) and runs each at mos
 `coalesce` and `max_instances=1` and a misfire grace time, so a run missed while the service was
 down happens once when it is back. Our pipeline_runs table stays the source of truth: runs that
 a killed process left 'running' become 'interrupted' at start-up, and the pipeline catches up.
+
+pricelens.toml is re-read every few seconds; an edit that cannot be loaded, or whose jobs cannot
+be built, is logged and changes nothing: the jobs, and the configuration they run with, stay
+those of the last good file.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import signal
 import threading
 from datetime import UTC, datetime
 
+from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from filelock import FileLock, Timeout
 
 from db.store import Store
-from pipeline.config import ServiceConfig, load_config
-from pipeline.errors import PipelineError
+from pipeline.config import ConfigError, Schedule, ServiceConfig, load_config
+from pipeline.errors import EXPECTED_ERRORS, PipelineError
 from pipeline.runner import run_pipeline
 from pipeline.settings import Home
 
@@ -34,23 +39,40 @@ class AlreadyServing(PipelineError):
     """Another `pricelens serve` holds this home's lock."""
 
 
+# home root -> the configuration its service last loaded whole; jobs run with it, so a broken
+# edit of pricelens.toml never fails the runs already scheduled
+_LAST_GOOD: dict[str, ServiceConfig] = {}
+
+
 def run_job(home_root: str, kind: str, shop: str | None = None) -> None:
-    """What every scheduled job calls (module-level, so the job store can name it)."""
+    """What every scheduled job calls (module-level, so the job store can name it). Runs
+    with the service's last good configuration; a failure is recorded in pipeline_runs and
+    logged as one line."""
     home = Home.resolve(home_root)
-    config = load_config(home.config)
-    if kind == "pipeline":
-        run_pipeline(home, config, config.steps, kind="pipeline", stop=STOP)
-    elif kind == "crawl":
-        run_pipeline(home, config, ("crawl",), shops=(shop,), kind=f"crawl:{shop}", stop=STOP)
-    elif kind == "report":
-        run_pipeline(home, config, ("report",), kind="report", stop=STOP)
-    elif kind == "retrain":
-        run_pipeline(home, config, ("retrain",), kind="retrain", stop=STOP)
+    name = f"crawl:{shop}" if kind == "crawl" else kind
+    config = _LAST_GOOD.get(str(home.root))
+    if config is None:  # not started by this process's service: read the file
+        try:
+            config = load_config(home.config)
+        except ConfigError as exc:
+            _record_failure(home, name, str(exc))
+            log.error("%s run not started: %s", name, exc)
+            return
+    steps = {"pipeline": config.steps, "crawl": ("crawl",)}.get(kind, (kind,))
+    try:
+        run_pipeline(home, config, steps, shops=(shop,) if shop else (), kind=name, stop=STOP)
+    except EXPECTED_ERRORS as exc:  # recorded as failed by run_pipeline
+        log.error("%s run failed: %s", name, exc)
 
 
-def wanted_jobs(config: ServiceConfig) -> dict[str, tuple[str, str | None, object]]:
+def _record_failure(home: Home, kind: str, message: str) -> None:
+    with Store(home.database) as store:
+        store.finish_pipeline_run(store.start_pipeline_run(kind), "failed", {}, message)
+
+
+def wanted_jobs(config: ServiceConfig) -> dict[str, tuple[str, str | None, Schedule]]:
     """Job id -> (kind, shop, schedule) for every scheduled entry of the config."""
-    jobs: dict[str, tuple[str, str | None, object]] = {}
+    jobs: dict[str, tuple[str, str | None, Schedule]] = {}
     if config.pipeline.cron:
         jobs["pipeline"] = ("pipeline", None, config.pipeline)
     for shop, schedule in config.shop_schedules.items():
@@ -61,6 +83,11 @@ def wanted_jobs(config: ServiceConfig) -> dict[str, tuple[str, str | None, objec
     if config.retrain.cron:
         jobs["retrain"] = ("retrain", None, config.retrain)
     return jobs
+
+
+def _table(job_id: str) -> str:
+    """The pricelens.toml table a job comes from: crawl:shop is [shops.shop]."""
+    return f"shops.{job_id[6:]}" if job_id.startswith("crawl:") else job_id
 
 
 class Service:
@@ -84,11 +111,13 @@ class Service:
 
     def start(self) -> int:
         """Take the lock, recover interrupted runs, register the jobs; returns how many runs
-        were marked interrupted."""
+        were marked interrupted. A config that cannot be loaded or scheduled raises
+        ConfigError naming the file and the key before anything is marked or scheduled."""
         self.acquire()
-        with Store(self.home.database) as store:
-            interrupted = store.mark_interrupted()
-        config = load_config(self.home.config)
+        STOP.clear()  # a service started again in this process runs its jobs
+        path = self.home.config
+        self._config_mtime = path.stat().st_mtime if path.exists() else None
+        config = load_config(path)
         self.scheduler = BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(url=f"sqlite:///{self.home.root / 'scheduler.db'}")
@@ -100,8 +129,11 @@ class Service:
             },
             timezone=config.timezone,
         )
+        planned = self._plan(config)
+        with Store(self.home.database) as store:
+            interrupted = store.mark_interrupted()
         self.scheduler.start(paused=True)
-        self.sync()
+        self._register(config, planned)
         if interrupted and config.pipeline.cron and not config.pipeline.paused:
             log.warning(
                 "%d interrupted run(s) found: running the pipeline now to catch up", interrupted
@@ -117,34 +149,63 @@ class Service:
         return interrupted
 
     def sync(self) -> None:
-        """Make the job store match pricelens.toml: add, replace, pause or remove jobs."""
+        """Make the job store match pricelens.toml if the file changed: add, replace, pause
+        or remove jobs. A file that cannot be loaded, or whose jobs cannot be built, raises
+        PipelineError and changes nothing: the jobs and their configuration stay as they
+        were."""
         path = self.home.config
         mtime = path.stat().st_mtime if path.exists() else None
         if mtime == self._config_mtime and self._config_mtime is not None:
             return
-        self._config_mtime = mtime
+        self._config_mtime = mtime  # a broken file is reported once, not every few seconds
         config = load_config(path)
-        wanted = wanted_jobs(config)
-        for job in self.scheduler.get_jobs(jobstore="default"):
-            if job.id not in wanted and job.id != "catch-up":
-                job.remove()
-        for job_id, (kind, shop, schedule) in wanted.items():
-            job = self.scheduler.add_job(
-                run_job,
-                config.trigger(schedule),
-                args=[str(self.home.root), kind, shop],
-                id=job_id,
-                name=job_id,
-                replace_existing=True,
-                misfire_grace_time=config.misfire_grace_seconds,
-            )
-            if schedule.paused:
-                job.pause()
+        self._register(config, self._plan(config))
+
+    def _plan(self, config: ServiceConfig) -> dict[str, tuple[dict, bool]]:
+        """Job id -> (add_job arguments, paused), each checked the way APScheduler will check
+        it, so that no job is replaced before all of them are known to be valid."""
+        planned = {}
+        for job_id, (kind, shop, schedule) in wanted_jobs(config).items():
+            options = {
+                "func": run_job,
+                "args": [str(self.home.root), kind, shop],
+                "kwargs": {},
+                "id": job_id,
+                "name": job_id,
+                "misfire_grace_time": config.misfire_grace_seconds,
+                "coalesce": True,
+                "max_instances": 1,
+            }
+            try:
+                options["trigger"] = config.trigger(schedule)
+                Job(self.scheduler, **options)  # validates; nothing is scheduled
+            except Exception as exc:
+                raise ConfigError(
+                    f"{config.path}: key '{_table(job_id)}.cron': job {job_id} cannot be "
+                    f"scheduled: {exc}"
+                ) from exc
+            planned[job_id] = (options, schedule.paused)
+        return planned
+
+    def _register(self, config: ServiceConfig, planned: dict[str, tuple[dict, bool]]) -> None:
+        try:
+            for job in self.scheduler.get_jobs(jobstore="default"):
+                if job.id not in planned and job.id != "catch-up":
+                    job.remove()
+            for options, paused in planned.values():
+                job = self.scheduler.add_job(replace_existing=True, **options)
+                if paused:
+                    job.pause()
+        except Exception as exc:  # the job store itself failed: try again at the next check
+            self._config_mtime = None
+            raise PipelineError(f"{config.path}: the jobs could not be registered: {exc}") from exc
+        _LAST_GOOD[str(self.home.root)] = config
 
     def stop(self) -> None:
         STOP.set()
-        if self.scheduler is not None:
+        if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)  # running jobs stop after their current page
+        _LAST_GOOD.pop(str(self.home.root), None)
         self.lock.release()
         (self.home.root / "serve.pid").unlink(missing_ok=True)
 
@@ -167,7 +228,9 @@ def serve(home: Home, ready=None) -> None:
             try:
                 service.sync()
             except PipelineError as exc:  # a bad edit keeps the jobs as they were
-                log.error("%s", exc)
+                log.error("%s; the jobs stay as they were", exc)
+            except Exception:  # never let a re-read end the service
+                log.exception("%s: re-reading failed; the jobs stay as they were", home.config)
     finally:
         service.stop()
         for sig, handler in previous.items():

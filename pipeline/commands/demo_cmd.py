@@ -12,6 +12,7 @@ from pipeline.commands.crawl_cmd import browser_options, sessions_option
 from pipeline.commands.mall_cmd import FAULTS_HELP, check_faults
 from pipeline.crawling import CrawlOptions
 from pipeline.demo import run_demo
+from pipeline.output import print_whole
 from pipeline.progress import progress_bar
 from pipeline.report import comparison, comparison_table
 
@@ -99,7 +100,7 @@ def demo(
         )
     with Store(env.home.database) as store:
         rows = comparison(store)
-    env.out.print(comparison_table(rows, result.shops, limit or None))
+    print_whole(env.out, comparison_table(rows, result.shops, limit or None))
     for crawl in result.crawls:
         line = f"{crawl.shop}: {crawl.offers} offers on {crawl.pages} pages ({crawl.status})"
         if crawl.error:

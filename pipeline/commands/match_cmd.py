@@ -89,7 +89,21 @@ def match(ctx, answer_key, full, fmt):
         }
         if key:
             summary |= evaluate_grouping(store, result.groups, key)
+            if not summary["offers"]:
+                raise PipelineError(
+                    f"{answer_key}: none of its {summary['missing']} offers is in "
+                    f"{env.home.database} (matched by shop and SKU, else URL path); "
+                    "nothing to score"
+                )
             summary["baselines"] = _baselines(store, model.id, key)
+    if summary.get("missing"):
+        env.err.print(
+            f"warning: {summary['missing']} of the {summary['missing'] + summary['offers']} "
+            f"offers in {answer_key} are not in the database; scored on the other "
+            f"{summary['offers']}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if fmt == "json":
         env.out.print_json(json.dumps(summary))
         return

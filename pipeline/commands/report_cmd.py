@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from db.store import Store
-from pipeline.output import rows_text, write_text_atomic
+from pipeline.output import print_whole, rows_text, write_text_atomic
 from pipeline.report import (
     SORTS,
     ReportFilter,
@@ -118,7 +118,7 @@ def report(env, fmt, out, limit, min_shops, category, search, shops, min_savings
             text = render_html(store, rows, known, _describe(filters, sort), matching)
     if fmt == "table":
         console = env.out if out is None else Console(file=io.StringIO(), width=100)
-        console.print(comparison_table(rows, known, None))
+        print_whole(console, comparison_table(rows, known, None))
         if out is None:
             return
         text = console.file.getvalue()

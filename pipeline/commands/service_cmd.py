@@ -80,7 +80,8 @@ def run(env, steps, shops):
         soft_wrap=True,
     )
     if outcome.status != "ok":
-        raise PipelineError(f"run {outcome.run_id} ended {outcome.status}")
+        ending = f"run {outcome.run_id} ended {outcome.status}"
+        raise PipelineError(f"{ending}: {outcome.error}" if outcome.error else ending)
 
 
 @click.command()

@@ -23,12 +23,13 @@ class Listing:
     shop: str
     sku: str
     title: str
-    prices: tuple[int, int]  # day 1, day 2 (KRW)
+    prices: tuple[int, int]  # day 1, day 2, in the currency's minor units (KRW: won)
     product: int  # which product photo (and embedding) it shows
     label: str
     in_stock: tuple[bool, bool] = (True, True)
     url: str | None = None
     image_url: str | None = None
+    currency: str = "KRW"
 
 
 # By hand, on day 2:
@@ -81,7 +82,7 @@ def build_store(path: Path, listings=LISTINGS, days: int = 2) -> dict[str, int]:
                             url=item.url or f"http://{shop}.test/p/{item.sku}",
                             title=item.title,
                             price=item.prices[day],
-                            currency="KRW",
+                            currency=item.currency,
                             sku=item.sku,
                             in_stock=item.in_stock[day],
                             image_url=item.image_url or f"http://{shop}.test/img/{item.sku}.png",

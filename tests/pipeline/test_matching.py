@@ -215,6 +215,65 @@ def test_evaluate_prints_f1_and_both_baselines(home):
     assert bad.exit_code != 0 and "missing.json: cannot read answer key" in bad.output
 
 
+FIXTURE_PRODUCTS = {
+    "classic": [("c-1", "tee"), ("c-2", "boots")],
+    "spa": [("s-1", "tee"), ("s-2", "boots")],
+    "menu": [("m-1", "tee"), ("m-3", "bag")],
+}
+MALL_PORTS = {"classic": 8101, "spa": 8102, "menu": 8104}
+
+
+def answer_key(base: str, with_sku: bool = True, extra: int = 0) -> dict:
+    """The fixture's answer key as a demo mall serving each shop at *base* (formatted with
+    shop and port) would write it, plus *extra* offers per shop that were never crawled."""
+    shops = {}
+    for shop, offers in FIXTURE_PRODUCTS.items():
+        offers = offers + [(f"{shop}-new-{n}", f"new-{n}") for n in range(extra)]
+        url = base.format(shop=shop, port=MALL_PORTS[shop])
+        shops[shop] = {
+            "offers": [
+                {"url": f"{url}/p/{sku}", "product_id": product}
+                | ({"sku": sku} if with_sku else {})
+                for sku, product in offers
+            ]
+        }
+    return {"shops": shops}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        answer_key("http://127.0.0.1:{port}"),  # the mall served on other ports than crawled
+        answer_key("http://{shop}.test:{port}"),
+        answer_key("http://{shop}.test:{port}", with_sku=False),  # no SKU: the URL's path
+    ],
+)
+def test_evaluate_finds_the_offers_by_sku_or_path_wherever_the_shop_was_served(home, key):
+    path, _ = home
+    (path / "key.json").write_text(json.dumps(key))
+    result = invoke(path, "match", "--evaluate", str(path / "key.json"), "--format", "json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    assert (scores["f1"], scores["offers"], scores["missing"]) == (1.0, 6, 0)
+    assert all(b["offers"] == 6 for b in scores["baselines"].values())
+
+
+def test_evaluate_warns_about_missing_offers_and_refuses_a_key_that_matches_nothing(home):
+    path, _ = home
+    (path / "key.json").write_text(json.dumps(answer_key("http://{shop}.test", extra=1)))
+    partial = CliRunner().invoke(
+        cli, ["--home", str(path), "match", "--evaluate", str(path / "key.json")]
+    )
+    assert partial.exit_code == 0, partial.output
+    assert "f1 1.0000" in partial.stdout and "offers 6, missing 3" in partial.stdout
+    assert "warning: 3 of the 9 offers in" in partial.stderr
+    other = {"shops": {"classic": {"offers": [{"url": "http://x.test/p/zz", "product_id": 1}]}}}
+    (path / "other.json").write_text(json.dumps(other))
+    refused = invoke(path, "match", "--evaluate", str(path / "other.json"))
+    assert refused.exit_code == 1
+    assert "other.json: none of its 1 offers is in" in refused.output
+
+
 def synthetic(n_products: int, shops: tuple[str, ...], seed: int = 0) -> list[OfferForMatching]:
     rng = np.random.default_rng(seed)
     offers = []

@@ -16,7 +16,15 @@ from PIL import Image as PILImage
 from rich.console import Console
 
 from pipeline.cli import cli
-from pipeline.report import COLUMNS, ComparisonRow, ShopPrice, comparison_table, report_columns
+from pipeline.output import print_whole
+from pipeline.report import (
+    COLUMNS,
+    ComparisonRow,
+    ShopPrice,
+    comparison_table,
+    format_money,
+    report_columns,
+)
 from pipeline.report_html import safe_url
 from tests.pipeline.report_fixture import Listing, build_store
 
@@ -266,3 +274,127 @@ def test_history_of_a_group_and_an_offer_with_charts(home):
 def test_history_errors_name_the_input(home, args, message):
     result = invoke(home[0], "history", *args)
     assert result.exit_code != 0 and message in result.output, result.output
+
+
+# Four shops with six-digit prices, and changes and "sold out" under them, as in the demo mall:
+# on 80 columns (a terminal, or any pipe) the Save column used to lose its last digit.
+COATS = tuple(
+    Listing(shop, f"{shop[0]}-{n}", title, prices, n, label, stock)
+    for n, (title, label, offers) in enumerate(
+        [
+            (
+                "Arcadia Wool Blend Long Coat Charcoal",
+                "coat",
+                [
+                    ("classic", (270500, 260500), (True, True)),
+                    ("menu", (266300, 266300), (False, False)),
+                    ("scroll", (270700, 270700), (True, True)),
+                    ("spa", (318900, 318900), (False, False)),
+                ],
+            ),
+            (
+                "DAON Coat - beige/canvas Double Breasted",
+                "coat",
+                [
+                    ("menu", (266300, 266300), (True, True)),
+                    ("scroll", (299000, 301500), (True, False)),
+                    ("spa", (313600, 323600), (True, True)),
+                ],
+            ),
+            (
+                "Solace Cashmere Overcoat Camel",
+                "coat",
+                [
+                    ("classic", (1250000, 1250000), (True, True)),
+                    ("menu", (1310000, 1298000), (True, True)),
+                    ("scroll", (1298000, 1298000), (True, False)),
+                    ("spa", (1390000, 1390000), (True, True)),
+                ],
+            ),
+            (
+                "Mirae Linen Black Pullover Knit",
+                "pullover",
+                [
+                    ("classic", (235400, 235400), (True, True)),
+                    ("menu", (291400, 291400), (True, True)),
+                    ("scroll", (262800, 252800), (True, True)),
+                    ("spa", (265100, 265100), (True, True)),
+                ],
+            ),
+        ]
+    )
+    for shop, prices, stock in offers
+)
+
+
+def whole(figure: str, text: str) -> bool:
+    """*figure* appears in *text* with no digit or separator glued to either side."""
+    return re.search(rf"(?<![\d,.]){re.escape(figure)}(?![\d,.])", text) is not None
+
+
+def test_money_is_never_cut_on_80_columns(tmp_path):
+    build_store(tmp_path / "pricelens.db", COATS)
+    assert invoke(tmp_path, "match").exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(invoke(tmp_path, "report", "--format", "csv").output)))
+    savings = {int(r["savings"]) for r in rows}
+    prices = {int(r["price"]) for r in rows}
+    assert len({r["group_id"] for r in rows}) == 4 and min(savings) >= 10_000
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(cli, ["--home", str(tmp_path), "report"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for amount in savings | prices:
+        assert whole(f"{amount:,}", text), f"{amount:,} is cut in\n{text}"
+    header = next(line for line in text.splitlines() if "Product" in line)
+    assert header.split()[-2:] == ["Cheapest", "Save"]
+    assert all(shop in header for shop in ("classic", "menu", "scroll", "spa"))
+
+
+def test_a_table_too_wide_for_the_terminal_runs_past_it_rather_than_cut_a_price():
+    shops = ["classic", "spa", "scroll", "menu", "northwind-outlet"]
+    row = ComparisonRow(1, "Long Product Title " * 3, "coat", "KRW")
+    for n, shop in enumerate(shops):
+        row.prices[shop] = ShopPrice(1_234_500 + n * 10_000, 1_334_500, n != 2, "http://x.test/")
+    console = Console(width=60, record=True, file=io.StringIO())
+    print_whole(console, comparison_table([row], shops, None))
+    text = console.export_text()
+    assert console.width == 60  # only that table was printed wider
+    for n in range(len(shops)):
+        assert whole(f"{1_234_500 + n * 10_000:,}", text)
+    assert whole(f"{row.savings:,}", text) and "northwind-outlet" in text
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (12900, "KRW", "12,900"),
+        (1234, "JPY", "1,234"),
+        (450, "USD", "4.50"),
+        (123456789, "EUR", "1,234,567.89"),
+        (1250, "KWD", "1.250"),
+        (750, "BHD", "0.750"),
+        (2500, "OMR", "2.500"),
+        (1005, "JOD", "1.005"),
+        (1234, None, "1,234"),
+    ],
+)
+def test_money_uses_the_currencys_minor_unit(amount, currency, shown):
+    assert format_money(amount, currency) == shown
+
+
+KUWAIT = (
+    Listing("classic", "c-1", "Slim Cotton Tee Black M", (1250, 1250), 0, "tshirt", currency="KWD"),
+    Listing("spa", "s-1", "Black Cotton T-Shirt Slim", (2000, 2000), 0, "tshirt", currency="KWD"),
+)
+
+
+def test_three_decimal_currencies_show_and_filter_in_their_own_units(tmp_path):
+    build_store(tmp_path / "pricelens.db", KUWAIT)
+    assert invoke(tmp_path, "match").exit_code == 0
+    assert {r["savings"] for r in report_json(tmp_path)} == {750}  # fils, as stored
+    table = invoke(tmp_path, "report").output
+    assert whole("1.250", table) and whole("2.000", table) and whole("0.750", table)
+    assert report_json(tmp_path, "--min-savings", "1") == []  # 0.750 KWD is less than 1
+    assert len(report_json(tmp_path, "--min-savings", "0.75")) == 2
+    history = invoke(tmp_path, "history", str(report_json(tmp_path)[0]["group_id"])).output
+    assert whole("1.250", history)

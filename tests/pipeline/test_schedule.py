@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.config import ConfigError, cron_trigger, load_config
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+MONDAY = datetime(2026, 11, 23, 19, 30, tzinfo=UTC)  # the review's clock: a Monday evening
 
 
 def invoke(home, *args):
@@ -23,6 +30,14 @@ def invoke(home, *args):
         ('timezone = "Mars/Olympus"\n', "timezone", "unknown time zone"),
         ("[shops.a]\nbase_url = 5\n", "shops.a.base_url", "must be str"),
         ('[report]\nkeep = "ten"\n', "report.keep", "must be int"),
+        ("misfire_grace_seconds = 0\n", "misfire_grace_seconds", ">= 1"),
+        ("misfire_grace_seconds = -60\n", "misfire_grace_seconds", ">= 1"),
+        ("[pipeline]\nsessions = 0\n", "pipeline.sessions", ">= 1"),
+        ("[pipeline]\nshops = [1, 2]\n", "pipeline.shops", "shop names"),
+        ('[retrain]\ncron = "0 3 * * 8"\n', "retrain.cron", "0 and 7 are Sunday"),
+        ('[report]\ncron = "0 3 * * 5-1"\n', "report.cron", "backwards"),
+        ("[train]\ntrain_limit = 0\n", "train.train_limit", ">= 1"),
+        ('[shops.a]\nbase_url = "shop.example"\n', "shops.a.base_url", "absolute http(s) URL"),
     ],
 )
 def test_a_bad_config_names_the_file_and_key(tmp_path, text, key, problem):
@@ -37,6 +52,86 @@ def test_a_bad_config_names_the_file_and_key(tmp_path, text, key, problem):
 def test_six_field_cron_has_seconds_first():
     trigger = cron_trigger("*/10 0 6 * * *", "UTC")
     assert str(trigger.fields[-1]) == "*/10" and str(trigger.fields[-2]) == "0"
+
+
+def fire_times(cron: str, start: datetime, count: int) -> list[datetime]:
+    trigger, times, previous = cron_trigger(cron, "UTC"), [], None
+    now = start
+    for _ in range(count):
+        previous = trigger.get_next_fire_time(previous, now)
+        times.append(previous)
+        now = previous + timedelta(seconds=1)
+    return times
+
+
+SUNDAY, SATURDAY = 6, 5  # datetime.weekday()
+
+
+@pytest.mark.parametrize("start_day", range(7))
+def test_day_of_week_0_and_7_are_sunday_as_in_crontab(start_day):
+    start = MONDAY + timedelta(days=start_day)
+    for cron in ("0 3 * * 0", "0 3 * * 7", "0 3 * * sun"):
+        times = fire_times(cron, start, 3)
+        assert [t.weekday() for t in times] == [SUNDAY] * 3, cron
+        assert times[0] - start < timedelta(days=7) and (times[0].hour, times[0].minute) == (3, 0)
+
+
+@pytest.mark.parametrize(
+    ("cron", "weekdays"),
+    [
+        ("0 6 * * 1", {0}),  # crontab 1 is Monday (datetime's 0)
+        ("0 6 * * 1-5", {0, 1, 2, 3, 4}),
+        ("0 6 * * mon-fri", {0, 1, 2, 3, 4}),
+        ("0 6 * * 0,6", {SATURDAY, SUNDAY}),
+        ("0 6 * * 5-7", {4, SATURDAY, SUNDAY}),
+        ("0 6 * * fri-sun", {4, SATURDAY, SUNDAY}),
+        ("0 6 * * */2", {SUNDAY, 1, 3, SATURDAY}),  # crontab counts the step from Sunday
+        ("0 6 * * 1-7/2", {0, 2, 4, SUNDAY}),
+        ("0 6 * * 1,3-4", {0, 2, 3}),
+        ("0 6 * * *", set(range(7))),
+    ],
+)
+def test_day_of_week_ranges_lists_steps_and_names_follow_crontab(cron, weekdays):
+    assert {t.weekday() for t in fire_times(cron, MONDAY, 30)} == weekdays
+
+
+def test_weekdays_never_fire_on_a_weekend():
+    friday_night = datetime(2026, 11, 27, 23, 59, 30, tzinfo=UTC)
+    assert fire_times("* * * * 1-5", friday_night, 1) == [datetime(2026, 11, 30, tzinfo=UTC)]
+    for hours in range(0, 24 * 14, 5):  # two weeks, every fifth hour
+        start = MONDAY + timedelta(hours=hours)
+        (first,) = fire_times("* * * * 1-5", start, 1)
+        assert first.weekday() < SATURDAY
+        if start.weekday() < SATURDAY:
+            assert first - start < timedelta(minutes=1)  # a weekday fires at once
+
+
+def test_the_readme_example_runs_retraining_on_sundays(tmp_path):
+    section = README.split("### Running on a schedule", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert re.search(r'cron = "0 3 \* \* 0" .*Sundays', example)
+    path = tmp_path / "pricelens.toml"
+    path.write_text(example)
+    config = load_config(path)
+    times = fire_times(config.retrain.cron, MONDAY, 3)
+    assert [t.weekday() for t in times] == [SUNDAY] * 3
+
+
+def test_schedule_add_accepts_7_and_lists_the_next_sunday(tmp_path):
+    added = invoke(tmp_path, "schedule", "add", "report", "0 6 * * 7")
+    assert added.exit_code == 0, added.output
+    listed = invoke(tmp_path, "schedule", "list").output
+    following = datetime.fromisoformat(re.search(r"\d{4}-\d\d-\d\dT[\d:]+\+00:00", listed)[0])
+    assert following.weekday() == SUNDAY and following.hour == 6
+
+
+def test_serve_refuses_a_config_it_cannot_schedule_naming_the_file_and_key(tmp_path):
+    config = tmp_path / "pricelens.toml"
+    config.write_text('misfire_grace_seconds = 0\n[report]\ncron = "0 7 * * *"\n')
+    result = invoke(tmp_path, "serve")
+    assert result.exit_code == 1
+    assert f"{config}: key 'misfire_grace_seconds': must be >= 1" in result.output
+    assert "unexpected" not in result.output and not (tmp_path / "serve.pid").exists()
 
 
 def test_schedule_add_list_pause_resume_remove_keep_comments(tmp_path):

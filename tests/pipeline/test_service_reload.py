@@ -1,0 +1,132 @@
+"""`pricelens serve` and edits of pricelens.toml: a config that cannot be loaded or scheduled
+changes nothing, the jobs run with the last good one, and the service never exits over it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from db.store import Store
+from pipeline.config import ConfigError
+from pipeline.service import Service, run_job
+from pipeline.settings import Home
+
+PRICELENS = str(Path(sys.executable).parent / "pricelens")
+GOOD = '[report]\ncron = "0 6 * * *"\nfolder = "good-reports"\n'
+
+
+def write(path: Path, text: str) -> None:
+    """Write *text* with a newer mtime than before, as the service looks for a change."""
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(text)
+    stamp = max(before + 1_000_000_000, time.time_ns())
+    os.utime(path, ns=(stamp, stamp))
+
+
+def jobs(service: Service) -> dict[str, str]:
+    return {job.id: str(job.trigger) for job in service.scheduler.get_jobs()}
+
+
+@pytest.fixture
+def service(tmp_path):
+    write(tmp_path / "pricelens.toml", GOOD)
+    running = Service(Home.resolve(tmp_path))
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('misfire_grace_seconds = 0\n[report]\ncron = "0 7 * * *"\n', "misfire_grace_seconds"),
+        ('[report]\ncron = "0 7 * * *"\ncolour = "red"\n', "report.colour"),
+        ('[report]\ncron = "0 7 * * 9"\n', "report.cron"),
+        ("[report\n", None),  # not TOML
+    ],
+)
+def test_a_broken_edit_keeps_the_jobs_and_they_run_with_the_last_good_config(
+    service, tmp_path, text, key
+):
+    before = jobs(service)
+    assert list(before) == ["report"] and "hour='6'" in before["report"]
+    config = tmp_path / "pricelens.toml"
+    write(config, text)
+    with pytest.raises(ConfigError) as caught:
+        service.sync()
+    assert str(config) in str(caught.value)
+    assert key is None or f"'{key}'" in str(caught.value)
+    assert jobs(service) == before
+    service.sync()  # the same broken file is not reported again every few seconds
+    run_job(str(tmp_path), "report")  # what the scheduler calls at 06:00
+    with Store(tmp_path / "pricelens.db") as store:
+        (run,) = store.pipeline_runs(5)
+    assert (run["kind"], run["status"], run["error"]) == ("report", "ok", None)
+    assert len(list((tmp_path / "good-reports").glob("report-*.html"))) == 1
+    write(config, GOOD.replace('"0 6', '"30 7'))  # fixed: taken up at the next check
+    service.sync()
+    assert "hour='7'" in jobs(service)["report"] and "minute='30'" in jobs(service)["report"]
+
+
+def test_a_job_with_no_loadable_config_is_recorded_as_failed_without_a_traceback(tmp_path, caplog):
+    (tmp_path / "pricelens.toml").write_text('[report]\ncron = "0 6 * * *"\nkeep = 0\n')
+    run_job(str(tmp_path), "report")  # no service in this process has loaded it
+    with Store(tmp_path / "pricelens.db") as store:
+        (run,) = store.pipeline_runs(5)
+    assert (run["kind"], run["status"]) == ("report", "failed")
+    assert "pricelens.toml: key 'report.keep': must be >= 1" in run["error"]
+    assert [r.exc_info for r in caplog.records if r.levelname == "ERROR"] == [None]
+
+
+def read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def wait_until(condition, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except sqlite3.OperationalError:
+            pass  # the database is not there yet
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def report_runs(home: Path) -> list[tuple]:
+    with sqlite3.connect(f"file:{home / 'pricelens.db'}?mode=ro", uri=True, timeout=30) as db:
+        return db.execute(
+            "SELECT status, error FROM pipeline_runs WHERE kind = 'report' "
+            "AND finished_at IS NOT NULL ORDER BY id"
+        ).fetchall()
+
+
+@pytest.mark.slow
+def test_serve_lives_through_an_edit_it_cannot_schedule_and_keeps_running_the_jobs(tmp_path):
+    config = tmp_path / "pricelens.toml"
+    write(config, '[report]\ncron = "*/2 * * * * *"\nkeep = 2\n')
+    log = tmp_path / "serve.err"
+    with log.open("w") as err:
+        service = subprocess.Popen([PRICELENS, "--home", str(tmp_path), "serve"], stderr=err)
+    try:
+        wait_until(lambda: len(report_runs(tmp_path)) >= 1)
+        write(config, 'misfire_grace_seconds = 0\n[report]\ncron = "*/2 * * * * *"\nkeep = 2\n')
+        wait_until(lambda: "misfire_grace_seconds" in read(log))  # within one 5 s check
+        seen = len(report_runs(tmp_path))
+        wait_until(lambda: len(report_runs(tmp_path)) >= seen + 2)
+        assert service.poll() is None  # still serving
+    finally:
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=60) == 0
+    errors = read(log)
+    assert f"{config}: key 'misfire_grace_seconds': must be >= 1" in errors
+    assert "Traceback" not in errors and "unexpected" not in errors
+    assert {status for status, _ in report_runs(tmp_path)} == {"ok"}

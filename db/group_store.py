@@ -193,6 +193,7 @@ class GroupStore:
                 """
             SELECT g.id AS group_id, g.label, g.canonical_title, s.name AS shop,
                    o.id AS offer_id, o.title, o.url, o.price, o.currency, o.in_stock,
+                   o.price_is_from,
                    i.path AS image_path, i.format AS image_format,
                    (SELECT po.price FROM price_observations po
                      WHERE po.offer_id = o.id AND po.price IS NOT NULL

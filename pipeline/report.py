@@ -37,6 +37,7 @@ class ShopPrice:
     title: str | None = None
     image_path: str | None = None
     image_format: str | None = None
+    price_is_from: bool = False  # "from 9,900": the lowest of the offer's variants
 
     @property
     def change(self) -> int | None:
@@ -170,6 +171,7 @@ def comparison(
             r["title"],
             r["image_path"],
             r["image_format"],
+            bool(r["price_is_from"]),
         )
     chosen = [row for row in rows.values() if filters.keeps(row)]
     return sorted(chosen, key=SORTS[sort])
@@ -196,6 +198,8 @@ def _cell(price: ShopPrice | None, currency: str | None, cheapest: bool) -> str:
     if change:
         colour = "red" if change > 0 else "green"
         text += f"\n[{colour}]{format_change(change, currency)}[/]"
+    if price.price_is_from:
+        text += "\n[dim]from: variants[/]"
     if price.in_stock is False:
         text += "\n[dim]sold out[/]"
     return f"[bold green]{text}[/]" if cheapest else text
@@ -281,6 +285,7 @@ COLUMNS: dict[str, str] = {
     "change": "price - previous_price (negative: cheaper than on the previous crawl)",
     "currency": "ISO 4217 code",
     "in_stock": "true, false or empty (the shop did not say)",
+    "price_is_from": "true when the shop says 'from' this price (the lowest of its variants)",
     "cheapest": "true on the row of the cheapest shop",
     "cheapest_shop": "the shop with the lowest price in stock (any, if none has stock)",
     "savings": "the dearest price less the cheapest, minor units (same on each row)",
@@ -311,6 +316,7 @@ def report_rows(rows: list[ComparisonRow]) -> list[tuple]:
                     p.change,
                     r.currency,
                     p.in_stock,
+                    p.price_is_from,
                     shop == cheapest,
                     cheapest,
                     savings,

@@ -98,6 +98,7 @@ def _row(row: ComparisonRow, shops: list[str], history: dict[str, list]) -> dict
                 "change": format_change(p.change, row.currency),
                 "direction": "up" if (p.change or 0) > 0 else "down",
                 "sold_out": p.in_stock is False,
+                "price_is_from": p.price_is_from,
                 "cheapest": shop == cheapest,
                 "url": safe_url(p.url),
             }

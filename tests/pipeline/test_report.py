@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -398,3 +399,16 @@ def test_three_decimal_currencies_show_and_filter_in_their_own_units(tmp_path):
     assert len(report_json(tmp_path, "--min-savings", "0.75")) == 2
     history = invoke(tmp_path, "history", str(report_json(tmp_path)[0]["group_id"])).output
     assert whole("1.250", history)
+
+
+def test_a_from_price_is_marked_in_every_format(home):
+    path, ids = home
+    with sqlite3.connect(path / "pricelens.db") as db:
+        db.execute("UPDATE offers SET price_is_from = 1 WHERE id = ?", (ids["s-2"],))
+    rows = report_json(path)
+    marked = {(r["shop"], r["title"]) for r in rows if r["price_is_from"]}
+    assert marked == {("spa", "Leather Ankle Boots Brown")}
+    table = invoke(path, "report").output
+    assert table.count("from: variants") == 1
+    html = invoke(path, "report", "--format", "html").output
+    assert html.count("from: variants") == 1

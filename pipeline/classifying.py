@@ -55,18 +55,6 @@ class Classified:
     unreadable: int  # photos that could not be decoded: no prediction, tried again next time
 
 
-def classify_images(
-    store: Store,
-    model: ModelRow,
-    device: str = "auto",
-    batch: int = 512,
-    progress=None,
-    backend: str = "torch",
-) -> int:
-    """classify_pending's count of predictions written (pipeline_runs counts)."""
-    return classify_pending(store, model, device, batch, progress, backend).classified
-
-
 def classify_pending(
     store: Store,
     model: ModelRow,

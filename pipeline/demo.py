@@ -10,7 +10,7 @@ from classifier.training import TrainConfig
 from crawler.spec import builtin_spec_paths, load_builtin_spec
 from db.store import Store
 from demo.mall import MallSettings, run_mall
-from pipeline.classifying import classify_images, ensure_model
+from pipeline.classifying import classify_pending, ensure_model
 from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
 from pipeline.matching import match_offers
 from pipeline.settings import Home
@@ -65,7 +65,7 @@ def run_demo(
             had_model = store.current_model()
             model = ensure_model(store, home, train, progress)
             lap("model")
-            classified = classify_images(store, model, train.device, progress=progress)
+            classified = classify_pending(store, model, train.device, progress=progress).classified
             lap("classify")
             groups = match_offers(store, model.id)
             lap("match")

@@ -9,7 +9,7 @@ import threading
 
 from classifier.config import TrainConfig
 from db.store import Store
-from pipeline.classifying import classify_images
+from pipeline.classifying import classify_pending
 from pipeline.config import ServiceConfig
 from pipeline.matching import match_offers
 from pipeline.model_training import train_and_register
@@ -67,6 +67,6 @@ def retrain_if_due(
         "retrain": outcome.reason,
     }
     if outcome.promoted:
-        counts["classified"] = classify_images(store, outcome.model, progress=progress)
+        counts["classified"] = classify_pending(store, outcome.model, progress=progress).classified
         counts["groups"] = len(match_offers(store, outcome.model.id))
     return counts

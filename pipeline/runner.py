@@ -12,7 +12,7 @@ from pathlib import Path
 
 from classifier.training import TrainConfig
 from db.store import Store
-from pipeline.classifying import classify_images, ensure_model
+from pipeline.classifying import classify_pending, ensure_model
 from pipeline.config import EXTRA_STEPS, STEPS, ServiceConfig
 from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
 from pipeline.matching import match_offers
@@ -136,7 +136,7 @@ def _run_steps(
         elif step == "classify":
             train = TrainConfig(epochs=config.train_epochs, train_limit=config.train_limit)
             model = ensure_model(store, home, train, progress)
-            counts["classified"] = classify_images(store, model, progress=progress)
+            counts["classified"] = classify_pending(store, model, progress=progress).classified
         elif step == "match":
             model = model or store.current_model()
             counts["groups"] = len(match_offers(store, model.id if model else None))

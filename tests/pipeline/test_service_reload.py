@@ -17,6 +17,7 @@ from db.store import Store
 from pipeline.config import ConfigError
 from pipeline.service import Service, run_job
 from pipeline.settings import Home
+from tests.pipeline.test_service import wait_until
 
 PRICELENS = str(Path(sys.executable).parent / "pricelens")
 GOOD = '[report]\ncron = "0 6 * * *"\nfolder = "good-reports"\n'
@@ -87,18 +88,6 @@ def test_a_job_with_no_loadable_config_is_recorded_as_failed_without_a_traceback
 
 def read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
-
-
-def wait_until(condition, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except sqlite3.OperationalError:
-            pass  # the database is not there yet
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def report_runs(home: Path) -> list[tuple]:

@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Callable
 
 from db.clock import now_iso as _now
 from db.connection import write_transaction
+from db.run_locks import RunLocks
 
 
 class RunStore:
-    """Mixed into `Store`; uses its ``db``."""
+    """Mixed into `Store`; uses its ``db`` and ``run_locks``: a run's row is 'running' only
+    while this store holds its lock, from the insert until the row is finished or the store
+    closed, so another process can tell a live run from a dead one."""
+
+    run_locks: RunLocks
+
+    def _start_run(self, table: str, insert: Callable[[sqlite3.Connection], int]) -> int:
+        """Insert one run into *table* (*insert* returns its id), taking the run's lock
+        before the row is committed."""
+        run_id = None
+        try:
+            with write_transaction(self.db) as conn:
+                run_id = insert(conn)
+                self.run_locks.hold(table, run_id)
+        except BaseException:
+            if run_id is not None:
+                self.run_locks.release(table, run_id)
+            raise
+        return run_id
 
     def start_crawl_run(
         self, shop: str, base_url: str | None = None, pipeline_run_id: int | None = None
     ) -> int:
-        with write_transaction(self.db) as conn:
+
+        def insert(conn: sqlite3.Connection) -> int:
             shop_id = self._upsert_shop(conn, shop, base_url)
             return conn.execute(
                 "INSERT INTO crawl_runs (shop_id, pipeline_run_id, started_at, status) "
                 "VALUES (?, ?, ?, 'running') RETURNING id",
                 (shop_id, pipeline_run_id, _now()),
             ).fetchone()[0]
+
+        return self._start_run("crawl_runs", insert)
 
     def finish_crawl_run(self, crawl_run_id: int, status: str, error: str | None = None) -> None:
         with write_transaction(self.db) as conn:
@@ -29,6 +53,7 @@ class RunStore:
                 "errors = (SELECT COUNT(*) FROM crawl_errors WHERE crawl_run_id = ?) WHERE id = ?",
                 (status, _now(), error, crawl_run_id, crawl_run_id),
             )
+        self.run_locks.release("crawl_runs", crawl_run_id)
 
     def record_crawl_error(
         self,
@@ -59,12 +84,14 @@ class RunStore:
     # -- pipeline runs ----------------------------------------------------------------
 
     def start_pipeline_run(self, kind: str) -> int:
-        with write_transaction(self.db) as conn:
-            return conn.execute(
+        return self._start_run(
+            "pipeline_runs",
+            lambda conn: conn.execute(
                 "INSERT INTO pipeline_runs (kind, started_at, status) VALUES (?, ?, 'running') "
                 "RETURNING id",
                 (kind, _now()),
-            ).fetchone()[0]
+            ).fetchone()[0],
+        )
 
     def finish_pipeline_run(
         self, run_id: int, status: str, counts: dict | None = None, error: str | None = None
@@ -75,6 +102,7 @@ class RunStore:
                 "WHERE id = ?",
                 (status, _now(), json.dumps(counts or {}, sort_keys=True), error, run_id),
             )
+        self.run_locks.release("pipeline_runs", run_id)
 
     def crawl_run_changes(self, crawl_run_id: int) -> dict:
         """What a crawl run brought: offers seen for the first time, and prices that differ
@@ -98,22 +126,29 @@ class RunStore:
         return {"new": row["new"] or 0, "price_changes": row["changed"] or 0}
 
     def mark_interrupted(self) -> int:
-        """Runs left 'running' by a process that died are 'interrupted'. Only call this while
-        holding the service lock: then nothing else can be running. Returns how many."""
+        """Runs left 'running' by a process that is gone become 'interrupted'; runs that a
+        live process (`pricelens run`, `crawl`, `demo`) is doing are left alone, told apart
+        by their run locks (db/run_locks.py). Returns how many pipeline runs were marked."""
         with write_transaction(self.db) as conn:
             now = _now()
-            count = conn.execute(
+            dead = {}
+            for table in ("pipeline_runs", "crawl_runs"):
+                running = conn.execute(f"SELECT id FROM {table} WHERE status = 'running'")
+                dead[table] = [
+                    (now, run_id)
+                    for (run_id,) in running.fetchall()
+                    if not self.run_locks.is_alive(table, run_id)
+                ]
+            conn.executemany(
                 "UPDATE pipeline_runs SET status = 'interrupted', finished_at = ?, "
-                "error = COALESCE(error, 'the process ended during the run') "
-                "WHERE status = 'running'",
-                (now,),
-            ).rowcount
-            conn.execute(
-                "UPDATE crawl_runs SET status = 'interrupted', finished_at = ? "
-                "WHERE status = 'running'",
-                (now,),
+                "error = COALESCE(error, 'the process ended during the run') WHERE id = ?",
+                dead["pipeline_runs"],
             )
-            return count
+            conn.executemany(
+                "UPDATE crawl_runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
+                dead["crawl_runs"],
+            )
+            return len(dead["pipeline_runs"])
 
     def pipeline_runs(self, limit: int = 20) -> list[dict]:
         return list(

@@ -17,6 +17,7 @@ from db.connection import open_database, write_transaction
 from db.group_store import GroupStore, OfferForMatching
 from db.model_store import ModelRow, ModelStore
 from db.records import Image, Offer, PhotoSource
+from db.run_locks import RunLocks
 from db.run_store import RunStore
 
 __all__ = ["ModelRow", "OfferForMatching", "Store", "offer_key"]
@@ -37,9 +38,15 @@ class Store(RunStore, ModelStore, GroupStore):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.db: sqlite_utils.Database = open_database(self.path)
+        self.run_locks = RunLocks(self.path)
 
     def close(self) -> None:
-        self.db.close()
+        """Close the file; runs this store started and never finished lose their locks, so
+        the next `pricelens serve` marks them interrupted."""
+        try:
+            self.db.close()
+        finally:
+            self.run_locks.release_all()
 
     def __enter__(self) -> Store:
         return self

@@ -32,6 +32,29 @@ def _csv_cell(value):
     return value
 
 
+def unique_names(columns: Sequence[str]) -> list[str]:
+    """JSON object keys for *columns*: a name that repeats (``SELECT o.id, s.id``) gets _2,
+    _3, ... after its first use, skipping names another column already has, so no value is
+    lost: ["id", "id", "id_2"] gives ["id", "id_3", "id_2"]."""
+    taken = set(columns)
+    used: set[str] = set()
+    names = []
+    for name in columns:
+        unique, n = name, 1
+        while unique in used or (unique != name and unique in taken):
+            n += 1
+            unique = f"{name}_{n}"
+        used.add(unique)
+        names.append(unique)
+    return names
+
+
+def json_records(columns: Sequence[str], rows: Sequence[Sequence]) -> list[dict]:
+    """One object per row, keyed by `unique_names`."""
+    keys = unique_names(columns)
+    return [dict(zip(keys, map(_plain, row), strict=True)) for row in rows]
+
+
 def write_csv(out: TextIO, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
@@ -49,7 +72,7 @@ def write_rows_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence])
 def rows_text(columns: Sequence[str], rows: Sequence[Sequence], fmt: str) -> str:
     """JSON (a list of objects) or CSV as one string, for writing to a file."""
     if fmt == "json":
-        records = [dict(zip(columns, map(_plain, row), strict=True)) for row in rows]
+        records = json_records(columns, rows)
         return json.dumps(records, ensure_ascii=False, default=str, indent=1) + "\n"
     if fmt == "csv":
         out = io.StringIO()
@@ -87,8 +110,7 @@ def render_rows(
     title: str | None = None,
 ) -> None:
     if fmt == "json":
-        records = [dict(zip(columns, map(_plain, row), strict=True)) for row in rows]
-        console.print_json(json.dumps(records, ensure_ascii=False, default=str))
+        console.print_json(json.dumps(json_records(columns, rows), ensure_ascii=False, default=str))
     elif fmt == "csv":
         out = io.StringIO()
         write_csv(out, columns, rows)

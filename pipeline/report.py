@@ -227,12 +227,21 @@ def _widest(cells: list[str]) -> int:
     )
 
 
+def priced_shops(rows: list[ComparisonRow], shops: list[str]) -> list[str]:
+    """The *shops* (in their order) with a price in at least one of *rows*: the columns worth
+    showing. A shop crawled once and never matched, or filtered out, gets no empty column."""
+    priced = {shop for r in rows for shop, p in r.prices.items() if p.price is not None}
+    return [s for s in shops if s in priced]
+
+
 def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | None) -> Table:
     """Fits 100 columns with five shops: the category goes under the title, the change and
     stock under the price in each cell. Money and shop names are never cut: their columns
     do not wrap and are as wide as their widest cell; the Product column wraps (and the
-    headers fold) when the terminal is narrow."""
+    headers fold) when the terminal is narrow. Only shops with a price in the rows shown
+    get a column."""
     shown = rows[:limit] if limit else rows
+    shops = priced_shops(shown, shops)
     lines = [
         (
             str(row.group_id),

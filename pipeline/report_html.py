@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from db.store import Store
-from pipeline.report import ComparisonRow, format_change, format_money
+from pipeline.report import ComparisonRow, format_change, format_money, priced_shops
 from pipeline.report_chart import svg_chart
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -134,7 +134,7 @@ def render_html(
         lstrip_blocks=True,
     )
     history = _history(store, rows)
-    shown = [s for s in shops if any(s in r.prices for r in rows)]
+    shown = priced_shops(rows, shops)
     return environment.get_template("report.html.j2").render(
         products=len(rows),
         filters=filters,

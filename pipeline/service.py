@@ -3,7 +3,9 @@
 APScheduler 3 keeps the jobs in SQLite (SQLAlchemyJobStore) and runs each at most once, with
 `coalesce` and `max_instances=1` and a misfire grace time, so a run missed while the service was
 down happens once when it is back. Our pipeline_runs table stays the source of truth: runs that
-a killed process left 'running' become 'interrupted' at start-up, and the pipeline catches up.
+a killed process left 'running' become 'interrupted' at start-up, and the pipeline catches up;
+runs that another live process is doing (`pricelens run`, `crawl`, `demo`) hold their run locks
+(db/run_locks.py) and are left alone, with no catch-up beside them.
 
 pricelens.toml is re-read every few seconds; an edit that cannot be loaded, or whose jobs cannot
 be built, is logged and changes nothing: the jobs, and the configuration they run with, stay
@@ -110,8 +112,8 @@ class Service:
         (self.home.root / "serve.pid").write_text(str(os.getpid()))
 
     def start(self) -> int:
-        """Take the lock, recover interrupted runs, register the jobs; returns how many runs
-        were marked interrupted. A config that cannot be loaded or scheduled raises
+        """Take the lock, recover the runs of dead processes, register the jobs; returns how
+        many runs were marked interrupted. A config that cannot be loaded or scheduled raises
         ConfigError naming the file and the key before anything is marked or scheduled."""
         self.acquire()
         STOP.clear()  # a service started again in this process runs its jobs

@@ -14,7 +14,15 @@ def register(group: click.Group) -> None:
 
 @click.command()
 @click.argument("sql")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="json: a list of objects, one per row, keyed by column name; a name that repeats "
+    "gets _2, _3, ... (SELECT o.id, s.id gives id and id_2). table and csv show names as is.",
+)
 @click.option(
     "--max-rows",
     default=1000,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
 import tomlkit
+from tomlkit.exceptions import TOMLKitError
 
 from db.store import Store
 from pipeline.config import EXTRA_STEPS, STEPS, ConfigError, cron_trigger, load_config
@@ -17,6 +20,7 @@ from pipeline.progress import progress_bar
 from pipeline.runner import run_pipeline
 from pipeline.service import serve as serve_forever
 from pipeline.service import wanted_jobs
+from pipeline.shops import spec_files
 
 
 def register(group: click.Group) -> None:
@@ -101,21 +105,39 @@ def schedule():
     """The schedules in <home>/pricelens.toml (a running service picks up changes)."""
 
 
-def _document(env):
+def _document(env) -> tuple[Path, tomlkit.TOMLDocument]:
+    """pricelens.toml as an editable document (comments kept); one that cannot be read or
+    parsed is a ConfigError naming the file, as `load_config` words it."""
     path = env.home.create().config
-    return path, tomlkit.parse(
-        path.read_text(encoding="utf-8")
-    ) if path.exists() else tomlkit.document()
+    if not path.exists():
+        return path, tomlkit.document()
+    try:
+        text = path.read_text(encoding="utf-8")
+        tomllib.loads(text)  # its messages name the problem; tomlkit's can be cryptic
+        return path, tomlkit.parse(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, TOMLKitError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
 
 
-def _entry(document, job: str):
-    """The TOML table behind a job id: pipeline, report, retrain, or crawl:SHOP."""
+def _entry(path: Path, document, job: str, create: bool = False):
+    """The TOML table behind a job id (pipeline, report, retrain, or crawl:SHOP, which is
+    [shops.SHOP]), created if *create*, else None when absent. A key there that is not a
+    table is a ConfigError naming the file and the key."""
     if job in ("pipeline", "report", "retrain"):
-        return document.setdefault(job, tomlkit.table())
+        return _table(path, document, job, job, create)
     if job.startswith("crawl:") and len(job) > 6:
-        shops = document.setdefault("shops", tomlkit.table())
-        return shops.setdefault(job[6:], tomlkit.table())
+        shops = _table(path, document, "shops", "shops", create)
+        return None if shops is None else _table(path, shops, job[6:], f"shops.{job[6:]}", create)
     raise PipelineError(f"unknown job {job!r}: use pipeline, report, retrain or crawl:SHOP")
+
+
+def _table(path: Path, parent, key: str, dotted: str, create: bool):
+    found = parent.get(key)
+    if found is None:
+        return parent.setdefault(key, tomlkit.table()) if create else None
+    if not isinstance(found, dict):
+        raise ConfigError(f"{path}: key '{dotted}': must be a table")
+    return found
 
 
 def _save(path, document) -> None:
@@ -138,14 +160,10 @@ def list_(env):
     rows = []
     for job_id, (_, _, entry) in wanted_jobs(config).items():
         following = config.trigger(entry).get_next_fire_time(None, _now(config.timezone))
-        rows.append(
-            (
-                job_id,
-                entry.cron,
-                "paused" if entry.paused else "active",
-                None if entry.paused else following.isoformat(),
-            )
-        )
+        # a cron such as "0 0 31 2 *" (February 31st) is valid but never fires
+        next_run = "never" if following is None else following.isoformat()
+        state = "paused" if entry.paused else "active"
+        rows.append((job_id, entry.cron, state, None if entry.paused else next_run))
     render_rows(env.out, ["job", "cron", "state", "next_run"], rows, "table")
 
 
@@ -155,16 +173,24 @@ def list_(env):
 @click.pass_obj
 def add(env, job, cron):
     """Schedule JOB (pipeline, report, retrain or crawl:SHOP) at CRON ("0 6 * * *"), or
-    change its cron."""
+    change its cron. SHOP must be a known shop (`pricelens shops list`)."""
     try:
-        cron_trigger(cron, "UTC")
+        trigger = cron_trigger(cron, "UTC")
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="CRON") from None
+    if job.startswith("crawl:") and len(job) > 6:
+        shops = spec_files(env.home)
+        if job[6:] not in shops:
+            raise PipelineError(
+                f"unknown shop {job[6:]!r} in {job!r}; known: {', '.join(sorted(shops))}"
+            )
     path, document = _document(env)
-    entry = _entry(document, job)
+    entry = _entry(path, document, job, create=True)
     entry["cron"] = cron
     _save(path, document)
     env.out.print(f"scheduled {job} at {cron!r} in {path}", highlight=False, soft_wrap=True)
+    if trigger.get_next_fire_time(None, _now("UTC")) is None:
+        env.err.print(f"warning: {cron!r} never fires", highlight=False, soft_wrap=True)
 
 
 @schedule.command()
@@ -192,10 +218,12 @@ def resume(env, job):
 
 
 def _set(env, job: str, key: str, value) -> None:
+    """Set or (value None) remove *key* of a scheduled job. A job with no cron is refused and
+    the file left untouched: there is nothing to remove, pause or resume."""
     path, document = _document(env)
-    entry = _entry(document, job)
-    if key == "paused" and "cron" not in entry:
-        raise PipelineError(f"{job} is not scheduled in {path}")
+    entry = _entry(path, document, job)
+    if entry is None or "cron" not in entry:
+        raise PipelineError(f"{job} is not scheduled in {path}; nothing changed")
     if value is None:
         entry.pop(key, None)
     else:

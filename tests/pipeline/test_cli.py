@@ -46,6 +46,21 @@ def test_query_prints_json_and_csv(home):
     assert as_csv.output == 'sku,title,price\nA1,"Tee, ""black""",12900\n'
 
 
+def test_query_json_keeps_every_column_when_names_repeat(home):
+    sql = "SELECT o.id, s.id, o.title, s.name FROM offers o JOIN shops s ON s.id = o.shop_id"
+    as_json = invoke("--home", str(home), "query", sql, "--format", "json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output) == [
+        {"id": 1, "id_2": 1, "title": 'Tee, "black"', "name": "classic"}
+    ]
+    sql = "SELECT 1 AS id, 2 AS id, 3 AS id_2, 4 AS id"  # a suffix already taken is skipped
+    as_json = invoke("--home", str(home), "query", sql, "--format", "json")
+    assert json.loads(as_json.output) == [{"id": 1, "id_3": 2, "id_2": 3, "id_4": 4}]
+    as_csv = invoke("--home", str(home), "query", sql, "--format", "csv")
+    assert as_csv.output.splitlines()[0] == "id,id,id_2,id"  # csv and table: names as is
+    assert "id_2" in invoke("query", "--help").output
+
+
 def test_query_table_shows_nulls(home):
     result = invoke("--home", str(home), "query", "SELECT sku, list_price FROM offers")
     assert result.exit_code == 0 and "NULL" in result.output and "A1" in result.output

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from PIL import Image as PILImage
 from rich.console import Console
 
+from db.store import Store
 from pipeline.cli import cli
 from pipeline.output import print_whole
 from pipeline.report import (
@@ -140,6 +141,41 @@ def test_table_and_out_file(home):
     csv_out = path / "r.csv"
     assert invoke(path, "report", "--format", "csv", "--out", str(csv_out)).exit_code == 0
     assert csv_out.read_text(encoding="utf-8").splitlines()[0] == ",".join(COLUMNS)
+
+
+def header_shops(text: str) -> list[str]:
+    header = next(line for line in text.splitlines() if "Product" in line).split()
+    return header[header.index("Product") + 1 : header.index("Cheapest")]
+
+
+def test_only_shops_with_a_price_in_the_rows_shown_get_a_column(home):
+    path, _ = home
+    with Store(path / "pricelens.db") as store:  # a shop whose first crawl failed at once
+        run = store.start_crawl_run("newshop", "http://127.0.0.1:9/")
+        store.finish_crawl_run(run, "failed", "newshop: connection refused")
+    wide = {"COLUMNS": "100"}
+    shown = CliRunner(env=wide).invoke(cli, ["--home", str(path), "report"])
+    assert shown.exit_code == 0, shown.output
+    assert header_shops(shown.output) == ["classic", "menu", "spa"]
+    for args in (["--category", "ankle_boot"], ["--limit", "1"]):  # the boots: no menu offer
+        shown = CliRunner(env=wide).invoke(cli, ["--home", str(path), "report", *args])
+        assert shown.exit_code == 0, shown.output
+        assert header_shops(shown.output) == ["classic", "spa"]
+    page = path / "r.html"
+    args = ["report", "--format", "html", "--out", str(page), "--category", "ankle_boot"]
+    assert invoke(path, *args).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert re.findall(r'<th class="num">(\w+)</th>', html) == ["classic", "spa", "Save"]
+
+
+def test_a_shop_whose_offers_have_no_price_gets_no_column():
+    row = ComparisonRow(1, "Tee", "tshirt", "KRW")
+    row.prices["classic"] = ShopPrice(12900, None, True, "http://c.test/")
+    row.prices["spa"] = ShopPrice(13500, None, True, "http://s.test/")
+    row.prices["menu"] = ShopPrice(None, None, None, "http://m.test/")  # price never readable
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(comparison_table([row], ["classic", "menu", "spa"], None))
+    assert header_shops(console.export_text()) == ["classic", "spa"]
 
 
 def test_terminal_table_fits_100_columns_with_five_shops():

@@ -164,3 +164,78 @@ def test_run_refuses_unknown_steps_and_runs_lists_nothing_yet(tmp_path):
     assert invoke(tmp_path, "run", "--steps", "match,report").exit_code == 0
     listed = invoke(tmp_path, "runs", "--format", "json")
     assert '"manual"' in listed.output and '"ok"' in listed.output
+
+
+def test_a_cron_that_never_fires_is_listed_as_never(tmp_path):
+    added = invoke(tmp_path, "schedule", "add", "pipeline", "0 0 31 2 *")  # February 31st
+    assert added.exit_code == 0, added.output
+    assert "warning: '0 0 31 2 *' never fires" in added.stderr
+    assert invoke(tmp_path, "schedule", "add", "report", "0 6 * * *").exit_code == 0
+    listed = invoke(tmp_path, "schedule", "list")
+    assert listed.exit_code == 0, listed.output
+    lines = {line.split("│")[1].strip(): line for line in listed.output.splitlines() if "│" in line}
+    assert "never" in lines["pipeline"] and "never" not in lines["report"]
+
+
+NOT_TOML = '[report]\ncron = "0 6 * * 1"\npipeline = [\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "command", "problem"),
+    [
+        (NOT_TOML, ("add", "pipeline", "0 6 * * *"), "cannot read: "),
+        (NOT_TOML, ("remove", "report"), "cannot read: "),
+        (
+            'pipeline = "daily"\n',
+            ("add", "pipeline", "0 6 * * *"),
+            "key 'pipeline': must be a table",
+        ),
+        ('pipeline = "daily"\n', ("remove", "pipeline"), "key 'pipeline': must be a table"),
+        ('pipeline = "daily"\n', ("pause", "pipeline"), "key 'pipeline': must be a table"),
+        ("[[pipeline]]\n", ("add", "pipeline", "0 6 * * *"), "key 'pipeline': must be a table"),
+        ("shops = 5\n", ("add", "crawl:classic", "0 6 * * *"), "key 'shops': must be a table"),
+        ("shops = 5\n", ("resume", "crawl:classic"), "key 'shops': must be a table"),
+        ('[shops]\nclassic = "x"\n', ("add", "crawl:classic", "0 6 * * *"), "key 'shops.classic'"),
+        # another key is broken: the edit is refused when the result is checked
+        ('report = "daily"\n', ("add", "pipeline", "0 6 * * *"), "key 'report': must be dict"),
+    ],
+)
+def test_schedule_on_a_broken_config_names_the_file_and_key_and_changes_nothing(
+    tmp_path, text, command, problem
+):
+    config = tmp_path / "pricelens.toml"
+    config.write_text(text)
+    result = invoke(tmp_path, "schedule", *command)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [result.stderr.strip()]  # one line
+    assert result.stderr.startswith(f"Error: {config}: {problem}")
+    assert "unexpected" not in result.output
+    assert config.read_text() == text and not (tmp_path / "pricelens.tmp").exists()
+
+
+def test_remove_pause_and_resume_of_a_job_never_scheduled_write_nothing(tmp_path):
+    config = tmp_path / "pricelens.toml"
+    for job in ("pipeline", "crawl:typo"):
+        for command in ("remove", "pause", "resume"):
+            result = invoke(tmp_path, "schedule", command, job)
+            assert result.exit_code == 1
+            assert f"{job} is not scheduled in {config}; nothing changed" in result.output
+    assert not config.exists()
+    text = '# notes\n[shops.classic]\nbase_url = "http://127.0.0.1:8101"\n\n[report]\nkeep = 3\n'
+    config.write_text(text)
+    for job in ("crawl:classic", "crawl:typo", "report", "pipeline"):
+        result = invoke(tmp_path, "schedule", "remove", job)
+        assert result.exit_code == 1 and "is not scheduled" in result.output
+    assert config.read_text() == text
+
+
+def test_schedule_add_refuses_an_unknown_shop_naming_the_known_ones(tmp_path):
+    result = invoke(tmp_path, "schedule", "add", "crawl:nosuchshop", "*/5 * * * *")
+    assert result.exit_code == 1
+    assert "unknown shop 'nosuchshop'" in result.output
+    assert "known: classic, menu, scroll, spa" in result.output
+    assert not (tmp_path / "pricelens.toml").exists()
+    (tmp_path / "shops").mkdir()
+    (tmp_path / "shops" / "myshop.toml").write_text('name = "myshop"\n')  # the user's own spec
+    assert invoke(tmp_path, "schedule", "add", "crawl:myshop", "0 6 * * *").exit_code == 0
+    assert load_config(tmp_path / "pricelens.toml").shop_schedules["myshop"].cron == "0 6 * * *"

@@ -159,3 +159,42 @@ def test_sigterm_stops_after_the_current_page_and_records_the_run_as_stopped(tmp
     pages = query(home, "SELECT pages, offers FROM crawl_runs")[0]
     stored = query(home, "SELECT COUNT(*) FROM price_observations")[0][0]
     assert pages[1] == stored  # every page counted is stored whole
+
+
+def test_serve_started_during_a_manual_run_leaves_that_run_alone(tmp_path):
+    home = tmp_path / "home"
+    slow = MallSettings(seed=2, products=200, shops=("classic",), faults="slow=1")  # minutes
+    with run_mall(slow) as mall:
+        home.mkdir()
+        (home / "pricelens.toml").write_text(
+            '[pipeline]\ncron = "0 6 * * *"\nsteps = ["crawl"]\nshops = ["classic"]\n\n'
+            f'[shops.classic]\nbase_url = "{mall.base_urls["classic"]}"\n'
+        )
+        manual = subprocess.Popen(
+            [PRICELENS, "--home", str(home), "--no-progress", "run", "--steps", "crawl"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until(lambda: query(home, "SELECT 1 FROM crawl_runs WHERE pages >= 1"))
+            service = start_service(home)
+            try:
+                ready = ""
+                while "pricelens serve on" not in ready:
+                    line = service.stderr.readline()
+                    assert line, "serve ended before it was ready"
+                    ready += line
+                assert "interrupted" not in ready and "1 job(s)" in ready
+                runs = query(home, "SELECT kind, status FROM pipeline_runs")
+                assert runs == [("manual", "running")]  # and no catch-up run beside it
+                assert query(home, "SELECT status FROM crawl_runs") == [("running",)]
+            finally:
+                service.send_signal(signal.SIGTERM)
+                assert service.wait(timeout=60) == 0
+        finally:
+            manual.send_signal(signal.SIGTERM)  # the manual run ends it, recorded by itself
+            _, err = manual.communicate(timeout=120)
+    assert manual.returncode == 130, err
+    assert query(home, "SELECT kind, status FROM pipeline_runs") == [("manual", "stopped")]
+    assert query(home, "SELECT status FROM crawl_runs") == [("interrupted",)]

@@ -274,10 +274,11 @@ class Browser:
         if reason:
             raise StepFailed(self.spec.name, "robots", url, reason)
         delay = self.robots.crawl_delay(url, timeout) if self.robots else None
-        if delay and delay > self.pacer.delay:
+        held = min(delay or 0.0, MAX_CRAWL_DELAY)
+        if held > self.pacer.delay:  # once per shop: later pages find it already held
             if delay > MAX_CRAWL_DELAY:
                 log.warning("%s: Crawl-delay %g s held to %g s", url, delay, MAX_CRAWL_DELAY)
-            self.pacer.at_least(min(delay, MAX_CRAWL_DELAY))
+            self.pacer.at_least(held)
 
     def count_items(self) -> int:
         return self.driver.execute_script(

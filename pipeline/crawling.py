@@ -149,8 +149,10 @@ def crawl_one_shop(
             store.finish_crawl_run(run_id, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
             raise
         except Exception as exc:  # a shop that cannot be crawled at all never stops the others
-            message = str(exc) if str(exc).startswith(f"{spec.name}:") else f"crawl failed: {exc}"
-            message = message if message.startswith(f"{spec.name}:") else f"{spec.name}: {message}"
+            text = str(exc)  # step errors already start with the shop's name
+            message = (
+                text if text.startswith(f"{spec.name}:") else f"{spec.name}: crawl failed: {text}"
+            )
             status = "failed"
             try:
                 store.record_crawl_error(run_id, message, spec.base_url, "session")

@@ -28,9 +28,8 @@ sessions_option = click.option(
 
 
 def _http_url(ctx, param, value: str | None) -> str | None:
-    if value is not None and (
-        urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname
-    ):
+    parts = urlsplit(value) if value is not None else None
+    if parts is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
         raise click.BadParameter(f"{value!r} is not an http(s) URL such as http://grid:4444")
     return value
 

@@ -26,7 +26,9 @@ from db.records import LABELS
 FIELD_NAMES = ("title", "price", "list_price", "url", "image", "sku", "category", "stock")
 PAGINATION_STRATEGIES = ("none", "next_page", "load_more", "infinite_scroll")
 STEP_ACTIONS = ("dismiss", "click", "wait_for", "scroll", "select", "type")
+SETUP_ACTIONS = ("goto", *STEP_ACTIONS)  # goto only in [[setup]]: it would loop after every load
 VALUE_STEPS = ("select", "type")  # steps that need a value: the option, the text
+NAVIGATING_STEPS = ("click", "select")  # may open another page (a form's submit, a switcher)
 SHOP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a shop's name: --shop, file names, SQL
 
 
@@ -57,14 +59,17 @@ class Pagination:
 
 @dataclass(frozen=True)
 class Step:
-    """A browser step run after every page load: `dismiss` clicks a modal's button if one is
-    shown, `click` clicks an element that must be there, `wait_for` waits for one, `scroll`
-    brings one into view, `select` picks the option with this value (or text) in a <select>,
-    `type` types the value into an input."""
+    """A browser step: `dismiss` clicks a modal's button if one is shown, `click` clicks an
+    element that must be there, `wait_for` waits for one, `scroll` brings one into view,
+    `select` picks the option with this value (or text) in a <select>, `type` types the value
+    into an input, `goto` opens *url* (setup only). A step that *navigates* waits for the
+    page it opens."""
 
     action: str
-    selector: str
+    selector: str | None = None
     value: str | None = None
+    url: str | None = None
+    navigates: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,8 @@ class ShopSpec:
     pagination: Pagination = Pagination()
     categories: dict[str, str] = field(default_factory=dict)
     politeness: Politeness = Politeness()
-    steps: tuple[Step, ...] = ()
+    steps: tuple[Step, ...] = ()  # after every page load
+    setup: tuple[Step, ...] = ()  # once in each browser, before its first page of the shop
     for_each: ForEach | None = None
     detail: Detail | None = None
     source: str = "<memory>"
@@ -121,10 +127,11 @@ class ShopSpec:
 
     def unreachable(self) -> str | None:
         """Why the shop cannot be crawled as it stands (a relative start URL and no base URL)."""
-        if not self.base_url and any(not urlsplit(url).scheme for url in self.start_urls):
+        urls = [*self.start_urls, *(step.url for step in self.setup if step.url)]
+        if not self.base_url and any(not urlsplit(url).scheme for url in urls):
             return (
-                f"{self.source}: key 'base_url': is required when a start URL is relative "
-                "(or give the shop's address with --base-url)"
+                f"{self.source}: key 'base_url': is required when a start or setup URL is "
+                "relative (or give the shop's address with --base-url)"
             )
         return None
 
@@ -322,7 +329,8 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         pagination=pagination,
         categories=categories,
         politeness=politeness,
-        steps=_steps(top),
+        steps=_steps(top, "steps", STEP_ACTIONS),
+        setup=_steps(top, "setup", SETUP_ACTIONS),
         for_each=_for_each(top),
         detail=detail,
         source=source,
@@ -358,22 +366,44 @@ def normal_base_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
 
 
-def _steps(top: _Reader) -> tuple[Step, ...]:
+def _steps(top: _Reader, key: str, actions: tuple[str, ...]) -> tuple[Step, ...]:
+    """[[steps]] (after every page load) or [[setup]] (once per browser, may navigate)."""
+    setup = key == "setup"
     steps = []
-    for index, table in enumerate(top.take("steps", list, [])):
+    for index, table in enumerate(top.take(key, list, [])):
         if not isinstance(table, dict):
-            raise top.fail(f"steps[{index}]", "must be a table ([[steps]])")
-        reader = _Reader(top.source, table, f"steps[{index}].")
+            raise top.fail(f"{key}[{index}]", f"must be a table ([[{key}]])")
+        reader = _Reader(top.source, table, f"{key}[{index}].")
         action = reader.take("action", str, required=True)
-        if action not in STEP_ACTIONS:
-            raise reader.fail("action", f"must be one of {', '.join(STEP_ACTIONS)}")
-        selector = reader.selector("selector", required=True, browser=True)
-        value = reader.take("value", str, None)
-        if action in VALUE_STEPS and value is None:
-            raise reader.fail("value", f"is required for action {action!r}")
-        steps.append(Step(action, selector, value))
+        if action == "goto" and not setup:
+            raise reader.fail(
+                "action", "goto is for [[setup]]: [[steps]] run after every page load"
+            )
+        if action not in actions:
+            raise reader.fail("action", f"must be one of {', '.join(actions)}")
+        if action == "goto":
+            step = Step(action, url=_step_url(reader))
+        else:
+            selector = reader.selector("selector", required=True, browser=True)
+            value = reader.take("value", str, None)
+            if action in VALUE_STEPS and value is None:
+                raise reader.fail("value", f"is required for action {action!r}")
+            navigates = reader.take("navigates", bool, False)
+            if navigates and not (setup and action in NAVIGATING_STEPS):
+                where = "a [[setup]] click or select" if setup else "[[setup]] steps"
+                raise reader.fail("navigates", f"is only for {where}")
+            step = Step(action, selector, value, navigates=navigates)
+        steps.append(step)
         reader.finish()
     return tuple(steps)
+
+
+def _step_url(reader: _Reader) -> str:
+    url = reader.take("url", str, required=True)
+    scheme = urlsplit(url).scheme
+    if scheme not in ("", "http", "https") or not url.strip():
+        raise reader.fail("url", f"{url!r}: give a path on the shop or an http(s) URL")
+    return url
 
 
 def _for_each(top: _Reader) -> ForEach | None:

@@ -131,6 +131,8 @@ class Browser:
         # (Cookie header, document.cookie as the page showed it, monotonic time read)
         self._cookies: tuple[str, str | None, float] | None = None
         self._host = urlsplit(spec.base_url).netloc if spec.base_url else None
+        # a new browser (a start, restart or recycle) has none of the setup's cookies yet
+        self.setup_pending = bool(spec.setup)
 
     def fail(self, step: str, detail: str, selector: str | None = None) -> StepFailed:
         return StepFailed(self.spec.name, step, self.current_url(), detail, selector)
@@ -167,7 +169,9 @@ class Browser:
     def load(self, url: str, step: str, read: bool = False) -> None:
         """Open *url*; retry with exponential backoff on 5xx/429, time-outs and network
         errors (dropped connections, truncated bodies, a name that does not resolve, a
-        refused connection). Other 4xx fail at once."""
+        refused connection). Other 4xx fail at once. The shop's setup runs first, once."""
+        if self.setup_pending:
+            self.run_setup()
         self.guard(url, step)
         retries = self.spec.politeness.retries
         for attempt in range(retries + 1):
@@ -361,21 +365,60 @@ class Browser:
     def run_steps(self) -> None:
         """The spec's steps, after every page load (a modal may come back on any page)."""
         for index, step in enumerate(self.spec.steps):
-            name = f"steps[{index}]:{step.action}"
-            if step.action == "dismiss":
-                self._dismiss(step, name)
-            elif step.action == "click":
-                element = self._wait_present(step, name, clickable=True)
-                self.click(element, name, step.selector)
-            elif step.action == "wait_for":
-                self._wait_present(step, name)
-            elif step.action == "scroll":
-                element = self._wait_present(step, name)
-                self.driver.execute_script("arguments[0].scrollIntoView()", element)
-            elif step.action == "select":
-                self._select(self._wait_present(step, name), step, name)
-            elif step.action == "type":
-                self._type(self._wait_present(step, name, clickable=True), step, name)
+            self._run_step(step, f"steps[{index}]:{step.action}")
+
+    def run_setup(self) -> None:
+        """The spec's setup (choose a region, sign in, sort), once in this browser before its
+        first page; tried again before the next page if a step fails."""
+        self.setup_pending = False
+        try:
+            for index, step in enumerate(self.spec.setup):
+                self._run_step(step, f"setup[{index}]:{step.action}")
+        except BaseException:
+            self.setup_pending = True
+            raise
+
+    def _run_step(self, step: Step, name: str) -> None:
+        if step.action == "goto":
+            self.load(self.spec.absolute(step.url), name)
+            self.run_steps()
+        elif step.action == "dismiss":
+            self._dismiss(step, name)
+        elif step.action == "click":
+            element = self._wait_present(step, name, clickable=True)
+            self._maybe_navigating(step, name, lambda: self.click(element, name, step.selector))
+        elif step.action == "wait_for":
+            self._wait_present(step, name)
+        elif step.action == "scroll":
+            element = self._wait_present(step, name)
+            self.driver.execute_script("arguments[0].scrollIntoView()", element)
+        elif step.action == "select":
+            element = self._wait_present(step, name)
+            self._maybe_navigating(step, name, lambda: self._select(element, step, name))
+        elif step.action == "type":
+            self._type(self._wait_present(step, name, clickable=True), step, name)
+
+    def _maybe_navigating(self, step: Step, name: str, action) -> None:
+        """Do *action*; for a step that *navigates*, wait for the page it opens, check it as
+        a load, and run the page steps on it. Not retried: it may have submitted a form."""
+        if not step.navigates:
+            action()
+            return
+        marker = self.driver.find_element(By.TAG_NAME, "html")
+        self.polite()
+        self.loads += 1
+        action()
+        try:
+            self.wait.until(ec.staleness_of(marker))
+        except TimeoutException:
+            raise self.fail(name, "no new page opened", step.selector) from None
+        try:
+            problem = self._load_problem(self.current_url(), name)
+        except TimeoutException:
+            problem = "page load timed out"
+        if problem is not None:
+            raise self.fail(name, problem, step.selector)
+        self.run_steps()
 
     def _type(self, element, step: Step, name: str) -> None:
         try:

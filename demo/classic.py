@@ -1,11 +1,14 @@
 """Classic: a server-rendered shop with numbered pagination, a "next" link and breadcrumbs.
-Prices look like ``12,900원``; categories are Korean breadcrumbs."""
+Prices look like ``12,900원``; categories are Korean breadcrumbs. A settings form (a cookie)
+chooses how many products a page shows, as real shops' "show 24 / 48 / 96" switches do."""
 
 from __future__ import annotations
 
 from demo.catalog import Product
 from demo.photos import PhotoStyle
-from demo.shop import NOT_FOUND, DemoShop, ShopOffer, esc, html_response, won
+from demo.shop import NOT_FOUND, DemoShop, Response, ShopOffer, esc, html_response, won
+
+PAGE_SIZES = (24, 48, 96)  # the settings page's choices; the first is the default
 
 CATEGORY_NAMES = {
     "tshirt": "상의 > 티셔츠",
@@ -54,13 +57,40 @@ class ClassicShop(DemoShop):
         return "" if text is None else f'<p class="price"><span class="amount">{text}</span></p>'
 
     def route(self, path, query, cookies):
+        size = self._page_size(cookies)
         if path in ("/", "/products"):
-            number = self.page_number(query)
-            return NOT_FOUND if number is None else html_response(self._listing(number))
+            number = self.page_number(query, self.pages_of(size))
+            return NOT_FOUND if number is None else html_response(self._listing(number, size))
         if path.startswith("/products/"):
             offer = self.by_sku.get(path.rsplit("/", 1)[1])
             return html_response(self._detail(offer)) if offer else NOT_FOUND
+        if path == "/settings":
+            return self._settings(query, size)
         return NOT_FOUND
+
+    @staticmethod
+    def _page_size(cookies: dict[str, str]) -> int:
+        chosen = cookies.get("per_page", "")
+        return int(chosen) if chosen in {str(n) for n in PAGE_SIZES} else PAGE_SIZES[0]
+
+    def _settings(self, query: dict[str, str], size: int) -> Response:
+        """The form, or (submitted) a cookie with the choice and a redirect to the listing."""
+        chosen = query.get("per_page")
+        if chosen is None:
+            options = "".join(
+                f'<option value="{n}"{" selected" if n == size else ""}>{n}개씩</option>'
+                for n in PAGE_SIZES
+            )
+            return html_response(f"""<!doctype html>
+<html lang="ko"><head><meta charset="utf-8"><title>{self.display_name} – 보기 설정</title>
+</head><body><form class="settings" action="/settings" method="get">
+<label>한 페이지에 <select name="per_page">{options}</select></label>
+<button type="submit" class="save">저장</button></form></body></html>""")
+        if chosen not in {str(n) for n in PAGE_SIZES}:
+            return html_response("<p>잘못된 설정입니다</p>", status=400)
+        cookie = f"per_page={chosen}; Path=/; SameSite=Lax"
+        headers = (("Set-Cookie", cookie), ("Location", "/products?page=1"))
+        return Response(303, "text/html; charset=utf-8", b"", headers)
 
     def _card(self, offer: ShopOffer) -> str:
         link = self.detail_path(offer.sku)
@@ -74,28 +104,30 @@ class ClassicShop(DemoShop):
   {self._price(offer)}{stock}
 </li>"""
 
-    def _pagination(self, number: int) -> str:
+    def _pagination(self, number: int, size: int) -> str:
         href = "/products?page="
+        pages = self.pages_of(size)
         links = []
         if number > 1:
             links.append(f'<a class="prev" rel="prev" href="{href}{number - 1}">‹ 이전</a>')
         # like real shops: the first and last page, and a window around the current one
-        window = {1, self.page_count, *range(max(1, number - 4), number + 5)}
-        for n in sorted(p for p in window if p <= self.page_count):
+        window = {1, pages, *range(max(1, number - 4), number + 5)}
+        for n in sorted(p for p in window if p <= pages):
             attrs = ' aria-current="page" class="page current"' if n == number else ' class="page"'
             links.append(f'<a{attrs} href="{href}{n}">{n}</a>')
-        if number < self.page_count:
+        if number < pages:
             links.append(f'<a class="next" rel="next" href="{href}{number + 1}">다음 ›</a>')
         return '<nav class="pagination">' + " ".join(links) + "</nav>"
 
-    def _listing(self, number: int) -> str:
-        cards = "".join(self._card(offer) for offer in self.page(number))
+    def _listing(self, number: int, size: int) -> str:
+        cards = "".join(self._card(offer) for offer in self.page(number, size))
         return f"""<!doctype html>
 <html lang="ko"><head><meta charset="utf-8"><title>{self.display_name} – 전체상품 {number}</title>
 </head><body>
-<header><h1 class="logo">{self.display_name}</h1></header>
+<header><h1 class="logo">{self.display_name}</h1>
+<a class="settings" href="/settings">{size}개씩 보기</a></header>
 <main><ul class="product-list">{cards}
-</ul>{self._pagination(number)}</main>
+</ul>{self._pagination(number, size)}</main>
 </body></html>"""
 
     def _detail(self, offer: ShopOffer) -> str:

@@ -120,9 +120,10 @@ class DemoShop:
     def by_sku(self) -> dict[str, ShopOffer]:
         return {offer.sku: offer for offer in self.offers}
 
-    def page(self, number: int) -> list[ShopOffer]:
-        start = (number - 1) * self.page_size
-        return self.offers[start : start + self.page_size]
+    def page(self, number: int, size: int | None = None) -> list[ShopOffer]:
+        size = size or self.page_size
+        start = (number - 1) * size
+        return self.offers[start : start + size]
 
     def page_number(self, query: dict[str, str], pages: int | None = None) -> int | None:
         """The ?page= of a listing request if it exists, else None (a 404)."""
@@ -134,7 +135,11 @@ class DemoShop:
 
     @property
     def page_count(self) -> int:
-        return max(1, -(-len(self.offers) // self.page_size))
+        return self.pages_of(self.page_size)
+
+    def pages_of(self, size: int) -> int:
+        """Listing pages at *size* offers a page."""
+        return max(1, -(-len(self.offers) // size))
 
     # -- shared routes --------------------------------------------------------------------
 

@@ -285,6 +285,56 @@ INVALID = [
         "is not one of",
     ),
     ('"의류 > 가방" = "bag"', '"의류 > 가방" = 8', "categories.의류 > 가방", "must be str"),
+    # [[steps]] run after every page load; [[setup]] once per browser, and may navigate
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[steps]]\naction = "goto"\nurl = "/settings"\n',
+        "steps[0].action",
+        "goto is for [[setup]]",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[steps]]\naction = "click"\nselector = "a"\nnavigates = true\n',
+        "steps[0].navigates",
+        "only for [[setup]] steps",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "wait_for"\nselector = "a"\nnavigates = true\n',
+        "setup[0].navigates",
+        "only for a [[setup]] click or select",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "goto"\n',
+        "setup[0].url",
+        "is required",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "goto"\nurl = "javascript:alert(1)"\n',
+        "setup[0].url",
+        "http(s) URL",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "goto"\nurl = "/s"\nselector = "a"\n',
+        "setup[0].selector",
+        "unknown key",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "hover"\nselector = "a"\n',
+        "setup[0].action",
+        "must be one of goto, dismiss",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "select"\nselector = "select"\n',
+        "setup[0].value",
+        "is required for action 'select'",
+    ),
+    ('currency = "KRW"\n', 'currency = "KRW"\nsetup = "x"\n', "setup", "must be list"),
     ('name = "classic"\n', "", "name", "is required"),
     ('start_urls = ["/products?page=1"]\n', "", "start_urls", "is required"),
     ('item = "li.product"\n', "", "listing.item", "is required"),
@@ -343,6 +393,46 @@ def test_a_relative_start_url_without_base_url_loads_but_cannot_be_crawled(tmp_p
     spec = load_spec(write_variant(tmp_path, 'base_url = "http://127.0.0.1:8101"', ""))
     assert "key 'base_url': is required" in spec.unreachable()
     assert spec.with_base_url("http://127.0.0.1:9").unreachable() is None
+
+
+SETUP = """
+[[setup]]
+action = "goto"
+url = "{url}"
+
+[[setup]]
+action = "select"
+selector = "select[name=per_page]"
+value = "48"
+
+[[setup]]
+action = "click"
+selector = "form.settings button.save"
+navigates = true
+"""
+
+
+def test_a_setup_is_read_in_order(tmp_path):
+    text = 'currency = "KRW"\n' + SETUP.format(url="/settings")
+    spec = load_spec(write_variant(tmp_path, 'currency = "KRW"\n', text))
+    assert [(s.action, s.selector, s.value, s.url, s.navigates) for s in spec.setup] == [
+        ("goto", None, None, "/settings", False),
+        ("select", "select[name=per_page]", "48", None, False),
+        ("click", "form.settings button.save", None, None, True),
+    ]
+    assert spec.steps == ()
+
+
+def test_a_relative_setup_url_needs_a_base_url(tmp_path):
+    """Absolute start URLs need no base_url, but a relative setup URL does."""
+    absolute = 'start_urls = ["http://127.0.0.1:8101/products?page=1"]\ncurrency = "KRW"\n'
+    text = absolute + SETUP.format(url="/settings")
+    start = 'base_url = "http://127.0.0.1:8101"   # the demo replaces this with the port '
+    start += 'it picked\nstart_urls = ["/products?page=1"]\ncurrency = "KRW"\n'
+    spec = load_spec(write_variant(tmp_path, start, text))
+    assert "start or setup URL is relative" in spec.unreachable()
+    text = absolute + SETUP.format(url="http://127.0.0.1:8101/settings")
+    assert load_spec(write_variant(tmp_path, start, text)).unreachable() is None
 
 
 def test_a_spec_that_is_not_utf8_is_a_spec_error_naming_it(tmp_path):

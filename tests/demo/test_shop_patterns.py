@@ -123,3 +123,22 @@ def test_menu_single_size_products_show_a_plain_price(mall):
     shop = mall.servers["menu"].shop
     offer = next(o for o in shop.offers if not shop.sizes(o))
     assert shop.price_text(offer) == f"KRW {offer.price}"
+
+
+def test_classic_settings_choose_the_page_size_by_cookie(mall):
+    """The settings form answers a choice with a cookie and a redirect to the listing; the
+    listing then shows that many products; anything but 24, 48 or 96 is refused."""
+    shop = mall.servers["classic"].shop
+    form = shop.handle("/settings", {})
+    assert form.status == 200 and b'name="per_page"' in form.body
+    saved = shop.handle("/settings", {"per_page": "48"})
+    headers = dict(saved.headers)
+    assert saved.status == 303 and headers["Location"] == "/products?page=1"
+    assert headers["Set-Cookie"].startswith("per_page=48;")
+    listing = shop.handle("/products", {"page": "1"}, {"per_page": "48"}).body.decode()
+    assert listing.count('<li class="product"') == min(48, len(shop.offers))
+    default = shop.handle("/products", {"page": "1"}, {"per_page": "13"}).body.decode()
+    assert default.count('<li class="product"') == min(shop.page_size, len(shop.offers))
+    assert shop.handle("/settings", {"per_page": "1000"}).status == 400
+    last = shop.pages_of(48)
+    assert shop.handle("/products", {"page": str(last + 1)}, {"per_page": "48"}).status == 404

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from crawler.spec import normal_base_url
@@ -23,19 +25,33 @@ class ConfigError(PipelineError):
     """pricelens.toml is invalid; the message names the file and the key."""
 
 
-def cron_trigger(expression: str, timezone: str) -> CronTrigger:
+def cron_trigger(expression: str, timezone: str) -> BaseTrigger:
     """Five fields as in crontab, or six with seconds first ("*/10 * * * * *"). The day of
-    week counts as in crontab (0 and 7 Sunday, 1 Monday), not as APScheduler's 0 = Monday."""
+    week counts as in crontab (0 and 7 Sunday, 1 Monday), not as APScheduler's 0 = Monday.
+    When both day fields are restricted, either one matching fires, as in crontab: "0 6 1 * 1"
+    runs on the 1st and on every Monday (APScheduler alone would want a Monday the 1st)."""
     parts = expression.split()
     if len(parts) not in (5, 6):
         raise ValueError(
             f"{expression!r} has {len(parts)} fields; cron needs 5 (or 6 with seconds first)"
         )
     second = parts.pop(0) if len(parts) == 6 else "0"
-    parts[-1] = crontab_weekdays(parts[-1])
-    return CronTrigger(
-        second=second, timezone=timezone, **dict(zip(CRON_FIELDS, parts, strict=True))
-    )
+    fields = dict(zip(CRON_FIELDS, parts, strict=True))
+    fields["day_of_week"] = crontab_weekdays(fields["day_of_week"])
+    if _restricted(parts[2]) and _restricted(parts[4]):
+        return OrTrigger(
+            [
+                CronTrigger(second=second, timezone=timezone, **{**fields, "day_of_week": "*"}),
+                CronTrigger(second=second, timezone=timezone, **{**fields, "day": "*"}),
+            ]
+        )
+    return CronTrigger(second=second, timezone=timezone, **fields)
+
+
+def _restricted(day_field: str) -> bool:
+    """Whether a day field limits the days, as Vixie cron and cronie decide it: a field that
+    starts with "*" ("*", "*/2") does not, so "0 6 */2 * 1" stays "every other day, if Monday"."""
+    return not day_field.startswith("*")
 
 
 def crontab_weekdays(field: str) -> str:
@@ -103,7 +119,7 @@ class ServiceConfig:
     retrain_epochs: int = 2
     retrain_dataset: str = "both"
 
-    def trigger(self, schedule: Schedule) -> CronTrigger:
+    def trigger(self, schedule: Schedule) -> BaseTrigger:
         return cron_trigger(schedule.cron, self.timezone)
 
 

@@ -9,6 +9,7 @@ promoted only if it scores higher.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ from pipeline.errors import PipelineError
 from pipeline.settings import Home
 
 log = logging.getLogger(__name__)
+
+# beside config.json in a run folder: what the run is beyond its settings (the model it
+# fine-tunes), so that `train --resume` registers it as the uninterrupted run would
+RUN_FILE = "run.json"
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,7 @@ class ResumableRun:
     config: TrainConfig  # as the run was started
     epoch: int  # epochs done
     finished: bool  # training is over (last epoch, or early stop); only registering is left
+    fine_tuned_from: str | None = None  # the base model's version, for a fine-tuning run
 
 
 def resumable_run(store: Store, models: Path) -> ResumableRun | None:
@@ -176,8 +182,35 @@ def resumable_run(store: Store, models: Path) -> ResumableRun | None:
             continue
         epoch, bad_epochs = state.get("epoch", 0), state.get("bad_epochs", 0)
         finished = epoch >= config.epochs or bool(config.patience and bad_epochs >= config.patience)
-        return ResumableRun(last.parent, config, epoch, finished)
+        lineage = read_run_info(last.parent).get("fine_tuned_from")
+        return ResumableRun(last.parent, config, epoch, finished, lineage)
     return None
+
+
+def write_run_info(folder: Path, info: dict) -> None:
+    """Write the run's RUN_FILE atomically, before training: an interruption at any epoch
+    finds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"{RUN_FILE}.tmp"
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
+    tmp.replace(folder / RUN_FILE)
+
+
+def read_run_info(folder: Path) -> dict:
+    """The run's RUN_FILE; {} for a run from before it existed, or one it cannot read (with
+    a warning: the run is still worth resuming, only without its lineage)."""
+    path = folder / RUN_FILE
+    if not path.exists():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable (%s); resuming without its lineage", path, exc)
+        return {}
+    if not isinstance(info, dict):
+        log.warning("%s: not a JSON object; resuming without its lineage", path)
+        return {}
+    return info
 
 
 def score(checkpoint: Path, held: HeldOut, device: str = "auto") -> dict:
@@ -204,7 +237,8 @@ def train_and_register(
     and make it current when it beats the current one on the same held-out data. *given*:
     the keys the user set and where (resolve_config's sources), so that a shape asked for
     that *from_model*'s weights cannot take is refused rather than replaced. Returns None in
-    the other processes of a torchrun launch."""
+    the other processes of a torchrun launch. A resumed run (*resume_dir*) takes its lineage
+    from the run folder, where the run wrote it when it started."""
     init_weights = None
     if from_model is not None:
         state = load_checkpoint(Path(from_model.path))
@@ -213,9 +247,15 @@ def train_and_register(
     train, val, held, described = load_data(
         store, home, config.dataset, config.workers, config.train_limit
     )
-    if from_model is not None:
-        described["fine_tuned_from"] = from_model.version
     out_dir = resume_dir or home.models / datetime.now(UTC).strftime("m-%Y%m%dT%H%M%S%fZ")
+    if resume_dir is None:
+        info = {"fine_tuned_from": from_model.version if from_model is not None else None}
+        if distributed()[0] == 0:
+            write_run_info(out_dir, info)
+    else:
+        info = read_run_info(resume_dir)
+    if info.get("fine_tuned_from"):
+        described["fine_tuned_from"] = info["fine_tuned_from"]
     result = train_model(
         config,
         train,

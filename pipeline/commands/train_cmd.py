@@ -87,7 +87,9 @@ def train(env, config_file, dataset, epochs, device, resume, from_version, overr
                 note = f"training finished ({run.epoch} epochs), never registered: registering"
             else:
                 note = f"resuming after epoch {run.epoch} of {config.epochs}"
-            env.err.print(f"{run.folder.name}: {note}", highlight=False)
+            if run.fine_tuned_from:
+                note += f" (fine-tuning {run.fine_tuned_from})"
+            env.err.print(f"{run.folder.name}: {note}", highlight=False, soft_wrap=True)
         with progress_bar(env.progress) as progress:
             task = progress.add_task("train", total=None, status="")
 

@@ -96,17 +96,23 @@ def fashion_mnist(split: str, download_dir: Path | None = None) -> TensorSet:
 
 def read_photo(path: str | Path) -> np.ndarray | None:
     """The photo in training form, or None (and a warning) when it cannot be read."""
+    return decode_photo(path)[0]
+
+
+def decode_photo(path: str | Path) -> tuple[np.ndarray | None, str | None]:
+    """(the photo in training form, None), or (None, why it cannot be read) with a warning."""
     try:
         with PILImage.open(path) as image:
-            return photo_to_array(image)
+            return photo_to_array(image), None
     except (OSError, ValueError) as exc:
         log.warning("%s: cannot read image, skipped: %s", path, exc)
-        return None
+        return None, str(exc) or type(exc).__name__
 
 
 class PhotoBatches(Dataset):
     """Photo files decoded to the training form, a whole batch per item: a worker fills one
-    array, so no per-photo tensors are made and stacked. Unreadable files are left out."""
+    array, so no per-photo tensors are made and stacked. Unreadable files are left out, and
+    given with the reason by their index."""
 
     def __init__(self, paths: Sequence[str], batch_size: int):
         self.paths, self.batch_size = list(paths), batch_size
@@ -114,25 +120,33 @@ class PhotoBatches(Dataset):
     def __len__(self) -> int:
         return -(-len(self.paths) // self.batch_size)
 
-    def __getitem__(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, dict[int, str]]:
         start = batch * self.batch_size
         paths = self.paths[start : start + self.batch_size]
         pixels = np.empty((len(paths), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
         kept: list[int] = []
+        failed: dict[int, str] = {}
         for offset, path in enumerate(paths):
-            photo = read_photo(path)
+            photo, problem = decode_photo(path)
             if photo is not None:
                 pixels[len(kept)] = photo
                 kept.append(start + offset)
-        return torch.from_numpy(pixels[: len(kept)]), torch.tensor(kept, dtype=torch.int64)
+            else:
+                failed[start + offset] = problem
+        return torch.from_numpy(pixels[: len(kept)]), torch.tensor(kept, dtype=torch.int64), failed
 
 
 def photo_batches(
-    paths: Sequence[str], batch_size: int = 256, workers: int = 2, pin_memory: bool = False
+    paths: Sequence[str],
+    batch_size: int = 256,
+    workers: int = 2,
+    pin_memory: bool = False,
+    problems: dict[int, str] | None = None,
 ) -> Iterator[tuple[torch.Tensor, list[int]]]:
     """Decoded photos in batches, in order: (uint8 arrays of the readable ones, their indexes
     into *paths*). Worker processes decode the next batches while the caller uses this one
-    (Pillow in threads would share one interpreter's GIL for everything but the codec)."""
+    (Pillow in threads would share one interpreter's GIL for everything but the codec).
+    *problems*, if given, receives why each unreadable one could not be read, by index."""
     several = len(paths) > 2 * batch_size  # else starting workers costs more than it saves
     loader = DataLoader(
         PhotoBatches(paths, batch_size),
@@ -141,7 +155,9 @@ def photo_batches(
         pin_memory=pin_memory,
         prefetch_factor=4 if workers and several else None,
     )
-    for batch, indexes in loader:
+    for batch, indexes, failed in loader:
+        if problems is not None:
+            problems.update(failed)
         yield batch, indexes.tolist()
 
 

@@ -97,11 +97,17 @@ class Classifier:
         return self.predict_decoded(arrays)
 
     def predict_paths(
-        self, paths: Sequence[str | Path], batch_size: int = 512, workers: int = 2
+        self,
+        paths: Sequence[str | Path],
+        batch_size: int = 512,
+        workers: int = 2,
+        problems: dict[int, str] | None = None,
     ) -> Iterator[tuple[list[int], list[ImagePrediction]]]:
         """(indexes into *paths*, their predictions) batch by batch, while *workers*
-        processes decode the next batches; unreadable files are logged and left out."""
-        for arrays, indexes in photo_batches([str(p) for p in paths], batch_size, workers):
+        processes decode the next batches; unreadable files are logged and left out (with
+        why, by index, in *problems* if given)."""
+        names = [str(p) for p in paths]
+        for arrays, indexes in photo_batches(names, batch_size, workers, problems=problems):
             if indexes:
                 yield indexes, self.predict_arrays(arrays.numpy(), batch_size)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from db.clock import now_iso as _now
 from db.connection import write_transaction
+from db.paths import resolved_path
 from db.records import ProductGroup
 
 
@@ -38,7 +40,9 @@ class OfferInGroup:
 
 
 class GroupStore:
-    """Mixed into `Store`; uses its ``db``."""
+    """Mixed into `Store`; uses its ``db`` and ``home``."""
+
+    home: Path
 
     def offers_for_matching(self, model_id: int | None) -> list[OfferForMatching]:
         """Every offer with its category (a user's label, else the shop's, else the model's
@@ -187,10 +191,10 @@ class GroupStore:
     # -- reports ----------------------------------------------------------------------
 
     def comparison_rows(self) -> list[dict]:
-        """One row per (group, offer) with the offer's latest and previous observed price."""
-        return list(
-            self.db.query(
-                """
+        """One row per (group, offer) with the offer's latest and previous observed price,
+        and its photo's file (``image_path``)."""
+        rows = self.db.query(
+            """
             SELECT g.id AS group_id, g.label, g.canonical_title, s.name AS shop,
                    o.id AS offer_id, o.title, o.url, o.price, o.currency, o.in_stock,
                    o.price_is_from,
@@ -205,8 +209,8 @@ class GroupStore:
             LEFT JOIN images i ON i.sha256 = o.image_sha256
             ORDER BY g.id, s.name
             """
-            )
         )
+        return [row | {"image_path": resolved_path(self.home, row["image_path"])} for row in rows]
 
     def price_history(self, offer_ids: Sequence[int]) -> list[dict]:
         """Every good price observed for the offers, oldest first."""

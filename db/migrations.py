@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from db.errors import MigrationError
+from db.paths import cut_at_home_folder
 
 
 @dataclass(frozen=True)
@@ -224,12 +225,27 @@ ALTER TABLE offers ADD COLUMN price_is_from INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE price_observations ADD COLUMN price_is_from INTEGER NOT NULL DEFAULT 0;
 """
 
+# Paths of files in the home are kept relative to it (the database file's folder), so a moved
+# home keeps its photos and models; absolute ones written before are cut at their last home
+# folder (db/paths.py). A photo the classifier could not decode is recorded, with the size and
+# modification time of its file, and not decoded again until that file changes (a re-crawl
+# writes it anew); a missing file is not recorded: it may come back.
+_HOME_RELATIVE_PATHS = """
+UPDATE images SET path = pricelens_cut_path(path, 'images');
+UPDATE models SET path = pricelens_cut_path(path, 'models');
+UPDATE crawl_errors SET screenshot_path = pricelens_cut_path(screenshot_path, 'crawl-errors'),
+                        html_path = pricelens_cut_path(html_path, 'crawl-errors');
+ALTER TABLE images ADD COLUMN unreadable_reason TEXT;
+ALTER TABLE images ADD COLUMN unreadable_file TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "match corrections and fingerprints", _MATCH_CORRECTIONS),
     Migration(3, "second-best predicted label", _SECOND_LABEL),
     Migration(4, "photo sources and their HTTP validators", _PHOTO_SOURCES),
     Migration(5, "'from' prices", _PRICE_IS_FROM),
+    Migration(6, "paths relative to the home; unreadable photos", _HOME_RELATIVE_PATHS),
 )
 
 
@@ -249,6 +265,8 @@ def migrate(conn: sqlite3.Connection, path: str = ":memory:") -> int:
     """
     version = current_version(conn)
     conn.commit()
+    # migration 6 cuts old absolute paths with it
+    conn.create_function("pricelens_cut_path", 2, cut_at_home_folder, deterministic=True)
     for migration in MIGRATIONS:
         if migration.version <= version:
             continue

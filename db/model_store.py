@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from db.clock import now_iso as _now
 from db.connection import write_transaction
+from db.paths import resolved_path, stored_path
 from db.records import Prediction
 
 
@@ -16,7 +18,7 @@ class ModelRow:
     id: int
     version: str
     architecture: str
-    path: str
+    path: str  # the checkpoint file, absolute (the table keeps it relative to the home)
     metrics: dict
     is_current: bool
     data: dict
@@ -24,7 +26,9 @@ class ModelRow:
 
 
 class ModelStore:
-    """Mixed into `Store`; uses its ``db``."""
+    """Mixed into `Store`; uses its ``db`` and ``home``."""
+
+    home: Path
 
     def register_model(
         self,
@@ -44,7 +48,7 @@ class ModelStore:
                 (
                     version,
                     architecture,
-                    path,
+                    stored_path(self.home, path),
                     json.dumps(metrics, sort_keys=True),
                     json.dumps(data, sort_keys=True),
                     int(make_current),
@@ -54,11 +58,13 @@ class ModelStore:
 
     def current_model(self) -> ModelRow | None:
         for row in self.db.query("SELECT * FROM models WHERE is_current = 1"):
-            return _model_row(row)
+            return _model_row(row, self.home)
         return None
 
     def models(self) -> list[ModelRow]:
-        return [_model_row(row) for row in self.db.query("SELECT * FROM models ORDER BY id")]
+        return [
+            _model_row(row, self.home) for row in self.db.query("SELECT * FROM models ORDER BY id")
+        ]
 
     def model(self, version: str) -> ModelRow | None:
         """By version name, or by id given as a number; "current" is the current model."""
@@ -67,7 +73,7 @@ class ModelStore:
         for row in self.db.query(
             "SELECT * FROM models WHERE version = ? OR CAST(id AS TEXT) = ?", [version, version]
         ):
-            return _model_row(row)
+            return _model_row(row, self.home)
         return None
 
     def promote(self, model_id: int) -> None:
@@ -85,9 +91,13 @@ class ModelStore:
                 (json.dumps(merged, sort_keys=True), model_id),
             )
 
+    def _with_files(self, rows: Iterable[dict]) -> list[dict]:
+        """*rows* with their ``path`` as a file name to open."""
+        return [row | {"path": resolved_path(self.home, row["path"])} for row in rows]
+
     def labelled_images(self) -> list[dict]:
         """Stored photos with a label, the user's winning over the shop's category mapping."""
-        return list(
+        return self._with_files(
             self.db.query(
                 "SELECT images.sha256, images.path, coalesce(u.label, s.label) AS label, "
                 "max(coalesce(u.created_at, ''), coalesce(s.created_at, '')) AS labelled_at "
@@ -120,14 +130,28 @@ class ModelStore:
         return [row[0] for row in rows]
 
     def images_without_prediction(self, model_id: int) -> list[dict]:
-        return list(
+        """Stored photos the model has not classified, with the mark of those found
+        unreadable before (see `mark_unreadable`)."""
+        return self._with_files(
             self.db.query(
-                "SELECT images.sha256, images.path FROM images WHERE NOT EXISTS ("
-                " SELECT 1 FROM predictions p WHERE p.image_sha256 = images.sha256"
-                " AND p.model_id = ?) ORDER BY images.sha256",
+                "SELECT sha256, path, unreadable_reason, unreadable_file FROM images "
+                "WHERE NOT EXISTS (SELECT 1 FROM predictions p"
+                " WHERE p.image_sha256 = images.sha256 AND p.model_id = ?) ORDER BY sha256",
                 [model_id],
             )
         )
+
+    def mark_unreadable(self, marks: Iterable[tuple[str, str, str]]) -> None:
+        """Record photos whose file could not be decoded: (sha256, why, the file's size and
+        modification time), so classifying skips them while that file stays the same."""
+        rows = [(reason, stamp, sha256) for sha256, reason, stamp in marks]
+        if not rows:
+            return
+        with write_transaction(self.db) as conn:
+            conn.executemany(
+                "UPDATE images SET unreadable_reason = ?, unreadable_file = ? WHERE sha256 = ?",
+                rows,
+            )
 
     def save_predictions(self, predictions: Iterable[Prediction]) -> int:
         rows = [
@@ -144,6 +168,12 @@ class ModelStore:
             for p in predictions
         ]
         with write_transaction(self.db) as conn:
+            # a photo with a prediction was decoded: a mark from before is out of date
+            conn.executemany(
+                "UPDATE images SET unreadable_reason = NULL, unreadable_file = NULL "
+                "WHERE sha256 = ? AND unreadable_reason IS NOT NULL",
+                [row[:1] for row in rows],
+            )
             conn.executemany(
                 "INSERT OR REPLACE INTO predictions "
                 "(image_sha256, model_id, label, confidence, embedding,"
@@ -154,12 +184,12 @@ class ModelStore:
         return len(rows)
 
 
-def _model_row(row: dict) -> ModelRow:
+def _model_row(row: dict, home: Path) -> ModelRow:
     return ModelRow(
         row["id"],
         row["version"],
         row["architecture"],
-        row["path"],
+        resolved_path(home, row["path"]),
         json.loads(row["metrics_json"]),
         bool(row["is_current"]),
         json.loads(row["data_json"]),

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 from db.clock import now_iso as _now
 from db.connection import write_transaction
+from db.paths import stored_path
 from db.run_locks import RunLocks
 
 
 class RunStore:
-    """Mixed into `Store`; uses its ``db`` and ``run_locks``: a run's row is 'running' only
-    while this store holds its lock, from the insert until the row is finished or the store
-    closed, so another process can tell a live run from a dead one."""
+    """Mixed into `Store`; uses its ``db``, ``home`` and ``run_locks``: a run's row is
+    'running' only while this store holds its lock, from the insert until the row is finished
+    or the store closed, so another process can tell a live run from a dead one."""
 
     run_locks: RunLocks
+    home: Path
 
     def _start_run(self, table: str, insert: Callable[[sqlite3.Connection], int]) -> int:
         """Insert one run into *table* (*insert* returns its id), taking the run's lock
@@ -68,7 +71,15 @@ class RunStore:
             conn.execute(
                 "INSERT INTO crawl_errors (crawl_run_id, url, step, message, screenshot_path, "
                 "html_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (crawl_run_id, url, step, message, screenshot_path, html_path, _now()),
+                (
+                    crawl_run_id,
+                    url,
+                    step,
+                    message,
+                    stored_path(self.home, screenshot_path),
+                    stored_path(self.home, html_path),
+                    _now(),
+                ),
             )
 
     def crawl_run(self, crawl_run_id: int) -> dict:

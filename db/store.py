@@ -16,6 +16,7 @@ from db.clock import now_iso as _now
 from db.connection import open_database, write_transaction
 from db.group_store import GroupStore, OfferForMatching
 from db.model_store import ModelRow, ModelStore
+from db.paths import resolved_path, stored_path
 from db.records import Image, Offer, PhotoSource
 from db.run_locks import RunLocks
 from db.run_store import RunStore
@@ -37,6 +38,7 @@ class Store(RunStore, ModelStore, GroupStore):
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.home = self.path.absolute().parent  # file paths in the database are relative to it
         self.db: sqlite_utils.Database = open_database(self.path)
         self.run_locks = RunLocks(self.path)
 
@@ -195,7 +197,7 @@ class Store(RunStore, ModelStore, GroupStore):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 image.sha256,
-                image.path,
+                stored_path(self.home, image.path),
                 image.width,
                 image.height,
                 image.format,
@@ -230,7 +232,7 @@ class Store(RunStore, ModelStore, GroupStore):
                 PhotoSource(r["url"], r["image_sha256"], r["etag"], r["last_modified"]),
                 Image(
                     r["image_sha256"],
-                    r["path"],
+                    resolved_path(self.home, r["path"]),
                     r["width"],
                     r["height"],
                     r["format"],

@@ -4,6 +4,7 @@ label and embed every stored image that the current model has not seen."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,20 @@ def ensure_model(store: Store, home: Home, config: TrainConfig, progress=None) -
 @dataclass(frozen=True)
 class Classified:
     classified: int  # predictions written
-    unreadable: int  # photos that could not be decoded: no prediction, tried again next time
+    unreadable: int  # photos whose file could not be decoded: recorded, not decoded again
+    previously_unreadable: int = 0  # recorded as unreadable before, file unchanged: skipped
+    missing: int = 0  # files not on disk: no prediction, looked for again next time
+
+
+def file_stamp(path: str) -> str | None:
+    """The size and modification time of the file at *path* (None if there is none): a
+    photo recorded as unreadable is decoded again only once its file changed, as when a
+    re-crawl wrote it anew after finding it cut short or gone."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def classify_pending(
@@ -64,16 +78,30 @@ def classify_pending(
     backend: str = "torch",
 ) -> Classified:
     """Predict label, confidence and embedding for each image new to *model*, in batches;
-    worker processes decode the next batch while the model runs on this one. Unreadable
-    images are logged and counted apart: they get no prediction."""
-    pending = store.images_without_prediction(model.id)
+    worker processes decode the next batch while the model runs on this one. A photo whose
+    file cannot be decoded gets no prediction and is recorded (images.unreadable_reason), so
+    later runs, with any model, skip it until its file changes; a missing file is not
+    recorded, as it may come back."""
+    pending, stamps, skipped, missing = [], [], 0, 0
+    for row in store.images_without_prediction(model.id):
+        stamp = file_stamp(row["path"])  # before decoding: a file rewritten since is retried
+        if stamp is None:
+            missing += 1
+        elif row["unreadable_reason"] is not None and row["unreadable_file"] == stamp:
+            skipped += 1
+        else:
+            pending.append(row)
+            stamps.append(stamp)
+    if missing:
+        log.warning("%d photo files are missing: no prediction until they are back", missing)
     if not pending:
-        return Classified(0, 0)
+        return Classified(0, 0, skipped, missing)
     classifier = Classifier(Path(model.path), device, backend)
     task = progress.add_task("classify", total=len(pending), status="") if progress else None
     paths = [row["path"] for row in pending]
+    problems: dict[int, str] = {}
     written = 0
-    for indexes, predictions in classifier.predict_paths(paths, batch, DECODE_WORKERS):
+    for indexes, predictions in classifier.predict_paths(paths, batch, DECODE_WORKERS, problems):
         written += store.save_predictions(
             Prediction(
                 pending[i]["sha256"],
@@ -90,4 +118,6 @@ def classify_pending(
             progress.update(task, completed=indexes[-1] + 1)
     if progress:
         progress.update(task, completed=len(pending))
-    return Classified(written, len(pending) - written)
+    marks = [(pending[i]["sha256"], problem, stamps[i]) for i, problem in problems.items()]
+    store.mark_unreadable(marks)
+    return Classified(written, len(marks), skipped, missing)

@@ -4,6 +4,7 @@ user labels for scraped photos, and labelling every photo with the current model
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -154,10 +155,12 @@ def classify(env, device, backend, batch, fmt):
         with progress_bar(env.progress) as progress:
             done = classify_pending(store, model, device, batch, progress, backend)
     if fmt == "json":
-        figures = {"model": model.version, "classified": done.classified}
-        env.out.print_json(json.dumps(figures | {"unreadable": done.unreadable}))
+        figures = {"model": model.version} | asdict(done)
+        env.out.print_json(json.dumps(figures))
     else:
-        env.out.print(
-            f"{model.version}: {done.classified} classified, {done.unreadable} unreadable",
-            highlight=False,
-        )
+        text = f"{model.version}: {done.classified} classified, {done.unreadable} unreadable"
+        if done.previously_unreadable:
+            text += f", {done.previously_unreadable} found unreadable before (not decoded again)"
+        if done.missing:
+            text += f", {done.missing} missing (no file)"
+        env.out.print(text, highlight=False, soft_wrap=True)

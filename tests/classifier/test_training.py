@@ -12,7 +12,7 @@ from PIL import Image
 
 from classifier.checkpoints import load_checkpoint
 from classifier.config import TrainConfig
-from classifier.data import TensorSet
+from classifier.data import TensorSet, photo_batches
 from classifier.errors import CheckpointError, DatasetMissing
 from classifier.fashion_mnist import load_split, locate
 from classifier.inference import Classifier
@@ -223,6 +223,23 @@ def test_an_unreadable_photo_gets_no_prediction_and_the_others_do(trained, data,
     predictions = Classifier(trained.checkpoint, device="cpu").predict_files([bad, good])
     assert predictions[0] is None and predictions[1].label in LABELS
     assert "bad.png" in caplog.text
+
+
+def test_photo_batches_say_why_each_unreadable_file_was_left_out(tmp_path):
+    paths = []
+    for i in range(12):
+        path = tmp_path / f"{i}.png"
+        if i == 5:
+            path.write_bytes(b"truncated")
+        elif i != 9:  # 9 is missing
+            Image.new("L", (28, 28), i * 20).save(path)
+        paths.append(str(path))
+    problems: dict[int, str] = {}
+    # batches of 4 over 12 files: 2 decoding processes are started
+    kept = [i for _, batch in photo_batches(paths, 4, workers=2, problems=problems) for i in batch]
+    assert kept == [i for i in range(12) if i not in (5, 9)]
+    assert sorted(problems) == [5, 9]
+    assert "cannot identify image file" in problems[5] and "No such file" in problems[9]
 
 
 def test_worker_processes_decode_in_order_and_skip_unreadable_files(trained, data, tmp_path):

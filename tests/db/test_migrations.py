@@ -270,3 +270,63 @@ def test_many_sessions_opening_a_new_file_at_once_all_succeed(tmp_path):
         subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(4)
     ]
     assert [p.wait(timeout=60) for p in processes] == [0, 0, 0, 0]
+
+
+def test_migration_6_makes_absolute_paths_relative_to_the_home(tmp_path, monkeypatch):
+    """A database written before migration 6 (absolute paths), then moved: its paths are cut
+    at their last home folder and found in the new home."""
+    from db.store import Store
+
+    path = tmp_path / "pricelens.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(db.migrations, "MIGRATIONS", MIGRATIONS[:5])
+        database = open_database(path)
+    conn, at = database.conn, "2024-01-01T00:00:00Z"
+    conn.executemany(
+        "INSERT INTO images (sha256, path, width, height, format, bytes, created_at) "
+        "VALUES (?, ?, 28, 28, 'PNG', 1, ?)",
+        [
+            ("a", "/old/home/images/ab/a.png", at),
+            ("b", "/srv/images/pricelens/images/cd/b.png", at),  # the last images/ counts
+            ("c", "/elsewhere/c.png", at),  # no home folder in it: kept
+            ("d", "images/ef/d.png", at),  # relative already
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO models (version, architecture, path, created_at) VALUES (?, 'x', ?, ?)",
+        [("m-1", "/old/home/models/m-1/best.pt", at), ("ext", "/opt/weights.pt", at)],
+    )
+    conn.execute("INSERT INTO shops (name, created_at) VALUES ('classic', ?)", [at])
+    conn.execute(
+        "INSERT INTO crawl_runs (shop_id, started_at, status) VALUES (1, ?, 'failed')", [at]
+    )
+    conn.execute(
+        "INSERT INTO crawl_errors (crawl_run_id, message, screenshot_path, html_path, "
+        "created_at) VALUES (1, 'boom', '/old/home/crawl-errors/run-1/0001-goto.png', NULL, ?)",
+        [at],
+    )
+    conn.commit()
+    database.close()
+    with Store(path) as store:
+        conn = store.db.conn
+        assert current_version(conn) == LATEST
+        assert conn.execute("SELECT sha256, path FROM images ORDER BY sha256").fetchall() == [
+            ("a", "images/ab/a.png"),
+            ("b", "images/cd/b.png"),
+            ("c", "/elsewhere/c.png"),
+            ("d", "images/ef/d.png"),
+        ]
+        assert conn.execute("SELECT path FROM models ORDER BY id").fetchall() == [
+            ("models/m-1/best.pt",),
+            ("/opt/weights.pt",),
+        ]
+        assert conn.execute("SELECT screenshot_path, html_path FROM crawl_errors").fetchall() == [
+            ("crawl-errors/run-1/0001-goto.png", None)
+        ]
+        assert conn.execute(
+            "SELECT count(*) FROM images WHERE unreadable_reason IS NULL"
+        ).fetchone() == (4,)
+        found = {r["sha256"]: r["path"] for r in store.images_without_prediction(1)}
+        assert found["a"] == str(tmp_path / "images" / "ab" / "a.png")
+        assert found["c"] == "/elsewhere/c.png"
+        assert store.model("m-1").path == str(tmp_path / "models" / "m-1" / "best.pt")

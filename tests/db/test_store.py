@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from db.records import PhotoSource
+from db.records import PhotoSource, Prediction
 from db.store import Store, offer_key
 from tests.db.conftest import T0, later, make_image, make_offer, rows
 
@@ -508,4 +508,25 @@ def test_a_from_price_is_marked_on_the_offer_and_its_observation(store):
     assert (offer_row(store, offer_id)["price"], offer_row(store, offer_id)["price_is_from"]) == (
         10900,
         0,
+    )
+
+
+def test_an_unreadable_mark_is_kept_for_every_model_until_a_prediction_clears_it(store):
+    good, bad = make_image("good"), make_image("bad")
+    store.save_page(store.start_crawl_run("classic"), [], [good, bad])
+    v1 = store.register_model("v1", "smallcnn", "/m/v1.pt", {}, {})
+    v2 = store.register_model("v2", "smallcnn", "/m/v2.pt", {}, {})
+    store.mark_unreadable([(bad.sha256, "cannot identify image file", "11:123")])
+    for model_id in (v1, v2):  # the file, not the model, is unreadable
+        marks = {
+            r["sha256"]: (r["unreadable_reason"], r["unreadable_file"])
+            for r in store.images_without_prediction(model_id)
+        }
+        assert marks == {
+            good.sha256: (None, None),
+            bad.sha256: ("cannot identify image file", "11:123"),
+        }
+    store.save_predictions([Prediction(bad.sha256, v1, "bag", 0.9, b"\0" * 4)])
+    assert (
+        rows(store, "SELECT unreadable_reason, unreadable_file FROM images") == [(None, None)] * 2
     )

@@ -89,7 +89,13 @@ def test_export_onnx_then_classify_with_onnx_runtime(home, base):
     assert "max difference from PyTorch" in out
     invoke(home, "models", "promote", base)
     done = json.loads(invoke(home, "classify", "--backend", "onnx", "--format", "json"))
-    assert done == {"model": base, "classified": 1200, "unreadable": 0}
+    assert done == {
+        "model": base,
+        "classified": 1200,
+        "unreadable": 0,
+        "previously_unreadable": 0,
+        "missing": 0,
+    }
     with sqlite3.connect(home / "pricelens.db") as db:
         rows = db.execute(
             "SELECT count(*), min(length(embedding)) FROM predictions p JOIN models m "

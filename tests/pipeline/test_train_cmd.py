@@ -140,8 +140,7 @@ def scraped_home(tmp_path_factory):
     hashes = add_scraped_photos(home, 60)
     with sqlite3.connect(home / "pricelens.db") as db:
         (path,) = db.execute("SELECT path FROM images WHERE sha256 = ?", [hashes[5]]).fetchone()
-    with open(path, "wb") as photo:
-        photo.write(b"not a photo")
+    (home / path).write_bytes(b"not a photo")  # the database keeps paths relative to home
     invoke(home, "train", "--dataset", "scraped", "--epochs", "1", "--device", "cpu",
            "train_limit=10", *TINY)  # fmt: skip
     return home
@@ -155,11 +154,20 @@ def test_train_limit_cuts_the_scraped_training_set(scraped_home):
 def test_classify_counts_predictions_written_and_unreadable_photos_apart(scraped_home):
     (model,) = models(scraped_home)
     done = json.loads(invoke(scraped_home, "classify", "--device", "cpu", "--format", "json"))
-    assert done == {"model": model["version"], "classified": 59, "unreadable": 1}
+    assert done == {
+        "model": model["version"],
+        "classified": 59,
+        "unreadable": 1,
+        "previously_unreadable": 0,
+        "missing": 0,
+    }
     with sqlite3.connect(scraped_home / "pricelens.db") as db:
         assert db.execute("SELECT count(*) FROM predictions").fetchone() == (59,)
     again = invoke(scraped_home, "classify", "--device", "cpu")
-    assert f"{model['version']}: 0 classified, 1 unreadable" in again
+    assert (
+        f"{model['version']}: 0 classified, 0 unreadable, "
+        "1 found unreadable before (not decoded again)"
+    ) in again
 
 
 def test_sigterm_during_training_exits_130_not_as_an_error(tmp_path):

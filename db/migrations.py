@@ -14,6 +14,9 @@ class Migration:
     version: int
     name: str
     sql: str
+    # rebuilds a table others reference: foreign keys off while it runs (SQLite's way to
+    # change a constraint), and checked before it commits
+    rebuilds: bool = False
 
 
 _INITIAL = """
@@ -239,6 +242,30 @@ ALTER TABLE images ADD COLUMN unreadable_reason TEXT;
 ALTER TABLE images ADD COLUMN unreadable_file TEXT;
 """
 
+# A pipeline run that went on past failed or partly crawled shops ends 'partial', as their
+# crawl_runs do, rather than 'ok' with an error. SQLite cannot change a CHECK in place.
+_PARTIAL_PIPELINE_RUNS = """
+CREATE TABLE pipeline_runs_new (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL
+        CHECK (status IN ('running', 'ok', 'partial', 'failed', 'interrupted', 'stopped')),
+    counts_json TEXT NOT NULL DEFAULT '{}',
+    error TEXT
+);
+INSERT INTO pipeline_runs_new (id, kind, started_at, finished_at, status, counts_json, error)
+    SELECT id, kind, started_at, finished_at,
+           CASE WHEN status = 'ok' AND error IS NOT NULL AND error LIKE 'crawl: %'
+                THEN 'partial' ELSE status END,
+           counts_json, error
+    FROM pipeline_runs;
+DROP TABLE pipeline_runs;
+ALTER TABLE pipeline_runs_new RENAME TO pipeline_runs;
+CREATE INDEX pipeline_runs_started ON pipeline_runs(started_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "match corrections and fingerprints", _MATCH_CORRECTIONS),
@@ -246,6 +273,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "photo sources and their HTTP validators", _PHOTO_SOURCES),
     Migration(5, "'from' prices", _PRICE_IS_FROM),
     Migration(6, "paths relative to the home; unreadable photos", _HOME_RELATIVE_PATHS),
+    Migration(7, "'partial' pipeline runs", _PARTIAL_PIPELINE_RUNS, rebuilds=True),
 )
 
 
@@ -276,10 +304,15 @@ def migrate(conn: sqlite3.Connection, path: str = ":memory:") -> int:
             f"{migration.sql}\n"
             "INSERT INTO schema_version (version, name, applied_at) "
             f"VALUES ({migration.version}, '{quoted_name}', strftime('%Y-%m-%dT%H:%M:%SZ'));\n"
-            "COMMIT;"
         )
+        enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+        if migration.rebuilds:
+            conn.execute("PRAGMA foreign_keys = OFF")  # between transactions: ignored in one
         try:
             conn.executescript(script)
+            if migration.rebuilds and conn.execute("PRAGMA foreign_key_check").fetchone():
+                raise sqlite3.IntegrityError("foreign keys broken by the rebuild")
+            conn.commit()
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.rollback()
@@ -288,5 +321,7 @@ def migrate(conn: sqlite3.Connection, path: str = ":memory:") -> int:
             raise MigrationError(
                 f"{path}: migration {migration.version} ({migration.name}) failed: {exc}"
             ) from exc
+        finally:
+            conn.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
         version = migration.version
     return current_version(conn)

@@ -13,6 +13,7 @@ from demo.mall import MallSettings, run_mall
 from pipeline.classifying import classify_pending, ensure_model
 from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
 from pipeline.matching import match_offers
+from pipeline.runner import crawl_verdict
 from pipeline.settings import Home
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,9 @@ def run_demo(
             "groups": len(groups),
             "seconds": seconds,
         }
-        failed = all(c.status == "failed" for c in crawls)
-        store.finish_pipeline_run(
-            run_id, "failed" if failed else "ok", counts, "every shop failed" if failed else None
-        )
+        ending, error = crawl_verdict(crawls)
+        status = ending or ("partial" if error else "ok")
+        store.finish_pipeline_run(run_id, status, counts, error)
         return DemoResult(
             run_id,
             crawls,

@@ -65,7 +65,8 @@ def run_pipeline(
     """Run *steps* in order now. A stop request ends the run after the current page
     ('stopped'); an error, or a crawl in which every shop failed, ends it 'failed' (the steps
     after it are not run); all are recorded before returning. A crawl in which some shops
-    failed goes on and ends 'ok', the failed shops named in the run's error."""
+    failed or were partly crawled goes on and ends 'partial', those shops named in the run's
+    error."""
     home.create()
     steps = tuple(s for s in STEPS + EXTRA_STEPS if s in steps)
     with Store(home.database) as store:
@@ -114,7 +115,7 @@ def _run_steps(
 ) -> tuple[str, str | None]:
     started = time.perf_counter()
     model = None
-    note = None  # what went wrong in a run that still ends 'ok'
+    note = None  # what went wrong in a run that goes on, to end 'partial'
     for step in steps:
         if stop and stop.is_set():
             return "stopped", "stopped on request"
@@ -146,4 +147,4 @@ def _run_steps(
             counts.update(retrain_if_due(store, home, config, stop, progress))
         counts["seconds"][step] = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
-    return "ok", note
+    return ("partial" if note else "ok"), note

@@ -83,8 +83,10 @@ def run(env, steps, shops):
         highlight=False,
         soft_wrap=True,
     )
-    if outcome.status != "ok":
-        ending = f"run {outcome.run_id} ended {outcome.status}"
+    ending = f"run {outcome.run_id} ended {outcome.status}"
+    if outcome.status == "partial":  # as `pricelens crawl`: only a run with nothing is an error
+        env.err.print(f"{ending}: {outcome.error}", highlight=False, markup=False, soft_wrap=True)
+    elif outcome.status != "ok":
         raise PipelineError(f"{ending}: {outcome.error}" if outcome.error else ending)
 
 

@@ -330,3 +330,37 @@ def test_migration_6_makes_absolute_paths_relative_to_the_home(tmp_path, monkeyp
         assert found["a"] == str(tmp_path / "images" / "ab" / "a.png")
         assert found["c"] == "/elsewhere/c.png"
         assert store.model("m-1").path == str(tmp_path / "models" / "m-1" / "best.pt")
+
+
+def test_migration_7_rebuilds_pipeline_runs_keeping_ids_and_crawl_links(tmp_path, monkeypatch):
+    """Up to version 6, then a run that went on past a failed shop ('ok' with a 'crawl: '
+    error) and one that did not; after 7 the first is 'partial', ids and the crawl run's
+    link survive, foreign keys are on again, and 'partial' is accepted from now on."""
+    path = tmp_path / "pricelens.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(db.migrations, "MIGRATIONS", MIGRATIONS[:6])
+        conn = open_database(path).conn
+    conn.executescript(
+        "INSERT INTO shops (id, name, created_at) VALUES (1, 'a', 't');"
+        "INSERT INTO pipeline_runs (id, kind, started_at, status, error) VALUES"
+        " (4, 'pipeline', 't', 'ok', 'crawl: b failed (b: refused)'),"
+        " (9, 'manual', 't', 'ok', NULL);"
+        "INSERT INTO crawl_runs (id, shop_id, pipeline_run_id, started_at, status)"
+        " VALUES (2, 1, 4, 't', 'ok');"
+    )
+    assert migrate(conn, str(path)) == 7
+    assert conn.execute("SELECT id, status FROM pipeline_runs ORDER BY id").fetchall() == [
+        (4, "partial"),
+        (9, "ok"),
+    ]
+    assert conn.execute("SELECT pipeline_run_id FROM crawl_runs").fetchall() == [(4,)]
+    assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.execute(
+        "INSERT INTO pipeline_runs (kind, started_at, status) VALUES ('manual', 't', 'partial')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):  # the link is still a foreign key
+        conn.execute(
+            "INSERT INTO crawl_runs (shop_id, pipeline_run_id, started_at, status)"
+            " VALUES (1, 99, 't', 'ok')"
+        )

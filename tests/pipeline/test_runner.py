@@ -61,3 +61,34 @@ def test_run_in_which_every_shop_failed_is_recorded_failed_and_exits_1(tmp_path:
     assert (run["kind"], run["status"]) == ("manual", "failed")
     assert run["error"].startswith("every shop failed (classic:")
     assert '"crawl_failures": 1' in run["counts_json"] and '"groups"' not in run["counts_json"]
+
+
+@pytest.mark.browser
+def test_run_in_which_some_shops_failed_goes_on_ends_partial_and_exits_0(mall, tmp_path: Path):
+    """One shop refused, the other crawled: the later steps run, the run is `partial` with the
+    failed shop named (on stderr too), and the exit is 0, as `pricelens crawl`'s."""
+    (tmp_path / "pricelens.toml").write_text(
+        f'[shops.classic]\nbase_url = "{mall.base_urls["classic"]}"\n'
+        f'[shops.spa]\nbase_url = "http://127.0.0.1:{closed_port()}"\n'
+    )
+    ran = CliRunner().invoke(
+        cli,
+        [
+            "--home",
+            str(tmp_path),
+            "run",
+            "--steps",
+            "crawl,match",
+            "--shop",
+            "classic",
+            "--shop",
+            "spa",
+        ],
+    )
+    assert ran.exit_code == 0, ran.output
+    assert "ended partial: crawl: spa failed (spa:" in ran.output
+    with Store(tmp_path / "pricelens.db") as store:
+        (run,) = store.pipeline_runs(5)
+    assert (run["kind"], run["status"]) == ("manual", "partial")
+    assert run["error"].startswith("crawl: spa failed (spa:")
+    assert '"groups"' in run["counts_json"]  # match ran after the crawl

@@ -8,7 +8,7 @@ from demo.catalog import Product
 from demo.photos import PhotoStyle
 from demo.shop import NOT_FOUND, DemoShop, Response, ShopOffer, esc, html_response, won
 
-PAGE_SIZES = (24, 48, 96)  # the settings page's choices; the first is the default
+PAGE_SIZES = (24, 48, 96)  # the settings page's choices; without one, page_size
 
 CATEGORY_NAMES = {
     "tshirt": "상의 > 티셔츠",
@@ -68,10 +68,9 @@ class ClassicShop(DemoShop):
             return self._settings(query, size)
         return NOT_FOUND
 
-    @staticmethod
-    def _page_size(cookies: dict[str, str]) -> int:
+    def _page_size(self, cookies: dict[str, str]) -> int:
         chosen = cookies.get("per_page", "")
-        return int(chosen) if chosen in {str(n) for n in PAGE_SIZES} else PAGE_SIZES[0]
+        return int(chosen) if chosen in {str(n) for n in PAGE_SIZES} else self.page_size
 
     def _settings(self, query: dict[str, str], size: int) -> Response:
         """The form, or (submitted) a cookie with the choice and a redirect to the listing."""

@@ -142,8 +142,19 @@ class InterruptingProgress:
             os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.fixture
+def sigint_raises():
+    """Ctrl-C raises KeyboardInterrupt even where the tests were started with SIGINT ignored
+    (a shell's background job, nohup), as Python then leaves it ignored."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("sessions", [1, 2])
-def test_an_interrupted_crawl_records_its_run_as_ended_with_what_it_stored(tmp_path, sessions):
+def test_an_interrupted_crawl_records_its_run_as_ended_with_what_it_stored(
+    tmp_path, sessions, sigint_raises
+):
     home = Home(tmp_path / "home").create()
     settings = MallSettings(seed=4, products=45, shops=("classic", "spa"))
     with run_mall(settings) as mall:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from crawler.browser import BrowserConfig, BrowserSession, session_is_dead
 from crawler.detail import DetailResult, DetailWork, fetch_detail
+from crawler.errors import StepFailed
 from crawler.extract import RawItem
 from crawler.spec import ShopSpec
 from crawler.steps import Browser, Pacer, RobotsCheck
@@ -149,6 +150,7 @@ class Helper:
         self.recycle_after = recycle_after
         self.session = BrowserSession(config)
         self._browsers: dict[str, Browser] = {}
+        self._refused: set[str] = set()  # shops whose setup failed here: left to their own
         self.restarts = 0
         self.pages = 0
 
@@ -168,10 +170,18 @@ class Helper:
         return self.pages
 
     def _load(self, task: _Task) -> DetailResult | None:
-        if self.restarts > MAX_HELPER_RESTARTS:
+        if self.restarts > MAX_HELPER_RESTARTS or task.spec.name in self._refused:
             return None
         try:
-            return fetch_detail(self._browser(task.spec), task.link, task.item)
+            browser = self._browser(task.spec)
+            if browser.setup_pending:  # here, so a failed setup is not a failed detail page
+                try:
+                    browser.run_setup()
+                except StepFailed as exc:
+                    log.warning("helper: %s; its pages are left to the shop's session", exc)
+                    self._refused.add(task.spec.name)
+                    return None
+            return fetch_detail(browser, task.link, task.item)
         except Exception as exc:
             if session_is_dead(exc):
                 self.restarts += 1

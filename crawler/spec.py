@@ -318,10 +318,11 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
     decimal_separator = top.take("decimal_separator", str, None)
     if decimal_separator not in (None, ".", ","):
         raise top.fail("decimal_separator", "must be '.' or ','")
+    base_url = _base_url(top)
     spec = ShopSpec(
         name=name,
         display_name=top.take("display_name", str, name),
-        base_url=_base_url(top),
+        base_url=base_url,
         start_urls=tuple(start_urls),
         currency=currency,
         decimal_separator=decimal_separator,
@@ -330,7 +331,7 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         categories=categories,
         politeness=politeness,
         steps=_steps(top, "steps", STEP_ACTIONS),
-        setup=_steps(top, "setup", SETUP_ACTIONS),
+        setup=_setup(top, base_url),
         for_each=_for_each(top),
         detail=detail,
         source=source,
@@ -381,6 +382,8 @@ def _steps(top: _Reader, key: str, actions: tuple[str, ...]) -> tuple[Step, ...]
             )
         if action not in actions:
             raise reader.fail("action", f"must be one of {', '.join(actions)}")
+        if setup and index == 0 and action != "goto":
+            raise reader.fail("action", "the setup runs in a new browser: begin with a goto")
         if action == "goto":
             step = Step(action, url=_step_url(reader))
         else:
@@ -396,6 +399,20 @@ def _steps(top: _Reader, key: str, actions: tuple[str, ...]) -> tuple[Step, ...]
         steps.append(step)
         reader.finish()
     return tuple(steps)
+
+
+def _setup(top: _Reader, base_url: str) -> tuple[Step, ...]:
+    """[[setup]]; an absolute goto must stay on the shop's host when base_url names it."""
+    setup = _steps(top, "setup", SETUP_ACTIONS)
+    host = urlsplit(base_url).netloc
+    for index, step in enumerate(setup):
+        parts = urlsplit(step.url or "")
+        if host and parts.scheme and parts.netloc.lower() != host:
+            raise SpecError(
+                f"{top.source}: key 'setup[{index}].url': {step.url!r} leaves the shop's host "
+                f"{host}; the crawl opens pages on it only"
+            )
+    return setup
 
 
 def _step_url(reader: _Reader) -> str:

@@ -51,6 +51,22 @@ return [document.URL, nav ? nav.responseStatus : null,
         document.querySelectorAll(arguments[0]).length, seen];"""
 
 
+# Where clicking arguments[0] leads, when the page says: a link's URL, or its form's action
+# with the query a GET submission sends (the clicked button's name and value included).
+_NAVIGATION_TARGET = """
+const element = arguments[0];
+if (typeof element.href === 'string' && element.href) return element.href;
+const form = element.form;
+if (!form) return null;
+const target = new URL(form.action, document.baseURI);
+if ((form.method || 'get').toLowerCase() === 'get') {
+  const data = new FormData(form);
+  if (element.name) data.append(element.name, element.value);
+  target.search = new URLSearchParams(data).toString();
+}
+return target.href;"""
+
+
 @functools.cache
 def _status_and_read(reader: str) -> str:
     """The load check and, when the page already shows items, *reader* (a script the crawl
@@ -386,7 +402,9 @@ class Browser:
             self._dismiss(step, name)
         elif step.action == "click":
             element = self._wait_present(step, name, clickable=True)
-            self._maybe_navigating(step, name, lambda: self.click(element, name, step.selector))
+            self._maybe_navigating(
+                step, name, element, lambda: self.click(element, name, step.selector)
+            )
         elif step.action == "wait_for":
             self._wait_present(step, name)
         elif step.action == "scroll":
@@ -394,16 +412,23 @@ class Browser:
             self.driver.execute_script("arguments[0].scrollIntoView()", element)
         elif step.action == "select":
             element = self._wait_present(step, name)
-            self._maybe_navigating(step, name, lambda: self._select(element, step, name))
+            self._maybe_navigating(step, name, element, lambda: self._select(element, step, name))
         elif step.action == "type":
             self._type(self._wait_present(step, name, clickable=True), step, name)
 
-    def _maybe_navigating(self, step: Step, name: str, action) -> None:
-        """Do *action*; for a step that *navigates*, wait for the page it opens, check it as
-        a load, and run the page steps on it. Not retried: it may have submitted a form."""
+    def _maybe_navigating(self, step: Step, name: str, element, action) -> None:
+        """Do *action* on *element*; for a step that *navigates*, wait for the page it opens,
+        check it as a load, and run the page steps on it. Not retried: it may have submitted
+        a form. The page it will open (a link's, a GET form's URL) must pass the guard
+        first; where only a script knows it, the page it opened must before it is used."""
         if not step.navigates:
             action()
             return
+        # a select's script picks its page from the new choice: known only once there
+        clicked = step.action == "click"
+        target = self.driver.execute_script(_NAVIGATION_TARGET, element) if clicked else None
+        if target:
+            self.guard(target, name)
         marker = self.driver.find_element(By.TAG_NAME, "html")
         self.polite()
         self.loads += 1
@@ -413,7 +438,9 @@ class Browser:
         except TimeoutException:
             raise self.fail(name, "no new page opened", step.selector) from None
         try:
-            problem = self._load_problem(self.current_url(), name)
+            landed = self.current_url()
+            self.guard(landed, name)
+            problem = self._load_problem(landed, name)
         except TimeoutException:
             problem = "page load timed out"
         if problem is not None:

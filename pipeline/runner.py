@@ -120,11 +120,7 @@ def _run_steps(
         if stop and stop.is_set():
             return "stopped", "stopped on request"
         if step == "crawl":
-            specs = resolve_specs(home, shops or config.shops)
-            specs = [
-                s.with_base_url(config.base_urls[s.name]) if s.name in config.base_urls else s
-                for s in specs
-            ]
+            specs = resolve_specs(home, shops or config.shops, base_urls=config.base_urls)
             results = crawl_shops(
                 home, specs, CrawlOptions(sessions=config.sessions), run_id, progress, stop
             )

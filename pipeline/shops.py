@@ -28,10 +28,15 @@ def spec_files(home: Home) -> dict[str, SpecFile]:
 
 
 def resolve_specs(
-    home: Home, names: tuple[str, ...], base_url: str | None = None
+    home: Home,
+    names: tuple[str, ...],
+    base_url: str | None = None,
+    base_urls: dict[str, str] | None = None,
 ) -> list[ShopSpec]:
     """The specs to crawl: the named ones, else every user spec. Each file is validated
-    before anything runs, so a bad spec stops the command before any browser starts."""
+    before anything runs, so a bad spec stops the command before any browser starts.
+    *base_url* (--base-url) moves the one named shop; *base_urls* (pricelens.toml's
+    [shops.NAME]) move theirs."""
     files = spec_files(home)
     if not names:
         names = tuple(name for name, f in files.items() if not f.builtin)
@@ -48,6 +53,8 @@ def resolve_specs(
     if base_url and len(names) != 1:
         raise PipelineError("--base-url needs exactly one --shop")
     specs = [load_spec_file(files[name]) for name in names]
+    moved = base_urls or {}
+    specs = [spec.with_base_url(moved[spec.name]) if spec.name in moved else spec for spec in specs]
     try:
         specs = [spec.with_base_url(base_url) for spec in specs] if base_url else specs
     except ValueError as exc:

@@ -4,14 +4,24 @@ Each test has a browser of its own: the setup's cookie must not leak into other 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from urllib.parse import urlencode
 
 import pytest
 
 from crawler.browser import BrowserSession
 from crawler.engine import crawl_shop
-from crawler.spec import Step, load_builtin_spec
+from crawler.robots import RobotsPolicy
+from crawler.spec import Detail, Step, load_builtin_spec
+from demo.catalog import Catalog
+from demo.classic import ClassicShop
 from demo.mall import MallSettings, run_mall
+from demo.server import ShopServer
+from demo.shop import NOT_FOUND, Response
+from pipeline.crawling import CrawlOptions, crawl_shops
+from pipeline.settings import Home
 
 pytestmark = pytest.mark.browser
 
@@ -101,3 +111,84 @@ def test_a_setup_goto_obeys_the_shops_host(classic_mall, tmp_path):
         _, pages, failures = crawl(with_setup(classic_mall, *setup), session, tmp_path)
     assert pages == [] and [f.step for f in failures] == ["setup[0]:goto"]
     assert "leaves the shop's host" in failures[0].message
+
+
+class GuardedClassic(ClassicShop):
+    """Classic with a robots.txt of the test's choosing, a log of the paths asked for, and a
+    settings page that answers only its first visitor (a shop allowing one sign-in)."""
+
+    robots_txt = "User-agent: *\nAllow: /\n"
+    settings_once = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked: list[str] = []
+
+    def handle(self, path, query, cookies=None):
+        self.asked.append(path + ("?" + urlencode(query) if query else ""))
+        if path == "/robots.txt":
+            return Response(200, "text/plain", self.robots_txt.encode())
+        if path == "/settings" and self.settings_once and self.asked.count("/settings") > 1:
+            return NOT_FOUND
+        return super().handle(path, query, cookies)
+
+
+@contextmanager
+def serving(shop: GuardedClassic) -> Iterator[ShopServer]:
+    server = ShopServer(shop).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def guarded(robots_txt: str = GuardedClassic.robots_txt, settings_once: bool = False):
+    shop = GuardedClassic(Catalog(11, 200))
+    shop.robots_txt, shop.settings_once = robots_txt, settings_once
+    return shop
+
+
+FROM_THE_LISTING = (  # the settings reached by clicking, not by a goto
+    Step("goto", url="/products?page=1"),
+    Step("click", "a.settings", navigates=True),
+    *CHOOSE_48[1:],
+)
+
+
+@pytest.mark.parametrize(
+    ("disallow", "step", "setup"),
+    [
+        ("/settings", "setup[1]:click", FROM_THE_LISTING),  # the link clicked
+        ("/settings?", "setup[2]:click", CHOOSE_48),  # the form's GET submission
+    ],
+    ids=["link", "form"],
+)
+def test_a_navigating_click_obeys_robots_before_it_clicks(tmp_path, disallow, step, setup):
+    shop = guarded(f"User-agent: *\nDisallow: {disallow}\n")
+    with serving(shop) as server, BrowserSession() as session:
+        spec = load_builtin_spec("classic").with_base_url(server.base_url)
+        robots = RobotsPolicy()
+        _, pages, failures = crawl(replace(spec, setup=setup), session, tmp_path, robots=robots)
+    assert pages == [] and [f.step for f in failures] == ["robots"]
+    assert "robots.txt" in failures[0].message and "/settings" in failures[0].url
+    refused = "/settings" if disallow == "/settings" else "/settings?per_page"
+    assert not [path for path in shop.asked if path.startswith(refused)]
+
+
+def test_a_helper_whose_setup_fails_leaves_the_shops_pages_to_its_own_session(tmp_path):
+    """Two sessions, one shop with rendered detail pages: the helper's own setup is refused
+    (the settings page answers once), so its detail pages go back to the shop's session;
+    none is recorded as failed, every offer is stored."""
+    shop = guarded(settings_once=True)
+    home = Home(tmp_path / "home").create()
+    with serving(shop) as server:
+        spec = load_builtin_spec("classic").with_base_url(server.base_url)
+        spec = replace(
+            spec,
+            setup=(Step("goto", url="/settings"),),
+            detail=Detail({}, json_ld=False, render=True),
+            politeness=replace(spec.politeness, concurrency=2),
+        )
+        (result,) = crawl_shops(home, [spec], CrawlOptions(sessions=2, backoff_seconds=0.05))
+    assert (result.status, result.failures, result.offers) == ("ok", 0, len(shop.offers))
+    assert shop.asked.count("/settings") >= 2  # the helper did try its setup

@@ -300,8 +300,9 @@ INVALID = [
     ),
     (
         'currency = "KRW"\n',
-        'currency = "KRW"\n\n[[setup]]\naction = "wait_for"\nselector = "a"\nnavigates = true\n',
-        "setup[0].navigates",
+        'currency = "KRW"\n\n[[setup]]\naction = "goto"\nurl = "/"\n\n'
+        '[[setup]]\naction = "wait_for"\nselector = "a"\nnavigates = true\n',
+        "setup[1].navigates",
         "only for a [[setup]] click or select",
     ),
     (
@@ -330,11 +331,24 @@ INVALID = [
     ),
     (
         'currency = "KRW"\n',
-        'currency = "KRW"\n\n[[setup]]\naction = "select"\nselector = "select"\n',
-        "setup[0].value",
+        'currency = "KRW"\n\n[[setup]]\naction = "goto"\nurl = "/"\n\n'
+        '[[setup]]\naction = "select"\nselector = "select"\n',
+        "setup[1].value",
         "is required for action 'select'",
     ),
     ('currency = "KRW"\n', 'currency = "KRW"\nsetup = "x"\n', "setup", "must be list"),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "click"\nselector = "a"\n',
+        "setup[0].action",
+        "begin with a goto",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "goto"\nurl = "http://login.example/in"\n',
+        "setup[0].url",
+        "leaves the shop's host 127.0.0.1:8101",
+    ),
     ('name = "classic"\n', "", "name", "is required"),
     ('start_urls = ["/products?page=1"]\n', "", "start_urls", "is required"),
     ('item = "li.product"\n', "", "listing.item", "is required"),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from crawler.spec import builtin_spec_paths
 from db.store import Store
 from pipeline.cli import cli
 from pipeline.crawling import ShopCrawlResult
@@ -92,3 +93,25 @@ def test_run_in_which_some_shops_failed_goes_on_ends_partial_and_exits_0(mall, t
     assert (run["kind"], run["status"]) == ("manual", "partial")
     assert run["error"].startswith("crawl: spa failed (spa:")
     assert '"groups"' in run["counts_json"]  # match ran after the crawl
+
+
+@pytest.mark.browser
+def test_a_user_spec_without_base_url_takes_its_address_from_pricelens_toml(mall, tmp_path):
+    """A spec with relative start URLs and no base_url is crawlable once pricelens.toml
+    says where the shop is; the check that it is reachable comes after that address."""
+    text = (builtin_spec_paths()["classic"]).read_text(encoding="utf-8")
+    text = text.replace('name = "classic"', 'name = "mine"')
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("base_url"))
+    (tmp_path / "shops").mkdir()
+    (tmp_path / "shops" / "mine.toml").write_text(text, encoding="utf-8")
+    (tmp_path / "pricelens.toml").write_text(
+        f'[shops.mine]\nbase_url = "{mall.base_urls["classic"]}"\n'
+    )
+    ran = CliRunner().invoke(
+        cli, ["--home", str(tmp_path), "run", "--steps", "crawl", "--shop", "mine"]
+    )
+    assert ran.exit_code == 0, ran.output
+    with Store(tmp_path / "pricelens.db") as store:
+        (run,) = store.pipeline_runs(5)
+    assert run["status"] == "ok"
+    assert f'"offers": {len(mall.servers["classic"].shop.offers)}' in run["counts_json"]

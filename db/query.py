@@ -52,6 +52,7 @@ class QueryResult:
     columns: list[str]
     rows: list[tuple]
     truncated: bool
+    schema_version: int | None = None  # the file's migrations (None: not a pricelens file)
 
 
 def _authorize(action, arg1, arg2, _db, _trigger):
@@ -101,6 +102,13 @@ def run_readonly_query(
             raise StoreError(f"{path}: {message}") from exc
         except sqlite3.ProgrammingError as exc:
             raise QueryRefused(f"{path}: {exc}") from exc
-        return QueryResult(columns, rows[:max_rows], truncated=len(rows) > max_rows)
+        return QueryResult(columns, rows[:max_rows], len(rows) > max_rows, _schema_version(conn))
     finally:
         conn.close()
+
+
+def _schema_version(conn: sqlite3.Connection) -> int | None:
+    try:
+        return conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    except sqlite3.Error:  # no such table: not a pricelens database, or a new empty one
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from db.migrations import MIGRATIONS
 from db.query import run_readonly_query
 from pipeline.output import FORMATS, render_rows
 
@@ -50,3 +51,14 @@ def query(env, sql, fmt, max_rows, timeout):
     render_rows(env.out, result.columns, result.rows, fmt)
     if result.truncated:
         env.err.print(f"(stopped at {max_rows} rows; use --max-rows for more)")
+    newest = MIGRATIONS[-1].version
+    if result.schema_version is not None and result.schema_version < newest:
+        # query never writes, so it cannot upgrade the file as every other command does
+        env.err.print(
+            f"note: {env.home.database} is at schema version {result.schema_version}, this "
+            f"pricelens at {newest}: any other command upgrades it (see the README's "
+            "database section for what changed)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )

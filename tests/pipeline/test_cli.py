@@ -133,3 +133,23 @@ def test_store_errors_name_the_file(tmp_path):
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match=r"not-a-db\.db"):
         Store(bad)
+
+
+def test_query_on_an_older_schema_says_so_and_leaves_the_file_as_it_is(tmp_path, monkeypatch):
+    """query never writes, so it cannot upgrade the file as other commands do: it says the
+    file is behind (paths still absolute, say) and changes nothing."""
+    import db.migrations
+
+    with monkeypatch.context() as patch:
+        patch.setattr(db.migrations, "MIGRATIONS", db.migrations.MIGRATIONS[:5])
+        Store(tmp_path / "pricelens.db").close()
+    before = digest(tmp_path / "pricelens.db")
+    old = CliRunner().invoke(cli, ["--home", str(tmp_path), "query", "SELECT 1 AS one"])
+    assert old.exit_code == 0, old.output
+    assert "one" in old.stdout and "schema version" not in old.stdout
+    newest = db.migrations.MIGRATIONS[-1].version
+    assert f"is at schema version 5, this pricelens at {newest}" in old.stderr
+    assert digest(tmp_path / "pricelens.db") == before
+    Store(tmp_path / "pricelens.db").close()  # any other command upgrades it
+    upgraded = CliRunner().invoke(cli, ["--home", str(tmp_path), "query", "SELECT 1 AS one"])
+    assert upgraded.exit_code == 0 and "schema version" not in upgraded.stderr

@@ -99,7 +99,8 @@ class ModelStore:
         """Stored photos with a label, the user's winning over the shop's category mapping."""
         return self._with_files(
             self.db.query(
-                "SELECT images.sha256, images.path, coalesce(u.label, s.label) AS label, "
+                "SELECT images.sha256, images.path, images.unreadable_reason, "
+                "images.unreadable_file, coalesce(u.label, s.label) AS label, "
                 "max(coalesce(u.created_at, ''), coalesce(s.created_at, '')) AS labelled_at "
                 "FROM images "
                 "LEFT JOIN labels u ON u.image_sha256 = images.sha256 AND u.source = 'user' "

@@ -4,7 +4,6 @@ label and embed every stored image that the current model has not seen."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from classifier.inference import Classifier
 from db.records import Prediction
 from db.store import ModelRow, Store
 from pipeline.model_training import train_and_register
+from pipeline.photo_files import file_stamp, known_unreadable
 from pipeline.settings import Home
 
 log = logging.getLogger(__name__)
@@ -58,17 +58,6 @@ class Classified:
     missing: int = 0  # files not on disk: no prediction, looked for again next time
 
 
-def file_stamp(path: str) -> str | None:
-    """The size and modification time of the file at *path* (None if there is none): a
-    photo recorded as unreadable is decoded again only once its file changed, as when a
-    re-crawl wrote it anew after finding it cut short or gone."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
 def classify_pending(
     store: Store,
     model: ModelRow,
@@ -87,7 +76,7 @@ def classify_pending(
         stamp = file_stamp(row["path"])  # before decoding: a file rewritten since is retried
         if stamp is None:
             missing += 1
-        elif row["unreadable_reason"] is not None and row["unreadable_file"] == stamp:
+        elif known_unreadable(row, stamp):
             skipped += 1
         else:
             pending.append(row)

@@ -35,6 +35,7 @@ from classifier.training import TrainResult, distributed, pick_device, train_mod
 from db.records import LABELS
 from db.store import ModelRow, Store
 from pipeline.errors import PipelineError
+from pipeline.photo_files import file_stamp, known_unreadable
 from pipeline.settings import Home
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,9 @@ def load_data(
 
 
 def _scraped(rows: list[dict], workers: int = 2) -> Splits:
+    """The labelled photos in their splits; those `classify` found undecodable, their files
+    unchanged since, are left out rather than decoded (and warned about) again."""
+    rows = [r for r in rows if not known_unreadable(r, file_stamp(r["path"]))]
     images = [LabelledImage(r["sha256"], r["path"], r["label"]) for r in rows]
     return scraped_sets(images, LABELS, workers, pin_memory=pick_device().type == "cuda")
 

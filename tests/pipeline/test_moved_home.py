@@ -21,6 +21,8 @@ from crawler.images import store_image_bytes
 from db.records import LABELS
 from db.store import Store
 from pipeline.cli import cli
+from pipeline.model_training import load_data
+from pipeline.settings import Home
 from tests.pipeline.report_fixture import build_store
 
 
@@ -158,3 +160,22 @@ def test_a_recrawl_that_writes_the_photos_again_clears_the_mark(home):
         "missing": 0,
     }
     assert marked_unreadable(home) == []
+
+
+def test_training_leaves_out_a_photo_classify_found_unreadable(home, caplog):
+    """Every photo labelled: the training data holds the readable ones without decoding
+    the recorded one again (the missing file is still tried: it may be back by then)."""
+    home, corrupt = home
+    classify(home)
+    with Store(home / "pricelens.db") as store:
+        rows = store.labelled_images()
+        assert rows == []
+        for image in store.db.query("SELECT sha256 FROM images"):
+            store.set_label(image["sha256"], "bag")
+        rows = store.labelled_images()
+        caplog.clear()
+        train, val, held, described = load_data(store, Home(home), "scraped", 0, None)
+    # so few photos that none falls in the validation split: it is the training set again
+    assert len(rows) == 5 and len(train) + len(held.scraped) == 3 and len(val) == len(train)
+    assert described["scraped_train"] == len(train)  # the data the model saw, as recorded
+    assert corrupt not in caplog.text and caplog.text.count("cannot read image") == 1

@@ -69,7 +69,7 @@ def fetch_detail(browser: Browser, link: str, item: RawItem) -> DetailResult:
     spec, driver = browser.spec, browser.driver
     try:
         browser.load(link, "open_detail")
-        return DetailResult(link, complete_from_detail(item, driver.page_source, spec))
+        return DetailResult(link, complete_from_detail(item, driver.page_source, spec, link))
     except (StepFailed, WebDriverException) as exc:
         if session_is_dead(exc):
             raise

@@ -22,7 +22,13 @@ from selenium.webdriver.common.by import By
 from crawler.browser import BrowserSession, session_is_dead, user_agent
 from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
 from crawler.errors import CrawlStopped, SpecError, StepFailed
-from crawler.extract import RawItem, extract_fragments, safe_http_url, to_offer
+from crawler.extract import (
+    RawItem,
+    absolute_fields,
+    extract_fragments,
+    safe_http_url,
+    to_offer,
+)
 from crawler.images import HttpContext, KnownPhotos, PhotoFetcher, PhotoResults
 from crawler.spec import ShopSpec
 from crawler.steps import Browser, Pacer, RobotsCheck, opens_by_url
@@ -440,7 +446,7 @@ class ShopCrawler:
             if link is None:
                 problems.append(f"{url}: an item without a usable link was skipped")
             elif link not in self._seen_urls and link not in unseen:
-                unseen[link] = item
+                unseen[link] = absolute_fields(item, link, url)
         fresh = list(unseen.items())
         if self.spec.detail and fresh:
             fresh = self._complete_from_details(fresh)
@@ -448,8 +454,8 @@ class ShopCrawler:
         scraped_at = datetime.now(UTC)
         offers, links = [], []
         for link, item in fresh:
-            # relative links resolve against the page they were read from
-            offer = to_offer(item, self.spec, link if self.spec.detail else url, scraped_at)
+            # links are absolute by now: each resolved against the page it was read from
+            offer = to_offer(item, self.spec, url, scraped_at)
             if offer is None:
                 problems.append(f"{link}: an item without a title was skipped")
             else:

@@ -6,7 +6,8 @@ parsed again after every click."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
@@ -16,7 +17,8 @@ from cssselect import HTMLTranslator
 from lxml import etree
 from lxml.etree import ParserError
 
-from crawler.jsonld import product_fields
+from crawler.currencies import currency_of_sign, is_currency
+from crawler.jsonld import in_stock_availability, product_fields
 from crawler.prices import parse_price
 from crawler.spec import FIELD_NAMES, FieldRule, ShopSpec
 from crawler.stock import in_stock
@@ -32,7 +34,6 @@ class RawItem:
     currency: str | None = None  # stated by the page (JSON-LD), else the spec's
 
 
-_AVAILABLE = ("InStock", "InStoreOnly", "OnlineOnly", "LimitedAvailability", "PreOrder")
 _UNREAD = frozenset({"script", "style", "template"})  # their text is code, not content
 
 
@@ -49,7 +50,12 @@ def below(root: lxml.html.HtmlElement, selector: str) -> list[lxml.html.HtmlElem
     return [element for element in css(selector)(root) if element is not root]
 
 
+_XML_DECLARATION = re.compile(r"^\s*(\ufeff)?\s*<\?xml[^>]*\?>", re.IGNORECASE)
+
+
 def parse_html(html: str) -> lxml.html.HtmlElement:
+    # lxml refuses a str that declares its encoding (<?xml ... encoding="utf-8"?>)
+    html = _XML_DECLARATION.sub("", html, count=1)
     try:
         return lxml.html.document_fromstring(html)
     except (ParserError, ValueError):  # an empty document
@@ -82,10 +88,57 @@ def _read(item: lxml.html.HtmlElement, rule: FieldRule) -> str | None:
     if not rule.attrs:
         return _text(element) or None
     for attr in rule.attrs:
-        value = element.get(attr)
-        if value and not value.strip().startswith("data:"):
-            return value.strip()
+        value = (element.get(attr) or "").strip()
+        if attr.endswith("srcset"):
+            value = largest_candidate(value)
+        if value and not value.lower().startswith(("data:", "about:", "#")):
+            return value
     return None
+
+
+def largest_candidate(srcset: str) -> str:
+    """The widest (or densest) image of a srcset ("a.jpg 320w, b.jpg 640w" -> b.jpg): the
+    classifier and the report want the most detail. Empty if there is none."""
+    best, best_size = "", -1.0
+    for url, descriptor in _candidates(srcset):
+        size = re.fullmatch(r"([\d.]+)[wx]", descriptor)
+        value = float(size.group(1)) if size else 1.0
+        if value > best_size:
+            best, best_size = url, value
+    return best
+
+
+def _candidates(srcset: str):
+    """(URL, descriptor) pairs as the HTML standard splits a srcset: a URL is a run of
+    non-space characters (commas inside it belong to it: "w_320,h_200"), then descriptors
+    up to the next comma."""
+    position, end = 0, len(srcset)
+    while position < end:
+        while position < end and (srcset[position].isspace() or srcset[position] == ","):
+            position += 1
+        start = position
+        while position < end and not srcset[position].isspace():
+            position += 1
+        url = srcset[start:position]
+        descriptor = ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            start = position
+            while position < end and srcset[position] != ",":
+                position += 1
+            descriptor = srcset[start:position].strip()
+        if url:
+            yield url, descriptor
+
+
+def absolute_fields(item: RawItem, link: str, page_url: str) -> RawItem:
+    """*item* with its link (resolved: *link*) and photo resolved against the listing page
+    they were read from, before a detail page adds fields relative to itself."""
+    fields = dict(item.fields, url=link)
+    if fields.get("image"):
+        fields["image"] = safe_http_url(fields["image"], page_url)
+    return replace(item, fields=fields)
 
 
 def _item(element: lxml.html.HtmlElement, spec: ShopSpec) -> RawItem:
@@ -117,24 +170,41 @@ def _element(fragment: str) -> lxml.html.HtmlElement:
     return parts
 
 
-def complete_from_detail(item: RawItem, html: str, spec: ShopSpec) -> RawItem:
+def complete_from_detail(
+    item: RawItem, html: str, spec: ShopSpec, page_url: str | None = None
+) -> RawItem:
     """Merge a detail page into a listing item: JSON-LD first, then the detail selectors,
-    then what the listing showed."""
+    then what the listing showed. Links the page gives resolve against *page_url*. A
+    JSON-LD price (schema.org: '.' is the decimal point) is written as the shop's price
+    text would be, so the shop's decimal_separator hint reads it right."""
     detail = spec.detail
     root = parse_html(html)
     found = {name: _read(root, rule) for name, rule in detail.fields.items()}
-    data = product_fields(root) if detail.json_ld else {}
+    data = product_fields(root, item.currency or spec.currency) if detail.json_ld else {}
+    if data.get("price") and spec.decimal_separator == ",":
+        data["price"] = data["price"].replace(".", ",")
     fields = dict(item.fields)
     for name in FIELD_NAMES:
         value = data.get(name) or found.get(name)
+        if value and name in ("url", "image") and page_url:
+            value = safe_http_url(value, page_url)
         if value:
             fields[name] = value
     sold_out = item.sold_out
     if detail.sold_out:
         sold_out = first(root, detail.sold_out) is not None
-    if data.get("availability"):
-        sold_out = not data["availability"].rsplit("/", 1)[-1].startswith(_AVAILABLE)
-    return RawItem(fields, sold_out, data.get("currency") or item.currency)
+    if data.get("availability"):  # the shop's own data outranks any stock wording
+        sold_out = not in_stock_availability(data["availability"])
+        fields.pop("stock", None)
+    return RawItem(fields, sold_out, _currency(data.get("currency"), spec) or item.currency)
+
+
+def _currency(stated: str | None, spec: ShopSpec) -> str | None:
+    """A JSON-LD priceCurrency as an ISO 4217 code ("krw", "₩" too); None if it names none."""
+    if not stated:
+        return None
+    code = stated.strip().upper()
+    return code if is_currency(code) else currency_of_sign(stated.strip(), spec.currency)
 
 
 def safe_http_url(url: str | None, page_url: str) -> str | None:

@@ -4,7 +4,9 @@ price, currency and stock where a shop publishes it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
 
 from lxml.html import HtmlElement
 
@@ -20,41 +22,107 @@ def _nodes(data) -> Iterator[dict]:
 
 
 def _is(node: dict, kind: str) -> bool:
+    """Whether *node* is of type *kind*, written plain, prefixed ("schema:Product") or as a
+    URL ("https://schema.org/Product")."""
     types = node.get("@type")
-    return kind in (types if isinstance(types, list) else [types])
+    names = types if isinstance(types, list) else [types]
+    return any(
+        isinstance(name, str) and name.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1] == kind
+        for name in names
+    )
 
 
-def _text(value) -> str | None:
-    if isinstance(value, dict):
-        value = value.get("name") or value.get("url") or value.get("@id")
+def _text(value, keys: tuple[str, ...] = ("name", "url", "@id")) -> str | None:
+    """A field's text: an object gives its first of *keys*, a list its first entry."""
     if isinstance(value, list):
         value = value[0] if value else None
-    return None if value is None else str(value).strip() or None
+    if isinstance(value, dict):
+        value = next((value[k] for k in keys if isinstance(value.get(k), str)), None)
+    return None if value is None else " ".join(str(value).split()) or None
 
 
-def product_fields(root: HtmlElement) -> dict[str, str | None]:
-    """Fields of the first JSON-LD Product: title, sku, image, category, price, currency,
-    availability. Malformed blocks are skipped (shops ship broken JSON-LD too)."""
+_IMAGE_KEYS = ("url", "contentUrl", "@id")  # an ImageObject's name is a caption
+
+
+def _price(value) -> str | None:
+    """schema.org's price, always with '.' as the decimal point and no grouping ("12.99",
+    12.99, "1299.000"), as plain digits ("12.99", "1299"); other text ("12,900") as is."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return str(value).strip() or None
+    if not number.is_finite() or number <= 0:  # 0: a placeholder ("ask us"), not a price
+        return None
+    return f"{number.normalize():f}"
+
+
+def _offer(offers, currency: str | None) -> dict:
+    """The offer to read: among several (one per variant, or per currency), the first in
+    *currency* (the shop's) that is in stock, else the first in it, else the first."""
+    found = [o for o in _nodes(offers) if isinstance(o, dict)]
+    if not found:
+        return {}
+    mine = [o for o in found if _text(o.get("priceCurrency")) in (None, currency)] or found
+    stocked = [o for o in mine if in_stock_availability(_text(o.get("availability")))]
+    return (stocked or mine)[0]
+
+
+def in_stock_availability(value: str | None) -> bool:
+    """Whether a schema.org availability ("InStock", ".../InStock", "schema:instock") says
+    the item can be bought."""
+    if not value:
+        return False
+    name = value.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower()
+    return name in _AVAILABLE
+
+
+_AVAILABLE = {
+    "instock",
+    "instoreonly",
+    "onlineonly",
+    "limitedavailability",
+    "preorder",
+    "presale",
+    "backorder",
+    "madetoorder",
+}
+
+
+def _blocks(root: HtmlElement) -> Iterator[object]:
+    """Each JSON-LD block's data. A broken one is skipped (shops ship broken JSON-LD too),
+    after forgiving what they commonly break: raw newlines in strings, HTML comment or
+    CDATA wrappers, a trailing ';'."""
     for script in root.iter("script"):
-        if (script.get("type") or "").strip().lower() != "application/ld+json":
+        kind = (script.get("type") or "").split(";", 1)[0].strip().lower()
+        if kind != "application/ld+json":
             continue
+        text = _WRAPPERS.sub("", script.text or "").strip().rstrip(";")
         try:
-            data = json.loads(script.text or "")
+            yield json.loads(text, strict=False)
         except (json.JSONDecodeError, TypeError):
             continue
-        for node in _nodes(data):
-            if not _is(node, "Product"):
-                continue
-            offers = node.get("offers") or {}
-            offer = next(_nodes(offers), {}) if not isinstance(offers, dict) else offers
-            price = offer.get("price", offer.get("lowPrice"))
-            return {
-                "title": _text(node.get("name")),
-                "sku": _text(node.get("sku")),
-                "image": _text(node.get("image")),
-                "category": _text(node.get("category")),
-                "price": None if price is None else str(price),
-                "currency": _text(offer.get("priceCurrency")),
-                "availability": _text(offer.get("availability")),
-            }
-    return {}
+
+
+_WRAPPERS = re.compile(r"^\s*(<!--|//\s*<!\[CDATA\[)|(-->|//\s*\]\]>)\s*$")
+
+
+def product_fields(root: HtmlElement, currency: str | None = None) -> dict[str, str | None]:
+    """Fields of the page's JSON-LD Product (the first with offers, else the first): title,
+    sku, image, category, price, currency, availability; its offer in *currency* (the
+    shop's) where it has several."""
+    products = [node for data in _blocks(root) for node in _nodes(data) if _is(node, "Product")]
+    if not products:
+        return {}
+    node = next((p for p in products if p.get("offers")), products[0])
+    offer = _offer(node.get("offers") or {}, currency)
+    return {
+        "title": _text(node.get("name")),
+        "sku": _text(node.get("sku")),
+        "image": _text(node.get("image"), _IMAGE_KEYS),
+        "category": _text(node.get("category")),
+        "price": _price(offer.get("price", offer.get("lowPrice"))),
+        "currency": _text(offer.get("priceCurrency")),
+        "availability": _text(offer.get("availability")),
+    }

@@ -16,8 +16,13 @@ from price_parser import Price
 from crawler.currencies import currency_of_sign, exponent
 
 _FROM = re.compile(r"^\s*(from|ab|à partir de|starting at)\b|부터|~\s*$", re.IGNORECASE)
-# a minus not preceded by a digit ("9,900-12,900" is a range, "₩-12,900" is negative)
-_NEGATIVE = re.compile(r"(?<![\d\s])\s*[-−]\s*\d|^\s*[-−]")
+# a minus before the first digit ("₩-12,900", "-5 USD"); one after a number is a range
+# ("9,900원 - 12,900원"); a percentage is a discount badge, not the price ("-10%")
+_NEGATIVE = re.compile(r"^[^\d]*[-−]\s*(?:[^\w\s]{1,3}|[A-Z]{3})?\s*\d")
+_PERCENT = re.compile(r"\(?[-−+]?\s*\d+(?:[.,]\d+)?\s*%\)?")
+# digits grouped by a space must come in threes ("1 234,56"); "12 99" is a price whose
+# cents were a separate element (<sup>99</sup>): which number it is cannot be told
+_ODD_SPACE_GROUP = re.compile(r"\d[ \u00a0\u202f]+(\d{1,2}|\d{4,})(?!\d)")
 _SEPARATED = re.compile(r"\d([.,])(\d+)\D*$")
 
 
@@ -62,7 +67,10 @@ def parse_price(
     raw = (text or "").strip()
     if not raw:
         return ParsedPrice(None, default_currency, raw, "no price text")
-    parsed = Price.fromstring(raw, decimal_separator=decimal_separator)
+    number_text = _PERCENT.sub(" ", raw).strip()
+    if _ODD_SPACE_GROUP.search(number_text):
+        return ParsedPrice(None, default_currency, raw, "digits grouped ambiguously")
+    parsed = Price.fromstring(number_text, decimal_separator=decimal_separator)
     if parsed.amount is None:
         return ParsedPrice(None, default_currency, raw, "no number in price text")
     currency = default_currency
@@ -71,10 +79,10 @@ def parse_price(
         if currency is None:
             return ParsedPrice(None, default_currency, raw, f"unknown currency {parsed.currency!r}")
     if decimal_separator is None:
-        guessed = _decimal_separator(raw, currency)
+        guessed = _decimal_separator(number_text, currency)
         if guessed:
-            parsed = Price.fromstring(raw, decimal_separator=guessed)
-    if _NEGATIVE.search(raw):
+            parsed = Price.fromstring(number_text, decimal_separator=guessed)
+    if _NEGATIVE.search(number_text):
         return ParsedPrice(None, currency, raw, "negative price")
     amount = minor_units(parsed.amount, currency)
     if amount is None:

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import re
 
-# out-of-stock wording first: "not available" must not read as "available"
+# "almost sold out" first: it contains the words for sold out
+_ALMOST = re.compile(
+    r"almost\s+(sold\s+out|gone)|low\s+stock|selling\s+fast|품절\s*임박|재고\s*[1-9]\d*\s*개",
+    re.IGNORECASE,
+)
+# out-of-stock wording before in-stock: "not available" must not read as "available",
+# nor "notify me when available" (the button a sold-out item shows)
 _OUT = re.compile(
     r"sold[\s-]*out|out[\s-]*of[\s-]*stock|outofstock|soldout|discontinued|unavailable|"
-    r"not\s+available|no\s+longer\s+available|currently\s+unavailable|\b0\s+(left|in\s+stock)|"
+    r"not\s+(available|in\s+stock)|no\s+longer\s+available|currently\s+unavailable|"
+    r"\b0\s+(left|in\s+stock)|(notify|email|tell|alert)\s+me|back\s+in\s+stock\s+soon|"
+    r"available\s+soon|coming\s+soon|nicht\s+(auf\s+lager|lieferbar)|no\s+disponible|"
+    r"non\s+disponibile|niet\s+(op\s+voorraad|leverbaar)|ej\s+i\s+lager|在庫なし|无货|"
     r"품절|재고\s*없음|일시\s*품절|판매\s*종료|在庫切れ|売り切れ|缺货|售罄|ausverkauft|"
     r"nicht\s+verfügbar|épuisé|rupture\s+de\s+stock|agotado|esaurito|uitverkocht|slutsåld",
     re.IGNORECASE,
@@ -26,6 +35,8 @@ def in_stock(text: str | None) -> bool | None:
     """True, False, or None when *text* is missing or says neither."""
     if not text or not text.strip():
         return None
+    if _ALMOST.search(text):
+        return True
     if _OUT.search(text):
         return False
     if _IN.search(text):

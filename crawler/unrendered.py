@@ -95,7 +95,9 @@ def fetch_details(
                 continue
             problem = _problem(browser, link, status, final_url)
             if problem is None:
-                results[index] = DetailResult(link, complete_from_detail(item, html, browser.spec))
+                results[index] = DetailResult(
+                    link, complete_from_detail(item, html, browser.spec, link)
+                )
             elif status not in RETRYABLE_STATUS:
                 results[index] = failed_detail(browser.spec.name, link, item, problem, html)
             elif attempt == retries:

@@ -15,7 +15,13 @@ from price_parser import Price
 
 from crawler.currencies import currency_of_sign, exponent
 
-_FROM = re.compile(r"^\s*(from|ab|à partir de|starting at)\b|부터|~\s*$", re.IGNORECASE)
+_FROM = re.compile(
+    r"^\s*(from|ab|à partir de|starting (at|from)|price from|as low as|desde|dès)\b|"
+    r"부터|최저|~\s*$",
+    re.IGNORECASE,
+)
+# a range of prices ("9,900원 - 12,900원", "$9.99 – $19.99"): its low end is a "from" price
+_RANGE = re.compile(r"\d\D{0,4}?\s*[-–~]\s*\D{0,4}?\d")
 # a minus before the first digit ("₩-12,900", "-5 USD"); one after a number is a range
 # ("9,900원 - 12,900원"); a percentage is a discount badge, not the price ("-10%")
 _NEGATIVE = re.compile(r"^[^\d]*[-−]\s*(?:[^\w\s]{1,3}|[A-Z]{3})?\s*\d")
@@ -91,4 +97,5 @@ def parse_price(
         )
     if amount == 0:
         return ParsedPrice(None, currency, raw, "zero price")
-    return ParsedPrice(amount, currency, raw, None, bool(_FROM.search(raw)))
+    is_from = bool(_FROM.search(raw) or _RANGE.search(number_text))
+    return ParsedPrice(amount, currency, raw, None, is_from)

@@ -194,6 +194,27 @@ def test_badges_ranges_and_split_cents(text, amount, error):
 
 
 @pytest.mark.parametrize(
+    ("text", "is_from"),
+    [
+        ("9,900원 - 12,900원", True),
+        ("9,900원~12,900원", True),
+        ("$9.99 – $19.99", True),
+        ("As low as $9.99", True),
+        ("Starting from 9,99 €", True),
+        ("최저 9,900원", True),
+        ("12,900원 -10%", False),
+        ("1 234,56 €", False),
+        ("12,900원", False),
+        ("T-shirt 12,900원", False),
+    ],
+)
+def test_ranges_and_lowest_price_wording_are_from_prices(text, is_from):
+    currency = "KRW" if "원" in text else ("USD" if "$" in text else "EUR")
+    parsed = parse_price(text, currency)
+    assert parsed.amount and parsed.is_from is is_from
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("Notify me when available", False),

@@ -17,7 +17,7 @@ from cssselect import HTMLTranslator
 from lxml import etree
 from lxml.etree import ParserError
 
-from crawler.currencies import currency_of_sign, is_currency
+from crawler.currencies import currency_of_sign
 from crawler.jsonld import in_stock_availability, product_fields
 from crawler.prices import parse_price
 from crawler.spec import FIELD_NAMES, FieldRule, ShopSpec
@@ -201,10 +201,7 @@ def complete_from_detail(
 
 def _currency(stated: str | None, spec: ShopSpec) -> str | None:
     """A JSON-LD priceCurrency as an ISO 4217 code ("krw", "₩" too); None if it names none."""
-    if not stated:
-        return None
-    code = stated.strip().upper()
-    return code if is_currency(code) else currency_of_sign(stated.strip(), spec.currency)
+    return currency_of_sign(stated, spec.currency) if stated else None
 
 
 def safe_http_url(url: str | None, page_url: str) -> str | None:

@@ -331,14 +331,12 @@ class Browser:
             # link into view, mouse events, then the same wait for the load)
             self.goto(href, step=step)
             return
-        marker = self.driver.find_element(By.TAG_NAME, "html")
-        self.polite()
-        self.loads += 1
-        self.click(element, step, selector)
-        try:
-            self.wait.until(ec.staleness_of(marker))
-        except TimeoutException:
-            raise self.fail(step, "the next page did not load", selector) from None
+        self._leave_page(
+            lambda: self.click(element, step, selector),
+            step,
+            selector,
+            "the next page did not load",
+        )
         target = href or self.current_url()
         try:
             problem = self._load_problem(target, step, read=True)
@@ -354,6 +352,18 @@ class Browser:
         log.info("%s: %s at %s; opening it again", self.spec.name, problem, target)
         self.backoff(0)
         self.goto(target, step=step)
+
+    def _leave_page(self, action, step: str, selector: str | None, unmoved: str) -> None:
+        """Do *action*, which opens another document (a page load: paced and counted), and
+        wait until this one is gone; *unmoved* is the error when it stays."""
+        marker = self.driver.find_element(By.TAG_NAME, "html")
+        self.polite()
+        self.loads += 1
+        action()
+        try:
+            self.wait.until(ec.staleness_of(marker))
+        except TimeoutException:
+            raise self.fail(step, unmoved, selector) from None
 
     def click(self, element, step: str, selector: str) -> None:
         try:
@@ -429,14 +439,7 @@ class Browser:
         target = self.driver.execute_script(_NAVIGATION_TARGET, element) if clicked else None
         if target:
             self.guard(target, name)
-        marker = self.driver.find_element(By.TAG_NAME, "html")
-        self.polite()
-        self.loads += 1
-        action()
-        try:
-            self.wait.until(ec.staleness_of(marker))
-        except TimeoutException:
-            raise self.fail(name, "no new page opened", step.selector) from None
+        self._leave_page(action, name, step.selector, "no new page opened")
         try:
             landed = self.current_url()
             self.guard(landed, name)

@@ -67,18 +67,61 @@ def first(root: lxml.html.HtmlElement, selector: str) -> lxml.html.HtmlElement |
     return found[0] if found else None
 
 
+# not rendered: the page source comes from a browser running scripts, so <noscript> is not shown
+_UNRENDERED = _UNREAD | {"noscript", "head", "title"}  # <title> in an <svg> too: a tooltip
+# elements a browser lays out on their own line or cell; any other (b, sup, span, a custom
+# element) runs on with the text around it: "Ni<b>ke</b>" reads "Nike"
+# fmt: off
+_BLOCKS = frozenset({
+    "address", "article", "aside", "blockquote", "body", "br", "caption", "center", "dd",
+    "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer",
+    "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "html", "legend", "li",
+    "main", "menu", "nav", "ol", "optgroup", "option", "p", "pre", "search", "section",
+    "select", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+})
+# fmt: on
+_NOT_DISPLAYED = re.compile(
+    r"(?<![\w-])(display\s*:\s*none|visibility\s*:\s*(hidden|collapse))", re.I
+)
+_SEAM = "\x00"  # where inline elements meet; the parser turns a NUL in the page into U+FFFD
+# digits that meet at a seam stay apart: "$12<sup>99</sup>" or "<span>12</span><span>99</span>"
+# shows cents, a footnote or a second number; read as "$1299" it would be a wrong price
+_DIGITS_AT_SEAM = re.compile(r"\x00(?<=\d\x00)\x00*(?=\d)")  # seam first: searched 4x faster
+
+
 def _text(element: lxml.html.HtmlElement) -> str:
+    """*element*'s text as a browser's innerText gives it, whitespace folded: blocks, cells and
+    line breaks separate words, inline elements do not, and hidden elements are left out (the
+    element itself is read even if hidden, as innerText does: a selector may name it)."""
+    if element.tag in _UNREAD:
+        return ""
     parts: list[str] = []
+    _collect(element, parts)
+    text = _DIGITS_AT_SEAM.sub(" ", "".join(parts)).replace(_SEAM, "")
+    return " ".join(text.split())
 
-    def walk(node) -> None:
-        if isinstance(node.tag, str) and node.tag not in _UNREAD:  # not a comment
-            parts.append(node.text or "")
-            for child in node:
-                walk(child)
-                parts.append(child.tail or "")
 
-    walk(element)
-    return " ".join(" ".join(parts).split())
+def _collect(element: lxml.html.HtmlElement, parts: list[str]) -> None:
+    parts.append(element.text or "")
+    for child in element:
+        if isinstance(child.tag, str):  # a comment joins nothing: React's "$<!-- -->12"
+            separator = " " if child.tag in _BLOCKS else _SEAM
+            parts.append(separator)
+            if _rendered(child):
+                _collect(child, parts)
+            parts.append(separator + (child.tail or ""))
+        else:
+            parts.append(child.tail or "")
+
+
+def _rendered(element: lxml.html.HtmlElement) -> bool:
+    """Whether a browser shows *element*: not hidden by attribute or inline style. aria-hidden
+    and screen-reader-only text (class sr-only) are shown, as innerText reads them too. A
+    child that sets visibility back to visible is rare enough to lose with its parent."""
+    if element.tag in _UNRENDERED or element.get("hidden") is not None:
+        return False
+    style = element.get("style")
+    return not (style and _NOT_DISPLAYED.search(style))
 
 
 def _read(item: lxml.html.HtmlElement, rule: FieldRule) -> str | None:
@@ -175,14 +218,15 @@ def complete_from_detail(
 ) -> RawItem:
     """Merge a detail page into a listing item: JSON-LD first, then the detail selectors,
     then what the listing showed. Links the page gives resolve against *page_url*. A
-    JSON-LD price (schema.org: '.' is the decimal point) is written as the shop's price
-    text would be, so the shop's decimal_separator hint reads it right."""
+    JSON-LD price or list price (schema.org: '.' is the decimal point) is written as the
+    shop's price text would be, so the shop's decimal_separator hint reads it right."""
     detail = spec.detail
     root = parse_html(html)
     found = {name: _read(root, rule) for name, rule in detail.fields.items()}
     data = product_fields(root, item.currency or spec.currency) if detail.json_ld else {}
-    if data.get("price") and spec.decimal_separator == ",":
-        data["price"] = data["price"].replace(".", ",")
+    for name in ("price", "list_price"):
+        if data.get(name) and spec.decimal_separator == ",":
+            data[name] = data[name].replace(".", ",")
     fields = dict(item.fields)
     for name in FIELD_NAMES:
         value = data.get(name) or found.get(name)

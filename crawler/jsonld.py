@@ -26,10 +26,12 @@ def _is(node: dict, kind: str) -> bool:
     URL ("https://schema.org/Product")."""
     types = node.get("@type")
     names = types if isinstance(types, list) else [types]
-    return any(
-        isinstance(name, str) and name.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1] == kind
-        for name in names
-    )
+    return any(isinstance(name, str) and _schema_name(name) == kind for name in names)
+
+
+def _schema_name(value: str) -> str:
+    """A schema.org name written plain, prefixed or as a URL: ".../InStock/" -> "InStock"."""
+    return value.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
 
 
 def _text(value, keys: tuple[str, ...] = ("name", "url", "@id")) -> str | None:
@@ -55,6 +57,8 @@ def _price(value) -> str | None:
         return str(value).strip() or None
     if not number.is_finite() or number <= 0:  # 0: a placeholder ("ask us"), not a price
         return None
+    if number.adjusted() >= 19:  # no price: beyond any SQLite integer (and normalize's range)
+        return None
     return f"{number.normalize():f}"
 
 
@@ -64,9 +68,42 @@ def _offer(offers, currency: str | None) -> dict:
     found = [o for o in _nodes(offers) if isinstance(o, dict)]
     if not found:
         return {}
-    mine = [o for o in found if _text(o.get("priceCurrency")) in (None, currency)] or found
+    mine = [o for o in found if _currency(o) in (None, currency)] or found
     stocked = [o for o in mine if in_stock_availability(_text(o.get("availability")))]
     return (stocked or mine)[0]
+
+
+def _currency(offer: dict) -> str | None:
+    return _text(_current(offer).get("priceCurrency") or offer.get("priceCurrency"))
+
+
+def _current(offer: dict) -> dict:
+    """The node holding *offer*'s price: the offer, else the priceSpecification entry that
+    is the current price (no priceType, or a SalePrice); {} if there is none."""
+    if any(offer.get(key) is not None for key in ("price", "lowPrice")):
+        return offer
+    return next((s for s in _specifications(offer) if _price_type(s) in _CURRENT), {})
+
+
+def _list_price(offer: dict) -> str | None:
+    """The struck-through price a priceSpecification states (a ListPrice or StrikethroughPrice
+    entry, as Google's merchant listings ask for)."""
+    entry = next((s for s in _specifications(offer) if _price_type(s) in _LIST), {})
+    return _price(entry.get("price"))
+
+
+def _specifications(offer: dict) -> list[dict]:
+    return [s for s in _nodes(offer.get("priceSpecification")) if isinstance(s, dict)]
+
+
+def _price_type(specification: dict) -> str | None:
+    """priceType's name, lower case: "https://schema.org/SalePrice" -> "saleprice"."""
+    name = _text(specification.get("priceType"))
+    return _schema_name(name).lower() if name else None
+
+
+_CURRENT = (None, "saleprice")
+_LIST = ("listprice", "strikethroughprice")
 
 
 def in_stock_availability(value: str | None) -> bool:
@@ -74,8 +111,7 @@ def in_stock_availability(value: str | None) -> bool:
     the item can be bought."""
     if not value:
         return False
-    name = value.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower()
-    return name in _AVAILABLE
+    return _schema_name(value).lower() in _AVAILABLE
 
 
 _AVAILABLE = {
@@ -109,20 +145,35 @@ _WRAPPERS = re.compile(r"^\s*(<!--|//\s*<!\[CDATA\[)|(-->|//\s*\]\]>)\s*$")
 
 
 def product_fields(root: HtmlElement, currency: str | None = None) -> dict[str, str | None]:
-    """Fields of the page's JSON-LD Product (the first with offers, else the first): title,
-    sku, image, category, price, currency, availability; its offer in *currency* (the
-    shop's) where it has several."""
-    products = [node for data in _blocks(root) for node in _nodes(data) if _is(node, "Product")]
+    """Fields of the page's JSON-LD Product or ProductGroup (the first with offers, else the
+    first): title, sku, image, category, price, list price, currency, availability; its
+    offer in *currency* (the shop's) where it has several, a group's among its variants'."""
+    products = [node for data in _blocks(root) for node in _nodes(data) if _is_product(node)]
     if not products:
         return {}
-    node = next((p for p in products if p.get("offers")), products[0])
-    offer = _offer(node.get("offers") or {}, currency)
+    node = next((p for p in products if _offers(p)), products[0])
+    offer = _offer(_offers(node), currency)
+    current = _current(offer)
     return {
         "title": _text(node.get("name")),
         "sku": _text(node.get("sku")),
         "image": _text(node.get("image"), _IMAGE_KEYS),
         "category": _text(node.get("category")),
-        "price": _price(offer.get("price", offer.get("lowPrice"))),
-        "currency": _text(offer.get("priceCurrency")),
+        "price": _price(current.get("price", current.get("lowPrice"))),
+        "list_price": _list_price(offer),
+        "currency": _currency(offer),
         "availability": _text(offer.get("availability")),
     }
+
+
+def _is_product(node: dict) -> bool:
+    return _is(node, "Product") or _is(node, "ProductGroup")
+
+
+def _offers(product: dict):
+    """*product*'s offers; a ProductGroup's are its variants' (hasVariant) where it has none."""
+    if product.get("offers"):
+        return product["offers"]
+    return [
+        variant["offers"] for variant in _nodes(product.get("hasVariant")) if variant.get("offers")
+    ]

@@ -30,6 +30,23 @@ _PERCENT = re.compile(r"\(?[-−+]?\s*\d+(?:[.,]\d+)?\s*%\)?")
 # cents were a separate element (<sup>99</sup>): which number it is cannot be told
 _ODD_SPACE_GROUP = re.compile(r"\d[ \u00a0\u202f]+(\d{1,2}|\d{4,})(?!\d)")
 _SEPARATED = re.compile(r"\d([.,])(\d+)\D*$")
+# digits and signs other scripts write, as ASCII: price-parser reads "١٢٫٩٩" as 12 and
+# "１，２００円" as 1. Arabic-Indic and Persian digits, the Arabic decimal, thousands and
+# percent signs, and the full-width forms of ASCII (U+FF01-FF5E) and of ¥ £ ₩.
+_ASCII = str.maketrans(
+    {
+        **{chr(0x0660 + digit): str(digit) for digit in range(10)},
+        **{chr(0x06F0 + digit): str(digit) for digit in range(10)},
+        **{chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)},
+        "\u066b": ".",
+        "\u066c": ",",
+        "\u066a": "%",
+        "\uffe1": "£",
+        "\uffe5": "¥",
+        "\uffe6": "₩",
+    }
+)
+_LARGEST_STORABLE = 2**63 - 1  # SQLite's integers are signed 64-bit
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,8 @@ def parse_price(
     raw = (text or "").strip()
     if not raw:
         return ParsedPrice(None, default_currency, raw, "no price text")
-    number_text = _PERCENT.sub(" ", raw).strip()
+    ascii_text = raw.translate(_ASCII)
+    number_text = _PERCENT.sub(" ", ascii_text).strip()
     if _ODD_SPACE_GROUP.search(number_text):
         return ParsedPrice(None, default_currency, raw, "digits grouped ambiguously")
     parsed = Price.fromstring(number_text, decimal_separator=decimal_separator)
@@ -95,7 +113,9 @@ def parse_price(
         return ParsedPrice(
             None, currency, raw, f"{parsed.amount} has more decimals than {currency} allows"
         )
+    if amount > _LARGEST_STORABLE:
+        return ParsedPrice(None, currency, raw, "amount too large")
     if amount == 0:
         return ParsedPrice(None, currency, raw, "zero price")
-    is_from = bool(_FROM.search(raw) or _RANGE.search(number_text))
+    is_from = bool(_FROM.search(ascii_text) or _RANGE.search(number_text))
     return ParsedPrice(amount, currency, raw, None, is_from)

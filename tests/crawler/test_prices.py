@@ -221,3 +221,40 @@ def test_currency_codes_come_from_iso_4217():
     assert not is_currency("ABC") and not is_currency("krw")
     assert currency_of_sign("sek", "KRW") == "SEK"
     assert currency_of_sign("@@", "KRW") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "default", "amount", "currency"),
+    [
+        ("١٢٫٩٩", "AED", 1299, "AED"),  # Arabic-Indic digits, Arabic decimal separator
+        ("١٬٢٣٤٫٥٠ ر.س", "SAR", 123450, "SAR"),  # and thousands separator
+        ("۱۲۵٫۵۰", "AED", 12550, "AED"),  # Persian digits
+        ("١٢٬٩٠٠원 -١٠٪", "KRW", 12900, "KRW"),  # an Arabic percent sign: a discount badge
+        ("１，２００円", "JPY", 1200, "JPY"),  # full-width digits and comma
+        ("￥１，２００", "KRW", 1200, "JPY"),
+        ("＄１２．５０", "USD", 1250, "USD"),
+    ],
+)
+def test_digits_of_other_scripts_are_read_as_ascii(text, default, amount, currency):
+    parsed = parse_price(text, default)
+    assert (parsed.amount, parsed.currency, parsed.error) == (amount, currency, None)
+    assert parsed.raw == text  # as the shop wrote it
+
+
+@pytest.mark.parametrize(
+    ("text", "default", "amount", "error"),
+    [
+        ("$99999999999999999999", "USD", None, "amount too large"),
+        ("92233720368547758.08", "USD", None, "amount too large"),  # 2**63 cents
+        ("9223372036854775808원", "KRW", None, "amount too large"),
+        ("92233720368547758.07", "USD", 2**63 - 1, None),  # the largest SQLite integer
+    ],
+)
+def test_an_amount_too_large_to_store_is_refused(text, default, amount, error):
+    parsed = parse_price(text, default)
+    assert (parsed.amount, parsed.error) == (amount, error)
+
+
+def test_a_full_width_tilde_marks_a_from_price():
+    parsed = parse_price("９，９００원～", "KRW")
+    assert (parsed.amount, parsed.is_from) == (9900, True)

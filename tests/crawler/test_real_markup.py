@@ -1,8 +1,10 @@
-"""Markup real shops ship, beyond the demo mall's: JSON-LD variants, srcset, XML
-declarations, relative links on detail pages, discount badges, split cents, stock wording."""
+"""Markup real shops ship, beyond the demo mall's: JSON-LD variants (price specifications,
+product groups), srcset, XML declarations, relative links on detail pages, text as a browser
+renders it, discount badges, split cents, stock wording."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -236,3 +238,171 @@ def test_ranges_and_lowest_price_wording_are_from_prices(text, is_from):
 )
 def test_stock_wording_of_real_shops(text, expected):
     assert in_stock(text) is expected
+
+
+def read_listing(markup: str, price_selector=".price"):
+    """The offer of a listing item made of *markup*: its title is `.field`'s text."""
+    fields = {
+        "title": ".field",
+        "price": price_selector,
+        "url": {"selector": "a", "attr": "href"},
+    }
+    data = {
+        "name": "shop",
+        "base_url": "https://shop.example",
+        "start_urls": ["/"],
+        "currency": "USD",
+        "listing": {"item": "li.item", "fields": fields},
+    }
+    spec = parse_spec(data, "shop.toml")
+    (item,) = extract_items(f'<ul><li class="item"><a href="/p/1"></a>{markup}</li></ul>', spec)
+    return to_offer(item, spec, "https://shop.example/", NOW)
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        ('<h3 class="field">Ni<b>ke</b> Air</h3>', "Nike Air"),  # inline: no gap
+        ('<h3 class="field">Air<x-badge>Max</x-badge></h3>', "AirMax"),  # custom: inline
+        ('<p class="field">$<!-- -->12<!-- -->.99</p>', "$12.99"),  # React's text seams
+        ('<p class="field">Linen<br>shirt</p>', "Linen shirt"),
+        ('<div class="field"><p>Linen</p><p>shirt</p></div>', "Linen shirt"),
+        ('<table class="field"><tr><td>Size</td><td>M</td></tr></table>', "Size M"),
+        ('<h3 class="field">Tee<span hidden>Old name</span> V2</h3>', "Tee V2"),
+        ('<h3 class="field">Tee<i style="display: none">Old</i></h3>', "Tee"),
+        ('<h3 class="field">Tee<i style="DISPLAY:NONE !important">Old</i></h3>', "Tee"),
+        ('<h3 class="field">Tee<i style="color:red; visibility:hidden">x</i></h3>', "Tee"),
+        ('<h3 class="field">Tee<noscript>Turn on JavaScript</noscript></h3>', "Tee"),
+        ('<h3 class="field">Tee<svg><title>Heart icon</title></svg></h3>', "Tee"),
+        ('<h3 class="field">Tee <i aria-hidden="true">★</i></h3>', "Tee ★"),  # it is shown
+        ('<h3 class="field">Tee<span class="sr-only">, new</span></h3>', "Tee, new"),
+        ('<h3 class="field" hidden>Tee</h3>', "Tee"),  # a selector may name a hidden element
+    ],
+)
+def test_text_reads_as_a_browser_renders_it(markup, expected):
+    assert read_listing(markup).title == expected
+
+
+@pytest.mark.parametrize(
+    ("markup", "price", "error"),
+    [
+        ('<span class="price">$12<sup>.99</sup></span>', 1299, None),
+        ('<span class="price">$1,<b>299</b>.00</span>', 129900, None),
+        # digits meeting at an element boundary stay apart, so split cents (or a footnote
+        # mark) are refused: read as $1299 or $4991 they would be a wrong price
+        ('<span class="price">$12<sup>99</sup></span>', None, "digits grouped ambiguously"),
+        ('<span class="price">$<b>12</b><b>99</b></span>', None, "digits grouped ambiguously"),
+        ('<span class="price">$499<sup>1</sup></span>', None, "digits grouped ambiguously"),
+    ],
+)
+def test_split_cents_are_read_or_refused_never_read_as_hundreds(markup, price, error):
+    offer = read_listing(f'<h3 class="field">Tee</h3>{markup}')
+    assert (offer.price, offer.price_error) == (price, error)
+
+
+SALE_FIRST = (  # some themes put the sale price first
+    '<span class="price"><span class="visually-hidden">Sale price</span>$10.00 '
+    '<span class="visually-hidden">Regular price</span><s>$12.00</s></span>'
+)
+DAWN = (  # Shopify's Dawn theme: the regular price comes first
+    '<div class="price"><span class="visually-hidden">Regular price</span>'
+    '<s class="price-item--regular">$12.00</s><span class="visually-hidden">Sale price</span>'
+    '<span class="price-item--sale">$10.00</span></div>'
+)
+
+
+@pytest.mark.parametrize(
+    ("markup", "price_selector", "price"),
+    [
+        (SALE_FIRST, ".price", 1000),  # screen-reader words are text, the first number wins
+        (DAWN, ".price", 1200),  # the struck-through price: a spec must not select the block,
+        (DAWN, ".price-item--sale", 1000),  # but the sale element (and `s` as list_price)
+    ],
+)
+def test_a_shopify_price_block_reads_its_first_number(markup, price_selector, price):
+    assert read_listing(f'<h3 class="field">Tee</h3>{markup}', price_selector).price == price
+
+
+UNIT = {"@type": "UnitPriceSpecification", "price": "10.00"}  # no priceType: the price
+SALE = {"priceType": "schema:SalePrice", "price": 10}
+LIST = {"priceType": "ListPrice", "price": 15}
+STRIKETHROUGH = {"priceType": "https://schema.org/StrikethroughPrice", "price": 15}
+
+
+@pytest.mark.parametrize(
+    ("offers", "separator", "price", "list_price"),
+    [
+        ({"priceSpecification": UNIT}, None, 1000, None),
+        ({"priceSpecification": [LIST, UNIT]}, None, 1000, 1500),
+        ({"priceSpecification": [STRIKETHROUGH, SALE]}, None, 1000, 1500),
+        ({"price": 10, "priceSpecification": STRIKETHROUGH}, None, 1000, 1500),  # Google's
+        ({"price": 10, "priceSpecification": STRIKETHROUGH}, ",", 1000, 1500),
+        ({"priceSpecification": dict(LIST, price=15.5)}, ",", None, 1550),  # the page's price
+        ({"lowPrice": "9.5", "highPrice": "20"}, None, 950, None),  # an AggregateOffer
+    ],
+)
+def test_a_json_ld_price_specification_gives_the_price_and_list_price(
+    offers, separator, price, list_price
+):
+    html = ld(json.dumps({"@type": "Product", "name": "Tee", "offers": offers}))
+    offer = detail_offer(html, shop(currency="USD", decimal_separator=separator))
+    assert (offer.price, offer.list_price, offer.currency) == (price, list_price, "USD")
+
+
+def test_the_price_specifications_currency_chooses_the_offer():
+    html = ld(
+        '{"@type": "Product", "name": "Tee", "offers": ['
+        '{"priceSpecification": {"price": 12.99, "priceCurrency": "USD"}},'
+        '{"priceSpecification": {"price": 12900, "priceCurrency": "KRW"}}]}'
+    )
+    offer = detail_offer(html, shop(currency="KRW"))
+    assert (offer.price, offer.currency) == (12900, "KRW")
+
+
+def variant(size: str, price: str, currency: str, availability: str) -> dict:
+    offer = {"price": price, "priceCurrency": currency, "availability": availability}
+    return {"@type": "Product", "name": f"Tee {size}", "sku": f"T1-{size}", "offers": offer}
+
+
+@pytest.mark.parametrize(
+    ("variants", "price", "in_stock"),
+    [
+        (
+            [
+                variant("S", "9.00", "USD", "InStock"),
+                variant("M", "11.00", "EUR", "OutOfStock"),
+                variant("L", "12.00", "EUR", "https://schema.org/InStock"),
+            ],
+            1200,  # the first in stock in the shop's currency
+            True,
+        ),
+        (
+            [variant("M", "11", "EUR", "OutOfStock"), variant("L", "12", "EUR", "Discontinued")],
+            1100,  # none in stock: the first in the shop's currency
+            False,
+        ),
+    ],
+)
+def test_a_product_group_is_read_from_its_variants(variants, price, in_stock):
+    group = {"@type": "ProductGroup", "name": "Tee", "image": "/i/tee.jpg", "hasVariant": variants}
+    html = ld(json.dumps({"@context": "https://schema.org", "@graph": [group]}))
+    fields = product_fields(parse_html(html), "EUR")
+    assert (fields["title"], fields["image"], fields["sku"]) == ("Tee", "/i/tee.jpg", None)
+    offer = detail_offer(html, shop(currency="EUR"))
+    assert (offer.title, offer.price, offer.currency) == ("Tee", price, "EUR")
+    assert offer.in_stock is in_stock
+
+
+@pytest.mark.parametrize(
+    ("price", "error"),
+    [
+        ('"1e999999999"', "no number in price text"),  # raised decimal.Overflow
+        ('"99999999999999999999"', "no number in price text"),  # the page's price decides
+        ('"9999999999999999999"', "amount too large"),  # in cents, beyond SQLite's integers
+    ],
+)
+def test_a_json_ld_price_too_large_to_store_is_refused(price, error):
+    html = ld(f'{{"@type": "Product", "name": "Tee", "offers": {{"price": {price}}}}}')
+    html = html.replace("</body>", '<p class="price">Ask us</p></body>')
+    offer = detail_offer(html, shop(currency="USD"))
+    assert (offer.price, offer.price_error) == (None, error)

@@ -32,6 +32,7 @@ class RawItem:
     fields: dict[str, str | None]
     sold_out: bool
     currency: str | None = None  # stated by the page (JSON-LD), else the spec's
+    price_is_from: bool = False  # stated by the page (a JSON-LD lowPrice), else by the text
 
 
 _UNREAD = frozenset({"script", "style", "template"})  # their text is code, not content
@@ -240,7 +241,8 @@ def complete_from_detail(
     if data.get("availability"):  # the shop's own data outranks any stock wording
         sold_out = not in_stock_availability(data["availability"])
         fields.pop("stock", None)
-    return RawItem(fields, sold_out, _currency(data.get("currency"), spec) or item.currency)
+    currency = _currency(data.get("currency"), spec) or item.currency
+    return RawItem(fields, sold_out, currency, bool(data.get("price_is_from")))
 
 
 def _currency(stated: str | None, spec: ShopSpec) -> str | None:
@@ -294,5 +296,5 @@ def to_offer(item: RawItem, spec: ShopSpec, page_url: str, scraped_at: datetime)
         price_raw=price.raw or None,
         price_error=price.error,
         scraped_at=scraped_at,
-        price_is_from=price.is_from,
+        price_is_from=price.is_from or (price.amount is not None and item.price_is_from),
     )

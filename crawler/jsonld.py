@@ -160,10 +160,20 @@ def product_fields(root: HtmlElement, currency: str | None = None) -> dict[str, 
         "image": _text(node.get("image"), _IMAGE_KEYS),
         "category": _text(node.get("category")),
         "price": _price(current.get("price", current.get("lowPrice"))),
+        "price_is_from": _is_from(current),
         "list_price": _list_price(offer),
         "currency": _currency(offer),
         "availability": _text(offer.get("availability")),
     }
+
+
+def _is_from(offer: dict) -> str | None:
+    """ "yes" when the price is an AggregateOffer's lowPrice, unless its highPrice is the same:
+    the lowest of several offers, as a "from 9,900" price is; else None."""
+    low = None if offer.get("price") is not None else _price(offer.get("lowPrice"))
+    if low is None or _price(offer.get("highPrice")) == low:  # _price writes numbers alike
+        return None
+    return "yes"
 
 
 def _is_product(node: dict) -> bool:

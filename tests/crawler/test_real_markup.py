@@ -349,6 +349,22 @@ def test_a_json_ld_price_specification_gives_the_price_and_list_price(
     assert (offer.price, offer.list_price, offer.currency) == (price, list_price, "USD")
 
 
+@pytest.mark.parametrize(
+    ("offers", "is_from"),
+    [
+        ({"@type": "AggregateOffer", "lowPrice": "9.5", "highPrice": "20"}, True),
+        ({"@type": "AggregateOffer", "lowPrice": 9.5}, True),  # no highPrice: still the lowest
+        ({"@type": "AggregateOffer", "lowPrice": "9.50", "highPrice": 9.5}, False),  # one price
+        ({"price": "9.5", "lowPrice": "9.5", "highPrice": "20"}, False),  # its own price
+        ({"price": "9.5"}, False),
+    ],
+)
+def test_an_aggregate_offers_low_price_is_a_from_price(offers, is_from):
+    html = ld(json.dumps({"@type": "Product", "name": "Tee", "offers": offers}))
+    offer = detail_offer(html, shop(currency="USD"))
+    assert (offer.price, offer.price_is_from) == (950, is_from)
+
+
 def test_the_price_specifications_currency_chooses_the_offer():
     html = ld(
         '{"@type": "Product", "name": "Tee", "offers": ['

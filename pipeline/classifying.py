@@ -50,6 +50,36 @@ def ensure_model(store: Store, home: Home, config: TrainConfig, progress=None) -
     return train_fashion_mnist(store, home, config, progress)
 
 
+def unclassified_photos(store: Store, model: ModelRow) -> tuple[int, int]:
+    """(photos *model* could classify but has not, photos it has classified): files that are
+    missing or known to be unreadable are neither."""
+    without = store.images_without_prediction(model.id)
+    pending = 0
+    for row in without:
+        stamp = file_stamp(row["path"])
+        pending += stamp is not None and not known_unreadable(row, stamp)
+    return pending, store.count("images") - len(without)
+
+
+def matching_problem(store: Store, model: ModelRow) -> tuple[str | None, str | None]:
+    """(why matching must not run now, a warning to show if it does). Offers whose photo the
+    model has not classified have no embedding and stay out of every group: after a new model
+    became current and before `classify`, matching would break up every group."""
+    pending, classified = unclassified_photos(store, model)
+    if not pending:
+        return None, None
+    if not classified:
+        return (
+            f"model {model.version} has classified none of the {pending} photos (it became "
+            "current after the last `pricelens classify`); run `pricelens classify` first: "
+            "matching now would leave every offer out of its group"
+        ), None
+    return None, (
+        f"{pending} photos have no prediction from model {model.version} yet: their offers "
+        "stay out of groups until `pricelens classify` runs"
+    )
+
+
 @dataclass(frozen=True)
 class Classified:
     classified: int  # predictions written

@@ -14,10 +14,16 @@ from pipeline.errors import PipelineError
 
 
 def load_answer_key(path: Path) -> dict:
+    """The answer key at *path*, checked whole before anything is matched or stored."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        key = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise PipelineError(f"{path}: cannot read answer key: {exc}") from exc
+    try:
+        _AnswerKey(key)
+    except PipelineError as exc:
+        raise PipelineError(f"{path}: {exc}") from exc
+    return key
 
 
 def per_offer_scores(predicted: dict[str, str], truth: dict[str, str]) -> dict:

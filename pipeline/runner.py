@@ -12,7 +12,7 @@ from pathlib import Path
 
 from classifier.training import TrainConfig
 from db.store import Store
-from pipeline.classifying import classify_pending, ensure_model
+from pipeline.classifying import classify_pending, ensure_model, matching_problem
 from pipeline.config import EXTRA_STEPS, STEPS, ServiceConfig
 from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
 from pipeline.matching import match_offers
@@ -136,7 +136,14 @@ def _run_steps(
             counts["classified"] = classify_pending(store, model, progress=progress).classified
         elif step == "match":
             model = model or store.current_model()
-            counts["groups"] = len(match_offers(store, model.id if model else None))
+            refusal, warning = matching_problem(store, model) if model else (None, None)
+            if refusal:  # the groups stay as they were; the report shows them
+                log.warning("match skipped: %s", refusal)
+                note = f"{note}; match skipped: {refusal}" if note else f"match skipped: {refusal}"
+            else:
+                if warning:
+                    log.warning("%s", warning)
+                counts["groups"] = len(match_offers(store, model.id if model else None))
         elif step == "report":
             counts["report"] = str(write_report(home, store, config))
         elif step == "retrain":

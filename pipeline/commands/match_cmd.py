@@ -9,6 +9,7 @@ from dataclasses import replace
 import click
 
 from db.store import Store
+from pipeline.classifying import matching_problem
 from pipeline.errors import PipelineError
 from pipeline.evaluation import evaluate_grouping, load_answer_key
 from pipeline.matching import (
@@ -78,6 +79,11 @@ def match(ctx, answer_key, full, fmt):
         model = store.current_model()
         if model is None:
             raise PipelineError(f"{env.home.database}: no model yet; run `pricelens demo` first")
+        refusal, warning = matching_problem(store, model)
+        if refusal:
+            raise PipelineError(f"{env.home.database}: {refusal}")
+        if warning:
+            env.err.print(f"warning: {warning}", highlight=False, soft_wrap=True)
         result = match_stored_offers(store, model.id, full=full)
         summary = {
             "groups": len(result.groups),

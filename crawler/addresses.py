@@ -4,20 +4,60 @@ A shop page or a redirect must not make the crawling machine fetch from its own 
 cloud metadata service, a router, an admin page). The shop's own host may be private (the
 demo mall runs on loopback, users run shops on their LAN); any other host must resolve to
 public addresses only. The check happens before connecting, at every redirect hop.
+
+Hosts compare as browsers report them (`normal_hostname`, `normal_host`): "the shop's host"
+is one value for pages, redirects, detail fetches and photos, however a URL spells it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import urljoin, urlsplit
+
+import idna
 
 # most specific first: 127.0.0.1 and 169.254.169.254 are is_private too, which says less
 NON_PUBLIC = ("unspecified", "loopback", "link_local", "multicast", "reserved", "private")
 SCHEMES = ("http", "https")
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normal_hostname(name: str | None) -> str | None:
+    """*name* (a URL's hostname) as Chrome reports it, for comparing: an internationalised
+    name in IDNA (punycode: 쇼핑.한국 is xn--hp4bo76a.xn--3e0b707e), lower case, without the
+    trailing dot of a fully qualified name. None for no name or one IDNA cannot encode."""
+    if not name:
+        return None
+    name = name.rstrip(".").lower()
+    if not name.isascii():
+        try:  # UTS 46 without transitional mapping, as browsers do (straße stays ß)
+            name = idna.encode(name, uts46=True, transitional=False).decode("ascii")
+        except idna.IDNAError:
+            return None
+    return name or None
+
+
+def normal_host(url: str) -> str | None:
+    """*url*'s host and port as a browser writes them, for comparing: `normal_hostname`, and
+    ":port" unless it is the scheme's default (http://Shop.Example:80 and https://shop.example.
+    are both "shop.example"). None without a host, or with a port that is not a number."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = normal_hostname(parts.hostname)
+    if host is None:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    default = DEFAULT_PORTS.get(parts.scheme.lower())
+    return host if port in (None, default) else f"{host}:{port}"
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -55,7 +95,8 @@ def destination_problem(target: str, own_host: str | None) -> str | None:
     host = parts.hostname
     if not host:
         return "the URL has no host"
-    if host == own_host:
+    name = normal_hostname(host)
+    if name is not None and name == normal_hostname(own_host):
         return None
     for *_, sockaddr in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP):
         address = sockaddr[0]
@@ -74,3 +115,16 @@ def redirect_target(exc: urllib.error.HTTPError, current: str) -> str | None:
     location = exc.headers.get("Location") if exc.code in REDIRECT_STATUS else None
     exc.close()
     return urljoin(current, location) if location else None
+
+
+def read_capped(response, max_bytes: int, deadline: float) -> bytes:
+    """*response*'s body, or its first *max_bytes* + 1 bytes when it is longer (so the caller
+    sees it is over), read in chunks by *deadline* (`time.monotonic`): TimeoutError after
+    it. The socket timeout alone bounds only each read, so a server trickling a byte now
+    and then could otherwise hold a fetch for as long as it likes."""
+    data = bytearray()
+    while len(data) <= max_bytes and (chunk := response.read1(max_bytes + 1 - len(data))):
+        data += chunk
+        if time.monotonic() > deadline:
+            raise TimeoutError("the body did not come in whole within the time allowed")
+    return bytes(data)

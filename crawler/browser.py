@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import urllib3
 from selenium import webdriver
@@ -357,5 +358,56 @@ def user_agent(driver) -> str:
     return driver.execute_script("return navigator.userAgent")
 
 
-def cookies_header(driver) -> str:
-    return "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+@dataclass(frozen=True)
+class Cookie:
+    """One of the browser's cookies, with what decides where a browser sends it."""
+
+    name: str
+    value: str
+    secure: bool = False  # only over https
+    path: str = "/"  # only to this path and those under it
+
+    def goes_to(self, scheme: str, path: str) -> bool:
+        """Whether a browser sends this cookie in a request to *path* over *scheme* on the
+        cookie's host (RFC 6265 5.1.4 path matching)."""
+        if self.secure and scheme != "https":
+            return False
+        if path == self.path or self.path == "/":
+            return True
+        return path.startswith(self.path) and (
+            self.path.endswith("/") or path[len(self.path)] == "/"
+        )
+
+
+@dataclass(frozen=True)
+class CookieHeader:
+    """The cookies the browser holds for the shop's page, kept with their attributes so that a
+    request made outside the browser (a photo, each of its redirect hops) carries only those
+    the browser itself would send: Secure ones never over plain http. The caller sends it only
+    to the shop's own host."""
+
+    cookies: tuple[Cookie, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.cookies)
+
+    def for_url(self, url: str) -> str:
+        """The Cookie header for a request to *url* ("" when none applies)."""
+        parts = urlsplit(url)
+        scheme, path = parts.scheme.lower(), parts.path or "/"
+        return "; ".join(f"{c.name}={c.value}" for c in self.cookies if c.goes_to(scheme, path))
+
+
+def _cookie_path(path: object) -> str:
+    """A cookie's path as WebDriver reports it; anything but an absolute path counts as "/"."""
+    return path if isinstance(path, str) and path.startswith("/") else "/"
+
+
+def cookies_header(driver) -> CookieHeader:
+    """The browser's cookies for its current page, with their Secure flag and path."""
+    return CookieHeader(
+        tuple(
+            Cookie(c["name"], c["value"], bool(c.get("secure")), _cookie_path(c.get("path")))
+            for c in driver.get_cookies()
+        )
+    )

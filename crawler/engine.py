@@ -19,6 +19,7 @@ from selenium.common.exceptions import (
 )
 from selenium.webdriver.common.by import By
 
+from crawler.addresses import normal_hostname
 from crawler.browser import BrowserSession, session_is_dead, user_agent
 from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
 from crawler.errors import CrawlStopped, SpecError, StepFailed
@@ -157,7 +158,9 @@ class ShopCrawler:
         self.first_offers_only = first_offers_only
         # one rate limit for the shop's pages and photos (shared with other sessions if given)
         self.share, self.pacer = share, pacer or Pacer(spec.politeness.delay_seconds)
-        self._shop_host = urlsplit(spec.absolute(spec.start_urls[0])).netloc
+        # the shop's host name (ShopSpec.host without its port): photos there get its
+        # cookies and may be on a private address, so they obey its robots.txt and delay
+        self._shop_hostname = urlsplit(f"//{spec.host}").hostname if spec.host else None
         self.should_stop = should_stop
         self.on_page, self.on_failure = on_page, on_failure
         self.session, self.recycle_after = session, recycle_after
@@ -171,9 +174,11 @@ class ShopCrawler:
         self._waiting: _HarvestedPage | None = None  # handed over at the next harvest
 
     def _photo_gate(self, url: str) -> str | None:
-        """Photos on the shop's own host obey its robots.txt and wait for its delay; those
-        elsewhere (a CDN) are fetched only after crawler.addresses has vetted the host."""
-        if urlsplit(url).netloc != self._shop_host:
+        """Photos, and each redirect hop, on the shop's own host (however the URL spells it,
+        on any port) obey its robots.txt and wait for its delay; those elsewhere (a CDN) are
+        fetched only after crawler.addresses has vetted the host."""
+        host = normal_hostname(urlsplit(url).hostname)
+        if self._shop_hostname is None or host != self._shop_hostname:
             return None
         timeout = self.spec.politeness.robots_timeout
         reason = self.robots.why_not(url, timeout) if self.robots else None
@@ -256,27 +261,74 @@ class ShopCrawler:
         )
         self._use(self.session.start())
 
+    # The for_each links on a page in one round trip: each one's element, its URL as
+    # Selenium's get_attribute reads it (resolved when the attribute has a value), its text.
+    _MENU_LINKS = """
+return Array.from(document.querySelectorAll(arguments[0]), e => {
+  const raw = e.getAttribute('href');
+  return [e, raw && typeof e.href === 'string' ? e.href : raw, e.textContent.trim()];
+});"""
+
     def _walk_each_link(self, start_url: str) -> None:
+        """Walk the listing behind each for_each link. The links are read once, on the start
+        page, and each is opened by its URL (through the guard every page passes): a
+        listing's own menu may differ from the start page's (its category as plain text,
+        sub-categories matching the same selector), so the i-th link there need not be the
+        i-th category. Only a link without a usable URL (a script's, "#...") is clicked, on
+        the start page, opened again for it. Links are numbered by their place on the start
+        page, so a restarted browser skips those already walked."""
         selector = self.spec.for_each.selector
-        count = len(self.driver.find_elements(By.CSS_SELECTOR, selector))
-        if count == 0:
+        links = self._menu_links(selector)
+        if not links:
             raise self.browser.fail("for_each", "no links to follow", selector)
-        for index in range(count):
-            if index in self._links_done:
+        on_start_page = True  # as loaded, nothing clicked yet
+        for position, href, text in links:
+            if position in self._links_done:
                 continue
+            step = f"for_each[{position}]"
             try:
                 if self._recycle_due():
                     self._recycle()
-                    self.browser.goto(start_url, expect_items=False)
-                links = self.driver.find_elements(By.CSS_SELECTOR, selector)
-                if index >= len(links):  # this page has a shorter menu: start over
-                    self.browser.goto(start_url, expect_items=False)
-                    links = self.driver.find_elements(By.CSS_SELECTOR, selector)
-                self.browser.follow(links[index], f"for_each[{index}]", selector)
+                    on_start_page = False
+                if opens_by_url(href):
+                    on_start_page = False
+                    self.browser.goto(href, step=step)
+                else:
+                    if not on_start_page:
+                        self.browser.goto(start_url, expect_items=False)
+                    on_start_page = False
+                    self._click_menu_link(selector, position, href, text, step)
                 self._walk_listing()
-                self._links_done.add(index)
+                self._links_done.add(position)
             except StepFailed as exc:
                 self._fail(exc.step, exc.url, str(exc))  # one link failing skips only it
+
+    def _menu_links(self, selector: str) -> list[tuple[int, str | None, str]]:
+        """The for_each links on this page as (place, URL, text); a URL already listed (the
+        same category in two menus) is left out."""
+        links, listed = [], set()
+        for position, (_, href, text) in enumerate(
+            self.driver.execute_script(self._MENU_LINKS, selector)
+        ):
+            key = href if opens_by_url(href) else (href, text)
+            if key not in listed:
+                listed.add(key)
+                links.append((position, href, text))
+        return links
+
+    def _click_menu_link(
+        self, selector: str, position: int, href: str | None, text: str, step: str
+    ) -> None:
+        """Follow the start page's link at *position*, read before as (*href*, *text*); if
+        the start page has changed since, the link that still reads so."""
+        found = self.driver.execute_script(self._MENU_LINKS, selector)
+        if position < len(found) and found[position][1:] == [href, text]:
+            element = found[position][0]
+        else:
+            element = next((e for e, h, t in found if (h, t) == (href, text)), None)
+        if element is None:
+            raise self.browser.fail(step, f"the link {text!r} left the start page", selector)
+        self.browser.follow(element, step, selector, href)
 
     def _walk_listing(self) -> None:
         walk = {
@@ -288,7 +340,13 @@ class ShopCrawler:
         walk()
 
     def _walk_next_pages(self) -> None:
+        """Read each page and follow its "next" until there is none, or max_pages. A "next"
+        back to a page this walk has opened (a last page linking to itself, or round to
+        page 1) ends the listing as well, instead of reading the same pages again up to
+        max_pages. Pages are told apart by their URLs without the #fragment."""
         selector = self.spec.pagination.selector
+        here = self._without_fragment(self.browser.current_url())
+        opened = {here}
         for page in range(1, self.spec.pagination.max_pages + 1):
             self._harvest(selector)
             if page == self.spec.pagination.max_pages:
@@ -297,14 +355,57 @@ class ShopCrawler:
             if control is None:
                 return  # the last page has no "next"
             link, href, _ = control
+            if self._leads_back(href, here, opened):
+                return  # the last page's "next" goes where this walk has been
             if href and self._recycle_due():  # the listing is URL-addressed: safe to recycle
                 self._recycle()
                 self.browser.goto(href, step="next_page")
             else:
                 self.browser.follow(link, "next_page", selector, href)
+            # a clicked control's page is known once there (the page's URL: a round trip)
+            landed = href if opens_by_url(href) else self.browser.current_url()
+            here = self._without_fragment(landed)
+            opened.add(here)
+
+    @staticmethod
+    def _without_fragment(url: str) -> str:
+        return url.partition("#")[0]
+
+    # Whether arguments[0] (a #fragment) names a place on this page: an element with that id
+    # or name, or "top", which every page has.
+    _ANCHOR = """
+let name = arguments[0];
+try { name = decodeURIComponent(name); } catch (e) {}
+return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
+       document.getElementsByName(name).length > 0;"""
+
+    def _leads_back(self, href: str | None, here: str, opened: set[str]) -> bool:
+        """Whether a "next" link's URL *href* is a page this walk has opened. A #fragment on
+        this very page is an in-page jump when the page has that place, and leads nowhere
+        new; any other ("#", a script's link) is clicked, as only that tells where it goes."""
+        if not href:
+            return False  # a script's control: no URL to judge it by
+        target, mark, fragment = href.partition("#")
+        if target not in opened:
+            return False
+        if not mark or target != here:
+            return True
+        if not fragment:
+            return False
+        try:
+            return bool(self.driver.execute_script(self._ANCHOR, fragment))
+        except WebDriverException as exc:
+            if session_is_dead(exc):
+                raise
+            return False  # unknown: clicked, as before
 
     def _walk_load_more(self) -> None:
+        """Click "load more" until the button is gone or disabled (`disabled` or
+        aria-disabled="true" before a click: the usual end-of-list markup), max_pages, or
+        STALE_SCROLL_ROUNDS clicks in a row that bring only items already seen (a button
+        that adds the same cards again), which is recorded, as infinite scroll does."""
         selector = self.spec.pagination.selector
+        stale = 0
         self._harvest(selector)
         for _ in range(self.spec.pagination.max_pages - 1):
             control = self._pagination_control(selector)
@@ -312,8 +413,8 @@ class ShopCrawler:
             if button is not None and not button.is_displayed():  # Selenium has the last word
                 control = self._pagination_control(selector)  # read now, by WebDriver
                 button = control[2] if control else None
-            if button is None:
-                return
+            if button is None or self._says_disabled(button):
+                return  # gone or disabled: the listing has ended
             try:
                 self._grow(lambda b=button: self._click_load_more(b), "load_more", None)
             except StepFailed:
@@ -323,7 +424,33 @@ class ShopCrawler:
                 # last one; keep what the listing shows
                 self._harvest()
                 return
-            self._harvest(selector)
+            stale = 0 if self._harvest(selector) else stale + 1
+            if stale >= STALE_SCROLL_ROUNDS:
+                self._fail(
+                    "load_more",
+                    self.browser.current_url(),
+                    f"{self.spec.name}: stopped clicking {selector!r}: {stale} clicks "
+                    "brought only items already seen",
+                )
+                return
+
+    # Whether arguments[0] says it cannot be used now: disabled (itself or by its fieldset),
+    # a `disabled` attribute on an element that has no such state (a link), aria-disabled.
+    _DISABLED = """
+const e = arguments[0];
+return e.matches(':disabled') || e.hasAttribute('disabled') ||
+       (e.getAttribute('aria-disabled') || '').trim().toLowerCase() === 'true';"""
+
+    def _says_disabled(self, button) -> bool:
+        """Whether a "load more" button is disabled before it is clicked: a shop's way to say
+        the list is complete. Asked once the last click's items are in, by when a button
+        disabled while they loaded is enabled again (shops do both in one go)."""
+        try:
+            return bool(self.driver.execute_script(self._DISABLED, button))
+        except WebDriverException as exc:
+            if session_is_dead(exc):
+                raise
+            return False  # re-rendered or removed since it was read: the click finds out
 
     def _walk_infinite_scroll(self) -> None:
         done = self.spec.pagination.done_selector
@@ -345,6 +472,8 @@ class ShopCrawler:
                     "items already seen",
                 )
                 return
+        if done and self._pagination_control(done):
+            return  # the end marker came with the last round allowed: not cut short
         self._fail(
             "infinite_scroll",
             self.browser.current_url(),
@@ -464,7 +593,7 @@ class ShopCrawler:
         wanted = [o.image_url for o in offers if o.image_url]
         # the browser's cookies are a round trip, when read: none for a page without photos
         script_view = script_cookies if at_load else None
-        http = self._http_context(url, script_view) if wanted else None
+        http = self._http_context(script_view) if wanted else None
         photos = self._photos.start(wanted, http)
         number = self.summary.pages + 1
         self._waiting = _HarvestedPage(number, url, offers, links, problems, photos)
@@ -546,7 +675,7 @@ class ShopCrawler:
         if self.session is not None:
             self.session.identify()  # the user agent override is per tab
 
-    def _http_context(self, url: str, script_view: str | None) -> HttpContext:
+    def _http_context(self, script_view: str | None) -> HttpContext:
         """The browser's identity for photo requests: its user agent and current cookies
         (*script_view*: see Browser.cookie_header)."""
         if self._user_agent is None:
@@ -554,7 +683,7 @@ class ShopCrawler:
         return HttpContext(
             self._user_agent,
             self.browser.cookie_header(script_view),
-            urlsplit(url).hostname,
+            self._shop_hostname,  # the shop's, not the page's: one host, however reached
             retries=self.spec.politeness.retries,
             backoff_seconds=self.spec.politeness.backoff_seconds,
         )

@@ -1,5 +1,6 @@
 """Product photos: downloaded concurrently with the browser's cookies and user agent,
-size-capped, verified with Pillow and stored once under their sha256 (never the URL's name).
+size-capped and time-limited, verified with Pillow and stored once under their sha256 (never
+the URL's name).
 A photo URL that gave an image before is asked for again with its ETag / Last-Modified: a
 304 keeps the stored copy, without a download, a check or a file write."""
 
@@ -24,7 +25,8 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from PIL import Image as PILImage
 
-from crawler.addresses import REDIRECT_STATUS, destination_problem
+from crawler.addresses import REDIRECT_STATUS, destination_problem, normal_hostname, read_capped
+from crawler.browser import CookieHeader
 from crawler.errors import ImageRejected
 from db.records import Image, PhotoSource
 
@@ -36,6 +38,7 @@ MAX_PIXELS = 25_000_000  # more is a decompression bomb, not a product photo
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 MAX_REDIRECTS = 5
 PHOTO_WORKERS = 8  # downloads at once per shop crawl
+Gate = Callable[[str], str | None]  # why a URL must not be fetched (robots.txt), or None
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,17 @@ class HttpContext:
     """What the browser session sends, so image requests look like its own."""
 
     user_agent: str = "pricelens/0.1"
-    cookies: str = ""
-    # the shop's host: the only one that gets its cookies, and the only one fetched from
-    # a private address (the demo mall runs on loopback, users run shops on their LAN)
+    # sent per request as the browser would: Secure ones over https only, each under its path
+    cookies: CookieHeader = field(default_factory=CookieHeader)
+    # the shop's host name: the only one that gets its cookies, and the only one fetched from
+    # a private address (the demo mall runs on loopback, users run shops on their LAN);
+    # compared as crawler.addresses.normal_hostname writes it
     shop_host: str | None = None
-    timeout: float = 20.0
+    timeout: float = 20.0  # to connect, and for each read
+    # for each response, from the request to the body's last byte: the socket timeout bounds
+    # each read only, and a server that drips a byte now and then would otherwise hold the
+    # page, and the shop's crawl, for as long as it likes
+    body_timeout: float = 60.0
     retries: int = 3
     backoff_seconds: float = 0.5
     # the environment's proxies (http_proxy, ...), read once per context (a page): reading
@@ -73,22 +82,30 @@ class Fetched:
     last_modified: str | None = None
 
 
-def fetch_bytes(url: str, http: HttpContext, max_bytes: int = MAX_BYTES) -> bytes:
+def fetch_bytes(
+    url: str, http: HttpContext, max_bytes: int = MAX_BYTES, gate: Gate | None = None
+) -> bytes:
     """GET *url* with the browser's identity (see `fetch`)."""
-    data = fetch(url, http, max_bytes).data
+    data = fetch(url, http, max_bytes, gate=gate).data
     assert data is not None  # only a conditional request is answered without a body
     return data
 
 
 def fetch(
-    url: str, http: HttpContext, max_bytes: int = MAX_BYTES, known: PhotoSource | None = None
+    url: str,
+    http: HttpContext,
+    max_bytes: int = MAX_BYTES,
+    known: PhotoSource | None = None,
+    gate: Gate | None = None,
 ) -> Fetched:
     """GET *url* with the browser's identity, conditional on *known*'s validators when it
-    has any; retried with backoff on 5xx/429, time-outs, dropped connections and bodies
-    cut short."""
+    has any; retried with backoff on 5xx/429, time-outs (a body not in whole within
+    `HttpContext.body_timeout` too), dropped connections and bodies cut short. *gate* is
+    asked before every request, each redirect hop included: it may wait (the shop's delay),
+    and a reason it gives refuses the URL (`ImageRejected`)."""
     for attempt in range(http.retries + 1):
         try:
-            return _fetch_once(url, http, max_bytes, known)
+            return _fetch_once(url, http, max_bytes, known, gate)
         except urllib.error.HTTPError as exc:
             if exc.code not in RETRYABLE_STATUS or attempt == http.retries:
                 raise
@@ -111,17 +128,27 @@ def _pool_for(target: str, http: HttpContext) -> urllib3.PoolManager:
         return _PROXIES[proxy]
 
 
-def _fetch_once(url: str, http: HttpContext, max_bytes: int, known: PhotoSource | None) -> Fetched:
+def _fetch_once(
+    url: str, http: HttpContext, max_bytes: int, known: PhotoSource | None, gate: Gate | None
+) -> Fetched:
     target, validators = url, {}
     if known and known.etag:
         validators["If-None-Match"] = known.etag
     if known and known.last_modified:
         validators["If-Modified-Since"] = known.last_modified
+    shop_host = normal_hostname(http.shop_host)
     for _ in range(MAX_REDIRECTS + 1):
         check_destination(target, http, url)
+        refusal = gate(target) if gate else None
+        if refusal:
+            raise ImageRejected(refusal if target == url else f"{url}: redirected to {refusal}")
         headers = {"User-Agent": http.user_agent, "Accept": "image/*", **validators}
-        if http.cookies and urlsplit(target).hostname == http.shop_host:
-            headers["Cookie"] = http.cookies  # per hop: a redirect elsewhere gets none
+        # per hop: a redirect elsewhere gets none, one to plain http no Secure ones
+        on_shop = shop_host is not None and normal_hostname(urlsplit(target).hostname) == shop_host
+        cookie = http.cookies.for_url(target) if on_shop else ""
+        if cookie:
+            headers["Cookie"] = cookie
+        deadline = time.monotonic() + http.body_timeout
         response = _pool_for(target, http).request(
             "GET",
             target,
@@ -141,7 +168,11 @@ def _fetch_once(url: str, http: HttpContext, max_bytes: int, known: PhotoSource 
                 raise urllib.error.HTTPError(
                     target, response.status, response.reason or "", response.headers, None
                 )
-            data = _read_capped(response, url, max_bytes)
+            try:
+                data = _read_capped(response, url, max_bytes, deadline)
+            except TimeoutError:  # an OSError: retried like a read that timed out
+                late = f"{url}: not in whole within {http.body_timeout:g} s"
+                raise TimeoutError(late) from None
             reusable = True  # read to its end: the connection can take the next photo
             if response.status == 304 and not validators:
                 raise ImageRejected(f"{target}: 304 Not Modified to a request that asked nothing")
@@ -157,11 +188,12 @@ def _fetch_once(url: str, http: HttpContext, max_bytes: int, known: PhotoSource 
     raise ImageRejected(f"{url}: more than {MAX_REDIRECTS} redirects: not followed")
 
 
-def _read_capped(response, url: str, max_bytes: int) -> bytes:
+def _read_capped(response, url: str, max_bytes: int, deadline: float) -> bytes:
+    """The body, at most *max_bytes* (ImageRejected), by *deadline* (TimeoutError)."""
     length = response.headers.get("Content-Length")
     if length and int(length) > max_bytes:
         raise ImageRejected(f"{url}: {length} bytes is over the {max_bytes}-byte cap")
-    data = response.read(max_bytes + 1)
+    data = read_capped(response, max_bytes, deadline)
     if len(data) > max_bytes:
         raise ImageRejected(f"{url}: over the {max_bytes}-byte cap")
     return data
@@ -268,15 +300,15 @@ class PhotoResults:
 class PhotoFetcher:
     """Downloads photos on threads kept for a whole crawl: a page's photos come in while the
     browser opens the next page, instead of holding it up. A URL in *known* is asked for
-    only if changed. *gate* is asked before each request: it may wait (the shop's delay)
-    and returns why the URL must not be fetched (robots.txt), or None."""
+    only if changed. *gate* is asked before each request, redirect hops included: it may wait
+    (the shop's delay) and returns why the URL must not be fetched (robots.txt), or None."""
 
     def __init__(
         self,
         images_dir: Path,
         workers: int = PHOTO_WORKERS,
         known: KnownPhotos | None = None,
-        gate: Callable[[str], str | None] | None = None,
+        gate: Gate | None = None,
     ):
         self.images_dir, self.known, self.gate = images_dir, known or {}, gate
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photos")
@@ -309,10 +341,7 @@ class PhotoFetcher:
         if image is not None and not _stored_whole(image.path, image.bytes):
             known = image = None  # the stored copy is gone: fetched whole again
         try:
-            refusal = self.gate(url) if self.gate else None
-            if refusal:
-                return None, None, refusal, False
-            fetched = fetch(url, http, known=known)
+            fetched = fetch(url, http, known=known, gate=self.gate)
             if fetched.data is None and known and image:  # 304 (fetch asks only with a copy)
                 etag = fetched.etag or known.etag  # a 304 may renew the validators
                 modified = fetched.last_modified or known.last_modified

@@ -21,13 +21,18 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from crawler.addresses import NO_REDIRECTS, destination_problem, redirect_target
+from crawler.addresses import (
+    DEFAULT_PORTS,
+    NO_REDIRECTS,
+    destination_problem,
+    read_capped,
+    redirect_target,
+)
 
 log = logging.getLogger(__name__)
 
 FETCH_USER_AGENT = "Mozilla/5.0 (compatible; pricelens/0.1)"
 MAX_BYTES = 512 * 1024  # Google reads the first 500 KiB; the rest is ignored
-DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 5  # Google follows five hops, then treats robots.txt as missing
 DEFAULT_TIMEOUT = 5.0  # seconds for the whole fetch, redirects included
 
@@ -172,13 +177,9 @@ class RobotsPolicy:
         return _Rules()
 
     def _read_capped(self, response: http.client.HTTPResponse, deadline: float) -> bytes:
-        """At most MAX_BYTES, by *deadline*: the socket timeout alone only bounds each read,
-        so a site trickling bytes could otherwise hold a session forever."""
-        data = bytearray()
-        while len(data) <= MAX_BYTES and (chunk := response.read1(MAX_BYTES + 1 - len(data))):
-            data += chunk
-            if time.monotonic() > deadline:
-                raise TimeoutError
+        """At most MAX_BYTES, by *deadline* (crawler.addresses.read_capped): a site trickling
+        bytes must not hold a session forever."""
+        data = read_capped(response, MAX_BYTES, deadline)
         if len(data) > MAX_BYTES:  # drop the cut line: half a rule may be another rule
-            del data[data.rfind(b"\n", 0, MAX_BYTES) + 1 :]
-        return bytes(data)
+            data = data[: data.rfind(b"\n", 0, MAX_BYTES) + 1]
+        return data

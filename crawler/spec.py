@@ -13,12 +13,13 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from cssselect import SelectorError
 from cssselect.xpath import ExpressionError
 from lxml.cssselect import CSSSelector
 
+from crawler.addresses import normal_host
 from crawler.currencies import is_currency
 from crawler.errors import SpecError
 from db.records import LABELS
@@ -74,7 +75,8 @@ class Step:
 
 @dataclass(frozen=True)
 class ForEach:
-    """Listings reached through links (a category menu): each link is clicked in turn."""
+    """Listings reached through links (a category menu): the links are read once from the
+    start page and each is opened by its URL (one without a usable URL is clicked there)."""
 
     selector: str
 
@@ -136,9 +138,15 @@ class ShopSpec:
         return None
 
     def absolute(self, url: str) -> str:
-        from urllib.parse import urljoin
-
         return urljoin(self.base_url + "/", url)
+
+    @property
+    def host(self) -> str | None:
+        """The shop's host, as `crawler.addresses.normal_host` writes it: base_url's, else
+        the first absolute start URL's. Pages, redirects, detail fetches and photos are
+        measured against this one value. None only for a spec `unreachable` refuses (no
+        base_url, no absolute start URL), and then no URL is the shop's."""
+        return _shop_host(self.base_url, self.start_urls)
 
     def label_for(self, category_raw: str | None) -> str | None:
         """The shared label for the shop's category text; longest matching prefix wins."""
@@ -257,10 +265,17 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
     fields_reader = listing_reader.sub("fields", required=True)
     fields = _fields(fields_reader)
     detail = _detail(top)
-    # without a detail page, the listing must carry the price; with one, only the link
-    for needed in ("url",) if detail else ("title", "price", "url"):
-        if needed not in fields:
+    # without a detail page, the listing must carry the price; with one, only the link,
+    # unless the detail page's JSON-LD is not read: then a selector in one of the two
+    for needed in ("title", "price", "url"):
+        if needed in fields:
+            continue
+        if needed == "url" or detail is None:
             raise fields_reader.fail(needed, "is required")
+        if not detail.json_ld and needed not in detail.fields:
+            raise fields_reader.fail(
+                needed, "is required (here or in detail.fields) with [detail] json_ld = false"
+            )
     listing = Listing(
         item,
         fields,
@@ -312,13 +327,15 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
     start_urls = top.take("start_urls", list, required=True)
     if not start_urls or not all(isinstance(u, str) for u in start_urls):
         raise top.fail("start_urls", "must be a non-empty list of strings")
+    base_url = _base_url(top)
+    for index, url in enumerate(start_urls):
+        _check_shop_url(top, f"start_urls[{index}]", url, base_url, start_urls)
     currency = top.take("currency", str, "KRW")
     if not is_currency(currency):
         raise top.fail("currency", f"{currency!r} is not an ISO 4217 currency code such as KRW")
     decimal_separator = top.take("decimal_separator", str, None)
     if decimal_separator not in (None, ".", ","):
         raise top.fail("decimal_separator", "must be '.' or ','")
-    base_url = _base_url(top)
     spec = ShopSpec(
         name=name,
         display_name=top.take("display_name", str, name),
@@ -331,7 +348,7 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         categories=categories,
         politeness=politeness,
         steps=_steps(top, "steps", STEP_ACTIONS),
-        setup=_setup(top, base_url),
+        setup=_setup(top, base_url, start_urls),
         for_each=_for_each(top),
         detail=detail,
         source=source,
@@ -352,19 +369,30 @@ def _base_url(top: _Reader) -> str:
 
 
 def normal_base_url(url: str) -> str:
-    """*url* as the browser writes the URLs it reports (host in lower case, no default port,
-    no trailing slash), so they compare; ValueError if not an absolute http(s) URL."""
+    """*url* as the browser writes the URLs it reports (host in lower case and IDNA, without
+    a trailing dot or default port; no trailing slash), so they compare; ValueError if not
+    an absolute http(s) URL."""
     parts = urlsplit(url)
     try:
-        port = parts.port
+        _ = parts.port  # a ValueError for a port that is not a number in range
     except ValueError as exc:
         raise ValueError(f"{url!r}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{url!r} is not an absolute http(s) URL")
-    netloc = parts.netloc.lower()
-    if port == {"http": 80, "https": 443}[parts.scheme]:
-        netloc = netloc.rsplit(":", 1)[0]
+    host = normal_host(url)
+    if host is None:
+        raise ValueError(f"{url!r}: {parts.hostname!r} is not a valid host name")
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
     return urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
+
+
+def _shop_host(base_url: str, start_urls) -> str | None:
+    """base_url's host, else the first absolute start URL's (see ShopSpec.host)."""
+    for url in (base_url, *start_urls):
+        if url and urlsplit(url).scheme:
+            return normal_host(url)
+    return None
 
 
 def _steps(top: _Reader, key: str, actions: tuple[str, ...]) -> tuple[Step, ...]:
@@ -401,26 +429,42 @@ def _steps(top: _Reader, key: str, actions: tuple[str, ...]) -> tuple[Step, ...]
     return tuple(steps)
 
 
-def _setup(top: _Reader, base_url: str) -> tuple[Step, ...]:
-    """[[setup]]; an absolute goto must stay on the shop's host when base_url names it."""
+def _setup(top: _Reader, base_url: str, start_urls: list[str]) -> tuple[Step, ...]:
+    """[[setup]]; a goto must stay on the shop's host where the spec names it."""
     setup = _steps(top, "setup", SETUP_ACTIONS)
-    host = urlsplit(base_url).netloc
     for index, step in enumerate(setup):
-        parts = urlsplit(step.url or "")
-        if host and parts.scheme and parts.netloc.lower() != host:
-            raise SpecError(
-                f"{top.source}: key 'setup[{index}].url': {step.url!r} leaves the shop's host "
-                f"{host}; the crawl opens pages on it only"
-            )
+        if step.url is not None:
+            _check_shop_url(top, f"setup[{index}].url", step.url, base_url, start_urls)
     return setup
 
 
+def _check_shop_url(top: _Reader, key: str, url: str, base_url: str, start_urls) -> None:
+    """A start or setup URL must be a path on the shop or an http(s) URL, and one that names
+    a host (https://..., //...) must name the shop's (ShopSpec.host: base_url's, else the
+    first absolute start URL's), compared as the crawl compares them."""
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("", "http", "https")
+        or not url.strip()
+        or (parts.scheme and not parts.netloc)  # http:///x, http:/x: no host
+        or (parts.netloc and normal_host(urljoin("http://x/", url)) is None)  # a bad host, port
+    ):
+        raise SpecError(
+            f"{top.source}: key '{key}': {url!r}: give a path on the shop or an http(s) URL"
+        )
+    host = _shop_host(base_url, start_urls)
+    if not parts.netloc or host is None:
+        return  # a path: on the shop's host wherever that is
+    reference = base_url + "/" if base_url else next(u for u in start_urls if urlsplit(u).scheme)
+    if normal_host(urljoin(reference, url)) != host:
+        raise SpecError(
+            f"{top.source}: key '{key}': {url!r} leaves the shop's host {host}; the crawl "
+            "opens pages on it only"
+        )
+
+
 def _step_url(reader: _Reader) -> str:
-    url = reader.take("url", str, required=True)
-    scheme = urlsplit(url).scheme
-    if scheme not in ("", "http", "https") or not url.strip():
-        raise reader.fail("url", f"{url!r}: give a path on the shop or an http(s) URL")
-    return url
+    return reader.take("url", str, required=True)  # checked with the shop's host: _setup
 
 
 def _for_each(top: _Reader) -> ForEach | None:

@@ -24,7 +24,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from crawler.addresses import normal_host
 from crawler.browser import (
+    CookieHeader,
     cookies_header,
     evaluate,
     navigation_error,
@@ -144,9 +146,10 @@ class Browser:
         # without steps; what it read waits in _read_at_load for take_read_at_load
         self.reader: tuple[str, list] | None = None
         self._read_at_load: tuple[int, list, object] | None = None
-        # (Cookie header, document.cookie as the page showed it, monotonic time read)
-        self._cookies: tuple[str, str | None, float] | None = None
-        self._host = urlsplit(spec.base_url).netloc if spec.base_url else None
+        # (cookies, document.cookie as the page showed it, monotonic time read)
+        self._cookies: tuple[CookieHeader, str | None, float] | None = None
+        # the shop's host (ShopSpec.host); None, for a spec without one, refuses every URL
+        self.host = spec.host
         # a new browser (a start, restart or recycle) has none of the setup's cookies yet
         self.setup_pending = bool(spec.setup)
 
@@ -247,7 +250,7 @@ class Browser:
             self._cookies = None  # a response set a cookie, or nothing says: read them again
         if network and network.cut_short:
             return f"network error ({network.cut_short}): the page came incomplete"
-        if self._host and urlsplit(location).netloc != self._host:  # a redirect took us away
+        if not self.on_shop(location):  # a redirect took us away
             raise StepFailed(
                 self.spec.name, step, url, f"redirected off the shop's host to {location}: not used"
             )
@@ -259,8 +262,12 @@ class Browser:
             self._read_at_load = (self.loads, arguments, taken)
         return None
 
-    def cookie_header(self, script_view: str | None = None) -> str:
-        """The browser's cookies as a Cookie header, for photo requests. *script_view* is what
+    def on_shop(self, url: str) -> bool:
+        """Whether *url* is on the shop's host, however it spells it (crawler.addresses)."""
+        return self.host is not None and normal_host(url) == self.host
+
+    def cookie_header(self, script_view: str | None = None) -> CookieHeader:
+        """The browser's cookies for photo requests' Cookie headers. *script_view* is what
         document.cookie showed when the page was read in its load check (None otherwise).
         The last header is used again while nothing says the cookies changed: no load
         since logged a Set-Cookie, the page's scripts show the cookies they showed then, and
@@ -285,10 +292,9 @@ class Browser:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise StepFailed(self.spec.name, step, url, "not an http(s) URL: not followed")
-        if self._host and parts.netloc != self._host:
-            raise StepFailed(
-                self.spec.name, step, url, f"leaves the shop's host {self._host}: not followed"
-            )
+        if not self.on_shop(url):
+            where = f"the shop's host {self.host}" if self.host else "the shop (it has no host)"
+            raise StepFailed(self.spec.name, step, url, f"leaves {where}: not followed")
         timeout = self.spec.politeness.robots_timeout
         reason = self.robots.why_not(url, timeout) if self.robots else None
         if reason:

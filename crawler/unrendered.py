@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from selenium.common.exceptions import WebDriverException
 
@@ -86,7 +85,9 @@ def fetch_details(
     retries = browser.spec.politeness.retries
     for attempt in range(retries + 1):
         retry: list[int] = []
-        answers = _fetch(browser, [items[i][0] for i in pending])
+        # the pacer's delay, not only the spec's: the guard has held it to robots.txt's
+        # Crawl-delay by now
+        answers = _fetch(browser, [items[i][0] for i in pending], browser.pacer.delay)
         for index, answer in zip(pending, answers, strict=True):
             link, item = items[index]
             status, final_url, html, error = answer
@@ -117,15 +118,15 @@ def fetch_details(
     return [results[i] for i in range(len(items))]
 
 
-def _fetch(browser: Browser, urls: list[str]) -> list[list]:
-    """[status, final URL, text, error] per URL. With a delay between requests, one request
-    per call, each paced; else *concurrency* at a time, in calls that each end within
-    CALL_BUDGET_S."""
+def _fetch(browser: Browser, urls: list[str], delay: float = 0.0) -> list[list]:
+    """[status, final URL, text, error] per URL. With a *delay* between requests (the shop's
+    pacer's: its delay_seconds or robots.txt's longer Crawl-delay), one request per call,
+    each paced; else *concurrency* at a time, in calls that each end within CALL_BUDGET_S."""
     if not urls:
         return []
     politeness = browser.spec.politeness
     timeout_ms = int(politeness.page_load_timeout * 1000)
-    if politeness.delay_seconds > 0:
+    if delay > 0:
         size, concurrency = 1, 1
     else:
         # even if every request timed out, a call must end before the WebDriver client's
@@ -156,8 +157,7 @@ def _fetch(browser: Browser, urls: list[str]) -> list[list]:
 
 
 def _problem(browser: Browser, link: str, status: int, final_url: str | None) -> str | None:
-    host = urlsplit(browser.spec.base_url).netloc
-    if host and urlsplit(final_url or link).netloc != host:
+    if not browser.on_shop(final_url or link):
         return f"redirected off the shop's host to {final_url}: not used"
     if status >= 400:
         return f"HTTP {status}"

@@ -39,6 +39,11 @@ class ClassicShop(DemoShop):
         format="PNG",
     )
     shows_list_price = False
+    # variants, off in the mall: where the last page's "next" link points ("self" or
+    # "first"; none by default), as some shops' last pages do, and an anchor every "next"
+    # jumps to ("#list"), shown as the listing's id
+    last_page_next = ""
+    next_anchor = ""
 
     def title_for(self, product: Product, on_sale: bool) -> str:
         return f"{product.brand} {product.material} {product.colour} {product.noun}".title()
@@ -114,8 +119,12 @@ class ClassicShop(DemoShop):
         for n in sorted(p for p in window if p <= pages):
             attrs = ' aria-current="page" class="page current"' if n == number else ' class="page"'
             links.append(f'<a{attrs} href="{href}{n}">{n}</a>')
+        following = {"self": number, "first": 1}.get(self.last_page_next)
         if number < pages:
-            links.append(f'<a class="next" rel="next" href="{href}{number + 1}">다음 ›</a>')
+            following = number + 1
+        if following:
+            anchor = f"#{self.next_anchor}" if self.next_anchor else ""
+            links.append(f'<a class="next" rel="next" href="{href}{following}{anchor}">다음 ›</a>')
         return '<nav class="pagination">' + " ".join(links) + "</nav>"
 
     def _listing(self, number: int, size: int) -> str:
@@ -125,7 +134,7 @@ class ClassicShop(DemoShop):
 </head><body>
 <header><h1 class="logo">{self.display_name}</h1>
 <a class="settings" href="/settings">{size}개씩 보기</a></header>
-<main><ul class="product-list">{cards}
+<main{f' id="{self.next_anchor}"' if self.next_anchor else ""}><ul class="product-list">{cards}
 </ul>{self._pagination(number, size)}</main>
 </body></html>"""
 

@@ -42,16 +42,31 @@ SIZE_STEP = 2_000  # each bigger size costs this much more
 PAGE = 12
 
 
-def _page(title: str, body: str) -> str:
+# the script that opens a category from a menu link without a URL (the by-script variant)
+_MENU_SCRIPT = """<script>
+document.querySelectorAll('nav.menu a.cat[data-href]').forEach(a => a.addEventListener(
+  'click', e => { e.preventDefault(); location.href = a.dataset.href; }));
+</script>"""
+
+
+def _menu_entry(slug: str, text: str, current: bool, by_script: bool) -> str:
+    if current:
+        return f'<li><span class="cat current" aria-current="page">{esc(text)}</span></li>'
+    if by_script:
+        return f'<li><a class="cat" href="#" data-href="/c/{slug}">{esc(text)}</a></li>'
+    return f'<li><a class="cat" href="/c/{slug}">{esc(text)}</a></li>'
+
+
+def _page(title: str, body: str, current: str | None = None, by_script: bool = False) -> str:
+    """A page with the category menu; *current* (a slug) is shown as text, not a link, and
+    *by_script* menu links carry no URL: a script opens their category."""
+    menu = "".join(
+        _menu_entry(slug, text, slug == current, by_script) for slug, text in CATEGORIES.values()
+    )
     return f"""<!doctype html>
 <html lang="ko"><head><meta charset="utf-8"><title>{esc(title)} - Busan Market</title></head>
 <body><header><a class="home" href="/">Busan Market</a>
-<nav class="menu"><ul>{
-        "".join(
-            f'<li><a class="cat" href="/c/{slug}">{esc(text)}</a></li>'
-            for slug, text in CATEGORIES.values()
-        )
-    }</ul></nav></header>
+<nav class="menu"><ul>{menu}</ul></nav>{_MENU_SCRIPT if by_script else ""}</header>
 <main>{body}</main></body></html>"""
 
 
@@ -80,6 +95,10 @@ class MenuShop(DemoShop):
         quality=50,
     )
     shows_list_price = False
+    # variants, off in the mall: a category page shows its own category as plain text, not
+    # a link (as many shops do); the menu's links carry no URL ("#"), a script opens them
+    current_category_as_text = False
+    menu_links_by_script = False
 
     def sizes(self, offer: ShopOffer) -> list[tuple[str, int]]:
         """(size, price) pairs, or [] for a product sold in one size."""
@@ -131,6 +150,7 @@ class MenuShop(DemoShop):
                     "Home",
                     '<section class="welcome"><h1>어서 오세요'
                     "</h1><p>Choose a category.</p></section>",
+                    by_script=self.menu_links_by_script,
                 )
             )
         if path.startswith("/c/") and path[3:] in SLUGS:
@@ -160,7 +180,8 @@ class MenuShop(DemoShop):
             f'<div class="paging"><span class="page-no">{number} / {pages}</span>'
             f"{nav}</div>"
         )
-        return html_response(_page(text, body))
+        current = slug if self.current_category_as_text else None
+        return html_response(_page(text, body, current, self.menu_links_by_script))
 
     def _card(self, offer: ShopOffer) -> str:
         price = self.price_text(offer)
@@ -200,4 +221,4 @@ document.getElementById('size').addEventListener('change', e => {{
             f'<img src="{self.photo_path(offer.sku)}" alt="">{price_html}{selector}'
             f'<p class="stock">{"In stock" if offer.in_stock else "SOLD OUT"}</p>'
         )
-        return _page(offer.title, body)
+        return _page(offer.title, body, by_script=self.menu_links_by_script)

@@ -29,6 +29,16 @@ ABBREVIATIONS = {
     "ankle boots": "Ankle Bts",
 }
 
+# What the "Load more" button does once the last page is in: the mall's shop removes it;
+# variants (tests) leave it disabled, leave it aria-disabled (clicks ignored), or leave it
+# working but adding the last page's cards again ("more like these")
+END_OF_LIST = {
+    "remove": "more.remove();",
+    "disabled": "{ ended = 'disabled'; more.textContent = 'No more products'; }",
+    "aria-disabled": "{ ended = 'aria'; more.setAttribute('aria-disabled', 'true'); }",
+    "repeat": "page = data.pages - 1;",
+}
+
 _SHELL = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Gangnam Style Store</title>
 <style>.grid{display:flex;flex-wrap:wrap}.card{width:160px;margin:8px}
@@ -40,7 +50,7 @@ _SHELL = """<!doctype html>
 const grid = document.getElementById('grid');
 const more = document.getElementById('load-more');
 const blank = 'data:image/gif;base64,R0lGODlhAQABAAAAACw=';
-let page = 0;
+let page = 0, ended = '';
 const lazy = new IntersectionObserver(entries => entries.forEach(e => {
   if (e.isIntersecting) { e.target.src = e.target.dataset.src; lazy.unobserve(e.target); }
 }));
@@ -65,6 +75,7 @@ function card(item) {
   return art;
 }
 async function loadMore() {
+  if (ended) return;
   more.disabled = true;
   try {
     const res = await fetch('/api/products?page=' + (page + 1));
@@ -72,11 +83,11 @@ async function loadMore() {
     const data = await res.json();
     data.items.forEach(item => grid.appendChild(card(item)));
     page = data.page;
-    if (page >= data.pages) more.remove();
+    if (page >= data.pages) __END_OF_LIST__
   } catch (err) {
     more.textContent = 'Load more (try again)';
   } finally {
-    more.disabled = false;
+    more.disabled = ended === 'disabled';
   }
 }
 more.addEventListener('click', loadMore);
@@ -89,6 +100,7 @@ class SpaShop(DemoShop):
     display_name = "Gangnam Style Store"
     sku_prefix = "GS"
     unreadable_price = "Price on request"
+    end_of_list = "remove"  # a key of END_OF_LIST; the others are variants for tests
     photo_style = PhotoStyle(
         size=128, padding=14, background=(24, 24, 24), tint=(255, 236, 210), format="JPEG"
     )
@@ -122,7 +134,7 @@ class SpaShop(DemoShop):
 
     def route(self, path, query, cookies):
         if path == "/":
-            return html_response(_SHELL)
+            return html_response(_SHELL.replace("__END_OF_LIST__", END_OF_LIST[self.end_of_list]))
         if path == "/api/products":
             number = self.page_number(query)
             return NOT_FOUND if number is None else self._api_page(number)

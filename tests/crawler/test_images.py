@@ -10,6 +10,7 @@ import struct
 import threading
 import urllib.error
 import zlib
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -20,6 +21,7 @@ from PIL import Image as PILImage
 
 from crawler import addresses
 from crawler.addresses import non_public_kind
+from crawler.browser import Cookie, CookieHeader
 from crawler.errors import ImageRejected
 from crawler.images import (
     MAX_BYTES,
@@ -70,6 +72,13 @@ PNG = picture()
 def shop(**fields) -> HttpContext:
     """The context of a crawl whose shop is the local test server (a private host)."""
     return HttpContext(shop_host="127.0.0.1", **fields)
+
+
+def jar(*cookies: str | Cookie) -> CookieHeader:
+    """The browser's cookies: "name=value" for a plain one (any scheme, any path)."""
+    return CookieHeader(
+        tuple(c if isinstance(c, Cookie) else Cookie(*c.split("=", 1)) for c in cookies)
+    )
 
 
 # -- storing -----------------------------------------------------------------------------
@@ -267,6 +276,7 @@ class Handler(BaseHTTPRequestHandler):
     redirects: ClassVar[dict[str, str]] = {}  # path -> Location of a 302
     seen: ClassVar[list[tuple[str, dict]]] = []
     gate: ClassVar[threading.Event] = threading.Event()  # /gate/... answers once it is set
+    dripping: ClassVar[threading.Event] = threading.Event()  # /drip/... stops once it is set
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -286,6 +296,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if self.path.startswith(("/etag/", "/dated/", "/liar/")):
                 self._validated()
+                return
+            if self.path.startswith("/drip/"):
+                self._drip()
                 return
             if self.path.startswith("/gate/"):
                 self.gate.wait(30)
@@ -312,6 +325,19 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client stopped reading an over-cap body, as it should
+
+    def _drip(self):
+        """A photo whose bytes come one every 50 ms: every read gets an answer in time, so
+        only a deadline for the whole body ends the download."""
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(PNG)))
+        self.end_headers()
+        for index in range(len(PNG)):
+            if self.dripping.wait(0.05):  # the server's pace, not a wait in the test
+                return
+            self.wfile.write(PNG[index : index + 1])
+            self.wfile.flush()
 
     def _validated(self):
         """/etag/NAME and /dated/NAME: /img/NAME with an ETag or a Last-Modified, answered
@@ -521,7 +547,7 @@ def test_traversal_url_is_stored_under_the_hash(server, tmp_path, path):
 
 
 def test_fetch_bytes_sends_the_browser_identity(server):
-    http = shop(user_agent="Mozilla/5.0 test", cookies="session=abc; cart=1")
+    http = shop(user_agent="Mozilla/5.0 test", cookies=jar("session=abc", "cart=1"))
     assert fetch_bytes(f"{server}/img/good.png", http) == PNG
     ((_, headers),) = Handler.seen
     assert headers["User-Agent"] == "Mozilla/5.0 test"
@@ -530,7 +556,7 @@ def test_fetch_bytes_sends_the_browser_identity(server):
 
 
 def test_cookies_never_go_to_another_host(server, loopback_is_public):
-    http = HttpContext(cookies="session=abc", shop_host="shop.example")
+    http = HttpContext(cookies=jar("session=abc"), shop_host="shop.example")
     assert fetch_bytes(f"{server}/img/good.png", http) == PNG
     ((_, headers),) = Handler.seen
     assert "Cookie" not in headers
@@ -539,11 +565,85 @@ def test_cookies_never_go_to_another_host(server, loopback_is_public):
 def test_cookies_stay_behind_when_a_redirect_leaves_the_shop(server, loopback_is_public):
     other = server.replace("127.0.0.1", "localhost")  # another host name, the same server
     Handler.redirects["/img/moved.png"] = f"{other}/img/good.png"
-    assert fetch_bytes(f"{server}/img/moved.png", shop(cookies="session=abc")) == PNG
+    assert fetch_bytes(f"{server}/img/moved.png", shop(cookies=jar("session=abc"))) == PNG
     (first, first_headers), (second, second_headers) = Handler.seen
     assert (first, second) == ("/img/moved.png", "/img/good.png")
     assert first_headers["Cookie"] == "session=abc"
     assert "Cookie" not in second_headers
+
+
+def test_a_secure_cookie_never_goes_over_plain_http_and_each_stays_under_its_path(server):
+    """As a browser sends them, hop by hop: the Secure session cookie of an https shop is
+    not sent to a photo (or a redirect hop) on plain http, nor a cookie outside its path."""
+    Handler.redirects["/img/moved.png"] = "/elsewhere/passwd"  # passwd: served as PNG
+    cookies = jar(
+        "lang=ko",
+        Cookie("sid", "SECRET", secure=True),
+        Cookie("cart", "7", path="/img"),
+        Cookie("account", "1", path="/account"),
+    )
+    assert fetch_bytes(f"{server}/img/moved.png", shop(cookies=cookies)) == PNG
+    (first, first_headers), (second, second_headers) = Handler.seen
+    assert (first, second) == ("/img/moved.png", "/elsewhere/passwd")
+    assert first_headers["Cookie"] == "lang=ko; cart=7"
+    assert second_headers["Cookie"] == "lang=ko"
+
+
+def test_the_shops_host_is_its_host_however_a_photo_spells_it(server):
+    """The shop's host name is compared as the browser reports it: a photo on it gets its
+    cookies and may be on its private address, whatever the letters' case or a final dot."""
+    http = HttpContext(cookies=jar("session=abc"), shop_host="LocalHost.")
+    url = server.replace("127.0.0.1", "LOCALHOST") + "/img/good.png"
+    assert fetch_bytes(url, http) == PNG
+    ((_, headers),) = Handler.seen
+    assert headers["Cookie"] == "session=abc"
+
+
+def test_a_photo_that_drips_in_times_out_and_is_retried(server, tmp_path):
+    """The socket timeout bounds each read only; a whole body must come within body_timeout,
+    else TimeoutError, retried (here once) and then recorded like any time-out."""
+    Handler.dripping = threading.Event()
+    url = f"{server}/drip/good.png"
+    try:
+        slow = shop(timeout=5, body_timeout=0.2, retries=1, backoff_seconds=0)
+        with pytest.raises(TimeoutError, match=r"not in whole within 0\.2 s") as caught:
+            fetch_bytes(url, slow)
+        assert str(caught.value).startswith(url)
+        assert [path for path, _ in Handler.seen] == ["/drip/good.png"] * 2
+        images, errors = download_images([url], tmp_path, replace(slow, retries=0))
+        assert images == {} and "download failed" in errors[url] and "not in whole" in errors[url]
+    finally:
+        Handler.dripping.set()
+
+
+def refusing(prefix: str, asked: list[str]):
+    """A photo gate that refuses URLs under *prefix* and logs what it was asked."""
+
+    def gate(url: str) -> str | None:
+        asked.append(url)
+        return f"{url}: disallowed" if prefix in url else None
+
+    return gate
+
+
+def test_the_gate_is_asked_at_every_redirect_hop(server, tmp_path):
+    """A photo that redirects into a path robots.txt disallows is refused at that hop,
+    before it is requested; the refusal names the photo and where it led."""
+    Handler.redirects["/img/moved.png"] = "/private/good.png"
+    url, asked = f"{server}/img/moved.png", []
+    with PhotoFetcher(tmp_path / "images", gate=refusing("/private/", asked)) as fetcher:
+        results = fetcher.start([url], shop(retries=0))()
+    assert results.images == {}
+    assert results.errors[url] == f"{url}: redirected to {server}/private/good.png: disallowed"
+    assert asked == [url, f"{server}/private/good.png"]
+    assert [path for path, _ in Handler.seen] == ["/img/moved.png"]
+
+
+def test_a_photo_the_gate_refuses_is_never_requested(server):
+    url, asked = f"{server}/private/good.png", []
+    with pytest.raises(ImageRejected, match="disallowed"):
+        fetch_bytes(url, shop(), gate=refusing("/private/", asked))
+    assert asked == [url] and Handler.seen == []
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x.png"])

@@ -14,6 +14,7 @@ import pytest
 
 from crawler import addresses
 from crawler.engine import ShopCrawler
+from crawler.images import HttpContext
 from crawler.robots import FETCH_USER_AGENT, MAX_BYTES, MAX_REDIRECTS, RobotsPolicy, robots_url
 from crawler.spec import load_builtin_spec
 from crawler.steps import MAX_CRAWL_DELAY, Browser, Pacer
@@ -450,3 +451,31 @@ def test_photos_on_the_shops_host_obey_its_robots_txt_and_share_its_pacer(site, 
     # another host (a CDN) is neither asked for its robots.txt nor paced as the shop
     assert crawler._photo_gate("http://cdn.pricelens-test.invalid/images/private/3.png") is None
     assert CountingPacer.waits == 1 and site.robots_requests() == 1
+
+
+def test_a_photo_on_the_shops_host_obeys_robots_txt_however_its_url_spells_the_host(site, tmp_path):
+    """The shop is http://localhost:PORT; its photos written with capitals, a final dot or
+    no base_url at all are the shop's all the same: robots.txt is asked, and at every
+    redirect hop, so a photo that redirects into a disallowed path is not requested."""
+    site.robots("User-agent: *\nDisallow: /images/private/\n")
+    site.routes["/images/moved.png"] = (302, {"Location": "/images/private/3.png"}, b"")
+    shop = site.base.replace("127.0.0.1", "localhost")
+    spec = load_builtin_spec("classic")
+    spec = replace(spec, base_url="", start_urls=(f"{shop}/products?page=1",))  # no base_url
+    # no retries: the name with a dot may not resolve here, and that needs no backoff
+    crawler = ShopCrawler(spec, None, tmp_path, print, print, RobotsPolicy(retries=0))
+    spelled = shop.replace("localhost", "LocalHost")
+    for url in (f"{spelled}/images/private/1.png", f"{shop}/images/private/2.png"):
+        refused = crawler._photo_gate(url)
+        assert refused and "disallowed" in refused, url
+    with_dot = shop.replace("localhost", "localhost.")  # robots.txt asked there, or unreachable
+    assert crawler._photo_gate(f"{with_dot}/images/private/4.png")
+    http = HttpContext(shop_host="localhost", retries=0)
+    moved = f"{shop}/images/moved.png"
+    results = crawler._photos.start([f"{spelled}/images/private/1.png", moved], http)()
+    crawler._photos.close()
+    assert results.images == {}
+    assert "disallowed" in results.errors[f"{spelled}/images/private/1.png"]
+    assert results.errors[moved].startswith(f"{moved}: redirected to {shop}/images/private/3.png")
+    asked = [path for path, _ in site.requests]
+    assert "/images/moved.png" in asked and not [p for p in asked if "/private/" in p]

@@ -349,6 +349,56 @@ INVALID = [
         "setup[0].url",
         "leaves the shop's host 127.0.0.1:8101",
     ),
+    (  # no scheme, but a host all the same: resolved against base_url, it leaves the shop
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "goto"\nurl = "//evil.example/login"\n',
+        "setup[0].url",
+        "leaves the shop's host 127.0.0.1:8101",
+    ),
+    (
+        'currency = "KRW"\n',
+        'currency = "KRW"\n\n[[setup]]\naction = "goto"\nurl = "http://127.0.0.1:8102/s"\n',
+        "setup[0].url",
+        "leaves the shop's host 127.0.0.1:8101",
+    ),
+    # start URLs are checked as setup gotos are
+    (
+        'start_urls = ["/products?page=1"]',
+        'start_urls = ["ftp://127.0.0.1/x"]',
+        "start_urls[0]",
+        "http(s) URL",
+    ),
+    (
+        'start_urls = ["/products?page=1"]',
+        'start_urls = ["javascript:alert(1)"]',
+        "start_urls[0]",
+        "http(s) URL",
+    ),
+    ('start_urls = ["/products?page=1"]', 'start_urls = [" "]', "start_urls[0]", "http(s) URL"),
+    (
+        'start_urls = ["/products?page=1"]',
+        'start_urls = ["http:///products"]',
+        "start_urls[0]",
+        "http(s) URL",
+    ),
+    (
+        'start_urls = ["/products?page=1"]',
+        'start_urls = ["http://127.0.0.1:99999/"]',
+        "start_urls[0]",
+        "http(s) URL",
+    ),
+    (
+        'start_urls = ["/products?page=1"]',
+        'start_urls = ["/products?page=1", "https://evil.example/products"]',
+        "start_urls[1]",
+        "leaves the shop's host 127.0.0.1:8101",
+    ),
+    (
+        'start_urls = ["/products?page=1"]',
+        'start_urls = ["//evil.example/products"]',
+        "start_urls[0]",
+        "leaves the shop's host 127.0.0.1:8101",
+    ),
     ('name = "classic"\n', "", "name", "is required"),
     ('start_urls = ["/products?page=1"]\n', "", "start_urls", "is required"),
     ('item = "li.product"\n', "", "listing.item", "is required"),
@@ -449,6 +499,100 @@ def test_a_relative_setup_url_needs_a_base_url(tmp_path):
     assert load_spec(write_variant(tmp_path, start, text)).unreachable() is None
 
 
+def spec_with(tmp_path, *changes: tuple[str, str]):
+    """classic.toml with each (old, new) piece of text replaced, loaded."""
+    text = classic_text()
+    for old, new in changes:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / "shop.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_spec(path)
+
+
+BASE = 'base_url = "http://127.0.0.1:8101"   # the demo replaces this with the port it picked\n'
+START = 'start_urls = ["/products?page=1"]\n'
+TITLE, PRICE = 'title = "h2.product-name"\n', 'price = ".price .amount"\n'
+
+
+def detail(json_ld: bool, *fields: str) -> tuple[str, str]:
+    """A [detail] table (inline, among the top-level keys) giving *fields*."""
+    given = ", ".join(f'{name} = ".{name}"' for name in fields)
+    table = f"detail = {{ json_ld = {str(json_ld).lower()}, fields = {{ {given} }} }}\n"
+    return ('currency = "KRW"\n', 'currency = "KRW"\n' + table)
+
+
+@pytest.mark.parametrize(
+    ("changes", "missing"),
+    [
+        ((detail(False, "category"), (TITLE, ""), (PRICE, "")), "title"),
+        ((detail(False, "title"), (PRICE, "")), "price"),
+        ((detail(False), (TITLE, "")), "title"),
+    ],
+    ids=["listing-has-only-url", "no-price-anywhere", "no-title-anywhere"],
+)
+def test_without_json_ld_the_title_and_price_need_a_selector(tmp_path, changes, missing):
+    with pytest.raises(SpecError) as caught:
+        spec_with(tmp_path, *changes)
+    message = str(caught.value)
+    assert f"key 'listing.fields.{missing}': is required" in message
+    assert "json_ld = false" in message
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        (detail(False, "title", "price"), (TITLE, ""), (PRICE, "")),  # both on the detail page
+        (detail(False, "price"), (PRICE, "")),  # title in the listing, price on the detail page
+        (detail(True), (TITLE, ""), (PRICE, "")),  # JSON-LD may give both
+        (detail(False),),  # the listing has both
+    ],
+    ids=["detail-gives-both", "one-each", "json-ld", "listing-gives-both"],
+)
+def test_a_detail_page_may_give_the_title_and_price(tmp_path, changes):
+    assert spec_with(tmp_path, *changes).detail is not None
+
+
+@pytest.mark.parametrize(
+    "goto",
+    [
+        "https://shop.example:443/settings",
+        "https://SHOP.EXAMPLE/settings",
+        "http://shop.example./settings",
+        "//shop.example/settings",
+        "/settings",
+    ],
+)
+def test_a_setup_goto_on_the_shops_origin_is_accepted_however_it_is_written(tmp_path, goto):
+    setup = f'\n[[setup]]\naction = "goto"\nurl = "{goto}"\n'
+    spec = spec_with(
+        tmp_path,
+        (BASE, 'base_url = "https://shop.example"\n'),
+        ('currency = "KRW"\n', 'currency = "KRW"\n' + setup),
+    )
+    assert spec.setup[0].url == goto and spec.host == "shop.example"
+
+
+def test_without_base_url_the_first_absolute_start_url_names_the_shop(tmp_path):
+    start = 'start_urls = ["https://shop.example/a", "/b", "https://shop.example:443/c"]\n'
+    spec = spec_with(tmp_path, (BASE, ""), (START, start))
+    assert spec.base_url == "" and spec.host == "shop.example"
+    with pytest.raises(SpecError, match=r"key 'start_urls\[1\]'.*leaves the shop's host"):
+        spec_with(
+            tmp_path,
+            (BASE, ""),
+            (START, 'start_urls = ["https://a.example/", "https://b.example/"]\n'),
+        )
+    goto = '\n[[setup]]\naction = "goto"\nurl = "https://evil.example/in"\n'
+    with pytest.raises(SpecError, match=r"key 'setup\[0\].url'.*leaves the shop's host"):
+        spec_with(
+            tmp_path,
+            (BASE, ""),
+            (START, start),
+            ('currency = "KRW"\n', 'currency = "KRW"\n' + goto),
+        )
+
+
 def test_a_spec_that_is_not_utf8_is_a_spec_error_naming_it(tmp_path):
     path = tmp_path / "latin1.toml"
     path.write_bytes(classic_text().replace("Hanbit", "Caf\u00e9").encode("latin-1", "replace"))
@@ -515,6 +659,24 @@ def test_missing_file_is_a_spec_error_naming_it(tmp_path):
             'base_url = "http://127.0.0.1:8101"',
             'base_url = "https://shop.example:443/"',
             lambda s: s.base_url == "https://shop.example",
+        ),
+        (  # as Chrome reports an internationalised name: in punycode
+            'base_url = "http://127.0.0.1:8101"',
+            'base_url = "https://쇼핑.한국"',
+            lambda s: (
+                s.base_url == "https://xn--hp4bo76a.xn--3e0b707e"
+                and s.host == "xn--hp4bo76a.xn--3e0b707e"
+            ),
+        ),
+        (
+            'base_url = "http://127.0.0.1:8101"',
+            'base_url = "http://Shop.Example.:80"',
+            lambda s: s.base_url == "http://shop.example" and s.host == "shop.example",
+        ),
+        (  # the same origin however it is written
+            'start_urls = ["/products?page=1"]',
+            'start_urls = ["HTTP://127.0.0.1:8101/a", "//127.0.0.1:8101/b", "/c"]',
+            lambda s: len(s.start_urls) == 3 and s.host == "127.0.0.1:8101",
         ),
         (  # absolute start URLs need no base_url
             'base_url = "http://127.0.0.1:8101"   # the demo replaces this with the port '

@@ -11,6 +11,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from demo.classic import ClassicShop
+from demo.menu import CATEGORIES, MenuShop
+from demo.server import ShopServer
+from demo.spa import SpaShop
+
 pytestmark = pytest.mark.browser
 
 
@@ -142,3 +147,87 @@ def test_classic_settings_choose_the_page_size_by_cookie(mall):
     assert shop.handle("/settings", {"per_page": "1000"}).status == 400
     last = shop.pages_of(48)
     assert shop.handle("/products", {"page": str(last + 1)}, {"per_page": "48"}).status == 404
+
+
+# -- variants, off in the mall: markup real shops use, for the crawler's tests -------------
+
+
+def test_menu_variants_show_the_current_category_as_text_or_open_categories_by_script(mall):
+    shop = MenuShop(mall.servers["menu"].shop.catalog)
+    slug, text = CATEGORIES["tshirt"]
+    default = shop.handle(f"/c/{slug}", {}).body.decode()
+    assert f'<a class="cat" href="/c/{slug}">' in default and 'class="cat current"' not in default
+    shop.current_category_as_text = True
+    page = shop.handle(f"/c/{slug}", {}).body.decode()
+    assert f'<span class="cat current" aria-current="page">{text}</span>' in page
+    assert f'href="/c/{slug}"' not in page and page.count('<a class="cat"') == len(CATEGORIES) - 1
+    shop.menu_links_by_script = True
+    home = shop.handle("/", {}).body.decode()
+    assert home.count('<a class="cat" href="#" data-href="/c/') == len(CATEGORIES)
+
+
+def test_a_menu_link_without_a_url_opens_its_category_by_script(mall, fresh):
+    shop = MenuShop(mall.servers["menu"].shop.catalog)
+    shop.menu_links_by_script = True
+    server = ShopServer(shop).start()
+    try:
+        fresh.get(server.base_url + "/")
+        link = fresh.find_elements(By.CSS_SELECTOR, "nav.menu a.cat")[1]
+        assert link.get_attribute("href") == server.base_url + "/#"
+        link.click()
+        wait(fresh).until(ec.url_to_be(server.base_url + "/c/" + CATEGORIES["trouser"][0]))
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("last_page_next", "target"), [("self", "last"), ("first", 1)])
+def test_classic_variants_link_the_last_pages_next_back(mall, last_page_next, target):
+    shop = ClassicShop(mall.servers["classic"].shop.catalog)
+    last = shop.page_count
+    assert 'class="next"' not in shop.handle("/products", {"page": str(last)}).body.decode()
+    shop.last_page_next, shop.next_anchor = last_page_next, "list"
+    page = shop.handle("/products", {"page": str(last)}).body.decode()
+    expected = last if target == "last" else target
+    assert f'<a class="next" rel="next" href="/products?page={expected}#list">' in page
+    assert '<main id="list">' in page
+
+
+@pytest.mark.parametrize("end_of_list", ["remove", "disabled", "aria-disabled", "repeat"])
+def test_spa_variants_end_the_load_more_button_their_way(mall, fresh, end_of_list):
+    """The mall's shop removes the button with the last page; variants leave it disabled,
+    aria-disabled, or adding the last page's cards again."""
+    shop = SpaShop(mall.servers["spa"].shop.catalog)
+    shop.end_of_list = end_of_list
+    total, last_size = len(shop.offers), len(shop.page(shop.page_count))
+    server = ShopServer(shop).start()
+    try:
+        fresh.get(server.base_url + "/")
+        for number in range(1, shop.page_count + 1):
+            wait(fresh).until(
+                lambda d, n=number: (
+                    len(d.find_elements(By.CSS_SELECTOR, "article.card"))
+                    >= min(n * shop.page_size, total)
+                )
+            )
+            if number < shop.page_count:
+                fresh.execute_script("arguments[0].click()", fresh.find_element(By.ID, "load-more"))
+        button = "document.getElementById('load-more')"
+        state = fresh.execute_script(
+            f"const b = {button}; return b && [b.disabled, b.getAttribute('aria-disabled')]"
+        )
+        if end_of_list == "repeat":
+            fresh.execute_script(f"{button}.click()")
+            wait(fresh).until(
+                lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) == total + last_size
+            )
+    finally:
+        server.stop()
+    assert (
+        state
+        == {
+            "remove": None,
+            "disabled": [True, None],
+            "aria-disabled": [False, "true"],
+            "repeat": [False, None],
+        }[end_of_list]
+    )

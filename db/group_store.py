@@ -191,8 +191,15 @@ class GroupStore:
     # -- reports ----------------------------------------------------------------------
 
     def comparison_rows(self) -> list[dict]:
-        """One row per (group, offer) with the offer's latest and previous observed price,
-        and its photo's file (``image_path``)."""
+        """One row per (group, offer) the shop still lists, with the offer's latest price and
+        its previous one in the same currency, and its photo's file (``image_path``).
+
+        An offer is left out once its shop had a *complete* crawl after the last crawl that
+        saw it: one that ended ``ok`` (a ``partial`` run had failed pages, so its missing
+        offers prove nothing) and walked at least as many pages as that last crawl. A crawl
+        cut short by ``--max-pages``, or by a "next" link that went missing, ends ``ok`` too,
+        but with fewer pages, so it hides nothing. Runs are told apart by id, not by time:
+        ``last_seen_at`` is the shop's clock at scraping, ``started_at`` ours."""
         rows = self.db.query(
             """
             SELECT g.id AS group_id, g.label, g.canonical_title, s.name AS shop,
@@ -201,12 +208,21 @@ class GroupStore:
                    i.path AS image_path, i.format AS image_format,
                    (SELECT po.price FROM price_observations po
                      WHERE po.offer_id = o.id AND po.price IS NOT NULL
+                       AND po.currency IS o.currency
                      ORDER BY po.observed_at DESC, po.id DESC LIMIT 1 OFFSET 1) AS previous_price
             FROM product_groups g
             JOIN group_members gm ON gm.group_id = g.id
             JOIN offers o ON o.id = gm.offer_id
             JOIN shops s ON s.id = o.shop_id
             LEFT JOIN images i ON i.sha256 = o.image_sha256
+            WHERE NOT EXISTS (
+                SELECT 1 FROM crawl_runs seen JOIN crawl_runs later
+                    ON later.shop_id = o.shop_id
+                   AND later.started_at >= seen.started_at AND later.id > seen.id
+                WHERE seen.id = (SELECT MAX(po.crawl_run_id) FROM price_observations po
+                                  WHERE po.offer_id = o.id)
+                  AND later.status = 'ok' AND later.pages > 0 AND later.pages >= seen.pages
+            )
             ORDER BY g.id, s.name
             """
         )

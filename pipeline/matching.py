@@ -5,8 +5,10 @@ any other offer is in its shop's mapped category and in the CNN's top two predic
 runner-up only when the model gives it at least `second_label_min`), so an offer that a shop
 filed elsewhere, or that the model is unsure about, still meets its product. A pair's score
 blends the cosine similarity of the CNN embeddings with title similarity, less a penalty for
-the price gap; price ratios beyond `max_price_ratio` are ruled out. Pairs are merged
-best-first, and a group never takes two offers from one shop.
+the price gap; price ratios beyond `max_price_ratio` are ruled out. Prices are compared only
+between offers in one currency: without exchange rates 8900 (USD 89.00) and 9900 (KRW 9,900)
+say nothing about each other, so such a pair is matched on photo and title alone. Pairs are
+merged best-first, and a group never takes two offers from one shop.
 
 Runs are incremental: an offer whose title, category and embedding are unchanged since it was
 matched (its fingerprint) keeps its group, and only new or changed offers are scored, against
@@ -39,7 +41,7 @@ class MatchSettings:
     image_weight: float = 0.4
     title_weight: float = 0.6
     threshold: float = 0.85
-    max_price_ratio: float = 1.6  # the same item is rarely 60% dearer elsewhere
+    max_price_ratio: float = 1.6  # the same item is rarely 60% dearer elsewhere (one currency)
     # score penalty per unit of |log(price ratio)|; off by default: 0.05 cut the hard mall's
     # recall (F1 0.872, measured together with a new classifier) - see the README
     price_weight: float = 0.0
@@ -210,6 +212,10 @@ def _candidate_pairs(
     shop_codes = {shop: n for n, shop in enumerate(names)}
     shops = np.array([shop_codes[offers[i].shop] for i in block])
     prices = np.array([offers[i].price or 0 for i in block], dtype=np.float64)
+    currency_codes: dict[str | None, int] = {}
+    currencies = np.array(
+        [currency_codes.setdefault(offers[i].currency, len(currency_codes)) for i in block]
+    )
     pending_pos = np.array([position[i] for i in pending])
     is_pending = np.zeros(len(block), dtype=bool)
     is_pending[pending_pos] = True
@@ -256,7 +262,8 @@ def _candidate_pairs(
         pair_shops = shops[rows[r]], shops[c]
         score = image_weight[pair_shops] * image_sim[r, c] + title_weight[pair_shops] * title_sim
         pa, pb = prices[rows[r]], prices[c]
-        priced = (pa > 0) & (pb > 0)
+        # minor units of two currencies are no ratio: neither a veto nor a penalty
+        priced = (pa > 0) & (pb > 0) & (currencies[rows[r]] == currencies[c])
         ratio = np.where(priced, np.maximum(pa, pb) / np.where(priced, np.minimum(pa, pb), 1), 1)
         score = score - settings.price_weight * np.log(ratio)
         keep = (score >= settings.threshold) & (ratio <= settings.max_price_ratio)

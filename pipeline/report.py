@@ -1,10 +1,16 @@
 """The price comparison: one row per product group with each shop's price, the cheapest
 shop, the saving against the dearest, the change since the previous crawl, and stock.
 
+Every price keeps its own currency. There are no exchange rates (pricelens works offline), so
+the cheapest shop and the saving are worked out among the offers in one currency: the one most
+of the group's priced offers use; offers in other currencies are shown, marked "not compared".
+
 Filters and sorting live here so the terminal table, CSV, JSON and HTML show the same rows."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -38,6 +44,7 @@ class ShopPrice:
     image_path: str | None = None
     image_format: str | None = None
     price_is_from: bool = False  # "from 9,900": the lowest of the offer's variants
+    currency: str | None = None  # ISO 4217 code of price and previous (None: not known)
 
     @property
     def change(self) -> int | None:
@@ -51,15 +58,31 @@ class ComparisonRow:
     group_id: int
     title: str
     category: str | None
-    currency: str | None
     prices: dict[str, ShopPrice] = field(default_factory=dict)
 
     @property
-    def cheapest(self) -> str | None:
-        """The lowest price among shops that have it in stock (all shops if none do)."""
+    def compared(self) -> dict[str, ShopPrice]:
+        """The priced offers the cheapest shop and the saving come from: those in the currency
+        most of the group's priced offers use. Minor units of two currencies cannot be
+        compared without exchange rates, so when two currencies tie for most, none is."""
         priced = {s: p for s, p in self.prices.items() if p.price is not None}
-        buyable = {s: p for s, p in priced.items() if p.in_stock is not False} or priced
-        return min(buyable, key=lambda s: (buyable[s].price, s)) if buyable else None
+        if len({p.currency for p in priced.values()}) < 2:
+            return priced  # the usual case, and the one the sorts call often: no counting
+        top = Counter(p.currency for p in priced.values()).most_common(2)
+        if top[0][1] == top[1][1]:
+            return {}
+        return {s: p for s, p in priced.items() if p.currency == top[0][0]}
+
+    @property
+    def currency(self) -> str | None:
+        """The currency of the compared offers: the cheapest price's and the saving's."""
+        return next((p.currency for p in self.compared.values()), None)
+
+    @property
+    def cheapest(self) -> str | None:
+        """The lowest compared price among shops that have it in stock (all compared shops if
+        none do)."""
+        return _cheapest(self.compared)
 
     @property
     def cheapest_price(self) -> int | None:
@@ -68,16 +91,17 @@ class ComparisonRow:
 
     @property
     def dearest_price(self) -> int | None:
-        priced = [p.price for p in self.prices.values() if p.price is not None]
-        return max(priced) if priced else None
+        return max((p.price for p in self.compared.values()), default=None)
 
     @property
     def savings(self) -> int:
-        """The dearest price less the cheapest: what buying at the cheapest shop saves."""
-        cheapest, dearest = self.cheapest_price, self.dearest_price
-        if cheapest is None or len([p for p in self.prices.values() if p.price]) < 2:
+        """The dearest compared price less the cheapest: what buying at the cheapest shop
+        saves, in `currency`."""
+        compared = self.compared
+        if len([p for p in compared.values() if p.price]) < 2:
             return 0
-        return max(dearest - cheapest, 0)
+        dearest = max(p.price for p in compared.values())
+        return max(dearest - compared[_cheapest(compared)].price, 0)
 
     @property
     def savings_pct(self) -> float:
@@ -86,8 +110,9 @@ class ComparisonRow:
 
     @property
     def biggest_drop(self) -> int:
-        """The largest fall in one shop's price since its previous crawl (0 if none fell)."""
-        return min((p.change for p in self.prices.values() if p.change), default=0)
+        """The largest fall in one compared shop's price since its previous crawl (0 if none
+        fell), in `currency`."""
+        return min((p.change for p in self.compared.values() if p.change), default=0)
 
     @property
     def thumbnail(self) -> ShopPrice | None:
@@ -96,14 +121,31 @@ class ComparisonRow:
         return next((p for _, p in ordered if p.image_path), None)
 
 
-SORTS = {
-    "savings": lambda r: (-r.savings, r.group_id),
-    "savings-pct": lambda r: (-r.savings_pct, r.group_id),
-    "drop": lambda r: (r.biggest_drop, r.group_id),
-    "price": lambda r: (r.cheapest_price is None, r.cheapest_price or 0, r.group_id),
-    "shops": lambda r: (-len(r.prices), -r.savings, r.group_id),
-    "title": lambda r: (r.title.casefold(), r.group_id),
+def _cheapest(compared: dict[str, ShopPrice]) -> str | None:
+    """The shop of the lowest of *compared* prices in stock (of any of them if none is)."""
+    buyable = {s: p for s, p in compared.items() if p.in_stock is not False} or compared
+    return min(buyable, key=lambda s: (buyable[s].price, s)) if buyable else None
+
+
+# Sort keys of a row and its currency's rank (see `currency_ranks`): amounts in two currencies
+# are never compared, so the money sorts order rows within each currency, the currency most
+# rows are compared in first; a percentage needs no such care.
+SORTS: dict[str, Callable[[ComparisonRow, int], tuple]] = {
+    "savings": lambda r, rank: (rank, -r.savings, r.group_id),
+    "savings-pct": lambda r, rank: (-r.savings_pct, r.group_id),
+    "drop": lambda r, rank: (rank, r.biggest_drop, r.group_id),
+    "price": lambda r, rank: (rank, r.cheapest_price is None, r.cheapest_price or 0, r.group_id),
+    "shops": lambda r, rank: (-len(r.prices), rank, -r.savings, r.group_id),
+    "title": lambda r, rank: (r.title.casefold(), r.group_id),
 }
+
+
+def currency_ranks(rows: Iterable[ComparisonRow]) -> dict[str | None, int]:
+    """0 for the currency most *rows* are compared in, 1 for the next...; rows that compare
+    nothing (`currency` None) last."""
+    counts = Counter(row.currency for row in rows)
+    order = sorted(counts, key=lambda c: (c is None, -counts[c], c or ""))
+    return {currency: rank for rank, currency in enumerate(order)}
 
 
 @dataclass(frozen=True)
@@ -137,7 +179,7 @@ class ReportFilter:
             text = " ".join([row.title, *(p.title or "" for p in row.prices.values())]).casefold()
             if not all(word in text for word in self.search.casefold().split()):
                 return False
-        if self.min_savings is not None:
+        if self.min_savings is not None:  # in the units of the currency the row compares
             minimum = self.min_savings.scaleb(minor_digits(row.currency))
             if row.savings < minimum:
                 return False
@@ -159,9 +201,8 @@ def comparison(
         row = rows.get(r["group_id"])
         if row is None:
             row = rows[r["group_id"]] = ComparisonRow(
-                r["group_id"], r["canonical_title"], r["label"], r["currency"]
+                r["group_id"], r["canonical_title"], r["label"]
             )
-        row.currency = row.currency or r["currency"]
         row.prices[r["shop"]] = ShopPrice(
             r["price"],
             r["previous_price"],
@@ -172,9 +213,11 @@ def comparison(
             r["image_path"],
             r["image_format"],
             bool(r["price_is_from"]),
+            r["currency"],
         )
     chosen = [row for row in rows.values() if filters.keeps(row)]
-    return sorted(chosen, key=SORTS[sort])
+    ranks = currency_ranks(chosen)
+    return sorted(chosen, key=lambda row: SORTS[sort](row, ranks[row.currency]))
 
 
 def format_money(amount: int | None, currency: str | None) -> str:
@@ -190,18 +233,39 @@ def format_change(change: int | None, currency: str | None) -> str:
     return ("▲" if change > 0 else "▼") + format_money(abs(change), currency)
 
 
-def _cell(price: ShopPrice | None, currency: str | None, cheapest: bool) -> str:
+def several_currencies(rows: Iterable[ComparisonRow]) -> bool:
+    """Whether the prices in *rows* are in more than one currency: then every amount shown
+    carries its currency code, since the digits alone would not say which."""
+    return len({p.currency for r in rows for p in r.prices.values() if p.price is not None}) > 1
+
+
+def format_amount(amount: int | None, currency: str | None, with_code: bool) -> str:
+    """`format_money`, followed by the currency code when *with_code* (and one is known)."""
+    text = format_money(amount, currency)
+    return f"{text} {currency}" if with_code and currency and amount is not None else text
+
+
+def format_savings(row: ComparisonRow, with_code: bool) -> str:
+    """The row's saving, or a dash where it compares nothing (two currencies tie)."""
+    if not row.compared and any(p.price is not None for p in row.prices.values()):
+        return "–"
+    return format_amount(row.savings, row.currency, with_code)
+
+
+def _cell(price: ShopPrice | None, cheapest: bool, compared: bool, with_code: bool) -> str:
     if price is None:
         return ""
-    text = format_money(price.price, currency)
+    text = format_amount(price.price, price.currency, with_code)
     change = price.change
     if change:
         colour = "red" if change > 0 else "green"
-        text += f"\n[{colour}]{format_change(change, currency)}[/]"
+        text += f"\n[{colour}]{format_change(change, price.currency)}[/]"
     if price.price_is_from:
         text += "\n[dim]from: variants[/]"
     if price.in_stock is False:
         text += "\n[dim]sold out[/]"
+    if price.price is not None and not compared:
+        text += "\n[dim]not compared[/]"  # another currency than the cheapest's
     return f"[bold green]{text}[/]" if cheapest else text
 
 
@@ -242,17 +306,20 @@ def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | N
     get a column."""
     shown = rows[:limit] if limit else rows
     shops = priced_shops(shown, shops)
-    lines = [
-        (
-            str(row.group_id),
-            # scraped text may contain [markup]
-            _Folding(f"{escape(row.title)}\n[dim]{escape(row.category or '?')}[/]"),
-            *(_cell(row.prices.get(s), row.currency, s == row.cheapest) for s in shops),
-            escape(row.cheapest or "–"),
-            format_money(row.savings, row.currency),
+    codes = several_currencies(shown)
+    lines = []
+    for row in shown:
+        cheapest, compared = row.cheapest, row.compared
+        lines.append(
+            (
+                str(row.group_id),
+                # scraped text may contain [markup]
+                _Folding(f"{escape(row.title)}\n[dim]{escape(row.category or '?')}[/]"),
+                *(_cell(row.prices.get(s), s == cheapest, s in compared, codes) for s in shops),
+                escape(cheapest or "–"),
+                format_savings(row, codes),
+            )
         )
-        for row in shown
-    ]
     table = Table(
         title="Price comparison",
         title_justify="left",
@@ -290,17 +357,18 @@ COLUMNS: dict[str, str] = {
     "category": "the group's category",
     "shop": "the shop of this row",
     "price": "the shop's latest price, in minor units (KRW: won; USD: cents)",
-    "previous_price": "its price on the previous crawl, minor units (empty: no earlier price)",
+    "previous_price": "its price on the previous crawl, minor units (empty: none in currency)",
     "change": "price - previous_price (negative: cheaper than on the previous crawl)",
-    "currency": "ISO 4217 code",
+    "currency": "ISO 4217 code of this row's price, previous_price and change",
     "in_stock": "true, false or empty (the shop did not say)",
     "price_is_from": "true when the shop says 'from' this price (the lowest of its variants)",
     "cheapest": "true on the row of the cheapest shop",
-    "cheapest_shop": "the shop with the lowest price in stock (any, if none has stock)",
-    "savings": "the dearest price less the cheapest, minor units (same on each row)",
+    "cheapest_shop": "the compared shop with the lowest price in stock (any, if none has stock)",
+    "savings": "the dearest compared price less the cheapest, minor units (same on each row)",
     "offer_id": "the offer's id (o34 in `pricelens history`, `match link`)",
     "offer_title": "the title as this shop writes it",
     "url": "the offer's page at the shop",
+    "compared": "true when this price is compared: in the currency of cheapest_shop and savings",
 }
 
 
@@ -312,7 +380,7 @@ def report_columns() -> list[str]:
 def report_rows(rows: list[ComparisonRow]) -> list[tuple]:
     result = []
     for r in rows:
-        cheapest, savings = r.cheapest, r.savings
+        cheapest, savings, compared = r.cheapest, r.savings, r.compared
         for shop, p in sorted(r.prices.items()):
             result.append(
                 (
@@ -323,7 +391,7 @@ def report_rows(rows: list[ComparisonRow]) -> list[tuple]:
                     p.price,
                     p.previous,
                     p.change,
-                    r.currency,
+                    p.currency,
                     p.in_stock,
                     p.price_is_from,
                     shop == cheapest,
@@ -332,6 +400,7 @@ def report_rows(rows: list[ComparisonRow]) -> list[tuple]:
                     p.offer_id,
                     p.title,
                     p.url,
+                    shop in compared,
                 )
             )
     return result

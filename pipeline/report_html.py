@@ -16,7 +16,15 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from db.store import Store
-from pipeline.report import ComparisonRow, format_change, format_money, priced_shops
+from pipeline.report import (
+    ComparisonRow,
+    format_amount,
+    format_change,
+    format_money,
+    format_savings,
+    priced_shops,
+    several_currencies,
+)
 from pipeline.report_chart import svg_chart
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -53,16 +61,22 @@ def data_uri(path: str | None, image_format: str | None) -> str | None:
 
 
 def _history(store: Store, rows: list[ComparisonRow]) -> dict[int, dict[str, list]]:
-    """group id -> shop -> [(observed_at, price)] for the rows shown."""
-    group_of = {p.offer_id: (r.group_id, shop) for r in rows for shop, p in r.prices.items()}
+    """group id -> shop -> [(observed_at, price)] for the rows shown: the compared shops'
+    prices in the row's currency only, as one axis cannot carry two currencies."""
+    group_of = {
+        p.offer_id: (r.group_id, shop, r.currency) for r in rows for shop, p in r.compared.items()
+    }
     series: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for obs in store.price_history(list(group_of)):
-        group_id, shop = group_of[obs["offer_id"]]
-        series[group_id][shop].append((obs["observed_at"], obs["price"]))
+        group_id, shop, currency = group_of[obs["offer_id"]]
+        if obs["currency"] == currency:
+            series[group_id][shop].append((obs["observed_at"], obs["price"]))
     return series
 
 
 def _drops(rows: list[ComparisonRow]) -> list[dict]:
+    """The biggest falls by share (the same in any currency), each in its own currency."""
+    codes = several_currencies(rows)
     fallen = [
         (p.change / p.previous, r, shop, p)
         for r in rows
@@ -75,17 +89,17 @@ def _drops(rows: list[ComparisonRow]) -> list[dict]:
             "pct": f"{100 * share:.0f}%",
             "title": r.title,
             "shop": shop,
-            "previous": format_money(p.previous, r.currency),
-            "price": format_money(p.price, r.currency),
-            "change": format_change(p.change, r.currency),
+            "previous": format_amount(p.previous, p.currency, codes),
+            "price": format_amount(p.price, p.currency, codes),
+            "change": format_change(p.change, p.currency),
             "url": safe_url(p.url),
         }
         for share, r, shop, p in fallen[:DROPS]
     ]
 
 
-def _row(row: ComparisonRow, shops: list[str], history: dict[str, list]) -> dict:
-    cheapest = row.cheapest
+def _row(row: ComparisonRow, shops: list[str], history: dict[str, list], codes: bool) -> dict:
+    cheapest, compared = row.cheapest, row.compared
     cells = []
     for shop in shops:
         p = row.prices.get(shop)
@@ -94,12 +108,13 @@ def _row(row: ComparisonRow, shops: list[str], history: dict[str, list]) -> dict
             continue
         cells.append(
             {
-                "price": format_money(p.price, row.currency),
-                "change": format_change(p.change, row.currency),
+                "price": format_amount(p.price, p.currency, codes),
+                "change": format_change(p.change, p.currency),
                 "direction": "up" if (p.change or 0) > 0 else "down",
                 "sold_out": p.in_stock is False,
                 "price_is_from": p.price_is_from,
                 "cheapest": shop == cheapest,
+                "not_compared": p.price is not None and shop not in compared,
                 "url": safe_url(p.url),
             }
         )
@@ -111,7 +126,7 @@ def _row(row: ComparisonRow, shops: list[str], history: dict[str, list]) -> dict
         "thumbnail": data_uri(thumb.image_path, thumb.image_format) if thumb else None,
         "cells": cells,
         "cheapest": cheapest or "–",
-        "savings": format_money(row.savings, row.currency),
+        "savings": format_savings(row, codes),
         "chart": Markup(
             svg_chart(history, 240, 90, lambda v: format_money(v, row.currency))
         ),  # built from escaped parts in report_chart
@@ -135,11 +150,13 @@ def render_html(
     )
     history = _history(store, rows)
     shown = priced_shops(rows, shops)
+    codes = several_currencies(rows)
     return environment.get_template("report.html.j2").render(
         products=len(rows),
         filters=filters,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         shops=shown,
         drops=_drops(rows if drop_rows is None else drop_rows),
-        rows=[_row(r, shown, history.get(r.group_id, {})) for r in rows],
+        several_currencies=codes,
+        rows=[_row(r, shown, history.get(r.group_id, {}), codes) for r in rows],
     )

@@ -91,8 +91,8 @@ def _describe(filters: ReportFilter, sort: str) -> str:
     callback=_amount,
     default=None,
     metavar="AMOUNT",
-    help="Only products where the cheapest shop saves at least AMOUNT (in the currency's "
-    "units: 5000 for KRW, 4.50 for USD).",
+    help="Only products where the cheapest shop saves at least AMOUNT (in the units of the "
+    "currency the product is compared in: 5000 for KRW, 4.50 for USD).",
 )
 @click.option(
     "--sort",

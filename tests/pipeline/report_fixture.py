@@ -60,6 +60,53 @@ def photo(folder: Path, product: int, shop: str) -> Image:
     return Image(hashlib.sha256(data).hexdigest(), str(path), 28, 28, "PNG", len(data))
 
 
+def crawl_once(
+    path: Path,
+    shop: str,
+    listings=(),
+    day: int = 2,
+    status: str = "ok",
+    pages: int = 1,
+) -> dict[str, int]:
+    """One more crawl run of *shop*, on DAY1 + *day*, that sees *listings* (at their day-2
+    price, stock and currency) spread over *pages* pages and ends *status*, as
+    `pipeline.crawling` records it. Returns offer ids by sku."""
+    images = path.parent / "images"
+    when = DAY1 + timedelta(days=day)
+    ids: dict[str, int] = {}
+    with Store(path) as store:
+        model_id = store.current_model().id
+        run = store.start_crawl_run(shop, f"http://{shop}.test/")
+        for page in range(pages):
+            chunk = listings[page::pages]
+            stored = [photo(images, item.product, shop) for item in chunk]
+            offers = [
+                Offer(
+                    shop=shop,
+                    url=item.url or f"http://{shop}.test/p/{item.sku}",
+                    title=item.title,
+                    price=item.prices[1],
+                    currency=item.currency,
+                    sku=item.sku,
+                    in_stock=item.in_stock[1],
+                    image_url=item.image_url or f"http://{shop}.test/img/{item.sku}.png",
+                    image_sha256=image.sha256,
+                    scraped_at=when,
+                )
+                for item, image in zip(chunk, stored, strict=True)
+            ]
+            saved = store.save_page(run, offers, stored)
+            ids.update(zip((item.sku for item in chunk), saved, strict=True))
+            store.save_predictions(
+                Prediction(
+                    image.sha256, model_id, item.label, 0.9, embedding(item.product).tobytes()
+                )
+                for item, image in zip(chunk, stored, strict=True)
+            )
+        store.finish_crawl_run(run, status)
+    return ids
+
+
 def build_store(path: Path, listings=LISTINGS, days: int = 2) -> dict[str, int]:
     """Create the database; returns offer ids by sku. A model and predictions are stored."""
     images = path.parent / "images"

@@ -315,6 +315,26 @@ def test_groups_take_one_offer_per_shop_and_respect_price_plausibility():
     assert all(len(g.members) <= 2 for g in group_offers(dear))  # 2x the price: not the same
 
 
+def test_prices_in_two_currencies_neither_rule_out_nor_penalise_a_match():
+    offers = synthetic(30, ("a", "b", "c"))
+    together = partition(group_offers(offers))
+    # shop c prices in USD: twice the won figure is no price gap; photo and title decide
+    dollars = [
+        replace(o, price=o.price * 2, currency="USD") if o.shop == "c" else o for o in offers
+    ]
+    assert partition(group_offers(dollars)) == together
+    won = [replace(o, price=o.price * 2) if o.shop == "c" else o for o in offers]
+    assert all(len(g.members) <= 2 for g in group_offers(won))  # in one currency it still does
+    # with the soft penalty on, a pair in two currencies scores as if it had no price
+    penalised = MatchSettings(price_weight=0.05, max_price_ratio=100.0)
+
+    def scores(offers) -> dict[int, float]:
+        return {m.offer_id: m.score for g in group_offers(offers, penalised) for m in g.members}
+
+    unpriced = [replace(o, price=None) if o.shop == "c" else o for o in offers]
+    assert scores(dollars) == scores(unpriced) != scores(won)
+
+
 def test_title_only_dense_scoring_equals_the_prefiltered_path_when_images_decide_nothing():
     offers = synthetic(40, ("a", "b"), seed=3)
     title_only = MatchSettings(image_weight=0.0, title_weight=1.0)

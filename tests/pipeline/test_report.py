@@ -169,9 +169,9 @@ def test_only_shops_with_a_price_in_the_rows_shown_get_a_column(home):
 
 
 def test_a_shop_whose_offers_have_no_price_gets_no_column():
-    row = ComparisonRow(1, "Tee", "tshirt", "KRW")
-    row.prices["classic"] = ShopPrice(12900, None, True, "http://c.test/")
-    row.prices["spa"] = ShopPrice(13500, None, True, "http://s.test/")
+    row = ComparisonRow(1, "Tee", "tshirt")
+    row.prices["classic"] = ShopPrice(12900, None, True, "http://c.test/", currency="KRW")
+    row.prices["spa"] = ShopPrice(13500, None, True, "http://s.test/", currency="KRW")
     row.prices["menu"] = ShopPrice(None, None, None, "http://m.test/")  # price never readable
     console = Console(width=100, record=True, file=io.StringIO())
     console.print(comparison_table([row], ["classic", "menu", "spa"], None))
@@ -180,9 +180,11 @@ def test_a_shop_whose_offers_have_no_price_gets_no_column():
 
 def test_terminal_table_fits_100_columns_with_five_shops():
     shops = ["classic", "spa", "scroll", "menu", "outlet"]
-    row = ComparisonRow(1, "Very Long Product Title " * 4, "ankle_boot", "KRW")
+    row = ComparisonRow(1, "Very Long Product Title " * 4, "ankle_boot")
     for n, shop in enumerate(shops):
-        row.prices[shop] = ShopPrice(1_234_500 + n * 10_000, 1_334_500, n != 2, "http://x.test/")
+        row.prices[shop] = ShopPrice(
+            1_234_500 + n * 10_000, 1_334_500, n != 2, "http://x.test/", currency="KRW"
+        )
     console = Console(width=100, record=True, file=io.StringIO())
     console.print(comparison_table([row] * 3, shops, None))
     text = console.export_text()
@@ -389,9 +391,11 @@ def test_money_is_never_cut_on_80_columns(tmp_path):
 
 def test_a_table_too_wide_for_the_terminal_runs_past_it_rather_than_cut_a_price():
     shops = ["classic", "spa", "scroll", "menu", "northwind-outlet"]
-    row = ComparisonRow(1, "Long Product Title " * 3, "coat", "KRW")
+    row = ComparisonRow(1, "Long Product Title " * 3, "coat")
     for n, shop in enumerate(shops):
-        row.prices[shop] = ShopPrice(1_234_500 + n * 10_000, 1_334_500, n != 2, "http://x.test/")
+        row.prices[shop] = ShopPrice(
+            1_234_500 + n * 10_000, 1_334_500, n != 2, "http://x.test/", currency="KRW"
+        )
     console = Console(width=60, record=True, file=io.StringIO())
     print_whole(console, comparison_table([row], shops, None))
     text = console.export_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,6 +47,100 @@ def cron_trigger(expression: str, timezone: str) -> BaseTrigger:
             ]
         )
     return CronTrigger(second=second, timezone=timezone, **fields)
+
+
+class CrontabTrigger(BaseTrigger):
+    """A cron expression in a time zone that crosses daylight-saving changes as cronie and
+    Vixie cron do, where APScheduler's CronTrigger alone would not. A "fixed-time" job (its
+    minute and hour fields do not start with "*") runs once when the clocks go back, not again
+    in the repeated hour, and a time of it that the clocks skip in spring runs right after the
+    jump (once, where cronie runs it once per skipped time). A "wildcard" job ("*/15 * * * *",
+    "30 * * * *") follows the wall clock: it runs in both passes of a repeated hour and not at
+    skipped times. Persisted as the expression and the zone, which also tell whether a stored
+    job's schedule is still the configured one."""
+
+    __slots__ = ("expression", "fixed_time", "inner", "timezone", "wall_clock")
+
+    def __init__(self, expression: str, timezone: str):
+        self.__setstate__({"version": 1, "expression": expression, "timezone": timezone})
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        start = now if previous_fire_time is None else min(now, _just_after(previous_fire_time))
+        following = self.inner.get_next_fire_time(previous_fire_time, now)
+        while following is not None:
+            first, second = (following.replace(fold=fold).utcoffset() for fold in (0, 1))
+            if first < second:  # the clocks skip this wall-clock time
+                jump = _change(following.replace(fold=1), _real(following.replace(fold=0)))
+                if self.fixed_time:
+                    return jump
+                following = self.inner.get_next_fire_time(None, jump)
+            elif self.fixed_time and (jump := self._jumped_over(start, following)):
+                return jump
+            elif first > second and following.fold and self.fixed_time:  # repeated: ran at fold 0
+                following = self.inner.get_next_fire_time(following, following)
+            else:
+                return following
+        return None
+
+    def _jumped_over(self, start: datetime, following: datetime) -> datetime | None:
+        """The instant the clocks jump forward between *start* and *following*, if the
+        expression matches a wall-clock time they skip (CronTrigger can step over it)."""
+        before = start.astimezone(following.tzinfo).utcoffset()
+        if before >= following.utcoffset():
+            return None
+        jump = _change(start, following)
+        skipped_to = jump.replace(tzinfo=None)
+        skipped_from = skipped_to - (jump.utcoffset() - before)
+        match = self.wall_clock.get_next_fire_time(None, skipped_from.replace(tzinfo=UTC))
+        return jump if match and match.replace(tzinfo=None) < skipped_to else None
+
+    def __getstate__(self):
+        return {"version": 1, "expression": self.expression, "timezone": self.timezone}
+
+    def __setstate__(self, state):
+        if state.get("version", 1) > 1:
+            raise ValueError(f"cannot read version {state['version']} of {type(self).__name__}")
+        self.expression, self.timezone = state["expression"], state["timezone"]
+        self.inner = cron_trigger(self.expression, self.timezone)
+        self.wall_clock = cron_trigger(self.expression, "UTC")  # the zone's clock, never changed
+        minute, hour = self.expression.split()[-5:-3]
+        self.fixed_time = not (minute.startswith("*") or hour.startswith("*"))
+
+    def __eq__(self, other):
+        return isinstance(other, CrontabTrigger) and self.__getstate__() == other.__getstate__()
+
+    def __hash__(self):
+        return hash((self.expression, self.timezone))
+
+    def __str__(self):
+        return str(self.inner)
+
+    def __repr__(self):
+        return f"<CrontabTrigger {self.expression!r} in {self.timezone!r}>"
+
+
+def _just_after(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) + timedelta(microseconds=1)
+
+
+def _real(moment: datetime) -> datetime:
+    """*moment* as its zone's clocks show it (03:30 EDT for a skipped 02:30 read as EST)."""
+    return moment.astimezone(UTC).astimezone(moment.tzinfo)
+
+
+def _change(early: datetime, late: datetime) -> datetime:
+    """The first second, in *late*'s zone, whose UTC offset is *late*'s, when *early* has
+    another and one change of offset lies between them (for a wall-clock time the clocks
+    skip, its readings with the offset after the jump and with the one before)."""
+    zone, after = late.tzinfo, late.utcoffset()
+    low, high = int(early.timestamp()), int(late.timestamp())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    return datetime.fromtimestamp(high, zone)
 
 
 def _restricted(day_field: str) -> bool:
@@ -119,8 +214,8 @@ class ServiceConfig:
     retrain_epochs: int = 2
     retrain_dataset: str = "both"
 
-    def trigger(self, schedule: Schedule) -> BaseTrigger:
-        return cron_trigger(schedule.cron, self.timezone)
+    def trigger(self, schedule: Schedule) -> CrontabTrigger:
+        return CrontabTrigger(schedule.cron, self.timezone)
 
 
 class _Table:

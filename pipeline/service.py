@@ -2,7 +2,10 @@
 
 APScheduler 3 keeps the jobs in SQLite (SQLAlchemyJobStore) and runs each at most once, with
 `coalesce` and `max_instances=1` and a misfire grace time, so a run missed while the service was
-down happens once when it is back. Our pipeline_runs table stays the source of truth: runs that
+down happens once when it is back: a job whose schedule is unchanged keeps its stored next run
+time when the jobs are registered again. The jobs run one at a time (a run that comes due while
+another is going waits for it), so two of them never crawl one shop at once or rewrite the
+groups together. Our pipeline_runs table stays the source of truth: runs that
 a killed process left 'running' become 'interrupted' at start-up, and the pipeline catches up;
 runs that another live process is doing (`pricelens run`, `crawl`, `demo`) hold their run locks
 (db/run_locks.py) and are left alone, with no catch-up beside them.
@@ -18,7 +21,7 @@ import logging
 import os
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -44,14 +47,47 @@ class AlreadyServing(PipelineError):
 # home root -> the configuration its service last loaded whole; jobs run with it, so a broken
 # edit of pricelens.toml never fails the runs already scheduled
 _LAST_GOOD: dict[str, ServiceConfig] = {}
+# home root -> the lock its jobs' runs take one at a time, and the job whose run holds it
+_RUN_LOCKS: dict[str, threading.Lock] = {}
+_RUNNING: dict[str, str] = {}
+_RUN_LOCKS_GUARD = threading.Lock()
+
+
+def _run_lock(root: str) -> threading.Lock:
+    with _RUN_LOCKS_GUARD:
+        return _RUN_LOCKS.setdefault(root, threading.Lock())
 
 
 def run_job(home_root: str, kind: str, shop: str | None = None) -> None:
     """What every scheduled job calls (module-level, so the job store can name it). Runs
     with the service's last good configuration; a failure is recorded in pipeline_runs and
-    logged as one line."""
+    logged as one line. The runs of one home go one at a time: a run that finds another in
+    progress (the pipeline and a shop's crawl due together) logs that it waits, then runs
+    once it is over, unless the service is stopping by then. A job that comes due again
+    while its run waits is not queued a second time (`max_instances=1`)."""
     home = Home.resolve(home_root)
     name = f"crawl:{shop}" if kind == "crawl" else kind
+    root, lock = str(home.root), _run_lock(str(home.root))
+    if not lock.acquire(blocking=False):
+        log.warning(
+            "%s run waits for the %s run to finish (the service runs one job at a time)",
+            name,
+            _RUNNING.get(root, "other"),
+        )
+        lock.acquire()
+        if STOP.is_set():
+            lock.release()
+            log.warning("%s run not started: the service is stopping", name)
+            return
+    _RUNNING[root] = name
+    try:
+        _run(home, name, kind, shop)
+    finally:
+        _RUNNING.pop(root, None)
+        lock.release()
+
+
+def _run(home: Home, name: str, kind: str, shop: str | None) -> None:
     config = _LAST_GOOD.get(str(home.root))
     if config is None:  # not started by this process's service: read the file
         try:
@@ -92,12 +128,21 @@ def _table(job_id: str) -> str:
     return f"shops.{job_id[6:]}" if job_id.startswith("crawl:") else job_id
 
 
+def _runs_now(job: Job | None, grace_seconds: int) -> bool:
+    """Whether *job* is overdue by no more than the misfire grace, so it runs at once."""
+    if job is None or job.next_run_time is None:
+        return False
+    late = datetime.now(UTC) - job.next_run_time
+    return timedelta(0) <= late <= timedelta(seconds=grace_seconds)
+
+
 class Service:
     def __init__(self, home: Home):
         self.home = home.create()
         self.lock = FileLock(str(home.root / "serve.lock"))
         self.scheduler: BackgroundScheduler | None = None
         self._config_mtime: float | None = None
+        self._holds_lock = False  # a refused Service must leave the running one's lock and pid
 
     def acquire(self) -> None:
         try:
@@ -109,6 +154,7 @@ class Service:
                 f"another pricelens serve (pid {pid}) is running on {self.home.root}; "
                 "stop it first (one scheduler per home)"
             ) from None
+        self._holds_lock = True
         (self.home.root / "serve.pid").write_text(str(os.getpid()))
 
     def start(self) -> int:
@@ -136,7 +182,13 @@ class Service:
             interrupted = store.mark_interrupted()
         self.scheduler.start(paused=True)
         self._register(config, planned)
-        if interrupted and config.pipeline.cron and not config.pipeline.paused:
+        pipeline = self.scheduler.get_job("pipeline")
+        if interrupted and _runs_now(pipeline, config.misfire_grace_seconds):
+            log.warning(
+                "%d interrupted run(s) found: the pipeline is due and runs now to catch up",
+                interrupted,
+            )
+        elif interrupted and config.pipeline.cron and not config.pipeline.paused:
             log.warning(
                 "%d interrupted run(s) found: running the pipeline now to catch up", interrupted
             )
@@ -190,12 +242,23 @@ class Service:
         return planned
 
     def _register(self, config: ServiceConfig, planned: dict[str, tuple[dict, bool]]) -> None:
+        """Make the job store hold the planned jobs. A stored job whose schedule (cron and
+        time zone) is unchanged keeps its next run time, so a run missed while the service
+        was down, or due right now, still runs (once, coalesced, within the misfire grace);
+        it is updated in place, under the scheduler's lock, so a run being started at that
+        moment is neither repeated nor lost. A new or changed schedule starts from now."""
         try:
-            for job in self.scheduler.get_jobs(jobstore="default"):
-                if job.id not in planned and job.id != "catch-up":
+            stored = {job.id: job for job in self.scheduler.get_jobs(jobstore="default")}
+            for job_id, job in stored.items():
+                if job_id not in planned and job_id != "catch-up":
                     job.remove()
-            for options, paused in planned.values():
-                job = self.scheduler.add_job(replace_existing=True, **options)
+            for job_id, (options, paused) in planned.items():
+                old = stored.get(job_id)
+                if old and old.next_run_time and old.trigger == options["trigger"]:
+                    kept = {k: v for k, v in options.items() if k not in ("id", "trigger")}
+                    job = self.scheduler.modify_job(job_id, jobstore="default", **kept)
+                else:
+                    job = self.scheduler.add_job(replace_existing=True, **options)
                 if paused:
                     job.pause()
         except Exception as exc:  # the job store itself failed: try again at the next check
@@ -204,12 +267,17 @@ class Service:
         _LAST_GOOD[str(self.home.root)] = config
 
     def stop(self) -> None:
+        """Stop the jobs and free the home. A Service that was refused the lock (a second
+        `serve`) does nothing: the lock, serve.pid and the jobs are the running service's."""
+        if not self._holds_lock:
+            return
         STOP.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)  # running jobs stop after their current page
         _LAST_GOOD.pop(str(self.home.root), None)
+        (self.home.root / "serve.pid").unlink(missing_ok=True)  # before another serve writes it
         self.lock.release()
-        (self.home.root / "serve.pid").unlink(missing_ok=True)
+        self._holds_lock = False
 
 
 def serve(home: Home, ready=None) -> None:

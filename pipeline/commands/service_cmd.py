@@ -34,8 +34,9 @@ def serve(env):
     """Run the schedules of <home>/pricelens.toml until SIGTERM or Ctrl-C.
 
     One scheduler per home (a second is refused). Jobs are kept in <home>/scheduler.db; a run
-    missed while the service was down runs once when it is back (misfire grace). SIGTERM lets
-    the running crawl finish its current page, records the run as stopped, and exits.
+    missed while the service was down runs once when it is back (misfire grace). Jobs run one
+    at a time: a job that comes due while another runs waits for it. SIGTERM lets the running
+    crawl finish its current page, records the run as stopped, and exits.
     """
 
     def ready(service, interrupted):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.config import ConfigError, cron_trigger, load_config
+from pipeline.config import ConfigError, Schedule, ServiceConfig, cron_trigger, load_config
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 MONDAY = datetime(2026, 11, 23, 19, 30, tzinfo=UTC)  # the review's clock: a Monday evening
@@ -239,3 +241,125 @@ def test_schedule_add_refuses_an_unknown_shop_naming_the_known_ones(tmp_path):
     (tmp_path / "shops" / "myshop.toml").write_text('name = "myshop"\n')  # the user's own spec
     assert invoke(tmp_path, "schedule", "add", "crawl:myshop", "0 6 * * *").exit_code == 0
     assert load_config(tmp_path / "pricelens.toml").shop_schedules["myshop"].cron == "0 6 * * *"
+
+
+# -- daylight-saving changes, as cronie crosses them -------------------------------------------
+
+
+def zone_times(cron: str, zone: str, start: datetime, end: datetime) -> list[datetime]:
+    """The service's fire times from *start* to *end*, as APScheduler asks for them."""
+    trigger, times, previous = ServiceConfig(Path("x"), zone).trigger(Schedule(cron)), [], None
+    now = start
+    while (previous := trigger.get_next_fire_time(previous, now)) and previous < end:
+        times.append(previous)
+        now = previous.astimezone(UTC) + timedelta(microseconds=1)
+    return times
+
+
+def _values(field: str, top: int) -> set[int]:
+    found = set()
+    for item in field.split(","):
+        span, _, step = item.partition("/")
+        first, last = (0, top) if span == "*" else map(int, (span.split("-") * 2)[:2])
+        found.update(range(first, last + 1, int(step or 1)))
+    return found
+
+
+def crontab_times(cron: str, zone: str, start: datetime, end: datetime) -> list[datetime]:
+    """What cronie runs, minute by real minute (its main loop, for a daily cron): a fixed-time
+    job runs at its wall-clock minutes, is caught up right after a jump forward, and is not run
+    again while the clock repeats an hour; a wildcard job (minute or hour starting with "*")
+    runs whenever the wall clock matches. One difference, ours: several times of one job
+    skipped by a jump run once, where cronie runs it once per skipped time."""
+    minute_field, hour_field = cron.split()[:2]
+    minutes, hours = _values(minute_field, 59), _values(hour_field, 23)
+    wildcard = minute_field.startswith("*") or hour_field.startswith("*")
+
+    def matches(wall: datetime) -> bool:
+        return wall.minute in minutes and wall.hour in hours
+
+    times, virtual, moment = [], None, start.astimezone(UTC)
+    while moment < end:
+        local = moment.astimezone(ZoneInfo(zone))
+        wall = local.replace(tzinfo=None)
+        if virtual is None or wall == virtual + timedelta(minutes=1):
+            run, virtual = matches(wall), wall
+        elif wall > virtual:  # jumped forward: catch up the fixed-time job's skipped minutes
+            skipped = [
+                virtual + timedelta(minutes=m + 1) for m in range((wall - virtual).seconds // 60)
+            ]
+            run = matches(wall) if wildcard else any(matches(w) for w in skipped)
+            virtual = wall
+        else:  # the clock went back: wildcard jobs only, until it is past where it was
+            run = wildcard and matches(wall)
+        if run:
+            times.append(local)
+        moment += timedelta(minutes=1)
+    return times
+
+
+CHANGES = [  # a day on either side of each change in 2027
+    ("America/New_York", "2027-03-14"),  # 02:00 EST -> 03:00 EDT
+    ("America/New_York", "2027-11-07"),  # 02:00 EDT -> 01:00 EST
+    ("Europe/Berlin", "2027-03-28"),
+    ("Europe/Berlin", "2027-10-31"),
+    ("Australia/Lord_Howe", "2027-04-04"),  # half an hour: 02:00 -> 01:30
+    ("Australia/Lord_Howe", "2027-10-03"),  # 02:00 -> 02:30
+    ("Asia/Seoul", "2027-03-14"),  # no daylight saving
+]
+
+
+@pytest.mark.parametrize(("zone", "day"), CHANGES)
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "30 1 * * *",
+        "30 2 * * *",
+        "0,30 2 * * *",
+        "15 1-3 * * *",
+        "0-59/10 2 * * *",  # every ten minutes, but fixed-time: it does not start with "*"
+        "0 3 * * *",
+        "0 * * * *",
+        "*/15 * * * *",
+        "*/20 2 * * *",
+        "45 */2 * * *",
+    ],
+)
+def test_daylight_saving_changes_are_crossed_as_in_crontab(zone, day, cron):
+    middle = datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(zone))
+    start, end = middle - timedelta(days=1), middle + timedelta(days=2)
+    expected = crontab_times(cron, zone, start, end)
+    assert expected and zone_times(cron, zone, start, end) == expected
+
+
+NEW_YORK = "America/New_York"
+
+
+@pytest.mark.parametrize(
+    ("cron", "day", "expected"),
+    [
+        # clocks go back: a fixed time runs in the first pass only, a wildcard in both
+        ("30 1 * * *", "2027-11-07", ["01:30-04:00"]),
+        ("30 1 7 * 0", "2027-11-07", ["01:30-04:00"]),  # the 7th or a Sunday (it is both)
+        ("30 * * * *", "2027-11-07", ["00:30-04:00", "01:30-04:00", "01:30-05:00", "02:30-05:00"]),
+        # clocks go forward: a fixed time in the gap runs at the jump, a wildcard does not
+        ("30 2 * * *", "2027-03-14", ["03:00-04:00"]),
+        ("0,30 2 * * *", "2027-03-14", ["03:00-04:00"]),
+        ("*/30 2 * * *", "2027-03-14", []),
+        ("0 * * * *", "2027-03-14", ["00:00-05:00", "01:00-05:00", "03:00-04:00"]),
+        ("15 1-3 * * 0", "2027-03-14", ["01:15-05:00", "03:00-04:00"]),  # 02:15 at the jump
+        ("30 2 14 3 *", "2027-03-14", ["03:00-04:00"]),
+    ],
+)
+def test_new_york_in_the_night_of_each_change(cron, day, expected):
+    start = datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(NEW_YORK))
+    times = zone_times(cron, NEW_YORK, start, start.replace(hour=3, minute=1))
+    assert [t.isoformat()[11:16] + t.isoformat()[19:] for t in times] == expected
+
+
+def test_the_service_trigger_is_stored_as_its_expression_and_zone():
+    trigger = ServiceConfig(Path("x"), NEW_YORK).trigger(Schedule("0 6 1 * 1"))
+    copy = pickle.loads(pickle.dumps(trigger))
+    assert copy == trigger and str(copy).startswith("or[")
+    assert copy != ServiceConfig(Path("x"), "UTC").trigger(Schedule("0 6 1 * 1"))
+    assert copy.get_next_fire_time(None, MONDAY) == trigger.get_next_fire_time(None, MONDAY)

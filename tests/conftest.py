@@ -20,3 +20,13 @@ def mall():
 def browser():
     with browser_session() as driver:
         yield driver
+
+
+@pytest.fixture
+def small_window(browser):
+    """The shared browser with a window too short to show a lazy page's next batch (or
+    photos) before it is scrolled; its size is restored afterwards."""
+    size = browser.get_window_size()
+    browser.set_window_size(800, 600)
+    yield browser
+    browser.set_window_size(size["width"], size["height"])

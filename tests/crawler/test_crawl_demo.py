@@ -211,14 +211,6 @@ def test_the_harvest_reads_the_pagination_control_in_the_same_trip(mall, browser
     assert control is False and items
 
 
-@pytest.fixture
-def small_window(browser):
-    size = browser.get_window_size()
-    browser.set_window_size(800, 600)
-    yield browser
-    browser.set_window_size(size["width"], size["height"])
-
-
 def test_spa_photos_load_lazily_when_scrolled_into_view(mall, small_window):
     browser = small_window
     browser.get(mall.base_urls["spa"] + "/")

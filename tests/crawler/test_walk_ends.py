@@ -175,15 +175,6 @@ def test_a_load_more_button_that_adds_the_same_cards_again_is_given_up(catalog, 
     assert shop.asked.count(last) == 1 + STALE_SCROLL_ROUNDS
 
 
-@pytest.fixture
-def small_window(browser):
-    """A window too short for the feed to load its next batch unscrolled: one batch a round."""
-    size = browser.get_window_size()
-    browser.set_window_size(800, 600)
-    yield browser
-    browser.set_window_size(size["width"], size["height"])
-
-
 def test_an_end_marker_shown_in_the_last_scroll_round_allowed_is_the_end(
     catalog, small_window, tmp_path
 ):

@@ -425,13 +425,7 @@ return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
                 self._harvest()
                 return
             stale = 0 if self._harvest(selector) else stale + 1
-            if stale >= STALE_SCROLL_ROUNDS:
-                self._fail(
-                    "load_more",
-                    self.browser.current_url(),
-                    f"{self.spec.name}: stopped clicking {selector!r}: {stale} clicks "
-                    "brought only items already seen",
-                )
+            if self._given_up(stale, "load_more", f"clicking {selector!r}: {stale} clicks"):
                 return
 
     # Whether arguments[0] says it cannot be used now: disabled (itself or by its fieldset),
@@ -452,6 +446,15 @@ return e.matches(':disabled') || e.hasAttribute('disabled') ||
                 raise
             return False  # re-rendered or removed since it was read: the click finds out
 
+    def _given_up(self, stale: int, step: str, doing: str) -> bool:
+        """Whether *stale* rounds in a row brought only items already seen (a listing that
+        repeats itself): then the walk stops, and records it, as *step* "stopped *doing*"."""
+        if stale < STALE_SCROLL_ROUNDS:
+            return False
+        message = f"{self.spec.name}: stopped {doing} brought only items already seen"
+        self._fail(step, self.browser.current_url(), message)
+        return True
+
     def _walk_infinite_scroll(self) -> None:
         done = self.spec.pagination.done_selector
         stale = 0
@@ -464,13 +467,7 @@ return e.matches(':disabled') || e.hasAttribute('disabled') ||
                 return  # no end marker configured: nothing more came, so this is the end
             self.browser.run_steps()
             stale = 0 if self._harvest(done) else stale + 1
-            if stale >= STALE_SCROLL_ROUNDS:
-                self._fail(
-                    "infinite_scroll",
-                    self.browser.current_url(),
-                    f"{self.spec.name}: stopped scrolling: {stale} rounds brought only "
-                    "items already seen",
-                )
+            if self._given_up(stale, "infinite_scroll", f"scrolling: {stale} rounds"):
                 return
         if done and self._pagination_control(done):
             return  # the end marker came with the last round allowed: not cut short

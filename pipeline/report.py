@@ -97,11 +97,9 @@ class ComparisonRow:
     def savings(self) -> int:
         """The dearest compared price less the cheapest: what buying at the cheapest shop
         saves, in `currency`."""
-        compared = self.compared
-        if len([p for p in compared.values() if p.price]) < 2:
+        if len([p for p in self.compared.values() if p.price]) < 2:
             return 0
-        dearest = max(p.price for p in compared.values())
-        return max(dearest - compared[_cheapest(compared)].price, 0)
+        return max(self.dearest_price - self.cheapest_price, 0)
 
     @property
     def savings_pct(self) -> float:

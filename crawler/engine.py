@@ -168,6 +168,10 @@ class ShopCrawler:
         self._use(driver)
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
+        # links the listing being walked has shown: whether a click or scroll brought
+        # anything is judged by this listing alone (a category repeating another's
+        # products still grows; a shop-wide count took that for a listing repeating itself)
+        self._listing_links: set[str] = set()
         self._links_done: set[int] = set()  # for_each links walked to the end
         self._control = _UNREAD  # (first match, its URL, first shown) or None, per harvest
         self._photos = PhotoFetcher(images_dir, known=known_photos, gate=self._photo_gate)
@@ -331,6 +335,7 @@ return Array.from(document.querySelectorAll(arguments[0]), e => {
         self.browser.follow(element, step, selector, href)
 
     def _walk_listing(self) -> None:
+        self._listing_links = set()
         walk = {
             "none": self._harvest,
             "next_page": self._walk_next_pages,
@@ -543,8 +548,9 @@ return e.matches(':disabled') || e.hasAttribute('disabled') ||
         return found[0], found[0].get_attribute("href"), shown
 
     def _harvest(self, control: str | None = None) -> int:
-        """Extract the current page; hand over the offers not yet seen. Returns their count.
-        The *control* selector's matches are read in the same round trip."""
+        """Extract the current page; hand over the offers not yet seen. Returns how many
+        items this listing had not shown before (new to the listing, perhaps not to the
+        shop). The *control* selector's matches are read in the same round trip."""
         self._control = _UNREAD
         try:
             arguments = self._take_arguments(control)
@@ -567,12 +573,16 @@ return e.matches(':disabled') || e.hasAttribute('disabled') ||
         items = extract_fragments(fragments, self.spec)
         problems: list[str] = []
         unseen: dict[str, RawItem] = {}
+        listed_before = len(self._listing_links)
         for item in items:
             link = safe_http_url(item.fields.get("url"), url)
             if link is None:
                 problems.append(f"{url}: an item without a usable link was skipped")
-            elif link not in self._seen_urls and link not in unseen:
+                continue
+            self._listing_links.add(link)
+            if link not in self._seen_urls and link not in unseen:
                 unseen[link] = absolute_fields(item, link, url)
+        new_to_listing = len(self._listing_links) - listed_before
         fresh = list(unseen.items())
         if self.spec.detail and fresh:
             fresh = self._complete_from_details(fresh)
@@ -597,7 +607,7 @@ return e.matches(':disabled') || e.hasAttribute('disabled') ||
         if (self.first_offers_only and offers) or (self.should_stop and self.should_stop()):
             self._hand_over()
             raise CrawlStopped(f"{self.spec.name}: stopped after page {number}")
-        return len(offers)
+        return new_to_listing
 
     def _usable_control(self, found: list | None) -> bool:
         """Whether a harvest's reading of the pagination control will do: one taken without

@@ -175,6 +175,26 @@ def test_a_load_more_button_that_adds_the_same_cards_again_is_given_up(catalog, 
     assert shop.asked.count(last) == 1 + STALE_SCROLL_ROUNDS
 
 
+def test_a_listing_of_products_already_stored_is_walked_to_its_end(catalog, browser, tmp_path):
+    """A second listing showing the same products (another sort order, or a category that
+    repeats another's) grows with each click though it brings nothing new to the shop: it
+    is walked to its end, not given up as a listing that repeats itself."""
+    shop = AskedSpa(catalog)
+    with serving(shop) as base_url:
+        spec = load_builtin_spec(shop.name).with_base_url(base_url)
+        spec = replace(spec, start_urls=("/", "/?sort=new"))
+        pages, failures = [], []
+        crawl_shop(spec, browser, tmp_path / "images", pages.append, failures.append)
+    assert [f.message for f in failures] == []
+    assert stored(pages) == answer_key(shop, base_url)
+    assert len({offer.url for page in pages for offer in page.offers}) == len(
+        [offer for page in pages for offer in page.offers]
+    )
+    api = [p for p in shop.asked if p.startswith("/api/")]
+    assert shop.page_count > STALE_SCROLL_ROUNDS  # enough clicks to be given up
+    assert api == 2 * [f"/api/products?page={n}" for n in range(1, shop.page_count + 1)]
+
+
 def test_an_end_marker_shown_in_the_last_scroll_round_allowed_is_the_end(
     catalog, small_window, tmp_path
 ):

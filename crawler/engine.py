@@ -5,6 +5,7 @@ caller as soon as it is done."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -125,6 +126,42 @@ class CrawlSummary:
     pages: int = 0
     offers: int = 0
     failures: int = 0
+
+
+# A "load more" click that does nothing (a button left enabled once the list is complete)
+# would otherwise be waited for, and retried, until the time-out. The page's own fetch and
+# XMLHttpRequest are counted as they start, changes to the listing (cards added or
+# removed) and to the button (a spinner, "Loading...") observed, and script errors kept:
+# QUIET_AFTER_CLICK_S with none of them means the click did nothing.
+_WATCH_CLICK = """
+const key = crawl + ':click';
+let w = window[key];
+if (!w) {
+  w = window[key] = {requests: 0, changes: 0, errors: []};
+  Object.defineProperty(window, key, {enumerable: false});
+  const started = () => { w.requests += 1; };
+  const pageFetch = window.fetch;
+  if (pageFetch) window.fetch = function () { started(); return pageFetch.apply(this, arguments); };
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function () { started(); return send.apply(this, arguments); };
+  const failed = event => w.errors.push(String(
+    (event.error && event.error.message) || (event.reason && event.reason.message) ||
+    event.reason || event.message));
+  window.addEventListener('error', failed);
+  window.addEventListener('unhandledrejection', failed);
+  w.observer = new MutationObserver(records => { w.changes += records.length; });
+}
+w.observer.disconnect();
+const lists = new Set([...document.querySelectorAll(itemSelector)].map(i => i.parentNode));
+lists.forEach(list => w.observer.observe(list, {childList: true}));
+w.observer.observe(e, {subtree: true, childList: true, characterData: true, attributes: true});
+w.requests = 0; w.changes = 0; w.errors = [];"""
+_CLICK_SEEN = """
+const w = window[arguments[0] + ':click'];
+if (!w) return null;
+w.changes += w.observer.takeRecords().length;
+return [w.requests, w.changes, w.errors.slice(0, 3)];"""
+QUIET_AFTER_CLICK_S = 2.0
 
 
 def _is_disabled(button) -> bool:
@@ -406,7 +443,8 @@ return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
 
     def _walk_load_more(self) -> None:
         """Click "load more" until the button is gone or disabled (`disabled` or
-        aria-disabled="true" before a click: the usual end-of-list markup), max_pages, or
+        aria-disabled="true" before a click: the usual end-of-list markup), does nothing
+        when clicked (twice: no request, no change, no script error), max_pages, or
         STALE_SCROLL_ROUNDS clicks in a row that bring only items already seen (a button
         that adds the same cards again), which is recorded, as infinite scroll does."""
         selector = self.spec.pagination.selector
@@ -421,7 +459,12 @@ return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
             if button is None or self._says_disabled(button):
                 return  # gone or disabled: the listing has ended
             try:
-                self._grow(lambda b=button: self._click_load_more(b), "load_more", None)
+                grew = self._grow(
+                    lambda b=button: self._click_load_more(b),
+                    "load_more",
+                    None,
+                    watched=lambda b=button: self._says_disabled(b),
+                )
             except StepFailed:
                 if self.driver.find_elements(By.CSS_SELECTOR, selector):
                     raise
@@ -429,27 +472,50 @@ return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
                 # last one; keep what the listing shows
                 self._harvest()
                 return
+            if not grew:
+                return  # the button did nothing: the list has ended
             stale = 0 if self._harvest(selector) else stale + 1
             if self._given_up(stale, "load_more", f"clicking {selector!r}: {stale} clicks"):
                 return
 
     # Whether arguments[0] says it cannot be used now: disabled (itself or by its fieldset),
     # a `disabled` attribute on an element that has no such state (a link), aria-disabled.
-    _DISABLED = """
-const e = arguments[0];
-return e.matches(':disabled') || e.hasAttribute('disabled') ||
-       (e.getAttribute('aria-disabled') || '').trim().toLowerCase() === 'true';"""
+    # If it can, what the page does from now on is watched (_WATCH_CLICK), so that a click
+    # that does nothing is known without waiting out the time-out.
+    _DISABLED = (
+        """
+const [e, itemSelector, crawl] = arguments;
+if (e.matches(':disabled') || e.hasAttribute('disabled') ||
+    (e.getAttribute('aria-disabled') || '').trim().toLowerCase() === 'true') return true;
+"""
+        + _WATCH_CLICK
+        + "\nreturn false;"
+    )
 
     def _says_disabled(self, button) -> bool:
         """Whether a "load more" button is disabled before it is clicked: a shop's way to say
         the list is complete. Asked once the last click's items are in, by when a button
         disabled while they loaded is enabled again (shops do both in one go)."""
         try:
-            return bool(self.driver.execute_script(self._DISABLED, button))
+            arguments = (button, self.spec.listing.item, self._token)
+            return bool(self.driver.execute_script(self._DISABLED, *arguments))
         except WebDriverException as exc:
             if session_is_dead(exc):
                 raise
             return False  # re-rendered or removed since it was read: the click finds out
+
+    def _click_did_nothing(self) -> list[str] | None:
+        """None while the page has started a request or changed the listing or the button
+        since the watch was armed (or cannot tell); else the script errors it reported."""
+        try:
+            seen = self.driver.execute_script(_CLICK_SEEN, self._token)
+        except WebDriverException as exc:
+            if session_is_dead(exc):
+                raise
+            return None
+        if not seen or seen[0] or seen[1]:
+            return None
+        return [str(error) for error in seen[2]]
 
     def _given_up(self, stale: int, step: str, doing: str) -> bool:
         """Whether *stale* rounds in a row brought only items already seen (a listing that
@@ -494,19 +560,30 @@ return e.matches(':disabled') || e.hasAttribute('disabled') ||
         return None
 
     def _grow(
-        self, action: Callable[[], Callable[[], bool] | None], step: str, done: str | None
+        self,
+        action: Callable[[], Callable[[], bool] | None],
+        step: str,
+        done: str | None,
+        watched: Callable[[], bool] | None = None,
     ) -> bool:
         """Do *action* (click "load more", scroll) until the listing grows or shows its end
         marker, retrying with backoff: a failed background request leaves it as it was.
         Returns False when it never grew and there is no end marker to tell an end from a
-        failure."""
+        failure, or when a *watched* click (see _WATCH_CLICK; *watched* arms the watch
+        again and says whether the button is disabled by now) did nothing twice in a row:
+        no request, no change, no script error."""
         retries = self.spec.politeness.retries
+        quiet_s = min(QUIET_AFTER_CLICK_S, self.spec.politeness.wait_timeout)
+        did_nothing, errors = 0, []
         for attempt in range(retries + 1):
+            if attempt and watched is not None and watched():
+                return False  # disabled while this click's request failed: the end
             before = self.browser.count_items()
             self.browser.polite()
             busy = action()
+            look_at = [time.monotonic() + quiet_s] if watched is not None else []
 
-            def settled(d, n=before, busy=busy):
+            def settled(d, n=before, busy=busy, look_at=look_at, errors=errors):
                 # a button that was disabled while loading and is enabled again, with nothing
                 # new, means its request failed: no need to wait out the time-out. Asked
                 # before counting, or a load ending between the two looks like a failure.
@@ -515,14 +592,38 @@ return e.matches(':disabled') || e.hasAttribute('disabled') ||
                     return "grew"
                 if done and d.find_elements(By.CSS_SELECTOR, done):
                     return "done"
-                return "failed" if idle else None
+                if idle:
+                    return "failed"
+                if look_at and time.monotonic() >= look_at[0]:
+                    look_at.clear()  # asked once: a page that got busy stays so
+                    reported = self._click_did_nothing()
+                    if reported is not None:
+                        errors.extend(reported)
+                        return "nothing"
+                return None
 
             try:
-                if self.browser.wait.until(settled) != "failed":
+                outcome = self.browser.wait.until(settled)
+                if outcome not in ("failed", "nothing"):
                     return True
             except TimeoutException:
                 if step == "infinite_scroll" and not done:
                     return False
+                outcome = "timed out"
+            did_nothing = did_nothing + 1 if outcome == "nothing" else 0
+            if did_nothing == 2 or (did_nothing and attempt == retries):
+                if errors:
+                    raise self.browser.fail(
+                        step,
+                        f"the click did nothing; the page reported: {'; '.join(errors)}",
+                        self.spec.pagination.selector,
+                    )
+                log.info(
+                    "%s: %r did nothing when clicked twice: the end of the list",
+                    self.spec.name,
+                    self.spec.pagination.selector,
+                )
+                return False
             if attempt < retries:
                 self.browser.backoff(attempt)
         raise self.browser.fail(

@@ -30,13 +30,16 @@ ABBREVIATIONS = {
 }
 
 # What the "Load more" button does once the last page is in: the mall's shop removes it;
-# variants (tests) leave it disabled, leave it aria-disabled (clicks ignored), or leave it
-# working but adding the last page's cards again ("more like these")
+# variants (tests) leave it disabled, leave it aria-disabled (clicks ignored), leave it
+# working but adding the last page's cards again ("more like these"), leave it looking
+# usable but doing nothing, or leave it throwing a script error when clicked
 END_OF_LIST = {
     "remove": "more.remove();",
     "disabled": "{ ended = 'disabled'; more.textContent = 'No more products'; }",
     "aria-disabled": "{ ended = 'aria'; more.setAttribute('aria-disabled', 'true'); }",
     "repeat": "page = data.pages - 1;",
+    "inert": "ended = 'inert';",
+    "broken": "ended = 'broken';",
 }
 
 _SHELL = """<!doctype html>
@@ -75,6 +78,7 @@ function card(item) {
   return art;
 }
 async function loadMore() {
+  if (ended === 'broken') throw new TypeError('demo: no next page to load');
   if (ended) return;
   more.disabled = true;
   try {

@@ -161,6 +161,38 @@ def test_a_load_more_button_left_disabled_ends_the_listing(catalog, browser, tmp
     assert api == [f"/api/products?page={n}" for n in range(1, shop.page_count + 1)]
 
 
+def test_a_load_more_button_that_does_nothing_once_the_list_is_complete_ends_it(
+    catalog, browser, tmp_path
+):
+    """Once the last page is in, the button stays, enabled, and a click does nothing: no
+    request, no change, no error. That is the end, not a failure after every retry has
+    timed out; each page of the API is asked for once."""
+    shop = AskedSpa(catalog)
+    shop.end_of_list = "inert"
+    with serving(shop) as base_url:
+        _, pages, failures = crawl(shop, base_url, browser, tmp_path)
+    assert [f.message for f in failures] == []
+    assert stored(pages) == answer_key(shop, base_url)
+    api = [p for p in shop.asked if p.startswith("/api/")]
+    assert api == [f"/api/products?page={n}" for n in range(1, shop.page_count + 1)]
+
+
+def test_a_load_more_click_that_only_raises_a_script_error_is_recorded_with_it(
+    catalog, browser, tmp_path
+):
+    """A click whose handler throws adds nothing: the listing keeps what it has, and the
+    failure recorded quotes the page's error (the list may not be complete)."""
+    shop = AskedSpa(catalog)
+    shop.end_of_list = "broken"
+    with serving(shop) as base_url:
+        _, pages, failures = crawl(shop, base_url, browser, tmp_path)
+    assert stored(pages) == answer_key(shop, base_url)
+    assert [f.step for f in failures] == ["load_more"]
+    assert "did nothing" in failures[0].message
+    assert "demo: no next page to load" in failures[0].message
+    assert failures[0].url == base_url + "/"
+
+
 def test_a_load_more_button_that_adds_the_same_cards_again_is_given_up(catalog, browser, tmp_path):
     """Once the last page is in, each click adds its cards again: after STALE_SCROLL_ROUNDS
     clicks that bring nothing new the walk stops and says so, every offer stored."""

@@ -66,13 +66,21 @@ def _authorize(action, arg1, arg2, _db, _trigger):
     return sqlite3.SQLITE_OK
 
 
+# Far above any value pricelens stores (a title, a URL, an embedding of 64 floats), far
+# below SQLite's default of 1e9 bytes, which one call can take seconds and a GB to build.
+MAX_VALUE_BYTES = 10_000_000
+
+
 def run_readonly_query(
     path: str | Path, sql: str, params: tuple = (), time_limit_s: float = 10.0, max_rows: int = 1000
 ) -> QueryResult:
     """Run one SQL statement against *path* opened with ``mode=ro``.
 
     Three fences: the read-only open, ``PRAGMA query_only``, and an authorizer refusing
-    ATTACH/DETACH and pragma writes. A progress handler stops runaway statements.
+    ATTACH/DETACH and pragma writes. A progress handler stops runaway statements; a cap on
+    the length of a value stops the single function call it cannot interrupt
+    (``randomblob(9e8)``). A Ctrl-C or SIGTERM that stops the statement stays one
+    (KeyboardInterrupt), not a time-out.
     """
     path = Path(path)
     if not path.exists():
@@ -85,8 +93,16 @@ def run_readonly_query(
     try:
         conn.execute("PRAGMA query_only = 1")
         conn.set_authorizer(_authorize)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         deadline = time.monotonic() + time_limit_s
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        timed_out = False
+
+        def past_deadline() -> int:
+            nonlocal timed_out
+            timed_out = time.monotonic() > deadline
+            return int(timed_out)
+
+        conn.set_progress_handler(past_deadline, 10_000)
         try:
             cursor = conn.execute(sql, params)
             columns = [d[0] for d in cursor.description or ()]
@@ -94,7 +110,13 @@ def run_readonly_query(
         except sqlite3.DatabaseError as exc:
             message = str(exc)
             if "interrupted" in message:
+                if not timed_out:  # the CLI's signal handler raised in the progress handler
+                    raise KeyboardInterrupt from None
                 raise QueryTimeout(f"{path}: query stopped after {time_limit_s:g}s") from exc
+            if "too big" in message:
+                raise StoreError(
+                    f"{path}: a value over {MAX_VALUE_BYTES:,} bytes; queries are capped"
+                ) from exc
             if "authoriz" in message or "readonly" in message or "query_only" in message:
                 raise QueryRefused(f"{path}: refused, queries are read-only ({message})") from exc
             if isinstance(exc, sqlite3.ProgrammingError):

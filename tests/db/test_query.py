@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import sqlite3
+import sys
+import threading
+import time
 
 import pytest
 
@@ -166,6 +171,41 @@ def test_runaway_query_is_stopped(filled):
     assert "0.5s" in str(caught.value)
     # the file is still fine for the next query
     assert run_readonly_query(filled, "SELECT COUNT(*) FROM shops").rows == [(1,)]
+
+
+def test_ctrl_c_during_a_query_is_an_interrupt_not_a_timeout(filled):
+    """SIGINT while SQLite runs the statement: KeyboardInterrupt (the CLI exits 130), not a
+    false "stopped after 60s"."""
+    main = threading.main_thread().ident
+
+    def interrupt_once_running():
+        while sys._current_frames()[main].f_code.co_name != "run_readonly_query":
+            time.sleep(0.01)  # polling for the main thread to be inside the query
+        os.kill(os.getpid(), signal.SIGINT)
+
+    helper = threading.Thread(target=interrupt_once_running)
+    helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_readonly_query(filled, RUNAWAY, time_limit_s=60)
+    finally:
+        helper.join()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT length(randomblob(900000000))",
+        "SELECT length(replace(hex(zeroblob(200000000)), '0', 'ab'))",
+    ],
+)
+def test_one_huge_value_is_refused_at_once(filled, sql):
+    """One function call building a huge value runs past any progress check: refused by
+    the length cap instead, naming the file."""
+    with pytest.raises(StoreError) as caught:
+        run_readonly_query(filled, sql, time_limit_s=60)
+    assert str(filled) in str(caught.value)
+    assert "capped" in str(caught.value)
 
 
 def test_recursive_query_that_ends_is_not_a_timeout(filled):

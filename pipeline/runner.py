@@ -4,6 +4,7 @@ of truth: APScheduler runs a job at most once, so we keep our own record of what
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ from pipeline.settings import Home
 from pipeline.shops import resolve_specs
 
 log = logging.getLogger(__name__)
+
+
+# the names write_report gives: only these are pruned (the folder may hold the user's own
+# report-2019-q3.html, and a name sorting after the stamps must not outlive a new report)
+WRITTEN = re.compile(r"report-\d{8}T\d{12}Z\.(html|csv)")
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,8 @@ def write_report(home: Home, store: Store, config: ServiceConfig) -> Path:
         write_rows_csv(path.with_suffix(".csv"), report_columns(), report_rows(rows))
         kinds.append("csv")
     for kind in kinds:
-        for old in sorted(folder.glob(f"report-*.{kind}"))[: -config.report_keep]:
+        ours = sorted(p for p in folder.glob(f"report-*.{kind}") if WRITTEN.fullmatch(p.name))
+        for old in ours[: -config.report_keep]:
             old.unlink(missing_ok=True)
     return path
 

@@ -126,6 +126,9 @@ class CrawlSummary:
     pages: int = 0
     offers: int = 0
     failures: int = 0
+    # a listing stopped at pagination.max_pages (or --max-pages) with more to read: offers
+    # this crawl did not see may still be listed
+    capped: bool = False
 
 
 # A "load more" click that does nothing (a button left enabled once the list is complete)
@@ -392,7 +395,9 @@ return Array.from(document.querySelectorAll(arguments[0]), e => {
         for page in range(1, self.spec.pagination.max_pages + 1):
             self._harvest(selector)
             if page == self.spec.pagination.max_pages:
-                return  # the last page allowed: its "next" is not opened
+                # the last page allowed: its "next" is not opened
+                self.summary.capped |= self._pagination_control(selector) is not None
+                return
             control = self._pagination_control(selector)
             if control is None:
                 return  # the last page has no "next"
@@ -477,6 +482,9 @@ return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
             stale = 0 if self._harvest(selector) else stale + 1
             if self._given_up(stale, "load_more", f"clicking {selector!r}: {stale} clicks"):
                 return
+        # max_pages clicks: a button still shown may have had more
+        control = self._pagination_control(selector)
+        self.summary.capped |= bool(control and control[2] is not None)
 
     # Whether arguments[0] says it cannot be used now: disabled (itself or by its fieldset),
     # a `disabled` attribute on an element that has no such state (a link), aria-disabled.
@@ -542,6 +550,7 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
                 return
         if done and self._pagination_control(done):
             return  # the end marker came with the last round allowed: not cut short
+        self.summary.capped = True
         self._fail(
             "infinite_scroll",
             self.browser.current_url(),

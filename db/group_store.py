@@ -196,10 +196,11 @@ class GroupStore:
 
         An offer is left out once its shop had a *complete* crawl after the last crawl that
         saw it: one that ended ``ok`` (a ``partial`` run had failed pages, so its missing
-        offers prove nothing) and walked at least as many pages as that last crawl. A crawl
-        cut short by ``--max-pages``, or by a "next" link that went missing, ends ``ok`` too,
-        but with fewer pages, so it hides nothing. Runs are told apart by id, not by time:
-        ``last_seen_at`` is the shop's clock at scraping, ``started_at`` ours."""
+        offers prove nothing), was not stopped at a page cap (``capped``: ``--max-pages`` or
+        pagination.max_pages with more to read) and walked at least as many pages as that
+        last crawl (a "next" link that went missing ends a crawl ``ok`` with fewer pages).
+        Runs are told apart by id, not by time: ``last_seen_at`` is the shop's clock at
+        scraping, ``started_at`` ours."""
         rows = self.db.query(
             """
             SELECT g.id AS group_id, g.label, g.canonical_title, s.name AS shop,
@@ -221,7 +222,8 @@ class GroupStore:
                    AND later.started_at >= seen.started_at AND later.id > seen.id
                 WHERE seen.id = (SELECT MAX(po.crawl_run_id) FROM price_observations po
                                   WHERE po.offer_id = o.id)
-                  AND later.status = 'ok' AND later.pages > 0 AND later.pages >= seen.pages
+                  AND later.status = 'ok' AND NOT later.capped
+                  AND later.pages > 0 AND later.pages >= seen.pages
             )
             ORDER BY g.id, s.name
             """

@@ -266,6 +266,12 @@ ALTER TABLE pipeline_runs_new RENAME TO pipeline_runs;
 CREATE INDEX pipeline_runs_started ON pipeline_runs(started_at);
 """
 
+# A crawl whose listing stopped at its page cap (`--max-pages`, pagination.max_pages) with more
+# to read: the report must not take the offers it did not reach for offers no longer listed.
+_CAPPED_CRAWLS = """
+ALTER TABLE crawl_runs ADD COLUMN capped INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "match corrections and fingerprints", _MATCH_CORRECTIONS),
@@ -274,6 +280,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "'from' prices", _PRICE_IS_FROM),
     Migration(6, "paths relative to the home; unreadable photos", _HOME_RELATIVE_PATHS),
     Migration(7, "'partial' pipeline runs", _PARTIAL_PIPELINE_RUNS, rebuilds=True),
+    Migration(8, "crawls stopped at their page cap", _CAPPED_CRAWLS),
 )
 
 

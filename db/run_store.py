@@ -49,12 +49,15 @@ class RunStore:
 
         return self._start_run("crawl_runs", insert)
 
-    def finish_crawl_run(self, crawl_run_id: int, status: str, error: str | None = None) -> None:
+    def finish_crawl_run(
+        self, crawl_run_id: int, status: str, error: str | None = None, capped: bool = False
+    ) -> None:
+        """*capped*: a listing stopped at its page cap with more to read."""
         with write_transaction(self.db) as conn:
             conn.execute(
-                "UPDATE crawl_runs SET status = ?, finished_at = ?, error = ?, "
+                "UPDATE crawl_runs SET status = ?, finished_at = ?, error = ?, capped = ?, "
                 "errors = (SELECT COUNT(*) FROM crawl_errors WHERE crawl_run_id = ?) WHERE id = ?",
-                (status, _now(), error, crawl_run_id, crawl_run_id),
+                (status, _now(), error, int(capped), crawl_run_id, crawl_run_id),
             )
         self.run_locks.release("crawl_runs", crawl_run_id)
 

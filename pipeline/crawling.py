@@ -177,7 +177,7 @@ def crawl_one_shop(
                 progress.update(task, status="done")
         status = "ok" if not failures else ("partial" if summary.pages else "failed")
         error = failures[0].message if failures else None
-        store.finish_crawl_run(run_id, status, error)
+        store.finish_crawl_run(run_id, status, error, capped=summary.capped)
         changes = store.crawl_run_changes(run_id)
         photos["errors"] = store.crawl_run(run_id)["errors"]
         return ShopCrawlResult(

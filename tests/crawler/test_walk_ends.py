@@ -240,10 +240,11 @@ def test_an_end_marker_shown_in_the_last_scroll_round_allowed_is_the_end(
         rounds = batches - 1  # the first batch comes unscrolled
         spec = replace(spec, pagination=replace(spec.pagination, max_pages=rounds))
         pages, failures = [], []
-        crawl_shop(spec, small_window, tmp_path / "images", pages.append, failures.append)
+        summary = crawl_shop(spec, small_window, tmp_path / "images", pages.append, failures.append)
     assert [f.message for f in failures] == []
     assert stored(pages) == answer_key(shop, base_url)
     assert len([p for p in shop.asked if p.startswith("/api/feed")]) == batches
+    assert not summary.capped
 
 
 def test_a_menu_walked_by_its_urls_shares_its_detail_pages_with_a_helper(tmp_path):

@@ -340,6 +340,7 @@ def test_migration_7_rebuilds_pipeline_runs_keeping_ids_and_crawl_links(tmp_path
     with monkeypatch.context() as patch:
         patch.setattr(db.migrations, "MIGRATIONS", MIGRATIONS[:6])
         conn = open_database(path).conn
+    monkeypatch.setattr(db.migrations, "MIGRATIONS", MIGRATIONS[:7])
     conn.executescript(
         "INSERT INTO shops (id, name, created_at) VALUES (1, 'a', 't');"
         "INSERT INTO pipeline_runs (id, kind, started_at, status, error) VALUES"
@@ -364,3 +365,22 @@ def test_migration_7_rebuilds_pipeline_runs_keeping_ids_and_crawl_links(tmp_path
             "INSERT INTO crawl_runs (shop_id, pipeline_run_id, started_at, status)"
             " VALUES (1, 99, 't', 'ok')"
         )
+
+
+def test_migration_8_marks_every_earlier_crawl_as_not_capped(tmp_path, monkeypatch):
+    """Crawls recorded before version 8 read as not stopped at a page cap (what the report's
+    rule assumed of them), and new ones can say they were."""
+    path = tmp_path / "pricelens.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(db.migrations, "MIGRATIONS", MIGRATIONS[:7])
+        conn = open_database(path).conn
+    conn.executescript(
+        "INSERT INTO shops (id, name, created_at) VALUES (1, 'a', 't');"
+        "INSERT INTO crawl_runs (id, shop_id, started_at, status, pages)"
+        " VALUES (2, 1, 't', 'ok', 5);"
+    )
+    assert migrate(conn, str(path)) == 8
+    assert conn.execute("SELECT id, capped FROM crawl_runs").fetchall() == [(2, 0)]
+    conn.execute(
+        "INSERT INTO crawl_runs (shop_id, started_at, status, capped) VALUES (1, 't', 'ok', 1)"
+    )

@@ -67,10 +67,12 @@ def crawl_once(
     day: int = 2,
     status: str = "ok",
     pages: int = 1,
+    capped: bool = False,
 ) -> dict[str, int]:
     """One more crawl run of *shop*, on DAY1 + *day*, that sees *listings* (at their day-2
-    price, stock and currency) spread over *pages* pages and ends *status*, as
-    `pipeline.crawling` records it. Returns offer ids by sku."""
+    price, stock and currency) spread over *pages* pages and ends *status* (*capped*: stopped
+    at its page cap with more to read), as `pipeline.crawling` records it. Returns offer ids
+    by sku."""
     images = path.parent / "images"
     when = DAY1 + timedelta(days=day)
     ids: dict[str, int] = {}
@@ -103,7 +105,7 @@ def crawl_once(
                 )
                 for item, image in zip(chunk, stored, strict=True)
             )
-        store.finish_crawl_run(run, status)
+        store.finish_crawl_run(run, status, capped=capped)
     return ids
 
 

@@ -65,6 +65,21 @@ def test_crawl_one_shop_prints_a_summary(mall, tmp_path):
         page_size,
         page_size,
     ]
+    # a "next" link was left unopened: the run says so, and the report hides nothing by it
+    with sqlite3.connect(Home(tmp_path).database) as db:
+        assert db.execute("SELECT capped FROM crawl_runs").fetchall() == [(1,)]
+
+
+def test_a_crawl_that_reads_every_page_is_not_capped(mall, tmp_path):
+    shop = mall.servers["classic"].shop
+    args = ("crawl", "--shop", "classic", "--base-url", mall.base_urls["classic"])
+    for max_pages in (shop.page_count, shop.page_count + 1):  # the last page has no "next"
+        result = invoke(tmp_path, *args, "--max-pages", str(max_pages))
+        assert result.exit_code == 0, result.output
+    with sqlite3.connect(Home(tmp_path).database) as db:
+        assert db.execute("SELECT pages, capped FROM crawl_runs").fetchall() == 2 * [
+            (shop.page_count, 0)
+        ]
 
 
 def test_a_second_crawl_downloads_only_the_photos_that_changed(mall, tmp_path):
@@ -161,8 +176,10 @@ def test_crawl_through_a_remote_webdriver_on_loopback(mall, tmp_path):
     assert " ok " in next(line for line in result.output.splitlines() if "spa" in line)
     with sqlite3.connect(tmp_path / "pricelens.db") as db:
         stored = db.execute("SELECT COUNT(*) FROM offers").fetchone()[0]
+        capped = db.execute("SELECT capped FROM crawl_runs").fetchone()[0]
     shop = mall.servers["spa"].shop
     assert stored == min(2 * shop.page_size, len(shop.offers))
+    assert capped == (shop.page_count > 2)  # "load more" was still shown after 2 pages
 
 
 def test_crawl_without_specs_says_where_to_put_them(tmp_path):

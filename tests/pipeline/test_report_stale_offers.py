@@ -105,6 +105,17 @@ def test_a_crawl_capped_by_max_pages_hides_only_what_it_walked_past(home):
     assert report(path)[BOOTS]["shops"] == {"spa": 52000}
 
 
+def test_a_capped_crawl_of_a_listing_grown_a_page_hides_nothing(home):
+    """The listing got longer: a crawl capped at as many pages as the last full one walks
+    them all, yet the boots were pushed past its cap; they stay."""
+    path, _ = home
+    db = path / "pricelens.db"
+    crawl_once(db, "classic", [CLASSIC_TEE, CLASSIC_BOOTS], day=3, pages=2)
+    scarf = replace(CLASSIC_TEE, sku="c-9", title="Wool Scarf Grey", product=5, label="bag")
+    crawl_once(db, "classic", [scarf, CLASSIC_TEE], day=4, pages=2, capped=True)
+    assert report(path)[BOOTS]["shops"] == {"classic": 59000, "spa": 52000}
+
+
 def test_hiding_goes_by_crawl_order_not_by_the_shops_clock(home):
     path, _ = home
     # the fixture's offers were scraped in 2024 while their runs started today: the runs that

@@ -26,6 +26,7 @@ import urllib3
 from PIL import Image as PILImage
 
 from crawler.addresses import REDIRECT_STATUS, destination_problem, normal_hostname, read_capped
+from crawler.answer_deadline import answer_by, watched
 from crawler.browser import CookieHeader
 from crawler.errors import ImageRejected
 from db.records import Image, PhotoSource
@@ -67,7 +68,10 @@ class HttpContext:
 # Keep-alive connections shared by every photo thread: a new TCP connection per photo cost
 # about 0.6 ms of CPU more per photo (client and demo mall together; benchmarks: crawl.json).
 # No retries or redirects inside urllib3: fetch_bytes retries and checks every hop itself.
-_POOLS = urllib3.PoolManager(num_pools=32, maxsize=PHOTO_WORKERS, block=False, retries=False)
+# Their answers' headers must come by the body's deadline (crawler.answer_deadline).
+_POOLS = watched(
+    urllib3.PoolManager(num_pools=32, maxsize=PHOTO_WORKERS, block=False, retries=False)
+)
 _PROXIES: dict[str, urllib3.ProxyManager] = {}
 _PROXIES_LOCK = threading.Lock()
 
@@ -124,7 +128,9 @@ def _pool_for(target: str, http: HttpContext) -> urllib3.PoolManager:
         return _POOLS
     with _PROXIES_LOCK:
         if proxy not in _PROXIES:
-            _PROXIES[proxy] = urllib3.ProxyManager(proxy, maxsize=PHOTO_WORKERS, retries=False)
+            _PROXIES[proxy] = watched(
+                urllib3.ProxyManager(proxy, maxsize=PHOTO_WORKERS, retries=False)
+            )
         return _PROXIES[proxy]
 
 
@@ -149,15 +155,7 @@ def _fetch_once(
         if cookie:
             headers["Cookie"] = cookie
         deadline = time.monotonic() + http.body_timeout
-        response = _pool_for(target, http).request(
-            "GET",
-            target,
-            headers=headers,
-            redirect=False,
-            preload_content=False,
-            decode_content=False,  # the bytes as sent: the size cap counts what came
-            timeout=urllib3.Timeout(connect=http.timeout, read=http.timeout),
-        )
+        response = _request(target, headers, http, deadline, url)
         reusable = False
         try:
             location = response.headers.get("Location")
@@ -186,6 +184,32 @@ def _fetch_once(
                 response.close()  # an unread body must not reach the next request
             response.release_conn()
     raise ImageRejected(f"{url}: more than {MAX_REDIRECTS} redirects: not followed")
+
+
+def _request(target: str, headers: dict, http: HttpContext, deadline: float, url: str):
+    """GET *target*; its status line and headers must come by *deadline* (TimeoutError,
+    retried like any time-out), the body is read by the caller."""
+    with answer_by(deadline) as watch:
+        try:
+            response = _pool_for(target, http).request(
+                "GET",
+                target,
+                headers=headers,
+                redirect=False,
+                preload_content=False,
+                decode_content=False,  # the bytes as sent: the size cap counts what came
+                timeout=urllib3.Timeout(connect=http.timeout, read=http.timeout),
+            )
+        except (urllib3.exceptions.HTTPError, OSError):
+            if not watch.cut:
+                raise
+            response = None
+    if watch.cut:  # headers cut off may read as complete ones: never use them
+        if response is not None:
+            response.close()
+            response.release_conn()
+        raise TimeoutError(f"{url}: no answer within {http.body_timeout:g} s")
+    return response
 
 
 def _read_capped(response, url: str, max_bytes: int, deadline: float) -> bytes:

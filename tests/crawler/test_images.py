@@ -300,6 +300,9 @@ class Handler(BaseHTTPRequestHandler):
             if self.path.startswith("/drip/"):
                 self._drip()
                 return
+            if self.path.startswith("/header-drip/"):
+                self._drip_headers()
+                return
             if self.path.startswith("/gate/"):
                 self.gate.wait(30)
                 self.path = "/img/" + self.path.removeprefix("/gate/")
@@ -337,6 +340,14 @@ class Handler(BaseHTTPRequestHandler):
             if self.dripping.wait(0.05):  # the server's pace, not a wait in the test
                 return
             self.wfile.write(PNG[index : index + 1])
+            self.wfile.flush()
+
+    def _drip_headers(self):
+        """An answer whose header lines never end: a byte every 50 ms, each read answered in
+        time, so only a deadline for the whole answer ends the request."""
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+        while not self.dripping.wait(0.05):  # the server's pace, not a wait in the test
+            self.wfile.write(b"x")
             self.wfile.flush()
 
     def _validated(self):
@@ -612,6 +623,25 @@ def test_a_photo_that_drips_in_times_out_and_is_retried(server, tmp_path):
         assert [path for path, _ in Handler.seen] == ["/drip/good.png"] * 2
         images, errors = download_images([url], tmp_path, replace(slow, retries=0))
         assert images == {} and "download failed" in errors[url] and "not in whole" in errors[url]
+    finally:
+        Handler.dripping.set()
+
+
+def test_a_photo_whose_headers_drip_in_times_out_and_is_retried(server, tmp_path):
+    """Headers that never end, a byte at a time: the request is cut at body_timeout and
+    retried, then recorded like any time-out; the fetch does not hang."""
+    Handler.dripping = threading.Event()
+    url = f"{server}/header-drip/good.png"
+    try:
+        slow = shop(timeout=5, body_timeout=0.3, retries=1, backoff_seconds=0)
+        with pytest.raises(TimeoutError, match=r"no answer within 0\.3 s") as caught:
+            fetch_bytes(url, slow)
+        assert str(caught.value).startswith(url)
+        assert [path for path, _ in Handler.seen] == ["/header-drip/good.png"] * 2
+        images, errors = download_images([url], tmp_path, replace(slow, retries=0))
+        assert images == {} and "no answer within" in errors[url]
+        # the pool still serves the next photo
+        assert fetch_bytes(f"{server}/img/good.png", slow) == PNG
     finally:
         Handler.dripping.set()
 

@@ -1,4 +1,4 @@
-# Two entry points for a fresh Debian/Ubuntu machine with Python 3.11+:
+# Two entry points for a fresh Debian machine with Python 3.11+:
 #   make demo   installs what is missing, then runs `pricelens demo`
 #   make test   installs what is missing, then runs the whole test suite
 # Both are idempotent: what is already there is not installed again.
@@ -32,6 +32,7 @@ system-packages:
 	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" \
 	    || missing="$$missing $$pkg"; \
 	done; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
 	  echo "installing Debian packages:$$missing"; \
@@ -42,8 +43,9 @@ system-packages:
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "pricelens needs Python 3.11+; set PYTHON=python3.11"; exit 1; }
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@# a venv made before python3-venv was installed has a python but no pip: made again
+	$(VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q $(TORCH_SPEC)
+	$(if $(strip $(TORCH_SPEC)),$(VENV)/bin/python -m pip install -q $(TORCH_SPEC))
 	$(VENV)/bin/python -m pip install -q -e '.[dev]'
 	touch $@

@@ -12,6 +12,7 @@ from db.store import Store
 from demo.mall import MallSettings, run_mall
 from pipeline.classifying import classify_pending, ensure_model
 from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
+from pipeline.errors import PipelineError
 from pipeline.matching import match_offers
 from pipeline.runner import crawl_verdict
 from pipeline.settings import Home
@@ -63,6 +64,9 @@ def run_demo(
                 ]
                 crawls = crawl_shops(home, specs, crawl, run_id, progress)
             lap("crawl")
+            ending, error = crawl_verdict(crawls)
+            if ending == "failed":  # no training, and no comparison of older crawls' offers
+                raise PipelineError(f"{error}; nothing was trained, classified or matched")
             had_model = store.current_model()
             model = ensure_model(store, home, train, progress)
             lap("model")
@@ -82,7 +86,6 @@ def run_demo(
             "groups": len(groups),
             "seconds": seconds,
         }
-        ending, error = crawl_verdict(crawls)
         status = ending or ("partial" if error else "ok")
         store.finish_pipeline_run(run_id, status, counts, error)
         return DemoResult(

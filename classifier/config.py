@@ -167,9 +167,10 @@ def resolve_config(
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        prefix = "train." if "train" in data else ""  # errors name the key as written
         data = data.get("train", data)
         for key, value in data.items():
-            values[key] = _coerce(key, value, str(path), f"train.{key}")
+            values[key] = _coerce(key, value, str(path), f"{prefix}{key}")
             sources[key] = str(path)
     for key, value in options.items():
         if value is not None:

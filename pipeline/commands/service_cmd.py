@@ -70,6 +70,10 @@ def serve(env):
 def run(env, steps, shops):
     """Run the pipeline once now, through the same code as the scheduled runs."""
     chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
+    if not chosen:
+        raise click.BadParameter(
+            f"give at least one of {', '.join(STEPS + EXTRA_STEPS)}", param_hint="--steps"
+        )
     unknown = [s for s in chosen if s not in STEPS + EXTRA_STEPS]
     if unknown:
         raise click.BadParameter(

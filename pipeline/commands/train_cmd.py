@@ -169,6 +169,10 @@ def evaluate(env, version, dataset, device, confusion, fmt):
     confusion matrix as a PNG."""
     with Store(env.home.database) as store:
         model = store.model(version)
+        if model is None and version == "current" and not store.models():
+            raise PipelineError(
+                f"{env.home.database}: no model yet; run `pricelens train` (or `pricelens demo`)"
+            )
         if model is None:
             raise PipelineError(f"--model {version}: no such model (see `pricelens models list`)")
         figures = evaluate_model(store, env.home, model, dataset, device)

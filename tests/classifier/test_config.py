@@ -102,3 +102,13 @@ def test_a_corrupt_checkpoint_is_named_without_torchs_advice_to_unpickle_it(tmp_
     torch.save({"model": {}, "config": {}}, path)  # loadable, but not one of ours
     with pytest.raises(CheckpointError, match="no model/config/classes"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"), [('lr = "x"\n', "lr"), ('[train]\nlr = "x"\n', "train.lr")]
+)
+def test_a_bad_file_value_is_named_as_the_file_writes_it(tmp_path, text, named):
+    path = tmp_path / "train.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: {re.escape(named)} wants"):
+        load_config(path)

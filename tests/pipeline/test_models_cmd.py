@@ -142,3 +142,9 @@ def test_resume_finishes_an_interrupted_run_and_registers_it(tmp_path):
     assert model["version"] == "m-interrupted" and model["current"] == "*"
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "train", "--resume"])
     assert result.exit_code == 1 and "no unfinished training run" in result.output
+
+
+def test_eval_before_any_model_says_to_train_one(tmp_path):
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "eval"])
+    assert result.exit_code == 1
+    assert "no model yet; run `pricelens train`" in result.output, result.output

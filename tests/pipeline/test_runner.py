@@ -115,3 +115,9 @@ def test_a_user_spec_without_base_url_takes_its_address_from_pricelens_toml(mall
         (run,) = store.pipeline_runs(5)
     assert run["status"] == "ok"
     assert f'"offers": {len(mall.servers["classic"].shop.offers)}' in run["counts_json"]
+
+
+def test_run_with_no_steps_is_refused_and_records_nothing(tmp_path):
+    ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "run", "--steps", " , "])
+    assert ran.exit_code == 2 and "give at least one of crawl" in ran.output, ran.output
+    assert not (tmp_path / "pricelens.db").exists()

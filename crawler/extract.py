@@ -7,6 +7,7 @@ parsed again after every click."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -33,6 +34,25 @@ class RawItem:
     sold_out: bool
     currency: str | None = None  # stated by the page (JSON-LD), else the spec's
     price_is_from: bool = False  # stated by the page (a JSON-LD lowPrice), else by the text
+
+
+# Characters a terminal acts on instead of showing: C0/C1 controls (ESC starts the sequences
+# that clear the screen, recolour text or plant links) and the bidi controls that reorder it.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+CONTROL_CHARACTERS = BIDI_CONTROLS | {
+    chr(code) for code in range(0x100) if unicodedata.category(chr(code)) == "Cc"
+}
+_DROP_CONTROLS = dict.fromkeys(map(ord, CONTROL_CHARACTERS))
+
+
+def clean_text(text: str) -> str:
+    """*text* without control characters, which a page shows as nothing but which would act
+    on the terminal that prints it. Printable text, nearly all of it, is only checked.
+    Tabs and newlines go too: read text has them folded to spaces first, and in a link
+    (href="/p/\\n1") a browser drops them as well."""
+    return text if text.isprintable() else text.translate(_DROP_CONTROLS)
 
 
 _UNREAD = frozenset({"script", "style", "template"})  # their text is code, not content
@@ -99,7 +119,14 @@ def _text(element: lxml.html.HtmlElement) -> str:
     parts: list[str] = []
     _collect(element, parts)
     text = _DIGITS_AT_SEAM.sub(" ", "".join(parts)).replace(_SEAM, "")
-    return " ".join(text.split())
+    return _folded(text)
+
+
+def _folded(text: str) -> str:
+    """*text* with its whitespace folded to single spaces and its controls dropped (by
+    `clean_text`, after folding: tabs and newlines still read as spaces)."""
+    text = " ".join(text.split())
+    return text if text.isprintable() else " ".join(clean_text(text).split())  # "a \x1b b"
 
 
 def _collect(element: lxml.html.HtmlElement, parts: list[str]) -> None:
@@ -132,7 +159,7 @@ def _read(item: lxml.html.HtmlElement, rule: FieldRule) -> str | None:
     if not rule.attrs:
         return _text(element) or None
     for attr in rule.attrs:
-        value = (element.get(attr) or "").strip()
+        value = clean_text(element.get(attr) or "").strip()
         if attr.endswith("srcset"):
             value = largest_candidate(value)
         if value and not value.lower().startswith(("data:", "about:", "#")):
@@ -224,7 +251,9 @@ def complete_from_detail(
     detail = spec.detail
     root = parse_html(html)
     found = {name: _read(root, rule) for name, rule in detail.fields.items()}
-    data = product_fields(root, item.currency or spec.currency) if detail.json_ld else {}
+    data = _clean_fields(
+        product_fields(root, item.currency or spec.currency) if detail.json_ld else {}
+    )
     for name in ("price", "list_price"):
         if data.get(name) and spec.decimal_separator == ",":
             data[name] = data[name].replace(".", ",")
@@ -243,6 +272,13 @@ def complete_from_detail(
         fields.pop("stock", None)
     currency = _currency(data.get("currency"), spec) or item.currency
     return RawItem(fields, sold_out, currency, bool(data.get("price_is_from")))
+
+
+def _clean_fields(data: dict[str, str | None]) -> dict[str, str | None]:
+    """JSON-LD *data* read as `_text` reads the page, whitespace folded and then controls
+    dropped: a JSON string holds any character ("\\u001b"). Cleaned here, not in jsonld.py,
+    which this module imports (it could not import clean_text back)."""
+    return {name: (_folded(value) or None) if value else value for name, value in data.items()}
 
 
 def _currency(stated: str | None, spec: ShopSpec) -> str | None:

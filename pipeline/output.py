@@ -10,11 +10,31 @@ from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console, RenderableType
+from rich.highlighter import JSONHighlighter
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
+from crawler.extract import CONTROL_CHARACTERS
+
 FORMATS = ("table", "json", "csv")
+
+# Tabs and newlines lay text out; every other control character would act on the terminal:
+# it is shown as a JSON-style escape, which also keeps JSON output valid JSON.
+_VISIBLE = {ord(c): f"\\u{ord(c):04x}" for c in CONTROL_CHARACTERS - {"\t", "\n"}}
+
+
+def terminal_text(text: str) -> str:
+    """*text* safe to print: control characters (ESC, which starts the sequences that clear
+    the screen or plant links, and the bidi controls that reorder text) shown as "\\u001b".
+    The crawler drops them when it reads a page; this covers rows stored before it did."""
+    return text.translate(_VISIBLE)
+
+
+def literal_markup(text: str) -> str:
+    """Rich markup that prints *text* (scraped, stored or from a spec file) as written: its
+    [tags] escaped, its control characters shown by `terminal_text`."""
+    return escape(terminal_text(text))
 
 
 def _plain(value):
@@ -25,8 +45,11 @@ def _plain(value):
 
 def _csv_cell(value):
     """Scraped text starting with = + - @ would run as a formula in a spreadsheet; a leading
-    apostrophe keeps it text (OWASP's advice for CSV injection)."""
+    apostrophe keeps it text (OWASP's advice for CSV injection). Booleans are written
+    true/false, as JSON writes them (Python would write True/False)."""
     value = _plain(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
@@ -110,16 +133,26 @@ def render_rows(
     title: str | None = None,
 ) -> None:
     if fmt == "json":
-        console.print_json(json.dumps(json_records(columns, rows), ensure_ascii=False, default=str))
+        text = json.dumps(json_records(columns, rows), ensure_ascii=False, default=str, indent=2)
+        # as print_json shows it, but print_json would decode the escapes terminal_text writes
+        highlighted = JSONHighlighter()(for_console(console, text))
+        highlighted.no_wrap, highlighted.overflow = True, None
+        console.print(highlighted, soft_wrap=True)
     elif fmt == "csv":
         out = io.StringIO()
         write_csv(out, columns, rows)
-        console.out(out.getvalue(), end="", highlight=False)
+        console.out(for_console(console, out.getvalue()), end="", highlight=False)
     else:
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(escape(column), overflow="fold")
+            table.add_column(literal_markup(column), overflow="fold")
         for row in rows:
             # scraped strings may contain [markup]; escape so they print as written
-            table.add_row(*("NULL" if v is None else escape(str(_plain(v))) for v in row))
+            table.add_row(*("NULL" if v is None else literal_markup(str(_plain(v))) for v in row))
         console.print(table)
+
+
+def for_console(console: Console, text: str) -> str:
+    """*text* (CSV, JSON, a page) to write to *console*: with `terminal_text` applied where
+    that is a terminal; redirected to a file or a pipe, the data stays as stored."""
+    return terminal_text(text) if console.is_terminal else text

@@ -16,7 +16,6 @@ from decimal import Decimal
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
-from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -25,6 +24,7 @@ from crawler.currencies import exponent
 from db.records import LABELS
 from db.store import Store
 from pipeline.errors import PipelineError
+from pipeline.output import literal_markup
 
 
 def minor_digits(currency: str | None) -> int:
@@ -311,10 +311,12 @@ def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | N
         lines.append(
             (
                 str(row.group_id),
-                # scraped text may contain [markup]
-                _Folding(f"{escape(row.title)}\n[dim]{escape(row.category or '?')}[/]"),
+                # scraped text may contain [markup] and control characters
+                _Folding(
+                    f"{literal_markup(row.title)}\n[dim]{literal_markup(row.category or '?')}[/]"
+                ),
                 *(_cell(row.prices.get(s), s == cheapest, s in compared, codes) for s in shops),
-                escape(cheapest or "–"),
+                literal_markup(cheapest or "–"),
                 format_savings(row, codes),
             )
         )

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from db.store import Store
 from pipeline.history import HISTORY_COLUMNS, load_history
-from pipeline.output import FORMATS, render_rows
+from pipeline.output import FORMATS, literal_markup, render_rows
 from pipeline.report import format_change, format_money
 from pipeline.report_chart import write_chart
 
@@ -47,13 +46,13 @@ def history(env, group_or_offer, fmt, chart):
     if fmt != "table":
         render_rows(env.out, HISTORY_COLUMNS, found.rows, fmt)
     else:
-        table = Table(title=f"{found.ref}: {escape(found.title)}", title_justify="left")
+        table = Table(title=f"{found.ref}: {literal_markup(found.title)}", title_justify="left")
         for column in ("Observed", "Shop", "Offer", "Price", "Change", "Stock"):
             table.add_column(column, justify="right" if column in ("Price", "Change") else "left")
         for observed_at, shop, offer_id, price, change, _, in_stock in found.rows:
             table.add_row(
                 observed_at[:16].replace("T", " "),
-                escape(shop),
+                literal_markup(shop),
                 f"o{offer_id}",
                 money(price),
                 format_change(change, found.currency),

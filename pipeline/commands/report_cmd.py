@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from db.store import Store
-from pipeline.output import print_whole, rows_text, write_text_atomic
+from pipeline.output import for_console, print_whole, rows_text, write_text_atomic
 from pipeline.report import (
     SORTS,
     ReportFilter,
@@ -125,7 +125,8 @@ def report(env, fmt, out, limit, min_shops, category, search, shops, min_savings
     elif fmt != "html":  # plain text: rich's JSON highlighting takes seconds on 20,000 rows
         text = rows_text(report_columns(), report_rows(rows), fmt)
     if out is None:
-        env.out.file.write(text)  # as is: no markup, no wrapping, no highlighting
+        # as is (no markup, no wrapping, no highlighting), but a terminal gets no controls
+        env.out.file.write(for_console(env.out, text))
         return
     write_text_atomic(out, text)
     env.err.print(f"wrote {len(rows)} products to {out}", highlight=False)

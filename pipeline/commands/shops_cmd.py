@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from crawler.browser import BrowserConfig
@@ -11,6 +10,7 @@ from crawler.errors import SpecError
 from crawler.spec import load_spec
 from pipeline.commands.crawl_cmd import browser_options
 from pipeline.errors import PipelineError
+from pipeline.output import literal_markup, terminal_text
 from pipeline.report import format_money
 from pipeline.shop_test import test_spec
 from pipeline.shops import load_spec_file, resolve_specs, spec_files
@@ -39,9 +39,10 @@ def list_(env):
             spec = load_spec_file(file)
         except SpecError as exc:
             problems.append(str(exc))
-            table.add_row(name, "[red]invalid[/red]", "", escape(where))
+            table.add_row(literal_markup(name), "[red]invalid[/red]", "", literal_markup(where))
         else:
-            table.add_row(name, escape(spec.display_name), spec.base_url, escape(where))
+            # every cell comes from a spec file someone downloaded: text, never markup
+            table.add_row(*map(literal_markup, (name, spec.display_name, spec.base_url, where)))
     env.out.print(table)
     for problem in problems:
         env.err.print(f"invalid: {problem}", highlight=False, markup=False, soft_wrap=True)
@@ -62,7 +63,9 @@ def validate(env, files):
             bad += 1
             env.err.print(f"invalid: {exc}", highlight=False, markup=False, soft_wrap=True)
         else:
-            env.out.print(f"ok: {path} ({spec.name})", highlight=False, soft_wrap=True)
+            env.out.print(
+                f"ok: {path} ({spec.name})", highlight=False, markup=False, soft_wrap=True
+            )
     if bad:
         raise PipelineError(f"{bad} of {len(files)} spec files are invalid")
 
@@ -85,10 +88,12 @@ def test_(env, name, base_url, ignore_robots, remote, chromedriver):
         spec, BrowserConfig(driver_path=chromedriver, remote_url=remote), not ignore_robots
     )
     for failure in failures:
-        env.err.print(failure.message, highlight=False, markup=False, soft_wrap=True)
+        message = terminal_text(failure.message)  # it may quote the page
+        env.err.print(message, highlight=False, markup=False, soft_wrap=True)
     if page is None or not page.offers:
         raise PipelineError(f"{name}: no offers extracted from the first listing page")
-    table = Table(title=f"{spec.display_name}: {page.url}", title_justify="left")
+    title = f"{literal_markup(spec.display_name)}: {literal_markup(page.url)}"
+    table = Table(title=title, title_justify="left")
     for column in ("title", "price", "list price", "stock", "category", "url"):
         table.add_column(column, overflow="fold")
     for offer in page.offers:
@@ -98,12 +103,12 @@ def test_(env, name, base_url, ignore_robots, remote, chromedriver):
             else f"NULL ({offer.price_error}: {offer.price_raw!r})"
         )
         table.add_row(
-            escape(offer.title),
-            escape(f"{price} {offer.currency}"),
+            literal_markup(offer.title),
+            literal_markup(f"{price} {offer.currency}"),
             format_money(offer.list_price, offer.currency) if offer.list_price else "",
             {True: "in stock", False: "sold out", None: "?"}[offer.in_stock],
-            escape(offer.category_raw or ""),
-            escape(offer.url),
+            literal_markup(offer.category_raw or ""),
+            literal_markup(offer.url),
         )
     env.out.print(table)
     env.out.print(

@@ -117,7 +117,7 @@ def test_csv_gives_each_row_its_own_currency(mixed):
     currency = {(r["title"], r["shop"]): r["currency"] for r in rows}
     assert currency[TEE, "usshop"] == "USD" and currency[TEE, "classic"] == "KRW"
     assert currency[SNEAKERS, "usshop"] == "USD" and currency[SNEAKERS, "classic"] == "KRW"
-    assert {r["compared"] for r in rows if r["title"] == SNEAKERS} == {"False"}
+    assert {r["compared"] for r in rows if r["title"] == SNEAKERS} == {"false"}
 
 
 @pytest.mark.parametrize(

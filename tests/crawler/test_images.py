@@ -610,37 +610,27 @@ def test_the_shops_host_is_its_host_however_a_photo_spells_it(server):
     assert headers["Cookie"] == "session=abc"
 
 
-def test_a_photo_that_drips_in_times_out_and_is_retried(server, tmp_path):
-    """The socket timeout bounds each read only; a whole body must come within body_timeout,
-    else TimeoutError, retried (here once) and then recorded like any time-out."""
+@pytest.mark.parametrize(
+    ("path", "late"),
+    [
+        ("/drip/good.png", "not in whole within 0.3 s"),  # the body, a byte at a time
+        ("/header-drip/good.png", "no answer within 0.3 s"),  # headers that never end
+    ],
+)
+def test_a_photo_that_drips_in_times_out_and_is_retried(server, tmp_path, path, late):
+    """The socket timeout bounds each read only; the headers and the whole body must come
+    within body_timeout, else TimeoutError, retried (here once) and then recorded like any
+    time-out. The fetch never hangs, and the pool still serves the next photo."""
     Handler.dripping = threading.Event()
-    url = f"{server}/drip/good.png"
-    try:
-        slow = shop(timeout=5, body_timeout=0.2, retries=1, backoff_seconds=0)
-        with pytest.raises(TimeoutError, match=r"not in whole within 0\.2 s") as caught:
-            fetch_bytes(url, slow)
-        assert str(caught.value).startswith(url)
-        assert [path for path, _ in Handler.seen] == ["/drip/good.png"] * 2
-        images, errors = download_images([url], tmp_path, replace(slow, retries=0))
-        assert images == {} and "download failed" in errors[url] and "not in whole" in errors[url]
-    finally:
-        Handler.dripping.set()
-
-
-def test_a_photo_whose_headers_drip_in_times_out_and_is_retried(server, tmp_path):
-    """Headers that never end, a byte at a time: the request is cut at body_timeout and
-    retried, then recorded like any time-out; the fetch does not hang."""
-    Handler.dripping = threading.Event()
-    url = f"{server}/header-drip/good.png"
+    url = f"{server}{path}"
     try:
         slow = shop(timeout=5, body_timeout=0.3, retries=1, backoff_seconds=0)
-        with pytest.raises(TimeoutError, match=r"no answer within 0\.3 s") as caught:
+        with pytest.raises(TimeoutError, match=re.escape(late)) as caught:
             fetch_bytes(url, slow)
         assert str(caught.value).startswith(url)
-        assert [path for path, _ in Handler.seen] == ["/header-drip/good.png"] * 2
+        assert [seen for seen, _ in Handler.seen] == [path] * 2
         images, errors = download_images([url], tmp_path, replace(slow, retries=0))
-        assert images == {} and "no answer within" in errors[url]
-        # the pool still serves the next photo
+        assert images == {} and "download failed" in errors[url] and late in errors[url]
         assert fetch_bytes(f"{server}/img/good.png", slow) == PNG
     finally:
         Handler.dripping.set()

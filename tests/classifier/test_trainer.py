@@ -109,7 +109,8 @@ def test_config_file_flags_and_overrides_resolve_in_order(tmp_path):
     ("text", "overrides", "message"),
     [
         ("[train]\nwidht = 3\n", [], r"train\.toml: unknown key 'train\.widht'"),
-        ("width = 'wide'\n", [], r"train\.toml: train\.width wants int"),
+        ("width = 'wide'\n", [], r"train\.toml: width wants int"),
+        ("[train]\nwidth = 'wide'\n", [], r"train\.toml: train\.width wants int"),
         ("optimizer = 'lbfgs'\n", [], r"train\.toml: optimizer: 'lbfgs' is not one of"),
         ("", ["epochs=many"], r"override 'epochs=many': epochs wants int"),
         ("", ["lr"], r"override 'lr': expected key=value"),

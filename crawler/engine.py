@@ -621,17 +621,7 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
                 outcome = "timed out"
             did_nothing = did_nothing + 1 if outcome == "nothing" else 0
             if did_nothing == 2 or (did_nothing and attempt == retries):
-                if errors:
-                    raise self.browser.fail(
-                        step,
-                        f"the click did nothing; the page reported: {'; '.join(errors)}",
-                        self.spec.pagination.selector,
-                    )
-                log.info(
-                    "%s: %r did nothing when clicked twice: the end of the list",
-                    self.spec.name,
-                    self.spec.pagination.selector,
-                )
+                self._end_of_inert_list(step, errors)
                 return False
             if attempt < retries:
                 self.browser.backoff(attempt)
@@ -639,6 +629,17 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
             step,
             f"no new items after {retries + 1} attempts (still {before})",
             self.spec.pagination.selector or done,
+        )
+
+    def _end_of_inert_list(self, step: str, errors: list[str]) -> None:
+        """A watched click did nothing twice: the end of the list, unless the page reported
+        script errors, which make it a failure quoting them (the list may be incomplete)."""
+        selector = self.spec.pagination.selector
+        if errors:
+            detail = f"the click did nothing; the page reported: {'; '.join(errors)}"
+            raise self.browser.fail(step, detail, selector)
+        log.info(
+            "%s: %r did nothing when clicked twice: the end of the list", self.spec.name, selector
         )
 
     # -- one page -----------------------------------------------------------------------------

@@ -7,7 +7,6 @@ parsed again after every click."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -23,6 +22,7 @@ from crawler.jsonld import in_stock_availability, product_fields
 from crawler.prices import parse_price
 from crawler.spec import FIELD_NAMES, FieldRule, ShopSpec
 from crawler.stock import in_stock
+from crawler.text import clean_text
 from db.records import Offer
 
 
@@ -34,25 +34,6 @@ class RawItem:
     sold_out: bool
     currency: str | None = None  # stated by the page (JSON-LD), else the spec's
     price_is_from: bool = False  # stated by the page (a JSON-LD lowPrice), else by the text
-
-
-# Characters a terminal acts on instead of showing: C0/C1 controls (ESC starts the sequences
-# that clear the screen, recolour text or plant links) and the bidi controls that reorder it.
-BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
-CONTROL_CHARACTERS = BIDI_CONTROLS | {
-    chr(code) for code in range(0x100) if unicodedata.category(chr(code)) == "Cc"
-}
-_DROP_CONTROLS = dict.fromkeys(map(ord, CONTROL_CHARACTERS))
-
-
-def clean_text(text: str) -> str:
-    """*text* without control characters, which a page shows as nothing but which would act
-    on the terminal that prints it. Printable text, nearly all of it, is only checked.
-    Tabs and newlines go too: read text has them folded to spaces first, and in a link
-    (href="/p/\\n1") a browser drops them as well."""
-    return text if text.isprintable() else text.translate(_DROP_CONTROLS)
 
 
 _UNREAD = frozenset({"script", "style", "template"})  # their text is code, not content
@@ -276,8 +257,8 @@ def complete_from_detail(
 
 def _clean_fields(data: dict[str, str | None]) -> dict[str, str | None]:
     """JSON-LD *data* read as `_text` reads the page, whitespace folded and then controls
-    dropped: a JSON string holds any character ("\\u001b"). Cleaned here, not in jsonld.py,
-    which this module imports (it could not import clean_text back)."""
+    dropped: a JSON string holds any character ("\\u001b"), so every field is cleaned as
+    the page's own text is."""
     return {name: (_folded(value) or None) if value else value for name, value in data.items()}
 
 

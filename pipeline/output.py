@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from crawler.extract import CONTROL_CHARACTERS
+from crawler.text import CONTROL_CHARACTERS
 
 FORMATS = ("table", "json", "csv")
 

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 from crawler.extract import (
     RawItem,
-    clean_text,
     complete_from_detail,
     extract_fragments,
     extract_items,
     to_offer,
 )
 from crawler.spec import parse_spec
+from crawler.text import clean_text
 
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 # every character a terminal may act on: the C0 and C1 controls and the bidi controls

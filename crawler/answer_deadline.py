@@ -1,9 +1,11 @@
-"""A deadline for an HTTP answer's status line and headers.
+"""A deadline for an HTTP answer's status line and headers (and a new connection's TLS
+handshake).
 
 urllib3's read timeout bounds each read from the socket, not the answer: a server sending a
 header byte now and then holds a request for as long as it likes. Requests made inside
-`answer_by` register their socket while they wait for the headers, and one watchdog thread
-shuts the socket of any still waiting at its deadline, which ends the blocked read.
+`answer_by` register their socket from the moment it connects until the headers are in (a
+handshake can drip too), and one watchdog thread shuts the socket of any still waiting at
+its deadline, which ends the blocked read.
 """
 
 from __future__ import annotations
@@ -95,6 +97,13 @@ def answer_by(deadline: float) -> Iterator[AnswerWatch]:
 
 
 class _WatchedAnswer:
+    def _new_conn(self):
+        sock = super()._new_conn()
+        watch = getattr(_CURRENT, "watch", None)
+        if watch is not None:  # a TLS handshake can drip as well as headers can
+            watch.waiting(sock)
+        return sock
+
     def getresponse(self):
         watch = getattr(_CURRENT, "watch", None)
         if watch is None:

@@ -150,10 +150,16 @@ class GroupStore:
         return [OfferInGroup(*row) for row in rows]
 
     def correct_match(
-        self, offer_id: int, group_id: int | None, pairs: Sequence[tuple[int, int, bool]]
-    ) -> int:
+        self,
+        offer_id: int,
+        group_id: int | None,
+        pairs: Sequence[tuple[int, int, bool]],
+        parted: Sequence[int] = (),
+    ) -> tuple[int, list[int]]:
         """Record a user's correction and move the offer into *group_id* (None: a group of its
-        own), in one transaction. *pairs* are (offer, other offer, same). Returns the group."""
+        own), in one transaction. *pairs* are (offer, other offer, same); each offer in
+        *parted* gets a group of its own (the correction says it is not the group's product).
+        Returns the offer's group and the parted offers' new groups."""
         now = _now()
         with write_transaction(self.db) as conn:
             conn.executemany(
@@ -162,27 +168,19 @@ class GroupStore:
                 [(min(a, b), max(a, b), int(same), now) for a, b, same in pairs],
             )
             if group_id is None:
-                title, label = conn.execute(
-                    "SELECT o.title, g.label FROM offers o "
-                    "LEFT JOIN group_members gm ON gm.offer_id = o.id "
-                    "LEFT JOIN product_groups g ON g.id = gm.group_id WHERE o.id = ?",
-                    (offer_id,),
-                ).fetchone()
-                group_id = conn.execute(
-                    "INSERT INTO product_groups (label, canonical_title, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?) RETURNING id",
-                    (label, title, now, now),
-                ).fetchone()[0]
-            conn.execute(
-                "INSERT INTO group_members (offer_id, group_id, score, source) "
-                "VALUES (?, ?, 1.0, 'user') ON CONFLICT(offer_id) DO UPDATE SET "
-                "group_id = excluded.group_id, score = 1.0, source = 'user'",
-                (offer_id, group_id),
-            )
+                group_id = _new_group_of(conn, offer_id, now)
+            own_groups = [_new_group_of(conn, o, now) for o in parted]
+            for member, group in [(offer_id, group_id), *zip(parted, own_groups, strict=True)]:
+                conn.execute(
+                    "INSERT INTO group_members (offer_id, group_id, score, source) "
+                    "VALUES (?, ?, 1.0, 'user') ON CONFLICT(offer_id) DO UPDATE SET "
+                    "group_id = excluded.group_id, score = 1.0, source = 'user'",
+                    (member, group),
+                )
             conn.execute(
                 "DELETE FROM product_groups WHERE id NOT IN (SELECT group_id FROM group_members)"
             )
-        return group_id
+        return group_id, own_groups
 
     def match_feedback(self) -> list[dict]:
         """The corrections in force (the latest per pair): the matcher's training signal."""
@@ -277,3 +275,18 @@ class GroupStore:
                 "ORDER BY o.id"
             )
         )
+
+
+def _new_group_of(conn, offer_id: int, now: str) -> int:
+    """A new, empty group named after the offer, with its current group's label."""
+    title, label = conn.execute(
+        "SELECT o.title, g.label FROM offers o "
+        "LEFT JOIN group_members gm ON gm.offer_id = o.id "
+        "LEFT JOIN product_groups g ON g.id = gm.group_id WHERE o.id = ?",
+        (offer_id,),
+    ).fetchone()
+    return conn.execute(
+        "INSERT INTO product_groups (label, canonical_title, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?) RETURNING id",
+        (label, title, now, now),
+    ).fetchone()[0]

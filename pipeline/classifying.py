@@ -4,6 +4,7 @@ label and embed every stored image that the current model has not seen."""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from classifier.config import TrainConfig
 from classifier.inference import Classifier
 from db.records import Prediction
 from db.store import ModelRow, Store
+from pipeline.errors import TrainingStopped
 from pipeline.model_training import train_and_register
 from pipeline.photo_files import file_stamp, known_unreadable
 from pipeline.settings import Home
@@ -20,16 +22,31 @@ log = logging.getLogger(__name__)
 DECODE_WORKERS = 2  # decoding processes; the model runs in this one
 
 
-def train_fashion_mnist(store: Store, home: Home, config: TrainConfig, progress=None) -> ModelRow:
-    """Train a model on Fashion-MNIST and register it (current when it is the first)."""
-    task = progress.add_task("train model", total=None, status="") if progress else None
+def training_steps(progress, description: str, stop: threading.Event | None = None):
+    """(progress task, on_step for `train_and_register`): each step shows its loss and
+    accuracy, and raises TrainingStopped once *stop* is set (SIGTERM to the service)."""
+    task = progress.add_task(description, total=None, status="") if progress else None
 
     def on_step(step: int, total: int, loss: float, accuracy: float) -> None:
+        if stop is not None and stop.is_set():
+            raise TrainingStopped(f"stopped at step {step} of {total}")
         if progress:
             progress.update(
                 task, completed=step, total=total, status=f"loss {loss:.3f} acc {accuracy:.3f}"
             )
 
+    return task, on_step
+
+
+def train_fashion_mnist(
+    store: Store,
+    home: Home,
+    config: TrainConfig,
+    progress=None,
+    stop: threading.Event | None = None,
+) -> ModelRow:
+    """Train a model on Fashion-MNIST and register it (current when it is the first)."""
+    task, on_step = training_steps(progress, "train model", stop)
     outcome = train_and_register(
         store, home, config.replace(dataset="fashion-mnist"), on_step=on_step
     )
@@ -38,7 +55,13 @@ def train_fashion_mnist(store: Store, home: Home, config: TrainConfig, progress=
     return outcome.model
 
 
-def ensure_model(store: Store, home: Home, config: TrainConfig, progress=None) -> ModelRow:
+def ensure_model(
+    store: Store,
+    home: Home,
+    config: TrainConfig,
+    progress=None,
+    stop: threading.Event | None = None,
+) -> ModelRow:
     """The current model, trained first if there is none (or its file went missing)."""
     current = store.current_model()
     if current and Path(current.path).is_file():
@@ -47,7 +70,7 @@ def ensure_model(store: Store, home: Home, config: TrainConfig, progress=None) -
         log.warning(
             "model %s is registered but %s is missing; training anew", current.version, current.path
         )
-    return train_fashion_mnist(store, home, config, progress)
+    return train_fashion_mnist(store, home, config, progress, stop)
 
 
 def unclassified_photos(store: Store, model: ModelRow) -> tuple[int, int]:
@@ -95,12 +118,14 @@ def classify_pending(
     batch: int = 512,
     progress=None,
     backend: str = "torch",
+    stop: threading.Event | None = None,
 ) -> Classified:
     """Predict label, confidence and embedding for each image new to *model*, in batches;
     worker processes decode the next batch while the model runs on this one. A photo whose
     file cannot be decoded gets no prediction and is recorded (images.unreadable_reason), so
     later runs, with any model, skip it until its file changes; a missing file is not
-    recorded, as it may come back."""
+    recorded, as it may come back. Once *stop* is set no further batch is classified (the
+    ones done are kept)."""
     pending, stamps, skipped, missing = [], [], 0, 0
     for row in store.images_without_prediction(model.id):
         stamp = file_stamp(row["path"])  # before decoding: a file rewritten since is retried
@@ -121,6 +146,9 @@ def classify_pending(
     problems: dict[int, str] = {}
     written = 0
     for indexes, predictions in classifier.predict_paths(paths, batch, DECODE_WORKERS, problems):
+        if stop is not None and stop.is_set():
+            log.warning("classify stopped on request after %d of %d photos", written, len(paths))
+            break
         written += store.save_predictions(
             Prediction(
                 pending[i]["sha256"],

@@ -19,6 +19,7 @@ from pipeline.errors import PipelineError
 STEPS = ("crawl", "classify", "match", "report")
 EXTRA_STEPS = ("retrain",)  # run on its own schedule, or asked for: `pricelens run --steps retrain`
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+MAX_GRACE_SECONDS = 10 * 365 * 86400  # a run ten years late is not worth catching up
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab's numbers: 0 (or 7) is sun
 
 
@@ -266,14 +267,16 @@ def load_config(path: Path) -> ServiceConfig:
     except (ZoneInfoNotFoundError, ValueError):
         raise top.fail("timezone", f"unknown time zone {timezone!r}") from None
     grace = top.take("misfire_grace_seconds", int, 3600)
-    if grace < 1:  # APScheduler refuses 0 and below only when a job is added
-        raise top.fail("misfire_grace_seconds", "must be >= 1")
+    if not 1 <= grace <= MAX_GRACE_SECONDS:  # APScheduler fails on either only when it runs
+        raise top.fail("misfire_grace_seconds", f"must be from 1 to {MAX_GRACE_SECONDS}")
     pipeline = top.table("pipeline")
     schedule = pipeline.schedule(timezone)
     steps = tuple(pipeline.take("steps", list, list(STEPS)))
     bad = [s for s in steps if s not in STEPS]
     if bad:
         raise pipeline.fail("steps", f"unknown step {bad[0]!r}; steps: {', '.join(STEPS)}")
+    if not steps:  # every run would end ok having done nothing
+        raise pipeline.fail("steps", f"give at least one of {', '.join(STEPS)}")
     shop_names = tuple(pipeline.take("shops", list, []))
     if not all(isinstance(name, str) for name in shop_names):
         raise pipeline.fail("shops", "must be a list of shop names (strings)")

@@ -11,5 +11,9 @@ class PipelineError(Exception):
     """A pipeline stage could not run."""
 
 
+class TrainingStopped(Exception):
+    """A stop request (SIGTERM) arrived during training; nothing half-trained is registered."""
+
+
 # Every failure a user can cause or meet; anything else is a bug and shows a traceback hint.
 EXPECTED_ERRORS = (PipelineError, StoreError, CrawlerError, ClassifierError, OSError)

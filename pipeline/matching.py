@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from db.group_store import OfferInGroup
 from db.records import GroupMember, ProductGroup
 from db.store import OfferForMatching, Store
 from pipeline.errors import PipelineError
@@ -428,9 +429,22 @@ def _offer(store: Store, offer_id: int):
     return offer
 
 
-def link_offers(store: Store, offer_id: int, other_id: int) -> int:
+@dataclass(frozen=True)
+class LinkResult:
+    group_id: int
+    # offers that left the group because the user had said they are not the linked offer's
+    # product, each with its new group of its own
+    parted: list[tuple[OfferInGroup, int]]
+
+
+def link_offers(store: Store, offer_id: int, other_id: int) -> LinkResult:
     """Record that two offers are the same product and put the first into the second's
-    group. Returns that group's id."""
+    group.
+
+    Earlier corrections of the first offer stay in force, so the group is made to agree with
+    them now rather than at the next `pricelens match`: a member the user had unlinked from
+    the offer leaves the group (the result names it); an offer the user had linked it to
+    outside this group makes the link a contradiction, refused naming that offer."""
     if offer_id == other_id:
         raise PipelineError(f"cannot link offer o{offer_id} to itself")
     offer, other = _offer(store, offer_id), _offer(store, other_id)
@@ -439,20 +453,44 @@ def link_offers(store: Store, offer_id: int, other_id: int) -> int:
             f"offers o{offer_id} and o{other_id} are both from shop {offer.shop!r}; "
             "a product group holds one offer per shop"
         )
-    if other.group_id is not None:
-        clash = [
-            m for m in store.group_offers(other.group_id) if m.shop == offer.shop and m != offer
-        ]
-        if clash and clash[0].offer_id != offer_id:
-            raise PipelineError(
-                f"group g{other.group_id} already has offer o{clash[0].offer_id} from shop "
-                f"{offer.shop!r}; run `pricelens match unlink {clash[0].offer_id}` first"
-            )
-    if other.group_id is None:
-        other_group = store.correct_match(other_id, None, [])
-    else:
-        other_group = other.group_id
-    return store.correct_match(offer_id, other_group, [(offer_id, other_id, True)])
+    members = [] if other.group_id is None else store.group_offers(other.group_id)
+    members = [m for m in members if m.offer_id != offer_id]
+    clash = [m for m in members if m.shop == offer.shop]
+    if clash:
+        raise PipelineError(
+            f"group g{other.group_id} already has offer o{clash[0].offer_id} from shop "
+            f"{offer.shop!r}; run `pricelens match unlink {clash[0].offer_id}` first"
+        )
+    said = _corrections_of(store, offer_id)
+    in_group = {m.offer_id for m in members} | {other_id}
+    for linked in sorted(o for o, same in said.items() if same and o not in in_group):
+        bound = _offer(store, linked)
+        raise PipelineError(
+            f"o{offer_id} was linked to o{linked} ({bound.shop!r}), which is not in group "
+            f"g{other.group_id}; link o{linked} to o{other_id} as well first, or withdraw "
+            f"that link with `pricelens match unlink {offer_id}`"
+            if other.group_id is not None
+            else f"o{offer_id} was linked to o{linked} ({bound.shop!r}); withdraw that link "
+            f"with `pricelens match unlink {offer_id}` first"
+        )
+    said[other_id] = True  # this link overrides an earlier unlink of the pair
+    parted = [m for m in members if said.get(m.offer_id) is False]
+    other_group = other.group_id
+    if other_group is None:
+        other_group, _ = store.correct_match(other_id, None, [])
+    group_id, own_groups = store.correct_match(
+        offer_id, other_group, [(offer_id, other_id, True)], [m.offer_id for m in parted]
+    )
+    return LinkResult(group_id, list(zip(parted, own_groups, strict=True)))
+
+
+def _corrections_of(store: Store, offer_id: int) -> dict[int, bool]:
+    """The corrections in force that name *offer_id*: the other offer -> same product."""
+    return {
+        c.other_offer_id if c.offer_id == offer_id else c.offer_id: c.same
+        for c in active_corrections(store)
+        if offer_id in (c.offer_id, c.other_offer_id)
+    }
 
 
 def unlink_offer(store: Store, offer_id: int) -> int:
@@ -464,7 +502,8 @@ def unlink_offer(store: Store, offer_id: int) -> int:
     others = [m.offer_id for m in store.group_offers(offer.group_id) if m.offer_id != offer_id]
     if not others:
         raise PipelineError(f"offer o{offer_id} is alone in group g{offer.group_id}; nothing to do")
-    return store.correct_match(offer_id, None, [(offer_id, o, False) for o in others])
+    group_id, _ = store.correct_match(offer_id, None, [(offer_id, o, False) for o in others])
+    return group_id
 
 
 def parse_ref(text: str, default: str) -> tuple[str, int]:

@@ -79,7 +79,9 @@ def json_records(columns: Sequence[str], rows: Sequence[Sequence]) -> list[dict]
 
 
 def write_csv(out: TextIO, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-    writer = csv.writer(out, lineterminator="\n")
+    # Every text cell quoted: a spreadsheet that splits comma files on ";" (de, fr locales)
+    # would otherwise split "x;=1+1" and run the second half as a formula
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(columns)
     writer.writerows([[_csv_cell(v) for v in row] for row in rows])
 

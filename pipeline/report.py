@@ -9,12 +9,14 @@ Filters and sorting live here so the terminal table, CSV, JSON and HTML show the
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
@@ -24,7 +26,7 @@ from crawler.currencies import exponent
 from db.records import LABELS
 from db.store import Store
 from pipeline.errors import PipelineError
-from pipeline.output import literal_markup
+from pipeline.output import literal_markup, terminal_text
 
 
 def minor_digits(currency: str | None) -> int:
@@ -268,17 +270,46 @@ def _cell(price: ShopPrice | None, cheapest: bool, compared: bool, with_code: bo
 
 
 class _Folding:
-    """A Product cell, which folds anywhere: it measures as narrow as its column's
-    min_width, so a table is only as wide as its unbreakable money columns need."""
+    """A Product cell: the title, with the category dimmed under it. It measures as narrow
+    as its column's min_width, so a table is only as wide as its unbreakable money columns
+    need, and it breaks the title between words or after a "/" or "-" ("beige/" "canvas"),
+    cutting inside a word only when the word alone is wider than the column."""
 
-    def __init__(self, markup: str):
-        self.text = Text.from_markup(markup, overflow="fold")
+    def __init__(self, title: str, category: str):
+        # Text() takes no markup: a scraped "[b]" prints as written
+        self.title, self.category = terminal_text(title), terminal_text(category)
+
+    def _text(self, width: int | None) -> Text:
+        text = Text(self.title if width is None else wrap_title(self.title, width))
+        text.append("\n" + self.category, style="dim")
+        text.overflow = "fold"
+        return text
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.text
+        yield self._text(options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(1, Measurement.get(console, options, self.text).maximum)
+        return Measurement(1, Measurement.get(console, options, self._text(None)).maximum)
+
+
+_PIECES = re.compile(r"[^/\-]*[/\-]+|[^/\-]+")  # "beige/canvas" -> "beige/", "canvas"
+
+
+def wrap_title(title: str, width: int) -> str:
+    """*title* in lines of at most *width* cells, broken at spaces or after "/" and "-"; a
+    piece wider than *width* keeps a line of its own (the table folds it)."""
+    lines: list[str] = []
+    line = ""
+    for word in title.split():
+        for k, piece in enumerate(_PIECES.findall(word)):
+            joined = f"{line} {piece}" if k == 0 and line else line + piece
+            if not line or cell_len(joined) <= width:
+                line = joined
+            else:
+                lines.append(line)
+                line = piece
+    lines.append(line)
+    return "\n".join(lines)
 
 
 def _widest(cells: list[str]) -> int:
@@ -312,9 +343,7 @@ def comparison_table(rows: list[ComparisonRow], shops: list[str], limit: int | N
             (
                 str(row.group_id),
                 # scraped text may contain [markup] and control characters
-                _Folding(
-                    f"{literal_markup(row.title)}\n[dim]{literal_markup(row.category or '?')}[/]"
-                ),
+                _Folding(row.title, row.category or "?"),
                 *(_cell(row.prices.get(s), s == cheapest, s in compared, codes) for s in shops),
                 literal_markup(cheapest or "–"),
                 format_savings(row, codes),

@@ -9,17 +9,13 @@ import threading
 
 from classifier.config import TrainConfig
 from db.store import Store
-from pipeline.classifying import classify_pending
+from pipeline.classifying import classify_pending, training_steps
 from pipeline.config import ServiceConfig
 from pipeline.matching import match_offers
 from pipeline.model_training import train_and_register
 from pipeline.settings import Home
 
 log = logging.getLogger(__name__)
-
-
-class TrainingStopped(Exception):
-    """A stop request (SIGTERM) arrived during training; the last finished epoch is kept."""
 
 
 def new_labels(store: Store) -> int:
@@ -52,14 +48,7 @@ def retrain_if_due(
         warmup=0.1,
         train_limit=config.train_limit,
     )
-    task = progress.add_task("retrain", total=None, status="") if progress else None
-
-    def on_step(step: int, total: int, loss: float, accuracy: float) -> None:
-        if stop is not None and stop.is_set():
-            raise TrainingStopped(f"stopped at step {step} of {total}")
-        if progress:
-            progress.update(task, completed=step, total=total, status=f"loss {loss:.3f}")
-
+    _, on_step = training_steps(progress, "retrain", stop)
     outcome = train_and_register(store, home, train, current, on_step=on_step)
     counts |= {
         "model": outcome.model.version,
@@ -67,6 +56,8 @@ def retrain_if_due(
         "retrain": outcome.reason,
     }
     if outcome.promoted:
-        counts["classified"] = classify_pending(store, outcome.model, progress=progress).classified
+        counts["classified"] = classify_pending(
+            store, outcome.model, progress=progress, stop=stop
+        ).classified
         counts["groups"] = len(match_offers(store, outcome.model.id))
     return counts

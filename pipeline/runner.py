@@ -16,11 +16,12 @@ from db.store import Store
 from pipeline.classifying import classify_pending, ensure_model, matching_problem
 from pipeline.config import EXTRA_STEPS, STEPS, ServiceConfig
 from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
+from pipeline.errors import TrainingStopped
 from pipeline.matching import match_offers
 from pipeline.output import write_rows_csv, write_text_atomic
 from pipeline.report import comparison, report_columns, report_rows
 from pipeline.report_html import render_html
-from pipeline.retraining import TrainingStopped, retrain_if_due
+from pipeline.retraining import retrain_if_due
 from pipeline.settings import Home
 from pipeline.shops import resolve_specs
 
@@ -139,8 +140,10 @@ def _run_steps(
                 return ending, note
         elif step == "classify":
             train = TrainConfig(epochs=config.train_epochs, train_limit=config.train_limit)
-            model = ensure_model(store, home, train, progress)
-            counts["classified"] = classify_pending(store, model, progress=progress).classified
+            model = ensure_model(store, home, train, progress, stop)
+            counts["classified"] = classify_pending(
+                store, model, progress=progress, stop=stop
+            ).classified
         elif step == "match":
             model = model or store.current_model()
             refusal, warning = matching_problem(store, model) if model else (None, None)

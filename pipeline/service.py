@@ -23,6 +23,7 @@ import signal
 import threading
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 STOP = threading.Event()  # set by SIGTERM/SIGINT; crawls stop after their current page
 SYNC_SECONDS = 5  # how often the service re-reads pricelens.toml
+MAX_JOBS = 1000  # scheduled jobs that may be due at once, each run in its turn
 
 
 class AlreadyServing(PipelineError):
@@ -129,11 +131,14 @@ def _table(job_id: str) -> str:
 
 
 def _runs_now(job: Job | None, grace_seconds: int) -> bool:
-    """Whether *job* is overdue by no more than the misfire grace, so it runs at once."""
+    """Whether *job* runs at once by itself. APScheduler coalesces the runs it missed into
+    the latest one, and runs that if it is late by no more than the misfire grace, however
+    long ago the first missed one was: the same reckoning here."""
     if job is None or job.next_run_time is None:
         return False
-    late = datetime.now(UTC) - job.next_run_time
-    return timedelta(0) <= late <= timedelta(seconds=grace_seconds)
+    now = datetime.now(UTC)
+    missed = job._get_run_times(now)  # as the scheduler lists them (no public call)
+    return bool(missed) and now - missed[-1] <= timedelta(seconds=grace_seconds)
 
 
 class Service:
@@ -170,6 +175,10 @@ class Service:
             jobstores={
                 "default": SQLAlchemyJobStore(url=f"sqlite:///{self.home.root / 'scheduler.db'}")
             },
+            # a run waiting its turn holds a worker (one per job: max_instances=1); a job
+            # left in the pool's queue instead would meet the misfire grace there and be
+            # dropped. Threads start only as needed.
+            executors={"default": ThreadPoolExecutor(max_workers=MAX_JOBS)},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,

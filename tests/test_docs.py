@@ -16,7 +16,9 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 
 def commands(group: click.Group, prefix: str = "pricelens") -> list[tuple[str, click.Command]]:
     found = []
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):  # what --help lists: lazy commands loaded
+        command = group.get_command(context, name)
         path = f"{prefix} {name}"
         if isinstance(command, click.Group):
             found.extend(commands(command, path))

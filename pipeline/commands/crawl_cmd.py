@@ -10,6 +10,7 @@ from rich.table import Table
 from crawler.browser import BrowserConfig
 from pipeline.crawling import CrawlOptions, crawl_shops
 from pipeline.errors import PipelineError
+from pipeline.output import terminal_text
 from pipeline.progress import progress_bar
 from pipeline.shops import resolve_specs
 
@@ -115,6 +116,6 @@ def crawl(env, shops, sessions, max_pages, base_url, ignore_robots, remote, chro
     env.out.print(table)
     for r in results:
         if r.error:
-            env.err.print(r.error, highlight=False, markup=False, soft_wrap=True)
+            env.err.print(terminal_text(r.error), highlight=False, markup=False, soft_wrap=True)
     if all(r.status == "failed" for r in results):
         raise PipelineError("every shop failed; see the errors above")

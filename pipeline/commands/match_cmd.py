@@ -137,8 +137,16 @@ def link(env, offer, other):
     group, now and on every later `pricelens match`."""
     a, b = parse_offer_id(offer), parse_offer_id(other)
     with Store(env.home.database) as store:
-        group_id = link_offers(store, a, b)
-    env.out.print(f"o{a} and o{b} are the same product: group g{group_id}", highlight=False)
+        result = link_offers(store, a, b)
+    env.out.print(f"o{a} and o{b} are the same product: group g{result.group_id}", highlight=False)
+    for parted, group_id in result.parted:
+        env.out.print(
+            f"o{parted.offer_id} ({parted.shop}) left the group for g{group_id}: you said it is "
+            f"not the same product as o{a} (if it is, run `pricelens match link "
+            f"{parted.offer_id} {a}`)",
+            highlight=False,
+            markup=False,
+        )
 
 
 @match.command()

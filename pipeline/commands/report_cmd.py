@@ -39,6 +39,10 @@ def _amount(ctx, param, value):
 
 
 def _describe(filters: ReportFilter, sort: str) -> str:
+    return "; ".join([*_filter_parts(filters), f"sorted by {sort}"])
+
+
+def _filter_parts(filters: ReportFilter) -> list[str]:
     parts = []
     if filters.categories:
         parts.append("category " + ", ".join(filters.categories))
@@ -48,8 +52,25 @@ def _describe(filters: ReportFilter, sort: str) -> str:
         parts.append("sold at " + ", ".join(filters.shops))
     if filters.min_savings is not None:
         parts.append(f"savings ≥ {filters.min_savings}")
-    parts.append(f"sorted by {sort}")
-    return "; ".join(parts)
+    return parts
+
+
+def _why_empty(store: Store, filters: ReportFilter) -> str:
+    """What to do about a report with no product in it."""
+    if not store.db["offers"].count:
+        return (
+            f"no offers in {store.path} yet: run `pricelens crawl` "
+            "(or `pricelens demo` to try the demo mall)"
+        )
+    if not store.db["product_groups"].count:
+        return "the offers are not grouped into products yet: run `pricelens match`"
+    shops = f"{filters.min_shops} shop{'' if filters.min_shops == 1 else 's'}"
+    parts = _filter_parts(filters)
+    return (
+        f"no product is sold by at least {shops}"
+        + (f" and matches {'; '.join(parts)}" if parts else "")
+        + ("; --min-shops 1 shows products sold by one shop" if filters.min_shops > 1 else "")
+    )
 
 
 @click.command()
@@ -114,6 +135,8 @@ def report(env, fmt, out, limit, min_shops, category, search, shops, min_savings
         filters.check(known)
         matching = comparison(store, filters=filters, sort=sort)
         rows = matching[:limit] if limit else matching
+        if not matching:
+            env.err.print(_why_empty(store, filters), highlight=False, markup=False, soft_wrap=True)
         if fmt == "html":
             text = render_html(store, rows, known, _describe(filters, sort), matching)
     if fmt == "table":

@@ -15,7 +15,7 @@ from tomlkit.exceptions import TOMLKitError
 from db.store import Store
 from pipeline.config import EXTRA_STEPS, STEPS, ConfigError, cron_trigger, load_config
 from pipeline.errors import PipelineError
-from pipeline.output import FORMATS, render_rows
+from pipeline.output import FORMATS, render_rows, terminal_text
 from pipeline.progress import progress_bar
 from pipeline.runner import run_pipeline
 from pipeline.service import serve as serve_forever
@@ -90,7 +90,12 @@ def run(env, steps, shops):
     )
     ending = f"run {outcome.run_id} ended {outcome.status}"
     if outcome.status == "partial":  # as `pricelens crawl`: only a run with nothing is an error
-        env.err.print(f"{ending}: {outcome.error}", highlight=False, markup=False, soft_wrap=True)
+        env.err.print(
+            terminal_text(f"{ending}: {outcome.error}"),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     elif outcome.status != "ok":
         raise PipelineError(f"{ending}: {outcome.error}" if outcome.error else ending)
 
@@ -205,7 +210,13 @@ def add(env, job, cron):
 @click.pass_obj
 def remove(env, job):
     """Unschedule JOB (pipeline, report, retrain or crawl:SHOP); its other settings stay."""
-    _set(env, job, "cron", None)
+
+    def unschedule(entry) -> str:
+        del entry["cron"]
+        entry.pop("paused", None)  # a later `schedule add` starts it active, as it says
+        return "unscheduled"
+
+    _change(env, job, unschedule)
 
 
 @schedule.command()
@@ -213,7 +224,14 @@ def remove(env, job):
 @click.pass_obj
 def pause(env, job):
     """Pause JOB (pipeline, report, retrain or crawl:SHOP); it keeps its cron."""
-    _set(env, job, "paused", True)
+
+    def paused(entry) -> str | None:
+        if entry.get("paused"):
+            return None
+        entry["paused"] = True
+        return "paused (it keeps its cron)"
+
+    _change(env, job, paused, "already paused")
 
 
 @schedule.command()
@@ -221,23 +239,26 @@ def pause(env, job):
 @click.pass_obj
 def resume(env, job):
     """Resume a paused JOB: it runs again at its cron times."""
-    _set(env, job, "paused", None)
+
+    def resumed(entry) -> str | None:
+        return "resumed" if entry.pop("paused", False) else None
+
+    _change(env, job, resumed, "not paused")
 
 
-def _set(env, job: str, key: str, value) -> None:
-    """Set or (value None) remove *key* of a scheduled job. A job with no cron is refused and
-    the file left untouched: there is nothing to remove, pause or resume."""
+def _change(env, job: str, change, unchanged: str = "") -> None:
+    """Apply *change* to a scheduled job's table and save, printing what it returns; when it
+    returns None, nothing needed changing and the file is left as it was. A job with no cron
+    is refused and the file left untouched: there is nothing to remove, pause or resume."""
     path, document = _document(env)
     entry = _entry(path, document, job)
     if entry is None or "cron" not in entry:
         raise PipelineError(f"{job} is not scheduled in {path}; nothing changed")
-    if value is None:
-        entry.pop(key, None)
-    else:
-        entry[key] = value
-    _save(path, document)
+    done = change(entry)
+    if done is not None:
+        _save(path, document)
     env.out.print(
-        f"{job}: {key} {'removed' if value is None else value} in {path}",
+        f"{job} {done} in {path}" if done else f"{job} is {unchanged} in {path}; nothing changed",
         highlight=False,
         soft_wrap=True,
     )

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import re
+import socket
 import struct
 import threading
 import urllib.error
@@ -634,6 +635,45 @@ def test_a_photo_that_drips_in_times_out_and_is_retried(server, tmp_path, path, 
         assert fetch_bytes(f"{server}/img/good.png", slow) == PNG
     finally:
         Handler.dripping.set()
+
+
+@pytest.fixture
+def handshake_drip():
+    """An https:// address whose server answers a TLS hello with a record header and then
+    a byte every 50 ms: each read is answered in time, the handshake never ends."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve():
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            accepted.append(conn)
+            conn.recv(4096)  # the client hello
+            conn.sendall(b"\x16\x03\x03\x40\x00")  # a 16 KiB handshake record follows...
+            while not stop.wait(0.05):  # the server's pace, not a wait in the test
+                conn.sendall(b"\x00")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+        for conn in accepted:
+            conn.close()
+        thread.join(5)
+
+
+def test_a_photo_server_dripping_its_tls_handshake_times_out(handshake_drip):
+    """The answer's deadline runs from the connection: a handshake that drips ends with the
+    same time-out as headers that drip (Python alone bounds a handshake only by the socket
+    timeout, here 5 s: a ReadTimeoutError after 5 s)."""
+    url = f"{handshake_drip}/img/good.png"
+    slow = shop(timeout=5, body_timeout=0.3, retries=0)
+    with pytest.raises(TimeoutError, match=re.escape("no answer within 0.3 s")):
+        fetch_bytes(url, slow)
 
 
 def refusing(prefix: str, asked: list[str]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_query_prints_json_and_csv(home):
     assert as_json.exit_code == 0
     assert json.loads(as_json.output) == [{"sku": "A1", "title": 'Tee, "black"', "price": 12900}]
     as_csv = invoke("--home", str(home), "query", sql, "--format", "csv")
-    assert as_csv.output == 'sku,title,price\nA1,"Tee, ""black""",12900\n'
+    assert as_csv.output == '"sku","title","price"\n"A1","Tee, ""black""",12900\n'
 
 
 def test_query_json_keeps_every_column_when_names_repeat(home):
@@ -57,7 +58,7 @@ def test_query_json_keeps_every_column_when_names_repeat(home):
     as_json = invoke("--home", str(home), "query", sql, "--format", "json")
     assert json.loads(as_json.output) == [{"id": 1, "id_3": 2, "id_2": 3, "id_4": 4}]
     as_csv = invoke("--home", str(home), "query", sql, "--format", "csv")
-    assert as_csv.output.splitlines()[0] == "id,id,id_2,id"  # csv and table: names as is
+    assert as_csv.output.splitlines()[0] == '"id","id","id_2","id"'  # csv, table: names as is
     assert "id_2" in invoke("query", "--help").output
 
 
@@ -153,3 +154,90 @@ def test_query_on_an_older_schema_says_so_and_leaves_the_file_as_it_is(tmp_path,
     Store(tmp_path / "pricelens.db").close()  # any other command upgrades it
     upgraded = CliRunner().invoke(cli, ["--home", str(tmp_path), "query", "SELECT 1 AS one"])
     assert upgraded.exit_code == 0 and "schema version" not in upgraded.stderr
+
+
+def test_every_command_is_found_where_the_lazy_table_says():
+    import importlib
+
+    import click
+
+    from pipeline.cli import COMMANDS
+
+    modules = set(COMMANDS.values())
+    registered = {}
+    for module in modules:
+        group = click.Group()
+        importlib.import_module(f"pipeline.commands.{module}").register(group)
+        registered.update(dict.fromkeys(group.commands, module))
+    assert registered == COMMANDS
+    folder = Path(importlib.import_module("pipeline.commands").__file__).parent
+    assert {p.stem for p in folder.glob("*_cmd.py")} == modules
+
+
+def test_a_command_loads_only_what_it_needs(tmp_path):
+    """`pricelens report` and `query` answer without loading PyTorch or Selenium (2.5 s of
+    imports on the 2-core machine); `train` loads PyTorch."""
+    script = f"""
+import sys
+from pipeline.cli import main
+sys.argv = ["pricelens", "--home", {str(tmp_path)!r}] + sys.argv[1:]
+try:
+    main()
+except SystemExit:
+    pass
+print("LOADED", "torch" in sys.modules, "selenium" in sys.modules, file=sys.stderr)
+"""
+    for args, loaded in [
+        (["report"], "LOADED False False"),
+        (["query", "SELECT 1"], "LOADED False False"),
+        (["train", "--help"], "LOADED True False"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+        )
+        assert loaded in done.stderr, (args, done.stderr)
+
+
+ENDING = """
+import sys, threading
+import click
+from pipeline.cli import cli, main
+
+@cli.command("finish")
+@click.option("--late-interrupt", is_flag=True)
+@click.pass_context
+def finish(ctx, late_interrupt):
+    if late_interrupt:  # a Ctrl-C in click's own code after the command returned
+        ctx.find_root().call_on_close(lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+    else:  # a thread Python waits for at exit, as a slow browser quit would be
+        threading.Thread(target=threading.Event().wait).start()
+    print("done", flush=True)
+
+sys.argv = ["pricelens", "--home", sys.argv[1], "finish", *sys.argv[2:]]
+main()
+"""
+
+
+def test_a_sigterm_after_the_command_ended_keeps_its_exit_status(tmp_path):
+    """The output is written and the data stored: a stop request while Python shuts down
+    ends the process at once, with the command's status (not 143, not a hang)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", ENDING, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline() == "done\n"
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=60)
+    assert (child.returncode, stderr) == (0, "")
+
+
+def test_an_interrupt_in_clicks_code_around_the_command_is_an_interrupt(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", ENDING, str(tmp_path), "--late-interrupt"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr.strip()) == (130, "interrupted"), done.stderr

@@ -108,4 +108,4 @@ def test_report_lists_the_compared_products_in_every_format(two_demo_runs):
         buyable = [m for m in members if m["in_stock"] is not False] or members
         assert cheapest[0]["price"] == min(m["price"] for m in buyable)
     as_csv = runner.invoke(cli, ["--home", str(home), "report", "--format", "csv"])
-    assert as_csv.output.splitlines()[0].startswith("group_id,title,category,shop,price")
+    assert as_csv.output.splitlines()[0].startswith('"group_id","title","category","shop","price"')

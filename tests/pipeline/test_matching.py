@@ -182,6 +182,46 @@ def test_link_refuses_a_second_offer_from_one_shop_in_a_group(home):
     assert f"already has offer o{ids['s-1']} from shop 'spa'" in result.output
 
 
+def test_link_against_an_earlier_unlink_moves_the_unlinked_member_out_now(home):
+    path, ids = home
+    assert invoke(path, "match", "unlink", f"o{ids['s-1']}").exit_code == 0  # not c-1, not m-1
+    result = invoke(path, "match", "link", f"o{ids['s-1']}", f"o{ids['c-1']}")  # but c-1 after all
+    assert result.exit_code == 0, result.output
+    groups = groups_by_sku(path)
+    assert groups["s-1"] == groups["c-1"] != groups["m-1"]  # the report agrees at once
+    assert f"o{ids['m-1']} (menu) left the group for g{groups['m-1']}" in result.output
+    assert f"`pricelens match link {ids['m-1']} {ids['s-1']}`" in result.output
+    assert invoke(path, "match", "--full").exit_code == 0
+    after = groups_by_sku(path)
+    assert after["s-1"] == after["c-1"] != after["m-1"]
+    # the way out the message names: m-1 is the same product after all
+    result = invoke(path, "match", "link", f"o{ids['m-1']}", f"o{ids['s-1']}")
+    assert result.exit_code == 0 and "left the group" not in result.output, result.output
+    assert invoke(path, "match", "--full").exit_code == 0
+    after = groups_by_sku(path)
+    assert after["s-1"] == after["c-1"] == after["m-1"]
+
+
+def test_link_contradicting_an_earlier_link_is_refused_and_changes_nothing(home):
+    path, ids = home
+    scarf = add_offer(path, "scroll", "x-1", "Wool Scarf", 9000, 7, "bag")
+    assert invoke(path, "match").exit_code == 0
+    result = invoke(path, "match", "link", f"o{scarf}", f"o{ids['c-2']}")
+    assert result.exit_code == 0, result.output
+    before = groups_by_sku(path)
+    with Store(path / "pricelens.db") as store:
+        history = store.db.execute("SELECT COUNT(*) FROM match_corrections").fetchone()[0]
+    result = invoke(path, "match", "link", f"o{scarf}", f"o{ids['m-3']}")
+    assert result.exit_code != 0
+    assert f"o{scarf} was linked to o{ids['c-2']} ('classic'), which is not in group" in (
+        result.output
+    )
+    assert f"`pricelens match unlink {scarf}`" in result.output
+    assert groups_by_sku(path) == before
+    with Store(path / "pricelens.db") as store:
+        assert store.db.execute("SELECT COUNT(*) FROM match_corrections").fetchone()[0] == history
+
+
 def test_evaluate_prints_f1_and_both_baselines(home):
     path, _ = home
     key = {

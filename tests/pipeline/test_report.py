@@ -26,6 +26,7 @@ from pipeline.report import (
     comparison_table,
     format_money,
     report_columns,
+    wrap_title,
 )
 from pipeline.report_html import safe_url
 from tests.pipeline.report_fixture import Listing, build_store
@@ -48,7 +49,24 @@ def home(tmp_path):
 def report_json(home_path: Path, *args: str) -> list[dict]:
     result = invoke(home_path, "report", "--format", "json", *args)
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
+
+
+def test_an_empty_report_says_on_stderr_what_would_fill_it(tmp_path):
+    result = invoke(tmp_path, "report")
+    assert result.exit_code == 0, result.output
+    assert f"no offers in {tmp_path / 'pricelens.db'} yet: run `pricelens crawl`" in (result.stderr)
+    build_store(tmp_path / "pricelens.db")
+    result = invoke(tmp_path, "report", "--format", "json")
+    assert json.loads(result.stdout) == []  # the data stays clean
+    assert "not grouped into products yet: run `pricelens match`" in result.stderr
+    assert invoke(tmp_path, "match").exit_code == 0
+    result = invoke(tmp_path, "report", "--min-shops", "4", "--category", "bag")
+    assert (
+        "no product is sold by at least 4 shops and matches category bag; --min-shops 1 shows"
+        in result.stderr
+    )
+    assert "no product" not in invoke(tmp_path, "report").stderr
 
 
 def test_report_figures_equal_the_ones_worked_out_by_hand(home):
@@ -140,7 +158,8 @@ def test_table_and_out_file(home):
     assert max(len(line) for line in text.splitlines()) <= 100
     csv_out = path / "r.csv"
     assert invoke(path, "report", "--format", "csv", "--out", str(csv_out)).exit_code == 0
-    assert csv_out.read_text(encoding="utf-8").splitlines()[0] == ",".join(COLUMNS)
+    header = csv_out.read_text(encoding="utf-8").splitlines()[0]
+    assert header == ",".join(f'"{c}"' for c in COLUMNS)
 
 
 def header_shops(text: str) -> list[str]:
@@ -403,6 +422,35 @@ def test_a_table_too_wide_for_the_terminal_runs_past_it_rather_than_cut_a_price(
     for n in range(len(shops)):
         assert whole(f"{1_234_500 + n * 10_000:,}", text)
     assert whole(f"{row.savings:,}", text) and "northwind-outlet" in text
+
+
+def test_titles_break_between_words_or_after_a_slash_never_inside_a_word():
+    shops = ["classic", "spa", "scroll", "menu", "outlet"]  # the Product column: 10 wide
+    title = "Relaxed beige/canvas Tote-Bag with long straps"
+    row = ComparisonRow(1, title, "bag")
+    for n, shop in enumerate(shops):
+        row.prices[shop] = ShopPrice(1_234_500 + n, 1_334_500, True, "http://x.test/")
+    console = Console(width=80, record=True, file=io.StringIO())
+    print_whole(console, comparison_table([row], shops, None))
+    text = console.export_text()
+    assert title not in text  # the Product column is narrower than the title
+    for word in re.split(r"[\s/-]+", title):
+        assert re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text), text
+
+
+@pytest.mark.parametrize(
+    ("title", "width", "lines"),
+    [
+        ("Relaxed beige/canvas tote", 12, ["Relaxed", "beige/canvas", "tote"]),
+        ("Relaxed beige/canvas tote", 10, ["Relaxed", "beige/", "canvas", "tote"]),
+        ("Slim-Fit T-Shirt", 6, ["Slim-", "Fit T-", "Shirt"]),
+        ("Unbreakablewordhere x", 8, ["Unbreakablewordhere", "x"]),  # the table folds it
+        ("한빛 클래식 코트", 6, ["한빛", "클래식", "코트"]),  # two cells a letter
+        ("", 5, [""]),
+    ],
+)
+def test_wrap_title(title, width, lines):
+    assert wrap_title(title, width).split("\n") == lines
 
 
 @pytest.mark.parametrize(

@@ -195,3 +195,30 @@ def test_a_shop_that_changed_currency_shows_no_change_across_it(mixed):
     row = next(r for r in report_json(path) if r["shop"] == "classic" and r["title"] == TEE)
     assert (row["price"], row["currency"]) == (1100, "USD")
     assert row["previous_price"] is None and row["change"] is None  # not 12,900 won
+
+
+def test_history_shows_each_price_in_its_currency_and_charts_one(mixed, tmp_path):
+    path, ids = mixed
+    moved = replace(MIXED[0], currency="USD", prices=(12900, 1100))  # classic's tee in dollars
+    crawl_once(path / "pricelens.db", "classic", [moved, *MIXED[3:4], MIXED[7]], day=2)
+    group = next(r["group_id"] for r in report_json(path) if r["title"] == TEE)
+    result = invoke(path, "history", f"g{group}", "--chart", str(tmp_path / "tee.svg"))
+    assert result.exit_code == 0, result.output
+    lines = [[c.strip() for c in line.split("│")[1:-1]] for line in result.stdout.splitlines()]
+    lines = [c for c in lines if len(c) == 6]  # observed, shop, offer, price, change, stock
+    cells = {(c[1], c[3]) for c in lines}
+    # usshop's cents are dollars, not won; the tee classic sells in dollars now shows no
+    # change against its won price
+    assert {("usshop", "10.00 USD"), ("usshop", "9.90 USD"), ("classic", "11.00 USD")} <= cells
+    assert ("classic", "12,900 KRW") in cells and ("spa", "13,500 KRW") in cells
+    classic_tee = [c for c in lines if c[1] == "classic" and c[2] == f"o{ids['c-1']}"]
+    assert classic_tee[-1][3:5] == ["11.00 USD", ""]  # after 12,900 KRW: no change
+    assert "the chart shows prices in KRW only" in result.stderr
+    assert "not charted: classic, usshop" in result.stderr
+    svg = (tmp_path / "tee.svg").read_text()
+    assert "9.90" not in svg and "11.00" not in svg
+    rows = json.loads(invoke(path, "history", f"g{group}", "--format", "json").stdout)
+    assert [r["change"] for r in rows if r["shop"] == "usshop"] == [None, -10]
+    assert [(r["price"], r["currency"], r["change"]) for r in rows if r["shop"] == "classic"][
+        -1
+    ] == (1100, "USD", None)

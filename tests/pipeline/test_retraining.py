@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
 from click.testing import CliRunner
 
 from db.store import Store
+from pipeline.classifying import classify_pending, unclassified_photos
 from pipeline.cli import cli
 from pipeline.config import ConfigError, ServiceConfig, load_config
 from pipeline.retraining import new_labels
@@ -116,3 +118,49 @@ def test_retrain_settings_are_validated_and_scheduled(tmp_path):
         path.write_text(text)
         with pytest.raises(ConfigError, match=rf"pricelens\.toml: key '{key}'"):
             load_config(path)
+
+
+class StopOnceTrainingRuns(threading.Event):
+    """Not set when the run checks before its step; set from then on, as a SIGTERM that
+    arrives while the step trains."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked = 0
+
+    def is_set(self) -> bool:
+        self.asked += 1
+        return self.asked > 1
+
+
+def test_a_stop_request_while_the_first_model_trains_stops_the_run(tmp_path):
+    """The classify step of a scheduled pipeline trains the first model: a SIGTERM then
+    ends training at the next step, not minutes later when the service gets SIGKILLed."""
+    fresh = Home.resolve(tmp_path)
+    stop = StopOnceTrainingRuns()
+    outcome = run_pipeline(
+        fresh, ServiceConfig(fresh.config, train_limit=3000), ("classify",), "pipeline", stop=stop
+    )
+    assert outcome.status == "stopped"
+    step, total = re.fullmatch(
+        r"stopped on request: stopped at step (\d+) of (\d+)", outcome.error
+    ).groups()
+    assert int(step) < int(total)
+    with Store(fresh.database) as store:
+        assert store.models() == []  # nothing half-trained was registered
+
+
+def test_a_stop_request_ends_classifying_between_batches(home):
+    stop = threading.Event()
+    with Store(home.database) as store:
+        current = store.current_model()  # the same weights as a model that has seen nothing
+        copy = store.register_model(
+            "unseen-copy", current.architecture, current.path, {}, {}, make_current=False
+        )
+        model = next(m for m in store.models() if m.id == copy)
+        pending, _ = unclassified_photos(store, model)
+        assert pending > 64
+        stop.set()
+        done = classify_pending(store, model, batch=64, stop=stop)
+        assert done.classified == 0
+        assert unclassified_photos(store, model)[0] == pending

@@ -32,8 +32,8 @@ def invoke(home, *args):
         ('timezone = "Mars/Olympus"\n', "timezone", "unknown time zone"),
         ("[shops.a]\nbase_url = 5\n", "shops.a.base_url", "must be str"),
         ('[report]\nkeep = "ten"\n', "report.keep", "must be int"),
-        ("misfire_grace_seconds = 0\n", "misfire_grace_seconds", ">= 1"),
-        ("misfire_grace_seconds = -60\n", "misfire_grace_seconds", ">= 1"),
+        ("misfire_grace_seconds = 0\n", "misfire_grace_seconds", "must be from 1 to"),
+        ("misfire_grace_seconds = -60\n", "misfire_grace_seconds", "must be from 1 to"),
         ("[pipeline]\nsessions = 0\n", "pipeline.sessions", ">= 1"),
         ("[pipeline]\nshops = [1, 2]\n", "pipeline.shops", "shop names"),
         ('[retrain]\ncron = "0 3 * * 8"\n', "retrain.cron", "0 and 7 are Sunday"),
@@ -132,7 +132,7 @@ def test_serve_refuses_a_config_it_cannot_schedule_naming_the_file_and_key(tmp_p
     config.write_text('misfire_grace_seconds = 0\n[report]\ncron = "0 7 * * *"\n')
     result = invoke(tmp_path, "serve")
     assert result.exit_code == 1
-    assert f"{config}: key 'misfire_grace_seconds': must be >= 1" in result.output
+    assert f"{config}: key 'misfire_grace_seconds': must be from 1 to" in result.output
     assert "unexpected" not in result.output and not (tmp_path / "serve.pid").exists()
 
 

@@ -93,6 +93,26 @@ def test_an_interrupted_run_and_a_missed_pipeline_catch_up_in_one_run(tmp_path):
     assert statuses(tmp_path) == [("pipeline", "interrupted"), ("pipeline", "ok")]
 
 
+def test_down_for_days_and_back_just_after_a_run_time_catches_up_once(tmp_path):
+    """The runs missed over two days coalesce into the latest, 10 minutes ago, within the
+    grace: that run is the catch-up for the interrupted one; no second pipeline run."""
+    latest = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    (tmp_path / "pricelens.toml").write_text(
+        f'misfire_grace_seconds = 3600\n[pipeline]\ncron = "{latest.minute} {latest.hour} * * *"'
+        '\nsteps = ["report"]\n'
+    )
+    stop_with_run_missed(tmp_path, "pipeline", timedelta(days=2, minutes=10))
+    with Store(tmp_path / "pricelens.db") as store:  # closed unfinished: a dead process's run
+        store.start_pipeline_run("pipeline")
+    service = start(tmp_path)
+    try:
+        assert {job.id for job in service.scheduler.get_jobs()} == {"pipeline"}  # no catch-up
+        wait_until(lambda: len(statuses(tmp_path)) == 2 and statuses(tmp_path)[1][1] != "running")
+    finally:
+        service.stop()  # waits for the scheduler's worker: a second run would be recorded
+    assert statuses(tmp_path) == [("pipeline", "interrupted"), ("pipeline", "ok")]
+
+
 def test_an_edit_keeps_the_next_run_time_of_an_unchanged_job_and_restarts_a_changed_one(
     tmp_path,
 ):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
@@ -95,3 +96,34 @@ def test_a_waiting_run_does_not_start_once_the_service_stops(tmp_path, runs, cap
     assert not stopping.is_alive()
     assert runs.events == [("start", first), ("end", first)]
     assert f"{other} run not started: the service is stopping" in caplog.text
+
+
+def test_more_jobs_due_together_than_apschedulers_default_ten_workers_all_run(
+    tmp_path, runs, caplog
+):
+    """Each run waiting for its turn holds a worker thread: with APScheduler's default pool of
+    10, the 11th and 12th wait in its queue instead, where the misfire grace runs out."""
+    (tmp_path / "pricelens.toml").write_text('[pipeline]\ncron = "0 6 * * *"\n')
+    service = Service(Home.resolve(tmp_path))
+    service.start()
+    due = datetime.now(UTC)
+    shops = [f"shop{n:02}" for n in range(12)]
+    try:
+        for shop in shops:
+            service.scheduler.add_job(
+                service_module.run_job,
+                args=[str(tmp_path), "crawl", shop],
+                id=f"crawl:{shop}",
+                next_run_time=due,
+            )
+        wait_until(lambda: runs.events, 60)
+        # every other run has reached run_job and waits there, none waits in the pool's queue
+        wait_until(lambda: caplog.text.count(" run waits for the crawl:") == 11, 60)
+        runs.release.set()
+        wait_until(lambda: len(runs.events) == 24, 60)
+    finally:
+        runs.release.set()
+        service.stop()
+    assert sorted(kind for event, kind in runs.events if event == "end") == [
+        f"crawl:{shop}" for shop in shops
+    ]

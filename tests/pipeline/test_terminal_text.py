@@ -8,6 +8,8 @@ import csv
 import io
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,3 +130,30 @@ def test_a_spec_file_name_prints_as_written_not_as_markup(tmp_path):
     assert listed.exit_code == 1  # misnamed: the name key differs from the file name
     rows = [line.split("│") for line in listed.output.splitlines() if "│" in line]
     assert stem in {row[1].strip() for row in rows}
+
+
+def test_errors_and_log_lines_quoting_scraped_text_show_its_controls(tmp_path):
+    """A crawl error or a log line may quote a page (its script error, a title): through the
+    real entry point, neither may act on the terminal."""
+    script = f"""
+import logging, sys
+import click
+from pipeline.cli import cli
+from pipeline.errors import PipelineError
+
+@cli.command("hostile")
+def hostile():
+    logging.getLogger("crawler.engine").warning("page said %s", {HOSTILE!r})
+    raise PipelineError("shop 'spa' failed: " + {HOSTILE!r})
+
+sys.argv = ["pricelens", "--home", {str(tmp_path)!r}, "hostile"]
+from pipeline.cli import main
+main()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stderr
+    assert "WARNING crawler.engine: page said Evil \\u001b[2J" in done.stderr
+    assert "Error: shop 'spa' failed: Evil \\u001b[2J" in done.stderr
+    assert not RAW_CONTROLS.search(done.stderr.replace("\n", "")), done.stderr

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.output import write_csv
 from tests.db.test_query import REFUSED, RUNAWAY
 from tests.pipeline.report_fixture import LISTINGS, Listing, build_store
 from tests.pipeline.test_schedule import test_a_bad_config_names_the_file_and_key as config_case
@@ -68,6 +69,15 @@ def test_csv_cells_that_would_run_as_formulas_are_neutralised(hostile_home):
     assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")]
     assert not [c for c in cells if c[:1] == "-" and not c[1:].replace(".", "").isdigit()]
     assert '\'=HYPERLINK("http://evil","x")' in cells
+
+
+def test_a_spreadsheet_that_splits_on_semicolons_finds_no_formula_either():
+    out = io.StringIO()
+    write_csv(out, ["title", "price"], [["Tee x;=1+1;@SUM(A1)", 12900], ["-5;+1", None]])
+    for delimiter in (",", ";"):
+        read = csv.reader(io.StringIO(out.getvalue()), delimiter=delimiter)
+        cells = [cell for row in read for cell in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")], (delimiter, cells)
 
 
 @pytest.mark.parametrize(("text", "key", "problem"), BAD_CONFIGS)

@@ -34,6 +34,9 @@ def invoke(home, *args):
         ('[report]\nkeep = "ten"\n', "report.keep", "must be int"),
         ("misfire_grace_seconds = 0\n", "misfire_grace_seconds", "must be from 1 to"),
         ("misfire_grace_seconds = -60\n", "misfire_grace_seconds", "must be from 1 to"),
+        # larger overflowed APScheduler's timedelta in every run, after start-up went well
+        ("misfire_grace_seconds = 9223372036854775807\n", "misfire_grace_seconds", "to 315360000"),
+        ("[pipeline]\nsteps = []\n", "pipeline.steps", "give at least one of crawl, classify"),
         ("[pipeline]\nsessions = 0\n", "pipeline.sessions", ">= 1"),
         ("[pipeline]\nshops = [1, 2]\n", "pipeline.shops", "shop names"),
         ('[retrain]\ncron = "0 3 * * 8"\n', "retrain.cron", "0 and 7 are Sunday"),
@@ -151,6 +154,25 @@ def test_schedule_add_list_pause_resume_remove_keep_comments(tmp_path):
     assert invoke(tmp_path, "schedule", "remove", "pipeline").exit_code == 0
     assert load_config(config).pipeline.cron is None
     assert config.read_text().startswith("# my notes")
+
+
+def test_pause_resume_remove_say_what_they_did_and_leave_a_removed_job_unpaused(tmp_path):
+    config = tmp_path / "pricelens.toml"
+    assert invoke(tmp_path, "schedule", "add", "pipeline", "0 6 * * *").exit_code == 0
+    said = invoke(tmp_path, "schedule", "pause", "pipeline").output
+    assert said.startswith("pipeline paused (it keeps its cron) in")
+    text = config.read_text()
+    said = invoke(tmp_path, "schedule", "pause", "pipeline").output
+    assert "pipeline is already paused in" in said and "nothing changed" in said
+    assert config.read_text() == text
+    assert invoke(tmp_path, "schedule", "remove", "pipeline").output.startswith(
+        "pipeline unscheduled in"
+    )
+    assert invoke(tmp_path, "schedule", "add", "pipeline", "0 7 * * *").exit_code == 0
+    assert load_config(config).pipeline.paused is False  # was kept paused, silently
+    text = config.read_text()
+    said = invoke(tmp_path, "schedule", "resume", "pipeline").output
+    assert "pipeline is not paused in" in said and config.read_text() == text
 
 
 def test_schedule_refuses_a_bad_cron_and_an_unknown_job(tmp_path):

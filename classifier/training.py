@@ -208,6 +208,16 @@ class Trainer:
         if getattr(self.train_step, "graph", None) is not None:
             # the captured graph would go on using the state tensors loading replaces
             raise CheckpointError(f"{path}: resume before training, not after a step was captured")
+        planned, now = (
+            _planned_steps(state["scheduler"]),
+            _planned_steps(self.scheduler.state_dict()),
+        )
+        if planned != now:  # the schedule would run out of steps near the end, or stop short
+            raise CheckpointError(
+                f"{path}: cannot resume: the run planned {planned} training steps and its data "
+                f"now gives {now}: the training set changed since the run started (photos "
+                "labelled or crawled since); start a new run instead of --resume"
+            )
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(self._optimizer_state_as_built(state["optimizer"]))
@@ -384,3 +394,8 @@ def train_model(
     if resume:
         trainer.resume(out_dir / "last.pt")
     return trainer.fit()
+
+
+def _planned_steps(scheduler_state: dict) -> int | None:
+    """The steps a learning-rate schedule was built for (one-cycle or cosine)."""
+    return scheduler_state.get("total_steps", scheduler_state.get("T_max"))

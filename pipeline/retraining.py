@@ -19,10 +19,18 @@ log = logging.getLogger(__name__)
 
 
 def new_labels(store: Store) -> int:
-    """Photos labelled since the current model's data was gathered (all, if it saw none)."""
+    """Photos labelled since the newest labels the current model was trained on, or that a
+    candidate fine-tuned from it was (one that lost: the same labels again would train the
+    same losing model at every check). All of them if no such model saw any."""
     current = store.current_model()
-    since = current.data.get("scraped_labelled_until", "") if current else ""
-    return store.labels_since(since)
+    if current is None:
+        return store.labels_since("")
+    seen = [current.data.get("scraped_labelled_until", "")] + [
+        m.data.get("scraped_labelled_until", "")
+        for m in store.models()
+        if m.data.get("fine_tuned_from") == current.version
+    ]
+    return store.labels_since(max(seen))
 
 
 def retrain_if_due(

@@ -11,7 +11,7 @@ import torch
 from classifier.checkpoints import CheckpointWriter, load_checkpoint
 from classifier.config import TrainConfig, load_config
 from classifier.data import fashion_mnist, fashion_mnist_splits, is_held_out, is_validation
-from classifier.errors import ConfigError, ExportError
+from classifier.errors import CheckpointError, ConfigError, ExportError
 from classifier.evaluation import evaluate, write_confusion_png
 from classifier.export import export_onnx, load_model
 from classifier.inference import Classifier
@@ -245,3 +245,15 @@ def test_evaluation_counts_a_confusion_matrix_and_draws_it(small_model, sets, tm
     assert figures["accuracy"] == pytest.approx(np.trace(confusion) / len(val))
     png = write_confusion_png(figures["confusion"], classes, tmp_path / "c.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resuming_on_a_training_set_that_changed_is_refused_before_training(sets, tmp_path):
+    """Photos labelled since the run started make more steps an epoch: the saved schedule
+    would run out of steps at the end (a ValueError after all the training, at every later
+    --resume)."""
+    train, val = sets
+    Trainer(SMALL, train, val, tmp_path, LABELS).fit(stop_after_epoch=1)
+    fewer, _ = first_images(300, 100)
+    resumed = Trainer(SMALL, fewer, val, tmp_path, LABELS)
+    with pytest.raises(CheckpointError, match="planned 20 training steps and its data now gives"):
+        resumed.resume(tmp_path / "last.pt")

@@ -95,8 +95,26 @@ def test_enough_new_labels_fine_tune_promote_and_reclassify(home):
         else:
             assert store.current_model().version == base.version
     again = run_pipeline(home, config(home, retrain_min_labels=100), RETRAIN, "retrain")
-    if counts["promoted"]:
-        assert again.counts["retrain"].startswith("skipped: 0 new labels")
+    # promoted or not, those labels have been tried: no second, identical candidate
+    assert again.counts["retrain"].startswith("skipped: 0 new labels")
+
+
+def test_labels_a_losing_candidate_was_trained_on_are_not_new_again(tmp_path):
+    root = tmp_path / "home"
+    root.mkdir()
+    add_scraped_photos(root, 40)
+    with Store(Home.resolve(root).database) as store:
+        labelled = new_labels(store)
+        assert labelled == 40  # no model yet: every label is new
+        until = store.db.execute("SELECT MAX(created_at) FROM labels").fetchone()[0]
+        store.register_model("m1", "shopnet", str(root / "m1.pt"), {}, {})
+        assert new_labels(store) == 40  # m1 saw no scraped label
+        other = {"fine_tuned_from": "m0", "scraped_labelled_until": until}  # not from m1
+        store.register_model("m2", "shopnet", str(root / "m2.pt"), {}, other, make_current=False)
+        assert new_labels(store) == 40
+        lost = {"fine_tuned_from": "m1", "scraped_labelled_until": until}
+        store.register_model("m3", "shopnet", str(root / "m3.pt"), {}, lost, make_current=False)
+        assert new_labels(store) == 0  # the losing candidate of m1 was trained on them all
 
 
 def test_retrain_settings_are_validated_and_scheduled(tmp_path):

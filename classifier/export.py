@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -47,42 +48,53 @@ def onnx_session(path: Path, threads: int | None = None):
 
 
 def export_onnx(checkpoint: Path, out: Path, samples: np.ndarray | None = None) -> dict:
-    """Write *out* and return the parity check: max |PyTorch - ONNX Runtime| over *samples*
-    (normalised (N, 1, 28, 28) float32; random ones if None). Differences above
-    PARITY_TOLERANCE raise ExportError and remove the file."""
+    """Write *out* (a name ending in .onnx, so that no checkpoint is overwritten) and return
+    the parity check: max |PyTorch - ONNX Runtime| over *samples* (normalised (N, 1, 28, 28)
+    float32; random ones if None). The export is written beside *out* and takes its name
+    only once it passed: differences above PARITY_TOLERANCE raise ExportError and leave an
+    earlier export there as it was."""
+    if out.suffix.lower() != ".onnx":
+        raise ExportError(f"{out}: an ONNX export's file name must end in .onnx")
     model, _ = load_model(checkpoint)
     dummy = torch.zeros(2, 1, INPUT_SIZE, INPUT_SIZE)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f".{out.name}.part-{os.getpid()}")
     try:
-        torch.onnx.export(
-            model,
-            (dummy,),
-            str(out),
-            input_names=["images"],
-            output_names=list(OUTPUTS),
-            dynamic_axes={
-                "images": {0: "batch"},
-                "logits": {0: "batch"},
-                "embedding": {0: "batch"},
-            },
-            opset_version=17,
-            dynamo=False,  # the TorchScript exporter needs no extra packages
-        )
-    except Exception as exc:
-        out.unlink(missing_ok=True)
-        raise ExportError(f"{checkpoint}: ONNX export failed: {exc}") from exc
-    if samples is None:
-        samples = np.random.default_rng(0).standard_normal((64, 1, INPUT_SIZE, INPUT_SIZE))
-    samples = samples.astype(np.float32)
-    with torch.no_grad():
-        expected = [t.numpy() for t in model(torch.from_numpy(samples))]
-    got = onnx_session(out).run(list(OUTPUTS), {"images": samples})
-    diff = max(float(np.abs(e - g).max()) for e, g in zip(expected, got, strict=True))
-    if diff > PARITY_TOLERANCE:
-        out.unlink(missing_ok=True)
-        raise ExportError(
-            f"{checkpoint}: ONNX output differs from PyTorch by {diff:.2e} "
-            f"(tolerance {PARITY_TOLERANCE:.0e}); export removed"
-        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        part.touch()
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write there: {exc.strerror or exc}") from exc
+    try:
+        try:
+            torch.onnx.export(
+                model,
+                (dummy,),
+                str(part),
+                input_names=["images"],
+                output_names=list(OUTPUTS),
+                dynamic_axes={
+                    "images": {0: "batch"},
+                    "logits": {0: "batch"},
+                    "embedding": {0: "batch"},
+                },
+                opset_version=17,
+                dynamo=False,  # the TorchScript exporter needs no extra packages
+            )
+        except Exception as exc:
+            raise ExportError(f"{checkpoint}: ONNX export failed: {exc}") from exc
+        if samples is None:
+            samples = np.random.default_rng(0).standard_normal((64, 1, INPUT_SIZE, INPUT_SIZE))
+        samples = samples.astype(np.float32)
+        with torch.no_grad():
+            expected = [t.numpy() for t in model(torch.from_numpy(samples))]
+        got = onnx_session(part).run(list(OUTPUTS), {"images": samples})
+        diff = max(float(np.abs(e - g).max()) for e, g in zip(expected, got, strict=True))
+        if diff > PARITY_TOLERANCE:
+            raise ExportError(
+                f"{checkpoint}: ONNX output differs from PyTorch by {diff:.2e} "
+                f"(tolerance {PARITY_TOLERANCE:.0e}); nothing written to {out}"
+            )
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
     log.info("exported %s -> %s (max difference %.2e)", checkpoint, out, diff)
     return {"path": str(out), "max_abs_diff": diff, "samples": len(samples)}

@@ -229,11 +229,29 @@ def test_onnx_runtime_backend_gives_pytorchs_predictions(small_model, sets):
     assert diff < 1e-4
 
 
-def test_a_failed_parity_check_removes_the_export(small_model, tmp_path, monkeypatch):
+def test_a_failed_parity_check_writes_nothing_and_keeps_an_earlier_export(
+    small_model, tmp_path, monkeypatch
+):
+    earlier = tmp_path / "earlier.onnx"
+    export_onnx(small_model.checkpoint, earlier)
+    good = earlier.read_bytes()
     monkeypatch.setattr("classifier.export.PARITY_TOLERANCE", -1.0)
-    with pytest.raises(ExportError, match="differs from PyTorch"):
-        export_onnx(small_model.checkpoint, tmp_path / "m.onnx")
-    assert not (tmp_path / "m.onnx").exists()
+    for out in (tmp_path / "m.onnx", earlier):
+        with pytest.raises(ExportError, match=r"differs from PyTorch.*nothing written to"):
+            export_onnx(small_model.checkpoint, out)
+    assert not (tmp_path / "m.onnx").exists() and earlier.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier.onnx"]  # no part files
+
+
+def test_an_export_never_overwrites_a_checkpoint_or_writes_where_it_cannot(small_model, tmp_path):
+    checkpoint = small_model.checkpoint
+    before = checkpoint.read_bytes()
+    with pytest.raises(ExportError, match=r"best\.pt: an ONNX export's file name must end in"):
+        export_onnx(checkpoint, checkpoint)
+    assert checkpoint.read_bytes() == before
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(ExportError, match=r"x\.onnx: cannot write there"):
+        export_onnx(checkpoint, tmp_path / "a-file" / "x.onnx")  # a file where a folder must be
 
 
 def test_evaluation_counts_a_confusion_matrix_and_draws_it(small_model, sets, tmp_path):

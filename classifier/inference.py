@@ -52,8 +52,9 @@ class Classifier:
         if backend == "onnx":
             onnx_path = Path(checkpoint).with_name("model.onnx")
             if not onnx_path.is_file():
-                raise ClassifierError(
-                    f"{onnx_path}: no ONNX export; run `pricelens models export VERSION --onnx`"
+                raise ClassifierError(  # the run folder is named after the version
+                    f"{onnx_path}: no ONNX export; run `pricelens models export "
+                    f"{Path(checkpoint).parent.name} --onnx`"
                 )
             self.session = onnx_session(onnx_path)
         else:

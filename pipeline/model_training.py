@@ -276,8 +276,11 @@ def train_and_register(
     current = store.current_model()
     candidate_scores = score(result.checkpoint, held, config.device)
     scores = {"candidate": candidate_scores}
-    if current is None or not Path(current.path).is_file():
+    if current is None:
         promoted, reason = True, "no current model"
+    elif not Path(current.path).is_file():  # nothing to score it against: say so
+        promoted = True
+        reason = f"current model {current.version} has no checkpoint at {current.path}"
     else:
         scores["current"] = score(Path(current.path), held, config.device)
         promoted = candidate_scores["score"] > scores["current"]["score"]

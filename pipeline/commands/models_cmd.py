@@ -33,6 +33,8 @@ def models():
 
 def _model_or_fail(store: Store, version: str):
     model = store.model(version)
+    if model is None and version == "current":
+        raise PipelineError(f"{store.path}: no current model yet; run `pricelens train` first")
     if model is None:
         raise PipelineError(f"{version}: no such model (see `pricelens models list`)")
     return model

@@ -71,6 +71,11 @@ def train(env, config_file, dataset, epochs, device, resume, from_version, overr
         base, resume_dir = None, None
         if from_version:
             base = store.model(from_version)
+            if base is None and from_version == "current":
+                raise PipelineError(
+                    f"--from current: {env.home.database} has no current model yet; train "
+                    "one without --from first"
+                )
             if base is None:
                 raise PipelineError(f"--from {from_version}: no such model (see `models list`)")
         if resume:

@@ -11,7 +11,7 @@ import torch
 from classifier.checkpoints import CheckpointWriter, load_checkpoint
 from classifier.config import TrainConfig, load_config
 from classifier.data import fashion_mnist, fashion_mnist_splits, is_held_out, is_validation
-from classifier.errors import CheckpointError, ConfigError, ExportError
+from classifier.errors import CheckpointError, ClassifierError, ConfigError, ExportError
 from classifier.evaluation import evaluate, write_confusion_png
 from classifier.export import export_onnx, load_model
 from classifier.inference import Classifier
@@ -214,6 +214,13 @@ def test_a_mirror_voting_model_exports_with_parity_and_predicts_alike_in_onnx(se
     by_torch = Classifier(result.checkpoint, "cpu").predict_arrays(arrays)
     by_onnx = Classifier(result.checkpoint, backend="onnx").predict_arrays(arrays)
     assert [p.label for p in by_torch] == [p.label for p in by_onnx]
+
+
+def test_the_onnx_backend_without_an_export_names_the_command_with_the_version(sets, tmp_path):
+    train, val = sets
+    result = train_model(SMALL.replace(epochs=1), train, val, tmp_path / "m-7", LABELS)
+    with pytest.raises(ClassifierError, match="run `pricelens models export m-7 --onnx`"):
+        Classifier(result.checkpoint, backend="onnx")
 
 
 def test_onnx_runtime_backend_gives_pytorchs_predictions(small_model, sets):

@@ -148,3 +148,15 @@ def test_eval_before_any_model_says_to_train_one(tmp_path):
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "eval"])
     assert result.exit_code == 1
     assert "no model yet; run `pricelens train`" in result.output, result.output
+
+
+def test_commands_naming_the_current_model_before_there_is_one_say_so(tmp_path):
+    runner = CliRunner()
+    for args, message in [
+        (["models", "promote", "current"], "no current model yet; run `pricelens train` first"),
+        (["models", "export", "current", "--onnx"], "no current model yet"),
+        (["train", "--from", "current"], "--from current: "),
+    ]:
+        result = runner.invoke(cli, ["--home", str(tmp_path), *args])
+        assert result.exit_code == 1 and message in result.output, result.output
+    assert "has no current model yet; train one without --from first" in result.output

@@ -189,3 +189,12 @@ def test_sigterm_during_training_exits_130_not_as_an_error(tmp_path):
             process.wait()
     assert process.returncode == 130, err
     assert "interrupted" in err and "Aborted!" not in err and "Traceback" not in err
+
+
+def test_a_current_model_whose_file_is_gone_is_named_when_a_new_one_takes_its_place(tmp_path):
+    args = ("train", "--epochs", "1", "--device", "cpu", "train_limit=256", *TINY)
+    invoke(tmp_path, *args)
+    (gone,) = models(tmp_path)
+    (tmp_path / "models" / gone["version"] / "best.pt").unlink()
+    out = invoke(tmp_path, *args)
+    assert f"promoted to current: current model {gone['version']} has no checkpoint at" in out

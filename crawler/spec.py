@@ -161,6 +161,25 @@ class ShopSpec:
         return best[1] if best else None
 
 
+# what TOML calls the Python types tomllib gives: an error speaks the file's language
+TOML_TYPES = {
+    dict: "a table",
+    list: "an array",
+    str: "a string",
+    int: "an integer",
+    float: "a float",
+    bool: "a boolean",
+}
+
+
+def wrong_type(kind: type | tuple, value: Any) -> str:
+    """The problem with *value*, read from TOML where *kind* was wanted ("must be an
+    integer, not a string")."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    expected = " or ".join(TOML_TYPES.get(k, k.__name__) for k in kinds)
+    return f"must be {expected}, not {TOML_TYPES.get(type(value), type(value).__name__)}"
+
+
 class _Reader:
     """Pops typed values out of a TOML table and complains about leftovers."""
 
@@ -182,10 +201,7 @@ class _Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            expected = (
-                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            )
-            raise self.fail(name, f"must be {expected}, not {type(value).__name__}")
+            raise self.fail(name, wrong_type(kind, value))
         return value
 
     def sub(self, name: str, required: bool = False) -> _Reader:

@@ -4,6 +4,7 @@ unknown key, a wrong type or a bad cron expression names the file and the key.""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from crawler.spec import normal_base_url
+from crawler.spec import normal_base_url, wrong_type
 from pipeline.errors import PipelineError
 
 STEPS = ("crawl", "classify", "match", "report")
@@ -218,6 +219,21 @@ class ServiceConfig:
     def trigger(self, schedule: Schedule) -> CrontabTrigger:
         return CrontabTrigger(schedule.cron, self.timezone)
 
+    def unknown_shops(self, known: Collection[str]) -> dict[str, str]:
+        """Shop name -> the key naming it, for each shop the file names that is not among
+        *known* (a typo, or a spec not added yet): its runs fail until it is."""
+        known = set(known)
+        found = {name: f"shops.{name}" for name in self.shop_schedules if name not in known}
+        found |= {name: "pipeline.shops" for name in self.shops if name not in known}
+        return found
+
+    def unknown_shop_problem(self, name: str, known: Collection[str]) -> str:
+        key = self.unknown_shops(known)[name]
+        return (
+            f"{self.path}: key '{key}': no shop spec named {name!r}; known: "
+            f"{', '.join(sorted(known))}"
+        )
+
 
 class _Table:
     def __init__(self, path: Path, data: dict, prefix: str = ""):
@@ -231,8 +247,7 @@ class _Table:
             return default
         value = self.data.pop(key)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise self.fail(key, f"must be {names}, not {type(value).__name__}")
+            raise self.fail(key, wrong_type(kind, value))
         return value
 
     def table(self, key: str) -> _Table:

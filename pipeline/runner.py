@@ -16,14 +16,14 @@ from db.store import Store
 from pipeline.classifying import classify_pending, ensure_model, matching_problem
 from pipeline.config import EXTRA_STEPS, STEPS, ServiceConfig
 from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
-from pipeline.errors import TrainingStopped
+from pipeline.errors import PipelineError, TrainingStopped
 from pipeline.matching import match_offers
 from pipeline.output import write_rows_csv, write_text_atomic
 from pipeline.report import comparison, report_columns, report_rows
 from pipeline.report_html import render_html
 from pipeline.retraining import retrain_if_due
 from pipeline.settings import Home
-from pipeline.shops import resolve_specs
+from pipeline.shops import resolve_specs, spec_files
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,10 @@ def _run_steps(
         if stop and stop.is_set():
             return "stopped", "stopped on request"
         if step == "crawl":
+            known = spec_files(home)
+            unknown = sorted(set(shops or config.shops) & set(config.unknown_shops(known)))
+            if unknown:  # a name from pricelens.toml: say where it is written
+                raise PipelineError(config.unknown_shop_problem(unknown[0], known))
             specs = resolve_specs(home, shops or config.shops, base_urls=config.base_urls)
             results = crawl_shops(
                 home, specs, CrawlOptions(sessions=config.sessions), run_id, progress, stop

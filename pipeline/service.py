@@ -34,6 +34,7 @@ from pipeline.config import ConfigError, Schedule, ServiceConfig, load_config
 from pipeline.errors import EXPECTED_ERRORS, PipelineError
 from pipeline.runner import run_pipeline
 from pipeline.settings import Home
+from pipeline.shops import spec_files
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ class Service:
         path = self.home.config
         self._config_mtime = path.stat().st_mtime if path.exists() else None
         config = load_config(path)
+        self._warn_unknown_shops(config)
         self.scheduler = BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(url=f"sqlite:///{self.home.root / 'scheduler.db'}")
@@ -222,7 +224,19 @@ class Service:
             return
         self._config_mtime = mtime  # a broken file is reported once, not every few seconds
         config = load_config(path)
+        self._warn_unknown_shops(config)
         self._register(config, self._plan(config))
+
+    def _warn_unknown_shops(self, config: ServiceConfig) -> None:
+        """A shop name with no spec is a typo or a spec still to come: said once per load,
+        not refused (adding the spec later must not need a restart)."""
+        known = spec_files(self.home)
+        for name in sorted(config.unknown_shops(known)):
+            log.warning(
+                "%s: its runs fail until %s exists",
+                config.unknown_shop_problem(name, known),
+                self.home.shops / f"{name}.toml",
+            )
 
     def _plan(self, config: ServiceConfig) -> dict[str, tuple[dict, bool]]:
         """Job id -> (add_job arguments, paused), each checked the way APScheduler will check

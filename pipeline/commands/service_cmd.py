@@ -55,9 +55,9 @@ def serve(env):
 @click.command()
 @click.option(
     "--steps",
-    default=",".join(STEPS),
-    show_default=True,
-    help="Comma-separated steps to run, in pipeline order (`retrain` too: see [retrain]).",
+    default=None,
+    help="Comma-separated steps to run, in pipeline order (`retrain` too: see [retrain]); "
+    f"default: [pipeline] steps, else {','.join(STEPS)}.",
 )
 @click.option(
     "--shop",
@@ -69,6 +69,9 @@ def serve(env):
 @click.pass_obj
 def run(env, steps, shops):
     """Run the pipeline once now, through the same code as the scheduled runs."""
+    config = load_config(env.home.create().config)
+    if steps is None:
+        steps = ",".join(config.steps)  # as the scheduled pipeline runs
     chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
     if not chosen:
         raise click.BadParameter(
@@ -80,7 +83,6 @@ def run(env, steps, shops):
             f"unknown step {unknown[0]!r}; steps: {', '.join(STEPS + EXTRA_STEPS)}",
             param_hint="--steps",
         )
-    config = load_config(env.home.create().config)
     with progress_bar(env.progress) as progress:
         outcome = run_pipeline(env.home, config, chosen, shops, kind="manual", progress=progress)
     env.out.print(

@@ -40,7 +40,7 @@ def test_a_shop_sets_its_own(tmp_path, text, seconds):
     [
         ("robots_timeout = 0", "politeness.robots_timeout", "must be more than 0"),
         ("robots_timeout = -1.0", "politeness.robots_timeout", "must be more than 0"),
-        ('robots_timeout = "5s"', "politeness.robots_timeout", "must be float"),
+        ('robots_timeout = "5s"', "politeness.robots_timeout", "must be a float"),
         ("robots_timout = 1.0", "politeness.robots_timout", "unknown key"),
     ],
 )

@@ -122,13 +122,13 @@ INVALID = [
         'selector = "nav.pagination a.next"',
         'selector = "nav.pagination a.next"\nmax_pages = "ten"',
         "pagination.max_pages",
-        "must be int",
+        "must be an integer",
     ),
     (
         'selector = "nav.pagination a.next"',
         'selector = "nav.pagination a.next"\nmax_pages = true',
         "pagination.max_pages",
-        "must be int",
+        "must be an integer",
     ),
     (
         'selector = "nav.pagination a.next"',
@@ -147,7 +147,7 @@ INVALID = [
         'currency = "KRW"\n',
         'currency = "KRW"\n\n[politeness]\ndelay_seconds = "slow"\n',
         "politeness.delay_seconds",
-        "must be float",
+        "must be a float",
     ),
     (
         'currency = "KRW"\n',
@@ -211,7 +211,7 @@ INVALID = [
         "more than 0",
     ),
     ('currency = "KRW"', 'currency = "WON!"', "currency", "ISO 4217"),
-    ('currency = "KRW"', "currency = 410", "currency", "must be str"),
+    ('currency = "KRW"', "currency = 410", "currency", "must be a string"),
     (
         'currency = "KRW"',
         'currency = "KRW"\ndecimal_separator = ";"',
@@ -220,8 +220,8 @@ INVALID = [
     ),
     ('start_urls = ["/products?page=1"]', "start_urls = []", "start_urls", "non-empty"),
     ('start_urls = ["/products?page=1"]', "start_urls = [1, 2]", "start_urls", "non-empty"),
-    ('start_urls = ["/products?page=1"]', 'start_urls = "/products"', "start_urls", "must be list"),
-    ('name = "classic"', "name = 7", "name", "must be str"),
+    ('start_urls = ["/products?page=1"]', 'start_urls = "/products"', "start_urls", "an array"),
+    ('name = "classic"', "name = 7", "name", "must be a string"),
     ('name = "classic"', 'name = ""', "name", "letters, digits"),
     ('name = "classic"', 'name = "my shop"', "name", "letters, digits"),
     ('currency = "KRW"', 'currency = "ABC"', "currency", "ISO 4217"),
@@ -271,7 +271,7 @@ INVALID = [
         "bad CSS selector",
     ),
     ('attr = "href"', "attr = [1]", "listing.fields.url.attr", "list of strings"),
-    ('attr = "href"', "attr = 3", "listing.fields.url.attr", "must be str or list"),
+    ('attr = "href"', "attr = 3", "listing.fields.url.attr", "must be a string or an array"),
     (
         '"의류 > 가방" = "bag"',
         '"의류 > 가방" = "handbag"',
@@ -284,7 +284,7 @@ INVALID = [
         "categories.의류 > 원피스",
         "is not one of",
     ),
-    ('"의류 > 가방" = "bag"', '"의류 > 가방" = 8', "categories.의류 > 가방", "must be str"),
+    ('"의류 > 가방" = "bag"', '"의류 > 가방" = 8', "categories.의류 > 가방", "must be a string"),
     # [[steps]] run after every page load; [[setup]] once per browser, and may navigate
     (
         'currency = "KRW"\n',
@@ -336,7 +336,7 @@ INVALID = [
         "setup[1].value",
         "is required for action 'select'",
     ),
-    ('currency = "KRW"\n', 'currency = "KRW"\nsetup = "x"\n', "setup", "must be list"),
+    ('currency = "KRW"\n', 'currency = "KRW"\nsetup = "x"\n', "setup", "must be an array"),
     (
         'currency = "KRW"\n',
         'currency = "KRW"\n\n[[setup]]\naction = "click"\nselector = "a"\n',

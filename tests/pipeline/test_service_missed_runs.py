@@ -79,29 +79,17 @@ def test_a_run_missed_by_more_than_the_grace_does_not_run(tmp_path, caplog):
     assert 'Run time of job "pipeline' in caplog.text and "was missed by 2:00" in caplog.text
 
 
-def test_an_interrupted_run_and_a_missed_pipeline_catch_up_in_one_run(tmp_path):
-    (tmp_path / "pricelens.toml").write_text(DAILY)
-    stop_with_run_missed(tmp_path, "pipeline", timedelta(minutes=10))
-    with Store(tmp_path / "pricelens.db") as store:  # closed unfinished: a dead process's run
-        store.start_pipeline_run("pipeline")
-    service = start(tmp_path)
-    try:
-        assert {job.id for job in service.scheduler.get_jobs()} == {"pipeline"}  # no catch-up
-        wait_until(lambda: len(statuses(tmp_path)) == 2 and statuses(tmp_path)[1][1] != "running")
-    finally:
-        service.stop()
-    assert statuses(tmp_path) == [("pipeline", "interrupted"), ("pipeline", "ok")]
-
-
-def test_down_for_days_and_back_just_after_a_run_time_catches_up_once(tmp_path):
-    """The runs missed over two days coalesce into the latest, 10 minutes ago, within the
-    grace: that run is the catch-up for the interrupted one; no second pipeline run."""
+@pytest.mark.parametrize("days_down", [0, 2])
+def test_an_interrupted_run_and_a_missed_pipeline_catch_up_in_one_run(tmp_path, days_down):
+    """The runs missed while down (the last one 10 minutes ago, within the grace) coalesce
+    into that one, which is the catch-up for the interrupted run: no second pipeline run,
+    however long ago the first missed run was."""
     latest = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
     (tmp_path / "pricelens.toml").write_text(
         f'misfire_grace_seconds = 3600\n[pipeline]\ncron = "{latest.minute} {latest.hour} * * *"'
         '\nsteps = ["report"]\n'
     )
-    stop_with_run_missed(tmp_path, "pipeline", timedelta(days=2, minutes=10))
+    stop_with_run_missed(tmp_path, "pipeline", timedelta(days=days_down, minutes=10))
     with Store(tmp_path / "pricelens.db") as store:  # closed unfinished: a dead process's run
         store.start_pipeline_run("pipeline")
     service = start(tmp_path)

@@ -168,6 +168,16 @@ def resolve_config(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
         prefix = "train." if "train" in data else ""  # errors name the key as written
+        if prefix:
+            if not isinstance(data["train"], dict):
+                raise ConfigError(f"{path}: key 'train': must be a table")
+            # other tables and keys may be there (pricelens.toml), training keys may not
+            stray = sorted(k for k in data if k in _field_types())
+            if stray:
+                raise ConfigError(
+                    f"{path}: key {stray[0]!r} is outside the [train] table, which is all "
+                    "that is read from a file that has one; move it into [train]"
+                )
         data = data.get("train", data)
         for key, value in data.items():
             values[key] = _coerce(key, value, str(path), f"{prefix}{key}")
@@ -182,7 +192,7 @@ def resolve_config(
         if not sep:
             raise ConfigError(f"override {item!r}: expected key=value")
         where = f"override {item!r}"
-        values[key.strip()] = _coerce(key.strip(), value, where)
+        values[key.strip()] = _coerce(key.strip(), value.strip(), where)
         sources[key.strip()] = where
     try:
         return TrainConfig(**values), sources

@@ -103,6 +103,10 @@ def test_config_file_flags_and_overrides_resolve_in_order(tmp_path):
     config = load_config(path, ["lr=0.01", "augment=false", "train_limit=none"], epochs=3)
     assert (config.width, config.lr, config.optimizer, config.epochs) == (24, 0.01, "adamw", 3)
     assert config.augment is False and config.train_limit is None
+    assert load_config(None, ["dataset= scraped ", " width = 8"]).dataset == "scraped"
+    # a pricelens.toml with its [train] table reads as a training config
+    path.write_text('timezone = "UTC"\n[pipeline]\ncron = "0 6 * * *"\n[train]\nwidth = 24\n')
+    assert load_config(path).width == 24
 
 
 @pytest.mark.parametrize(
@@ -116,6 +120,9 @@ def test_config_file_flags_and_overrides_resolve_in_order(tmp_path):
         ("", ["lr"], r"override 'lr': expected key=value"),
         ("width = [", [], r"train\.toml: not valid TOML"),
         ("erase = 1.5\n", [], r"train\.toml: erase: must lie in \[0, 1\], got 1\.5"),
+        # a [train] table is all that is read: a training key beside it was dropped silently
+        ("width = 0\n[train]\nepochs = 1\n", [], r"train\.toml: key 'width' is outside"),
+        ("train = 5\n", [], r"train\.toml: key 'train': must be a table"),
     ],
 )
 def test_a_bad_config_names_the_file_and_key(tmp_path, text, overrides, message):

@@ -320,5 +320,7 @@ def evaluate_model(store: Store, home: Home, model: ModelRow, dataset: str, devi
         figures["by_set"] = dict.fromkeys(parts, figures["accuracy"])
     else:
         figures["by_set"] = {n: evaluate(net, d, classes)["accuracy"] for n, d in parts.items()}
+    # as promotion scores a model: each set counts the same, however many images it has
+    figures["score"] = sum(figures["by_set"].values()) / len(figures["by_set"])
     figures["model"], figures["dataset"] = model.version, dataset
     return figures

@@ -194,6 +194,12 @@ def evaluate(env, version, dataset, device, confusion, fmt):
         f"accuracy {figures['accuracy']:.4f}",
         highlight=False,
     )
+    if len(figures["by_set"]) > 1:  # the pooled figure weighs the bigger set more
+        sets = ", ".join(f"{name} {value:.4f}" for name, value in figures["by_set"].items())
+        env.out.print(
+            f"by set: {sets}; score {figures['score']:.4f} (their mean, as promotion uses)",
+            highlight=False,
+        )
     for name, accuracy in figures["per_class"].items():
         env.out.print(f"  {name:<12} {accuracy:.4f}", highlight=False)
     env.out.print(f"confusion matrix: {png}", highlight=False)

@@ -60,7 +60,12 @@ def test_eval_prints_accuracy_per_class_and_draws_the_confusion_matrix(home, bas
     assert 0.5 < figures["accuracy"] <= 1 and set(figures["per_class"]) == set(LABELS)
     assert figures["images"] == 10_000 and png.read_bytes()[:4] == b"\x89PNG"
     text = invoke(home, "eval")
-    assert "accuracy" in text and "ankle_boot" in text
+    assert "accuracy" in text and "ankle_boot" in text and "by set" not in text
+    both = json.loads(invoke(home, "eval", "--dataset", "both", "--format", "json"))
+    fm, scraped = both["by_set"]["fashion_mnist"], both["by_set"]["scraped"]
+    assert both["score"] == pytest.approx((fm + scraped) / 2)  # as promotion scores
+    text = invoke(home, "eval", "--dataset", "both")
+    assert f"by set: fashion_mnist {fm:.4f}, scraped {scraped:.4f}; score" in text
 
 
 def test_retraining_on_scraped_photos_beats_the_fashion_mnist_model_and_is_promoted(home, base):

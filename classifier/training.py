@@ -289,7 +289,9 @@ class Trainer:
     def fit(self, stop_after_epoch: int | None = None) -> TrainResult:
         """Train to ``config.epochs`` (or early stopping); *stop_after_epoch* ends the run
         sooner, as an interruption would, leaving ``last.pt`` to resume from."""
-        c, started = self.config, time.perf_counter()
+        # a resumed run goes on counting from the seconds its finished epochs took
+        earlier = self.history[-1].get("seconds", 0.0) if self.history else 0.0
+        c, started = self.config, time.perf_counter() - earlier
         writer = self._tensorboard()
         if self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)

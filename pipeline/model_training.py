@@ -143,7 +143,8 @@ def fine_tuning_config(
     config: TrainConfig, base: ModelRow, saved: dict, given: Mapping[str, str]
 ) -> TrainConfig:
     """*config* with *base*'s shape (architecture, width, embedding_dim: its weights fix
-    them); one that the user set (*given*) to something else is an error, not replaced."""
+    them); one that the user set (*given*) to something else is an error, not replaced.
+    *base*'s tta_flip is kept too unless the user set it."""
     shape = config_from_checkpoint(saved)
     clashes = [
         f"{key} {getattr(config, key)!r} ({given[key]})"
@@ -156,7 +157,10 @@ def fine_tuning_config(
             f"{shape.architecture!r}, width {shape.width}, embedding_dim {shape.embedding_dim}), "
             f"but {', '.join(clashes)} was asked for; drop it, or train from scratch without --from"
         )
-    return config.replace(**{key: getattr(shape, key) for key in SHAPE_KEYS})
+    kept = {key: getattr(shape, key) for key in SHAPE_KEYS}
+    if "tta_flip" not in given:  # how the base predicts (its mirror-image vote), unless asked
+        kept["tta_flip"] = shape.tta_flip
+    return config.replace(**kept)
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,7 @@ def train_and_register(
     that *from_model*'s weights cannot take is refused rather than replaced. Returns None in
     the other processes of a torchrun launch. A resumed run (*resume_dir*) takes its lineage
     from the run folder, where the run wrote it when it started."""
+    pick_device(config.device)  # --device cuda without CUDA: fail before data and run folder
     init_weights = None
     if from_model is not None:
         state = load_checkpoint(Path(from_model.path))

@@ -60,6 +60,18 @@ def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(sets, tmp_pa
         assert torch.equal(a[key], b[key]), key
 
 
+def test_a_resumed_run_counts_the_seconds_of_its_earlier_epochs(sets, tmp_path):
+    train, val = sets
+    Trainer(SMALL, train, val, tmp_path, LABELS).fit(stop_after_epoch=1)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    state["history"][0]["seconds"] = 1000.0  # as if the first epoch had taken that long
+    torch.save(state, tmp_path / "last.pt")
+    resumed = Trainer(SMALL, train, val, tmp_path, LABELS)
+    resumed.resume(tmp_path / "last.pt")
+    result = resumed.fit()
+    assert result.history[1]["seconds"] > 1000 and result.seconds > 1000
+
+
 def test_a_checkpoint_from_a_graphed_gpu_run_resumes_on_the_cpu(sets, tmp_path):
     train, val = sets
     Trainer(SMALL, train, val, tmp_path, LABELS).fit(stop_after_epoch=1)

@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from classifier.config import load_config
@@ -198,3 +199,10 @@ def test_a_current_model_whose_file_is_gone_is_named_when_a_new_one_takes_its_pl
     (tmp_path / "models" / gone["version"] / "best.pt").unlink()
     out = invoke(tmp_path, *args)
     assert f"promoted to current: current model {gone['version']} has no checkpoint at" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_cuda_without_it_fails_before_loading_data_or_making_a_run_folder(tmp_path):
+    result = run(tmp_path, "train", "--device", "cuda", "--epochs", "1", *TINY)
+    assert result.exit_code == 1 and "CUDA is not available" in result.output, result.output
+    assert not list((tmp_path / "models").glob("m-*"))

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
 
 from classifier.checkpoints import load_checkpoint
-from classifier.config import resolve_config
+from classifier.config import TrainConfig, resolve_config
 from db.store import Store
 from pipeline.cli import cli
-from pipeline.model_training import RUN_FILE, train_and_register
+from pipeline.model_training import RUN_FILE, fine_tuning_config, train_and_register
 from pipeline.settings import Home
 
 TINY = ["width=8", "embedding_dim=16", "batch_size=64", "eval_limit=256", "tensorboard=false"]
@@ -107,3 +108,12 @@ def test_a_resumed_run_from_scratch_has_no_base_model(tmp_path):
     assert f"{run.name}: resuming after epoch 1 of 2\n" in output and "fine-tuning" not in output
     (row,) = models(tmp_path).values()
     assert row["fine_tuned_from"] is None and row["current"] == "*"
+
+
+def test_fine_tuning_keeps_the_base_models_mirror_vote_unless_told():
+    base = SimpleNamespace(version="m1")
+    saved = TrainConfig(architecture="shopnet-p", width=8, tta_flip=True).to_dict()
+    kept = fine_tuning_config(TrainConfig(), base, saved, {})
+    assert (kept.architecture, kept.width, kept.tta_flip) == ("shopnet-p", 8, True)
+    told = fine_tuning_config(TrainConfig(tta_flip=False), base, saved, {"tta_flip": "override"})
+    assert told.tta_flip is False

@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
@@ -142,12 +143,23 @@ def _runs_now(job: Job | None, grace_seconds: int) -> bool:
     return bool(missed) and now - missed[-1] <= timedelta(seconds=grace_seconds)
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells an edit of *path* apart: an editor that writes in place within one tick
+    of the clock leaves the time as it was, but rarely the size too; one that replaces the
+    file changes its inode."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
 class Service:
     def __init__(self, home: Home):
         self.home = home.create()
         self.lock = FileLock(str(home.root / "serve.lock"))
         self.scheduler: BackgroundScheduler | None = None
-        self._config_mtime: float | None = None
+        self._config_stamp: tuple | None = None
         self._holds_lock = False  # a refused Service must leave the running one's lock and pid
 
     def acquire(self) -> None:
@@ -170,7 +182,7 @@ class Service:
         self.acquire()
         STOP.clear()  # a service started again in this process runs its jobs
         path = self.home.config
-        self._config_mtime = path.stat().st_mtime if path.exists() else None
+        self._config_stamp = _stamp(path)
         config = load_config(path)
         self._warn_unknown_shops(config)
         self.scheduler = BackgroundScheduler(
@@ -219,10 +231,10 @@ class Service:
         PipelineError and changes nothing: the jobs and their configuration stay as they
         were."""
         path = self.home.config
-        mtime = path.stat().st_mtime if path.exists() else None
-        if mtime == self._config_mtime and self._config_mtime is not None:
+        stamp = _stamp(path)
+        if stamp == self._config_stamp and self._config_stamp is not None:
             return
-        self._config_mtime = mtime  # a broken file is reported once, not every few seconds
+        self._config_stamp = stamp  # a broken file is reported once, not every few seconds
         config = load_config(path)
         self._warn_unknown_shops(config)
         self._register(config, self._plan(config))
@@ -272,8 +284,10 @@ class Service:
         moment is neither repeated nor lost. A new or changed schedule starts from now."""
         try:
             stored = {job.id: job for job in self.scheduler.get_jobs(jobstore="default")}
+            pipeline_on = "pipeline" in planned and not planned["pipeline"][1]
             for job_id, job in stored.items():
-                if job_id not in planned and job_id != "catch-up":
+                # a catch-up still pending is the pipeline's: it goes when the pipeline does
+                if job_id not in planned and (job_id != "catch-up" or not pipeline_on):
                     job.remove()
             for job_id, (options, paused) in planned.items():
                 old = stored.get(job_id)
@@ -285,7 +299,7 @@ class Service:
                 if paused:
                     job.pause()
         except Exception as exc:  # the job store itself failed: try again at the next check
-            self._config_mtime = None
+            self._config_stamp = None
             raise PipelineError(f"{config.path}: the jobs could not be registered: {exc}") from exc
         _LAST_GOOD[str(self.home.root)] = config
 

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,36 @@ def test_serve_lives_through_an_edit_it_cannot_schedule_and_keeps_running_the_jo
     assert f"{config}: key 'misfire_grace_seconds': must be from 1 to" in errors
     assert "Traceback" not in errors and "unexpected" not in errors
     assert {status for status, _ in report_runs(tmp_path)} == {"ok"}
+
+
+def test_an_edit_that_keeps_the_files_time_is_still_taken_up(service, tmp_path):
+    """An editor writing in place within one tick of the clock leaves the time as it was."""
+    config = tmp_path / "pricelens.toml"
+    stamp = config.stat().st_mtime_ns
+    config.write_text(GOOD.replace('"0 6 * * *"', '"30 16 * * *"'))
+    os.utime(config, ns=(stamp, stamp))
+    service.sync()
+    assert "hour='16'" in jobs(service)["report"]
+
+
+def test_a_pending_catch_up_goes_when_the_pipeline_is_unscheduled_or_paused(tmp_path):
+    config = tmp_path / "pricelens.toml"
+    pipeline = '[pipeline]\ncron = "0 6 * * *"\nsteps = ["report"]\n'
+    for edit in ("", pipeline.replace("steps", "paused = true\nsteps")):
+        write(config, pipeline)
+        running = Service(Home.resolve(tmp_path))
+        running.start()
+        try:
+            running.scheduler.add_job(  # as start() adds one after an interrupted run
+                run_job,
+                args=[str(tmp_path), "pipeline"],
+                id="catch-up",
+                next_run_time=datetime.now(UTC) + timedelta(hours=1),
+            )
+            running.sync()
+            assert "catch-up" in jobs(running)  # kept while the pipeline is on
+            write(config, edit)
+            running.sync()
+            assert "catch-up" not in jobs(running), edit
+        finally:
+            running.stop()

@@ -13,6 +13,7 @@ from demo.mall import MallSettings, run_mall
 from pipeline.classifying import classify_pending, ensure_model
 from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
 from pipeline.errors import PipelineError
+from pipeline.home_lock import working_on
 from pipeline.matching import match_offers
 from pipeline.runner import crawl_verdict
 from pipeline.settings import Home
@@ -45,7 +46,7 @@ def run_demo(
     progress=None,
 ) -> DemoResult:
     home.create()
-    with Store(home.database) as store:
+    with working_on(home, "demo"), Store(home.database) as store:
         run_id = store.start_pipeline_run("demo")
         seconds: dict[str, float] = {}
         clock = time.perf_counter()

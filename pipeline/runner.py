@@ -17,6 +17,7 @@ from pipeline.classifying import classify_pending, ensure_model, matching_proble
 from pipeline.config import EXTRA_STEPS, STEPS, ServiceConfig
 from pipeline.crawling import CrawlOptions, ShopCrawlResult, crawl_shops
 from pipeline.errors import PipelineError, TrainingStopped
+from pipeline.home_lock import working_on
 from pipeline.matching import match_offers
 from pipeline.output import write_rows_csv, write_text_atomic
 from pipeline.report import comparison, report_columns, report_rows
@@ -70,14 +71,15 @@ def run_pipeline(
     stop: threading.Event | None = None,
     progress=None,
 ) -> RunOutcome:
-    """Run *steps* in order now. A stop request ends the run after the current page
+    """Run *steps* in order now, once no other process works on the home (`working_on`:
+    this waits for it). A stop request ends the run after the current page
     ('stopped'); an error, or a crawl in which every shop failed, ends it 'failed' (the steps
     after it are not run); all are recorded before returning. A crawl in which some shops
     failed or were partly crawled goes on and ends 'partial', those shops named in the run's
     error."""
     home.create()
     steps = tuple(s for s in STEPS + EXTRA_STEPS if s in steps)
-    with Store(home.database) as store:
+    with working_on(home, f"{kind} run", stop), Store(home.database) as store:
         run_id = store.start_pipeline_run(kind)
         counts: dict = {"steps": list(steps), "seconds": {}}
         try:

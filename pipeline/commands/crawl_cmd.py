@@ -10,6 +10,7 @@ from rich.table import Table
 from crawler.browser import BrowserConfig
 from pipeline.crawling import CrawlOptions, crawl_shops
 from pipeline.errors import PipelineError
+from pipeline.home_lock import working_on
 from pipeline.output import terminal_text
 from pipeline.progress import progress_bar
 from pipeline.shops import resolve_specs
@@ -95,7 +96,7 @@ def crawl(env, shops, sessions, max_pages, base_url, ignore_robots, remote, chro
         max_pages,
         not ignore_robots,
     )
-    with progress_bar(env.progress) as progress:
+    with working_on(env.home, "crawl"), progress_bar(env.progress) as progress:
         results = crawl_shops(env.home, specs, options, progress=progress)
     table = Table(title="Crawl", title_justify="left", pad_edge=False)
     columns = ("shop", "status", "pages", "offers", "new", "price changes", "errors")

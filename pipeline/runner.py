@@ -24,7 +24,7 @@ from pipeline.report import comparison, report_columns, report_rows
 from pipeline.report_html import render_html
 from pipeline.retraining import retrain_if_due
 from pipeline.settings import Home
-from pipeline.shops import resolve_specs, spec_files
+from pipeline.shops import UnknownShop, resolve_specs
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +130,15 @@ def _run_steps(
         if stop and stop.is_set():
             return "stopped", "stopped on request"
         if step == "crawl":
-            known = spec_files(home)
-            unknown = sorted(set(shops or config.shops) & set(config.unknown_shops(known)))
-            if unknown:  # a name from pricelens.toml: say where it is written
-                raise PipelineError(config.unknown_shop_problem(unknown[0], known))
-            specs = resolve_specs(home, shops or config.shops, base_urls=config.base_urls)
+            try:
+                specs = resolve_specs(home, shops or config.shops, base_urls=config.base_urls)
+            except UnknownShop as exc:  # a name from pricelens.toml: say where it is written
+                written = sorted(set(exc.names) & set(config.unknown_shops(exc.known)))
+                if written:
+                    raise PipelineError(
+                        config.unknown_shop_problem(written[0], exc.known)
+                    ) from None
+                raise
             results = crawl_shops(
                 home, specs, CrawlOptions(sessions=config.sessions), run_id, progress, stop
             )

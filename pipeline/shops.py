@@ -19,6 +19,14 @@ class SpecFile:
     builtin: bool
 
 
+class UnknownShop(PipelineError):
+    """Shops named that have no spec; *known* are the names that have one."""
+
+    def __init__(self, names: list[str], known: list[str]):
+        self.names, self.known = names, known
+        super().__init__(f"unknown shop {', '.join(map(repr, names))}; known: {', '.join(known)}")
+
+
 def spec_files(home: Home) -> dict[str, SpecFile]:
     files = {name: SpecFile(name, path, True) for name, path in builtin_spec_paths().items()}
     if home.shops.is_dir():
@@ -47,9 +55,7 @@ def resolve_specs(
             )
     unknown = [n for n in names if n not in files]
     if unknown:
-        raise PipelineError(
-            f"unknown shop {', '.join(map(repr, unknown))}; known: {', '.join(sorted(files))}"
-        )
+        raise UnknownShop(unknown, sorted(files))
     if base_url and len(names) != 1:
         raise PipelineError("--base-url needs exactly one --shop")
     specs = [load_spec_file(files[name]) for name in names]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from demo.mall import MallSettings, run_mall
+from tests.pipeline.quiet_hours import quiet_daily
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PRICELENS = str(Path(sys.executable).parent / "pricelens")
@@ -167,7 +168,7 @@ def test_serve_started_during_a_manual_run_leaves_that_run_alone(tmp_path):
     with run_mall(slow) as mall:
         home.mkdir()
         (home / "pricelens.toml").write_text(
-            '[pipeline]\ncron = "0 6 * * *"\nsteps = ["crawl"]\nshops = ["classic"]\n\n'
+            f'[pipeline]\ncron = "{quiet_daily()}"\nsteps = ["crawl"]\nshops = ["classic"]\n\n'
             f'[shops.classic]\nbase_url = "{mall.base_urls["classic"]}"\n'
         )
         manual = subprocess.Popen(

@@ -10,6 +10,7 @@ from db.store import Store
 from pipeline.service import Service
 from pipeline.settings import Home
 from tests.db.run_holder import start_run_elsewhere
+from tests.pipeline.quiet_hours import quiet_daily
 
 
 def statuses(home) -> list[tuple[str, str]]:
@@ -24,7 +25,9 @@ def start(home) -> tuple[Service, int, set[str]]:
 
 
 def test_serve_leaves_a_live_run_alone_and_catches_up_once_its_process_is_gone(tmp_path):
-    (tmp_path / "pricelens.toml").write_text('[pipeline]\ncron = "0 6 * * *"\nsteps = ["report"]\n')
+    (tmp_path / "pricelens.toml").write_text(
+        f'[pipeline]\ncron = "{quiet_daily()}"\nsteps = ["report"]\n'
+    )
     other = start_run_elsewhere(tmp_path / "pricelens.db")
     try:
         service, interrupted, jobs = start(tmp_path)

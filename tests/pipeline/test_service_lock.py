@@ -7,11 +7,12 @@ import os
 
 from pipeline.service import STOP, Service
 from pipeline.settings import Home
+from tests.pipeline.quiet_hours import quiet_daily
 from tests.pipeline.test_schedule import invoke
 
 
 def test_a_refused_serve_keeps_the_running_services_pid_file_and_lock(tmp_path):
-    (tmp_path / "pricelens.toml").write_text('[report]\ncron = "0 6 * * *"\n')
+    (tmp_path / "pricelens.toml").write_text(f'[report]\ncron = "{quiet_daily()}"\n')
     running = Service(Home.resolve(tmp_path))
     running.start()
     pid_file = tmp_path / "serve.pid"

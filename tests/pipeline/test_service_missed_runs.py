@@ -2,8 +2,9 @@
 misfire_grace_seconds): registering the jobs again, at start-up or after an edit of
 pricelens.toml, keeps a stored job's next run time while its cron and time zone are unchanged.
 
-"Down at 06:00" is set up as the job store holds it after real downtime: the service is stopped
-and the stored job's next run time is in the past (written with a scheduler that never runs)."""
+"Down when the job was due" is set up as the job store holds it after real downtime: the service
+is stopped and the stored job's next run time is in the past (written with a scheduler that never
+runs)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from db.store import Store
 from pipeline.config import CrontabTrigger
 from pipeline.service import Service
 from pipeline.settings import Home
+from tests.pipeline.quiet_hours import quiet_daily
 from tests.pipeline.test_service import wait_until
 from tests.pipeline.test_service_live_runs import statuses
 from tests.pipeline.test_service_reload import write
 
-DAILY = '[pipeline]\ncron = "0 6 * * *"\nsteps = ["report"]\n'
+DAILY = f'[pipeline]\ncron = "{quiet_daily()}"\nsteps = ["report"]\n'
 
 
 def start(home) -> Service:
@@ -43,14 +45,14 @@ def stop_with_run_missed(home, job: str, late: timedelta) -> None:
         scheduler.shutdown()
 
 
-def next_six(before: datetime, after: datetime, zone: str = "UTC") -> set[datetime]:
-    trigger = CrontabTrigger("0 6 * * *", zone)
+def next_quiet_hour(before: datetime, after: datetime, zone: str = "UTC") -> set[datetime]:
+    trigger = CrontabTrigger(quiet_daily(), zone)
     return {trigger.get_next_fire_time(None, moment) for moment in (before, after)}
 
 
 @pytest.mark.parametrize(
     ("late", "grace"),
-    [(timedelta(minutes=10), 3600), (timedelta(days=3), 4 * 86400)],  # 3 missed 06:00s: once
+    [(timedelta(minutes=10), 3600), (timedelta(days=3), 4 * 86400)],  # 3 missed days: once
 )
 def test_a_run_missed_while_the_service_was_down_runs_once_at_start_up(tmp_path, late, grace):
     (tmp_path / "pricelens.toml").write_text(f"misfire_grace_seconds = {grace}\n{DAILY}")
@@ -63,7 +65,7 @@ def test_a_run_missed_while_the_service_was_down_runs_once_at_start_up(tmp_path,
     finally:
         service.stop()  # waits for the scheduler's worker: a second run would be recorded
     assert statuses(tmp_path) == [("pipeline", "ok")]
-    assert following in next_six(before, datetime.now(UTC))
+    assert following in next_quiet_hour(before, datetime.now(UTC))
 
 
 def test_a_run_missed_by_more_than_the_grace_does_not_run(tmp_path, caplog):
@@ -107,26 +109,27 @@ def test_an_edit_keeps_the_next_run_time_of_an_unchanged_job_and_restarts_a_chan
     """The stored time is kept, not recomputed: one that is due (or overdue) when the edit is
     taken up still runs. It is set to a time the cron would not give, to tell the two apart."""
     config = tmp_path / "pricelens.toml"
-    write(config, f'{DAILY}\n[report]\ncron = "0 7 * * *"\n')
+    write(config, f'{DAILY}\n[report]\ncron = "{quiet_daily(1)}"\n')
     service = start(tmp_path)
     try:
         kept = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2, minutes=17)
         for job in ("pipeline", "report"):
             service.scheduler.modify_job(job, next_run_time=kept)
-        write(config, f'{DAILY}sessions = 2\n\n[report]\ncron = "30 7 * * *"\n')
+        write(config, f'{DAILY}sessions = 2\n\n[report]\ncron = "{quiet_daily(1, 30)}"\n')
         before = datetime.now(UTC)
         service.sync()
         assert service.scheduler.get_job("pipeline").next_run_time == kept  # only sessions changed
         assert service.scheduler.get_job("report").next_run_time == CrontabTrigger(
-            "30 7 * * *", "UTC"
+            quiet_daily(1, 30), "UTC"
         ).get_next_fire_time(None, before)
         before = datetime.now(UTC)
-        write(config, f'timezone = "Asia/Seoul"\n{DAILY}\n[report]\ncron = "30 7 * * *"\n')
+        report = f'[report]\ncron = "{quiet_daily(1, 30)}"\n'
+        write(config, f'timezone = "Asia/Seoul"\n{DAILY}\n{report}')
         service.sync()  # another zone is another schedule: it starts from now
         following = service.scheduler.get_job("pipeline").next_run_time
     finally:
         service.stop()
-    assert following in next_six(before, datetime.now(UTC), "Asia/Seoul")
+    assert following in next_quiet_hour(before, datetime.now(UTC), "Asia/Seoul")
 
 
 def test_a_job_resumed_by_an_edit_starts_from_now(tmp_path):
@@ -141,4 +144,4 @@ def test_a_job_resumed_by_an_edit_starts_from_now(tmp_path):
         following = service.scheduler.get_job("pipeline").next_run_time
     finally:
         service.stop()
-    assert following in next_six(before, datetime.now(UTC))
+    assert following in next_quiet_hour(before, datetime.now(UTC))

@@ -18,6 +18,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 import pipeline.service as service_module
 from pipeline.service import STOP, Service
 from pipeline.settings import Home
+from tests.pipeline.quiet_hours import quiet_daily
 from tests.pipeline.test_service import wait_until
 
 EVERY_SECOND = (
@@ -103,7 +104,7 @@ def test_more_jobs_due_together_than_apschedulers_default_ten_workers_all_run(
 ):
     """Each run waiting for its turn holds a worker thread: with APScheduler's default pool of
     10, the 11th and 12th wait in its queue instead, where the misfire grace runs out."""
-    (tmp_path / "pricelens.toml").write_text('[pipeline]\ncron = "0 6 * * *"\n')
+    (tmp_path / "pricelens.toml").write_text(f'[pipeline]\ncron = "{quiet_daily()}"\n')
     service = Service(Home.resolve(tmp_path))
     service.start()
     due = datetime.now(UTC)

@@ -18,10 +18,11 @@ from db.store import Store
 from pipeline.config import ConfigError
 from pipeline.service import Service, run_job
 from pipeline.settings import Home
+from tests.pipeline.quiet_hours import QUIET_HOUR, quiet_daily
 from tests.pipeline.test_service import wait_until
 
 PRICELENS = str(Path(sys.executable).parent / "pricelens")
-GOOD = '[report]\ncron = "0 6 * * *"\nfolder = "good-reports"\n'
+GOOD = f'[report]\ncron = "{quiet_daily()}"\nfolder = "good-reports"\n'
 
 
 def write(path: Path, text: str) -> None:
@@ -58,7 +59,7 @@ def test_a_broken_edit_keeps_the_jobs_and_they_run_with_the_last_good_config(
     service, tmp_path, text, key
 ):
     before = jobs(service)
-    assert list(before) == ["report"] and "hour='6'" in before["report"]
+    assert list(before) == ["report"] and f"hour='{QUIET_HOUR}'" in before["report"]
     config = tmp_path / "pricelens.toml"
     write(config, text)
     with pytest.raises(ConfigError) as caught:
@@ -67,14 +68,16 @@ def test_a_broken_edit_keeps_the_jobs_and_they_run_with_the_last_good_config(
     assert key is None or f"'{key}'" in str(caught.value)
     assert jobs(service) == before
     service.sync()  # the same broken file is not reported again every few seconds
-    run_job(str(tmp_path), "report")  # what the scheduler calls at 06:00
+    run_job(str(tmp_path), "report")  # what the scheduler calls at the cron's time
     with Store(tmp_path / "pricelens.db") as store:
         (run,) = store.pipeline_runs(5)
     assert (run["kind"], run["status"], run["error"]) == ("report", "ok", None)
     assert len(list((tmp_path / "good-reports").glob("report-*.html"))) == 1
-    write(config, GOOD.replace('"0 6', '"30 7'))  # fixed: taken up at the next check
+    fixed = GOOD.replace(quiet_daily(), quiet_daily(1, 30))
+    write(config, fixed)  # taken up at the next check
     service.sync()
-    assert "hour='7'" in jobs(service)["report"] and "minute='30'" in jobs(service)["report"]
+    trigger = jobs(service)["report"]
+    assert f"hour='{(QUIET_HOUR + 1) % 24}'" in trigger and "minute='30'" in trigger
 
 
 def test_a_job_with_no_loadable_config_is_recorded_as_failed_without_a_traceback(tmp_path, caplog):
@@ -126,15 +129,15 @@ def test_an_edit_that_keeps_the_files_time_is_still_taken_up(service, tmp_path):
     """An editor writing in place within one tick of the clock leaves the time as it was."""
     config = tmp_path / "pricelens.toml"
     stamp = config.stat().st_mtime_ns
-    config.write_text(GOOD.replace('"0 6 * * *"', '"30 16 * * *"'))
+    config.write_text(GOOD.replace(quiet_daily(), quiet_daily(2, 30)))
     os.utime(config, ns=(stamp, stamp))
     service.sync()
-    assert "hour='16'" in jobs(service)["report"]
+    assert f"hour='{(QUIET_HOUR + 2) % 24}'" in jobs(service)["report"]
 
 
 def test_a_pending_catch_up_goes_when_the_pipeline_is_unscheduled_or_paused(tmp_path):
     config = tmp_path / "pricelens.toml"
-    pipeline = '[pipeline]\ncron = "0 6 * * *"\nsteps = ["report"]\n'
+    pipeline = f'[pipeline]\ncron = "{quiet_daily()}"\nsteps = ["report"]\n'
     for edit in ("", pipeline.replace("steps", "paused = true\nsteps")):
         write(config, pipeline)
         running = Service(Home.resolve(tmp_path))

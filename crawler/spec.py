@@ -30,6 +30,14 @@ STEP_ACTIONS = ("dismiss", "click", "wait_for", "scroll", "select", "type")
 SETUP_ACTIONS = ("goto", *STEP_ACTIONS)  # goto only in [[setup]]: it would loop after every load
 VALUE_STEPS = ("select", "type")  # steps that need a value: the option, the text
 NAVIGATING_STEPS = ("click", "select")  # may open another page (a form's submit, a switcher)
+# Steps that say how the walk goes on from a page, each the same as its table ([for_each],
+# [detail], [pagination]); one of each at most, in this order, as the walk takes them.
+WALK_STEPS = {
+    "for_each": "for_each",
+    "open_detail": "detail",
+    **{strategy: "pagination" for strategy in PAGINATION_STRATEGIES[1:]},
+}
+_WALK_ORDER = ("for_each", "detail", "pagination")
 SHOP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a shop's name: --shop, file names, SQL
 
 
@@ -71,6 +79,7 @@ class Step:
     value: str | None = None
     url: str | None = None
     navigates: bool = False
+    where: str = field(default="", compare=False)  # "steps[2]": its place in the spec file
 
 
 @dataclass(frozen=True)
@@ -280,7 +289,8 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
     item = listing_reader.selector("item", required=True, browser=True)
     fields_reader = listing_reader.sub("fields", required=True)
     fields = _fields(fields_reader)
-    detail = _detail(top)
+    walk = _walk_steps(top)
+    detail = _detail(top, walk.get("detail"))
     # without a detail page, the listing must carry the price; with one, only the link,
     # unless the detail page's JSON-LD is not read: then a selector in one of the two
     for needed in ("title", "price", "url"):
@@ -300,22 +310,7 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
     )
     listing_reader.finish()
 
-    pag_reader = top.sub("pagination")
-    pagination = Pagination(
-        strategy=pag_reader.take("strategy", str, "none"),
-        selector=pag_reader.selector("selector", browser=True),
-        max_pages=pag_reader.take("max_pages", int, 1000),
-        done_selector=pag_reader.selector("done_selector", browser=True),
-    )
-    if pagination.strategy not in PAGINATION_STRATEGIES:
-        raise pag_reader.fail("strategy", f"must be one of {', '.join(PAGINATION_STRATEGIES)}")
-    needs_selector = pagination.strategy in ("next_page", "load_more")
-    if needs_selector and not pagination.selector:
-        raise pag_reader.fail("selector", f"is required for strategy {pagination.strategy!r}")
-    if pagination.max_pages < 1:
-        raise pag_reader.fail("max_pages", "must be at least 1")
-    pag_reader.finish()
-
+    pagination = _pagination(top, walk.get("pagination"))
     pol_reader = top.sub("politeness")
     politeness = Politeness(
         delay_seconds=pol_reader.number("delay_seconds", 0.0),
@@ -365,7 +360,7 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         politeness=politeness,
         steps=_steps(top, "steps", STEP_ACTIONS),
         setup=_setup(top, base_url, start_urls),
-        for_each=_for_each(top),
+        for_each=_for_each(top, walk.get("for_each")),
         detail=detail,
         source=source,
     )
@@ -420,16 +415,19 @@ def _steps(top: _Reader, key: str, actions: tuple[str, ...]) -> tuple[Step, ...]
             raise top.fail(f"{key}[{index}]", f"must be a table ([[{key}]])")
         reader = _Reader(top.source, table, f"{key}[{index}].")
         action = reader.take("action", str, required=True)
+        if not setup and action in WALK_STEPS:
+            continue  # read by _walk_steps
         if action == "goto" and not setup:
             raise reader.fail(
                 "action", "goto is for [[setup]]: [[steps]] run after every page load"
             )
         if action not in actions:
-            raise reader.fail("action", f"must be one of {', '.join(actions)}")
+            known = (*actions, *WALK_STEPS) if not setup else actions
+            raise reader.fail("action", f"must be one of {', '.join(known)}")
         if setup and index == 0 and action != "goto":
             raise reader.fail("action", "the setup runs in a new browser: begin with a goto")
         if action == "goto":
-            step = Step(action, url=_step_url(reader))
+            step = Step(action, url=_step_url(reader), where=f"{key}[{index}]")
         else:
             selector = reader.selector("selector", required=True, browser=True)
             value = reader.take("value", str, None)
@@ -439,7 +437,7 @@ def _steps(top: _Reader, key: str, actions: tuple[str, ...]) -> tuple[Step, ...]
             if navigates and not (setup and action in NAVIGATING_STEPS):
                 where = "a [[setup]] click or select" if setup else "[[setup]] steps"
                 raise reader.fail("navigates", f"is only for {where}")
-            step = Step(action, selector, value, navigates=navigates)
+            step = Step(action, selector, value, navigates=navigates, where=f"{key}[{index}]")
         steps.append(step)
         reader.finish()
     return tuple(steps)
@@ -483,19 +481,84 @@ def _step_url(reader: _Reader) -> str:
     return reader.take("url", str, required=True)  # checked with the shop's host: _setup
 
 
-def _for_each(top: _Reader) -> ForEach | None:
-    if "for_each" not in top.table:
+@dataclass(frozen=True)
+class _WalkStep:
+    index: int
+    action: str
+    reader: _Reader  # the step's keys but its action
+
+
+def _walk_steps(top: _Reader) -> dict[str, _WalkStep]:
+    """The [[steps]] that say how the walk goes on, by the table each stands for."""
+    steps = top.table.get("steps")
+    found: dict[str, _WalkStep] = {}
+    for index, table in enumerate(steps if isinstance(steps, list) else ()):
+        if not isinstance(table, dict) or table.get("action") not in WALK_STEPS:
+            continue  # _steps reports what is wrong with it
+        action = table["action"]
+        keys = {name: value for name, value in table.items() if name != "action"}
+        step = _WalkStep(index, action, _Reader(top.source, keys, f"steps[{index}]."))
+        role = WALK_STEPS[action]
+        if role in found:
+            earlier = found[role]
+            what = "way to go on to more items" if role == "pagination" else action
+            raise step.reader.fail(
+                "action", f"a second {what}: steps[{earlier.index}] is {earlier.action}"
+            )
+        if role in top.table:
+            raise step.reader.fail(
+                "action", f"the spec also has a [{role}] table, which says the same: keep one"
+            )
+        for later in found.values():
+            if _WALK_ORDER.index(WALK_STEPS[later.action]) > _WALK_ORDER.index(role):
+                raise step.reader.fail(
+                    "action",
+                    f"{action} must come before the {later.action} at steps[{later.index}] "
+                    "(the walk opens the links for_each names, then each page's detail pages, "
+                    "then the next page)",
+                )
+        found[role] = step
+    return found
+
+
+def _pagination(top: _Reader, step: _WalkStep | None) -> Pagination:
+    if step is not None:
+        reader, strategy, named = step.reader, step.action, f"action {step.action!r}"
+    else:
+        reader = top.sub("pagination")
+        strategy = reader.take("strategy", str, "none")
+        named = f"strategy {strategy!r}"
+    pagination = Pagination(
+        strategy=strategy,
+        selector=reader.selector("selector", browser=True),
+        max_pages=reader.take("max_pages", int, 1000),
+        done_selector=reader.selector("done_selector", browser=True),
+    )
+    if pagination.strategy not in PAGINATION_STRATEGIES:
+        raise reader.fail("strategy", f"must be one of {', '.join(PAGINATION_STRATEGIES)}")
+    if pagination.strategy in ("next_page", "load_more") and not pagination.selector:
+        raise reader.fail("selector", f"is required for {named}")
+    if pagination.done_selector and pagination.strategy != "infinite_scroll":
+        raise reader.fail("done_selector", f"is for infinite_scroll, not {named}")
+    if pagination.max_pages < 1:
+        raise reader.fail("max_pages", "must be at least 1")
+    reader.finish()
+    return pagination
+
+
+def _for_each(top: _Reader, step: _WalkStep | None) -> ForEach | None:
+    if step is None and "for_each" not in top.table:
         return None
-    reader = top.sub("for_each")
+    reader = step.reader if step else top.sub("for_each")
     result = ForEach(reader.selector("selector", required=True, browser=True))
     reader.finish()
     return result
 
 
-def _detail(top: _Reader) -> Detail | None:
-    if "detail" not in top.table:
+def _detail(top: _Reader, step: _WalkStep | None) -> Detail | None:
+    if step is None and "detail" not in top.table:
         return None
-    reader = top.sub("detail")
+    reader = step.reader if step else top.sub("detail")
     fields = _fields(reader.sub("fields"))
     result = Detail(
         fields,

@@ -397,7 +397,7 @@ class Browser:
     def run_steps(self) -> None:
         """The spec's steps, after every page load (a modal may come back on any page)."""
         for index, step in enumerate(self.spec.steps):
-            self._run_step(step, f"steps[{index}]:{step.action}")
+            self._run_step(step, f"{step.where or f'steps[{index}]'}:{step.action}")
 
     def run_setup(self) -> None:
         """The spec's setup (choose a region, sign in, sort), once in this browser before its
@@ -405,7 +405,7 @@ class Browser:
         self.setup_pending = False
         try:
             for index, step in enumerate(self.spec.setup):
-                self._run_step(step, f"setup[{index}]:{step.action}")
+                self._run_step(step, f"{step.where or f'setup[{index}]'}:{step.action}")
         except BaseException:
             self.setup_pending = True
             raise

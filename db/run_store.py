@@ -139,20 +139,26 @@ class RunStore:
         )
         return {"new": row["new"] or 0, "price_changes": row["changed"] or 0}
 
-    def mark_interrupted(self) -> int:
+    def mark_interrupted(self) -> list[str]:
         """Runs left 'running' by a process that is gone become 'interrupted'; runs that a
         live process (`pricelens run`, `crawl`, `demo`) is doing are left alone, told apart
-        by their run locks (db/run_locks.py). Returns how many pipeline runs were marked."""
+        by their run locks (db/run_locks.py). Returns the kinds of the pipeline runs marked
+        ('pipeline', 'crawl:NAME', 'manual', ...), oldest first."""
         with write_transaction(self.db) as conn:
             now = _now()
             dead = {}
+            kinds = []
             for table in ("pipeline_runs", "crawl_runs"):
-                running = conn.execute(f"SELECT id FROM {table} WHERE status = 'running'")
-                dead[table] = [
-                    (now, run_id)
-                    for (run_id,) in running.fetchall()
-                    if not self.run_locks.is_alive(table, run_id)
-                ]
+                kind = "kind" if table == "pipeline_runs" else "NULL"
+                running = conn.execute(
+                    f"SELECT id, {kind} FROM {table} WHERE status = 'running' ORDER BY id"
+                )
+                dead[table] = []
+                for run_id, run_kind in running.fetchall():
+                    if not self.run_locks.is_alive(table, run_id):
+                        dead[table].append((now, run_id))
+                        if table == "pipeline_runs":
+                            kinds.append(run_kind)
             conn.executemany(
                 "UPDATE pipeline_runs SET status = 'interrupted', finished_at = ?, "
                 "error = COALESCE(error, 'the process ended during the run') WHERE id = ?",
@@ -162,7 +168,7 @@ class RunStore:
                 "UPDATE crawl_runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
                 dead["crawl_runs"],
             )
-            return len(dead["pipeline_runs"])
+            return kinds
 
     def pipeline_runs(self, limit: int = 20) -> list[dict]:
         return list(

@@ -6,7 +6,8 @@ down happens once when it is back: a job whose schedule is unchanged keeps its s
 time when the jobs are registered again. The jobs run one at a time (a run that comes due while
 another is going waits for it), so two of them never crawl one shop at once or rewrite the
 groups together. Our pipeline_runs table stays the source of truth: runs that
-a killed process left 'running' become 'interrupted' at start-up, and the pipeline catches up;
+a killed process left 'running' become 'interrupted' at start-up, and each job whose run it was
+(the pipeline for a hand-started `pricelens run`) catches up once;
 runs that another live process is doing (`pricelens run`, `crawl`, `demo`) hold their run locks
 (db/run_locks.py) and are left alone, with no catch-up beside them.
 
@@ -132,6 +133,17 @@ def _table(job_id: str) -> str:
     return f"shops.{job_id[6:]}" if job_id.startswith("crawl:") else job_id
 
 
+CATCH_UP = "catch-up:"  # the id of a job's catch-up run: catch-up:pipeline, catch-up:crawl:x
+
+
+def _caught_up_job(job_id: str) -> str | None:
+    """The job whose catch-up *job_id* is, or None ("catch-up" alone is the pipeline's, as
+    earlier versions stored it in scheduler.db)."""
+    if job_id == "catch-up":
+        return "pipeline"
+    return job_id.removeprefix(CATCH_UP) if job_id.startswith(CATCH_UP) else None
+
+
 def _runs_now(job: Job | None, grace_seconds: int) -> bool:
     """Whether *job* runs at once by itself. APScheduler coalesces the runs it missed into
     the latest one, and runs that if it is late by no more than the misfire grace, however
@@ -176,9 +188,10 @@ class Service:
         (self.home.root / "serve.pid").write_text(str(os.getpid()))
 
     def start(self) -> int:
-        """Take the lock, recover the runs of dead processes, register the jobs; returns how
-        many runs were marked interrupted. A config that cannot be loaded or scheduled raises
-        ConfigError naming the file and the key before anything is marked or scheduled."""
+        """Take the lock, recover the runs of dead processes, register the jobs and the
+        catch-ups; returns how many runs were marked interrupted. A config that cannot be
+        loaded or scheduled raises ConfigError naming the file and the key before anything
+        is marked or scheduled."""
         self.acquire()
         STOP.clear()  # a service started again in this process runs its jobs
         path = self.home.config
@@ -205,25 +218,36 @@ class Service:
             interrupted = store.mark_interrupted()
         self.scheduler.start(paused=True)
         self._register(config, planned)
-        pipeline = self.scheduler.get_job("pipeline")
-        if interrupted and _runs_now(pipeline, config.misfire_grace_seconds):
-            log.warning(
-                "%d interrupted run(s) found: the pipeline is due and runs now to catch up",
-                interrupted,
-            )
-        elif interrupted and config.pipeline.cron and not config.pipeline.paused:
-            log.warning(
-                "%d interrupted run(s) found: running the pipeline now to catch up", interrupted
-            )
-            self.scheduler.add_job(
-                run_job,
-                args=[str(self.home.root), "pipeline"],
-                id="catch-up",
-                replace_existing=True,
-                next_run_time=datetime.now(UTC),
-            )
+        for kind in dict.fromkeys(interrupted):  # each kind once, in the order they ran
+            self._catch_up(kind, planned, config.misfire_grace_seconds)
         self.scheduler.resume()
-        return interrupted
+        return len(interrupted)
+
+    def _catch_up(self, kind: str, planned: dict[str, tuple[dict, bool]], grace: int) -> None:
+        """Run the job an interrupted run of *kind* belonged to once more, now, unless it is
+        due anyway (then that run is the catch-up). A hand-started `pricelens run` is the
+        pipeline's work; a demo's, or a job no longer scheduled or paused, is not redone."""
+        job_id = "pipeline" if kind == "manual" else kind
+        if job_id not in planned or planned[job_id][1]:
+            log.warning(
+                "an interrupted %s run found: not redone (%s); `pricelens run` redoes the work",
+                kind,
+                "the demo's own" if kind == "demo" else f"no {_table(job_id)} job is on",
+            )
+            return
+        if _runs_now(self.scheduler.get_job(job_id), grace):
+            log.warning("an interrupted %s run found: its job is due and runs now", kind)
+            return
+        log.warning("an interrupted %s run found: running %s now to catch up", kind, job_id)
+        options = planned[job_id][0]
+        self.scheduler.add_job(
+            run_job,
+            args=options["args"],
+            id=f"{CATCH_UP}{job_id}",
+            name=f"{CATCH_UP}{job_id}",
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
+        )
 
     def sync(self) -> None:
         """Make the job store match pricelens.toml if the file changed: add, replace, pause
@@ -284,10 +308,10 @@ class Service:
         moment is neither repeated nor lost. A new or changed schedule starts from now."""
         try:
             stored = {job.id: job for job in self.scheduler.get_jobs(jobstore="default")}
-            pipeline_on = "pipeline" in planned and not planned["pipeline"][1]
             for job_id, job in stored.items():
-                # a catch-up still pending is the pipeline's: it goes when the pipeline does
-                if job_id not in planned and (job_id != "catch-up" or not pipeline_on):
+                # a catch-up still pending goes when its job does, or is paused
+                caught_up = _caught_up_job(job_id)
+                if job_id not in planned and (caught_up not in planned or planned[caught_up][1]):
                     job.remove()
             for job_id, (options, paused) in planned.items():
                 old = stored.get(job_id)

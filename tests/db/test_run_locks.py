@@ -26,12 +26,12 @@ def test_a_run_another_store_is_doing_stays_running_until_that_store_closes(db_p
     run = doing.start_pipeline_run("manual")
     crawl = doing.start_crawl_run("classic", None, run)
     with Store(db_path) as serve:
-        assert serve.mark_interrupted() == 0
-        assert doing.mark_interrupted() == 0  # nor by the store doing them
+        assert serve.mark_interrupted() == []
+        assert doing.mark_interrupted() == []  # nor by the store doing them
         assert statuses(serve) == [("crawl", crawl, "running"), ("pipeline", run, "running")]
     doing.close()  # never finished: it can no longer be
     with Store(db_path) as serve:
-        assert serve.mark_interrupted() == 1
+        assert serve.mark_interrupted() == ["manual"]
         assert statuses(serve) == [
             ("crawl", crawl, "interrupted"),
             ("pipeline", run, "interrupted"),
@@ -48,7 +48,7 @@ def test_a_finished_run_leaves_no_lock_and_is_never_marked(db_path):
         store.finish_pipeline_run(run, "ok")
         assert lock_files(db_path) == []
     with Store(db_path) as serve:
-        assert serve.mark_interrupted() == 0
+        assert serve.mark_interrupted() == []
         assert statuses(serve) == [("crawl", crawl, "ok"), ("pipeline", run, "ok")]
 
 
@@ -57,12 +57,12 @@ def test_a_run_of_a_live_process_is_left_alone_and_marked_once_it_is_killed(db_p
     run, crawl = other.pipeline_run, other.crawl_run
     try:
         with Store(db_path) as serve:
-            assert serve.mark_interrupted() == 0
+            assert serve.mark_interrupted() == []
             assert statuses(serve) == [("crawl", crawl, "running"), ("pipeline", run, "running")]
     finally:
         other.kill()  # the OS drops its locks
     with Store(db_path) as serve:
-        assert serve.mark_interrupted() == 1
+        assert serve.mark_interrupted() == ["manual"]
         assert statuses(serve) == [
             ("crawl", crawl, "interrupted"),
             ("pipeline", run, "interrupted"),
@@ -77,5 +77,5 @@ def test_a_running_row_from_before_run_locks_is_marked(store):
         "INSERT INTO pipeline_runs (kind, started_at, status) VALUES ('manual', 'x', 'running')"
     )
     store.db.conn.commit()
-    assert store.mark_interrupted() == 1
+    assert store.mark_interrupted() == ["manual"]
     assert statuses(store) == [("pipeline", 1, "interrupted")]

@@ -135,7 +135,8 @@ def test_an_edit_that_keeps_the_files_time_is_still_taken_up(service, tmp_path):
     assert f"hour='{(QUIET_HOUR + 2) % 24}'" in jobs(service)["report"]
 
 
-def test_a_pending_catch_up_goes_when_the_pipeline_is_unscheduled_or_paused(tmp_path):
+@pytest.mark.parametrize("catch_up", ["catch-up:pipeline", "catch-up"])  # as stored before
+def test_a_pending_catch_up_goes_when_the_pipeline_is_unscheduled_or_paused(tmp_path, catch_up):
     config = tmp_path / "pricelens.toml"
     pipeline = f'[pipeline]\ncron = "{quiet_daily()}"\nsteps = ["report"]\n'
     for edit in ("", pipeline.replace("steps", "paused = true\nsteps")):
@@ -146,13 +147,13 @@ def test_a_pending_catch_up_goes_when_the_pipeline_is_unscheduled_or_paused(tmp_
             running.scheduler.add_job(  # as start() adds one after an interrupted run
                 run_job,
                 args=[str(tmp_path), "pipeline"],
-                id="catch-up",
+                id=catch_up,
                 next_run_time=datetime.now(UTC) + timedelta(hours=1),
             )
             running.sync()
-            assert "catch-up" in jobs(running)  # kept while the pipeline is on
+            assert catch_up in jobs(running)  # kept while the pipeline is on
             write(config, edit)
             running.sync()
-            assert "catch-up" not in jobs(running), edit
+            assert catch_up not in jobs(running), edit
         finally:
             running.stop()

@@ -284,7 +284,11 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
     top = _Reader(source, data)
     name = top.take("name", str, required=True)
     if not SHOP_NAME.fullmatch(name):
-        raise top.fail("name", f"{name!r}: use letters, digits, '-' and '_' (it names the shop)")
+        raise top.fail(
+            "name",
+            f"{name!r}: use letters, digits, '-' and '_', beginning with a letter or digit "
+            "(it names the shop)",
+        )
     listing_reader = top.sub("listing", required=True)
     item = listing_reader.selector("item", required=True, browser=True)
     fields_reader = listing_reader.sub("fields", required=True)
@@ -299,8 +303,11 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         if needed == "url" or detail is None:
             raise fields_reader.fail(needed, "is required")
         if not detail.json_ld and needed not in detail.fields:
+            step = walk.get("detail")
+            where = f"steps[{step.index}]" if step else "detail"
             raise fields_reader.fail(
-                needed, "is required (here or in detail.fields) with [detail] json_ld = false"
+                needed,
+                f"is required (here or in {where}.fields) with {where}.json_ld = false",
             )
     listing = Listing(
         item,
@@ -528,6 +535,7 @@ def _pagination(top: _Reader, step: _WalkStep | None) -> Pagination:
         reader = top.sub("pagination")
         strategy = reader.take("strategy", str, "none")
         named = f"strategy {strategy!r}"
+    capped = "max_pages" in reader.table
     pagination = Pagination(
         strategy=strategy,
         selector=reader.selector("selector", browser=True),
@@ -538,8 +546,13 @@ def _pagination(top: _Reader, step: _WalkStep | None) -> Pagination:
         raise reader.fail("strategy", f"must be one of {', '.join(PAGINATION_STRATEGIES)}")
     if pagination.strategy in ("next_page", "load_more") and not pagination.selector:
         raise reader.fail("selector", f"is required for {named}")
+    # a key its strategy does not read is a mistake, not a setting
+    if pagination.selector and pagination.strategy not in ("next_page", "load_more"):
+        raise reader.fail("selector", f"is for next_page and load_more, not {named}")
     if pagination.done_selector and pagination.strategy != "infinite_scroll":
         raise reader.fail("done_selector", f"is for infinite_scroll, not {named}")
+    if capped and strategy == "none":
+        raise reader.fail("max_pages", f"is for a listing that goes on, not {named}")
     if pagination.max_pages < 1:
         raise reader.fail("max_pages", "must be at least 1")
     reader.finish()

@@ -273,6 +273,8 @@ def load_config(path: Path) -> ServiceConfig:
         return ServiceConfig(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (save it as UTF-8): {exc}") from exc
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     top = _Table(path, data)

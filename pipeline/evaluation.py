@@ -17,6 +17,8 @@ def load_answer_key(path: Path) -> dict:
     """The answer key at *path*, checked whole before anything is matched or stored."""
     try:
         key = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{path}: answer key is not UTF-8 text: {exc}") from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise PipelineError(f"{path}: cannot read answer key: {exc}") from exc
     try:

@@ -66,7 +66,8 @@ def browser_options(command):
     "--max-pages",
     type=click.IntRange(1),
     default=None,
-    help="At most this many listing pages per listing (overrides the specs).",
+    help="At most this many pages, load-more clicks or scroll rounds per listing "
+    "(overrides the specs' max_pages).",
 )
 @click.option(
     "--base-url",

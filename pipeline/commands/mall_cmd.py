@@ -44,9 +44,21 @@ def mall():
     show_default=True,
     help="Port of the first shop; the others take the next ones (0: free ports).",
 )
-@click.option("--seed", default=7, show_default=True)
-@click.option("--products", default=300, show_default=True, type=click.IntRange(1, 15_000))
-@click.option("--day", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--seed", default=7, show_default=True, help="Seed of the demo mall.")
+@click.option(
+    "--products",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 15_000),
+    help="Catalog size of the demo mall.",
+)
+@click.option(
+    "--day",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Mall day: prices and stock drift from day to day.",
+)
 @click.option("--hard", is_flag=True, help="Heavier photo styles (rotation, crop, tint).")
 @click.option("--faults", callback=check_faults, default="", metavar="SPEC", help=FAULTS_HELP)
 @click.option(

@@ -21,7 +21,7 @@ from pipeline.matching import (
     parse_offer_id,
     unlink_offer,
 )
-from pipeline.output import FORMATS, render_rows
+from pipeline.output import FORMAT_HELP, FORMATS, render_rows
 
 
 def register(group: click.Group) -> None:
@@ -162,7 +162,14 @@ def unlink(env, offer):
 
 
 @match.command()
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help=FORMAT_HELP,
+)
 @click.pass_obj
 def corrections(env, fmt):
     """List the corrections in force (latest per pair of offers): the matcher's training signal,

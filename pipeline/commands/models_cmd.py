@@ -16,7 +16,7 @@ from db.store import Store
 from pipeline.classifying import classify_pending
 from pipeline.errors import PipelineError
 from pipeline.labelling import label_photo
-from pipeline.output import FORMATS, render_rows
+from pipeline.output import FORMAT_HELP, FORMATS, render_rows
 from pipeline.progress import progress_bar
 
 
@@ -41,7 +41,14 @@ def _model_or_fail(store: Store, version: str):
 
 
 @models.command("list")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help=FORMAT_HELP,
+)
 @click.pass_obj
 def list_models(env, fmt):
     """Every registered model: version, accuracy, held-out score, data, which is current."""
@@ -143,7 +150,12 @@ def label(env, image_or_offer, category):
 )
 @click.option("--batch", default=512, show_default=True, type=click.IntRange(1), help="Batch size.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Text for people, or JSON for programs.",
 )
 @click.pass_obj
 def classify(env, device, backend, batch, fmt):

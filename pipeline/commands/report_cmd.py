@@ -34,7 +34,7 @@ def _amount(ctx, param, value):
     except InvalidOperation:
         raise click.BadParameter(f"{value!r} is not an amount such as 5000 or 4.50") from None
     if not amount.is_finite() or amount < 0:
-        raise click.BadParameter(f"{value!r} must be a positive amount")
+        raise click.BadParameter(f"{value!r} must be 0 or more (an amount such as 5000 or 4.50)")
     return amount
 
 
@@ -101,7 +101,7 @@ def _why_empty(store: Store, filters: ReportFilter) -> str:
 @click.option(
     "--category",
     multiple=True,
-    help="Only this category (repeatable), e.g. sneaker, bag, ankle_boot.",
+    help="Only this category (repeatable: any of them), e.g. sneaker, bag, ankle_boot.",
 )
 @click.option("--search", default=None, help="Only products whose titles contain every word.")
 @click.option(

@@ -15,7 +15,7 @@ from tomlkit.exceptions import TOMLKitError
 from db.store import Store
 from pipeline.config import EXTRA_STEPS, STEPS, ConfigError, cron_trigger, load_config
 from pipeline.errors import PipelineError
-from pipeline.output import FORMATS, render_rows, terminal_text
+from pipeline.output import FORMAT_HELP, FORMATS, render_rows, terminal_text
 from pipeline.progress import progress_bar
 from pipeline.runner import run_pipeline
 from pipeline.service import serve as serve_forever
@@ -103,8 +103,17 @@ def run(env, steps, shops):
 
 
 @click.command()
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(1), help="The newest N runs."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help=FORMAT_HELP,
+)
 @click.pass_obj
 def runs(env, limit, fmt):
     """List pipeline runs, newest first: status, duration, counts, error."""

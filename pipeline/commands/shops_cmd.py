@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
@@ -13,7 +15,7 @@ from pipeline.errors import PipelineError
 from pipeline.output import literal_markup, terminal_text
 from pipeline.report import format_money
 from pipeline.shop_test import test_spec
-from pipeline.shops import load_spec_file, resolve_specs, spec_files
+from pipeline.shops import SpecFile, load_spec_file, resolve_specs, spec_files
 
 
 def register(group: click.Group) -> None:
@@ -54,17 +56,28 @@ def list_(env):
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.pass_obj
 def validate(env, files):
-    """Check shop spec FILES: every key, type and CSS selector. Exit 1 if one is invalid."""
+    """Check shop spec FILES: every key, type and CSS selector, and for a file in
+    <home>/shops/ that `name` is the file's name. Exit 1 if one is invalid."""
     bad = 0
     for path in files:
+        file = Path(path)
         try:
-            spec = load_spec(path)
-        except Exception as exc:
+            if file.resolve().parent == env.home.shops.resolve():
+                spec = load_spec_file(SpecFile(file.stem, file, builtin=False))
+            else:
+                spec = load_spec(file)
+        except SpecError as exc:
             bad += 1
             env.err.print(f"invalid: {exc}", highlight=False, markup=False, soft_wrap=True)
-        else:
-            env.out.print(
-                f"ok: {path} ({spec.name})", highlight=False, markup=False, soft_wrap=True
+            continue
+        env.out.print(f"ok: {path} ({spec.name})", highlight=False, markup=False, soft_wrap=True)
+        if spec.name != file.stem and file.resolve().parent != env.home.shops.resolve():
+            env.err.print(
+                f"note: {path}: install it as {env.home.shops / f'{spec.name}.toml'} (a spec "
+                "there is named by its file)",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
             )
     if bad:
         raise PipelineError(f"{bad} of {len(files)} spec files are invalid")

@@ -34,7 +34,12 @@ def register(group: click.Group) -> None:
     default=None,
     help="Fashion-MNIST, the labelled scraped photos, or both [default: fashion-mnist].",
 )
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs to train for.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="Epochs to train for [default: the config's epochs, else 2].",
+)
 @click.option(
     "--device",
     type=click.Choice(CHOICES["device"]),
@@ -166,7 +171,12 @@ def _png_name(ctx, param, value: Path | None) -> Path | None:
     help="Where to write the confusion-matrix PNG [default: beside the model].",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Text for people, or JSON for programs.",
 )
 @click.pass_obj
 def evaluate(env, version, dataset, device, confusion, fmt):

@@ -112,6 +112,24 @@ DETAIL = '[[steps]]\naction = "open_detail"\n\n'
         (NEXT.replace("\n\n", "\nmax_pages = 0\n\n"), "", "steps[0].max_pages", "at least 1"),
         (NEXT.replace("\n\n", '\ndone_selector = ".end"\n\n'), "", "steps[0].done_selector", ""),
         (NEXT.replace("\n\n", '\ncolour = "red"\n\n'), "", "steps[0].colour", "unknown key"),
+        (
+            '[[steps]]\naction = "infinite_scroll"\nselector = ".feed"\n',
+            "",
+            "steps[0].selector",
+            "is for next_page and load_more, not action 'infinite_scroll'",
+        ),
+        (
+            "",
+            '[pagination]\nstrategy = "none"\nmax_pages = 5\n',
+            "pagination.max_pages",
+            "is for a listing that goes on, not strategy 'none'",
+        ),
+        (
+            "",
+            '[pagination]\nstrategy = "none"\nselector = "a.next"\n',
+            "pagination.selector",
+            "not strategy 'none'",
+        ),
         (NEXT.replace('"a.more-next"', '"a:contains(x)"'), "", "steps[0].selector", "browser"),
         ('[[steps]]\naction = "for_each"\n', "", "steps[0].selector", "is required"),
         (
@@ -154,3 +172,15 @@ def test_a_failing_page_step_after_a_walk_step_is_named_by_its_place_in_the_file
     with pytest.raises(StepFailed) as caught:
         Browser(spec, browser).run_steps()
     assert "steps[2]:click" in str(caught.value) and "'#nowhere'" in str(caught.value)
+
+
+def test_a_detail_step_without_json_ld_names_itself_where_the_price_may_come_from():
+    data = builtin_data("scroll")  # the price is on the detail page only
+    data["steps"][1]["json_ld"] = False
+    del data["steps"][1]["fields"]["price"]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(data, "scroll.toml")
+    assert str(caught.value) == (
+        "scroll.toml: key 'listing.fields.price': is required (here or in steps[1].fields) "
+        "with steps[1].json_ld = false"
+    )

@@ -261,3 +261,22 @@ def test_a_remote_webdriver_that_is_not_there_is_named(mall, tmp_path):
     gone = invoke(tmp_path, *args, "--remote", remote)
     assert gone.exit_code == 1
     assert f"the remote WebDriver at {remote} cannot be reached" in gone.output
+
+
+def test_shops_validate_applies_the_file_name_rule_of_home_shops(tmp_path):
+    """What `shops list` and `crawl` would refuse, validate refuses; a draft elsewhere is ok,
+    with a note on where it must go under its name."""
+    classic = builtin_spec_paths()["classic"].read_text(encoding="utf-8")
+    (tmp_path / "shops").mkdir()
+    installed = tmp_path / "shops" / "mine.toml"
+    installed.write_text(classic)  # name = "classic"
+    draft = tmp_path / "draft.toml"
+    draft.write_text(classic)
+    checked = invoke(tmp_path, "shops", "validate", str(installed), str(draft))
+    assert checked.exit_code == 1
+    assert f"invalid: {installed}: key 'name': 'classic' differs from the file name" in (
+        checked.stderr
+    )
+    assert f"ok: {draft} (classic)" in checked.output
+    assert f"note: {draft}: install it as {tmp_path / 'shops' / 'classic.toml'}" in checked.stderr
+    assert invoke(tmp_path, "shops", "list").exit_code == 1  # as validate said

@@ -80,10 +80,10 @@ def run_job(home_root: str, kind: str, shop: str | None = None) -> None:
             _RUNNING.get(root, "other"),
         )
         lock.acquire()
-        if STOP.is_set():
-            lock.release()
-            log.warning("%s run not started: the service is stopping", name)
-            return
+    if STOP.is_set():  # after a wait, or handed to a worker just as the service stopped
+        lock.release()
+        log.warning("%s run not started: the service is stopping", name)
+        return
     _RUNNING[root] = name
     try:
         _run(home, name, kind, shop)
@@ -339,6 +339,7 @@ class Service:
         (self.home.root / "serve.pid").unlink(missing_ok=True)  # before another serve writes it
         self.lock.release()
         self._holds_lock = False
+        STOP.clear()  # its jobs are over: a job run by hand in this process is not stopped
 
 
 def serve(home: Home, ready=None) -> None:

@@ -156,8 +156,10 @@ def test_a_load_more_listing_hands_each_card_over_once(mall, browser):
     browser.get(mall.base_urls["spa"] + "/")
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "article.card"))
     # the lazy loader swaps a card's photo in when it scrolls into view, whenever its observer
-    # gets round to it: a changed card is taken again, so the photos go in first
+    # gets round to it (even to the same src, a change): a changed card is taken again, so
+    # the loader is stopped, its pending entries dropped, and the photos go in first
     browser.execute_script(
+        "lazy.takeRecords(); lazy.disconnect();"
         "document.querySelectorAll('img.lazy').forEach(i => i.src = i.dataset.src)"
     )
     url, first, control, _ = browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")

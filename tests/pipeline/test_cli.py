@@ -201,7 +201,17 @@ print("LOADED", "torch" in sys.modules, "selenium" in sys.modules, file=sys.stde
 ENDING = """
 import sys, threading
 import click
+import pipeline.cli
 from pipeline.cli import cli, main
+
+
+class SaysEnded(list):  # the command's status stored: a stop from now on comes after it
+    def append(self, status):
+        super().append(status)
+        print("ended", flush=True)
+
+
+pipeline.cli._ENDED = SaysEnded()
 
 @cli.command("finish")
 @click.option("--late-interrupt", is_flag=True)
@@ -228,6 +238,7 @@ def test_a_sigterm_after_the_command_ended_keeps_its_exit_status(tmp_path):
         text=True,
     )
     assert child.stdout.readline() == "done\n"
+    assert child.stdout.readline() == "ended\n"  # a stop before this is one during the command
     child.send_signal(signal.SIGTERM)
     _, stderr = child.communicate(timeout=60)
     assert (child.returncode, stderr) == (0, "")
@@ -241,3 +252,4 @@ def test_an_interrupt_in_clicks_code_around_the_command_is_an_interrupt(tmp_path
         timeout=120,
     )
     assert (done.returncode, done.stderr.strip()) == (130, "interrupted"), done.stderr
+    assert done.stdout == "done\nended\n"

@@ -16,6 +16,7 @@ from pipeline.cli import cli
 from pipeline.config import ConfigError, Schedule, ServiceConfig, cron_trigger, load_config
 from pipeline.service import Service
 from pipeline.settings import Home
+from tests.pipeline.quiet_hours import quiet_daily
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 MONDAY = datetime(2026, 11, 23, 19, 30, tzinfo=UTC)  # the review's clock: a Monday evening
@@ -393,8 +394,8 @@ def test_the_service_trigger_is_stored_as_its_expression_and_zone():
 def test_a_shop_name_with_no_spec_is_named_with_its_file_and_key(tmp_path, caplog):
     config = tmp_path / "pricelens.toml"
     config.write_text(
-        '[pipeline]\ncron = "0 6 * * *"\nshops = ["classik"]\n\n'
-        '[shops.clasic]\ncron = "0 */4 * * *"\nbase_url = "http://127.0.0.1:9"\n'
+        f'[pipeline]\ncron = "{quiet_daily()}"\nshops = ["classik"]\n\n'
+        f'[shops.clasic]\ncron = "{quiet_daily(1)}"\nbase_url = "http://127.0.0.1:9"\n'
     )
     result = invoke(tmp_path, "run", "--steps", "crawl")
     assert result.exit_code == 1

@@ -77,6 +77,8 @@ def test_jobs_due_together_run_one_after_the_other_and_are_not_queued_twice(tmp_
         service.scheduler.add_listener(lambda e: skipped.add(e.job_id), EVENT_JOB_MAX_INSTANCES)
         wait_until(lambda: skipped == JOBS, 60)  # both came due again: neither was queued
         service.scheduler.pause()  # no new runs from here on
+        with service.scheduler._jobstores_lock:  # once a look for due jobs under way is over
+            pass
         runs.release.set()
         wait_until(lambda: len(runs.events) == 4, 60)
     finally:

@@ -128,9 +128,11 @@ def test_serve_lives_through_an_edit_it_cannot_schedule_and_keeps_running_the_jo
 def test_an_edit_that_keeps_the_files_time_is_still_taken_up(service, tmp_path):
     """An editor writing in place within one tick of the clock leaves the time as it was."""
     config = tmp_path / "pricelens.toml"
-    stamp = config.stat().st_mtime_ns
-    config.write_text(GOOD.replace(quiet_daily(), quiet_daily(2, 30)))
+    before = config.stat()
+    stamp = before.st_mtime_ns
+    config.write_text(GOOD.replace(quiet_daily(), quiet_daily(2, 30)) + "# edited\n")
     os.utime(config, ns=(stamp, stamp))
+    assert config.stat().st_size != before.st_size  # what tells this edit apart
     service.sync()
     assert f"hour='{(QUIET_HOUR + 2) % 24}'" in jobs(service)["report"]
 

@@ -500,9 +500,9 @@ def _walk_steps(top: _Reader) -> dict[str, _WalkStep]:
     steps = top.table.get("steps")
     found: dict[str, _WalkStep] = {}
     for index, table in enumerate(steps if isinstance(steps, list) else ()):
-        if not isinstance(table, dict) or table.get("action") not in WALK_STEPS:
-            continue  # _steps reports what is wrong with it
-        action = table["action"]
+        action = table.get("action") if isinstance(table, dict) else None
+        if not isinstance(action, str) or action not in WALK_STEPS:
+            continue  # _steps reads it, and reports what is wrong with it
         keys = {name: value for name, value in table.items() if name != "action"}
         step = _WalkStep(index, action, _Reader(top.source, keys, f"steps[{index}]."))
         role = WALK_STEPS[action]

@@ -68,8 +68,9 @@ def run_job(home_root: str, kind: str, shop: str | None = None) -> None:
     with the service's last good configuration; a failure is recorded in pipeline_runs and
     logged as one line. The runs of one home go one at a time: a run that finds another in
     progress (the pipeline and a shop's crawl due together) logs that it waits, then runs
-    once it is over, unless the service is stopping by then. A job that comes due again
-    while its run waits is not queued a second time (`max_instances=1`)."""
+    once it is over, unless the service is stopping by then or the job was paused or
+    unscheduled meanwhile. A job that comes due again while its run waits is not queued a
+    second time (`max_instances=1`)."""
     home = Home.resolve(home_root)
     name = f"crawl:{shop}" if kind == "crawl" else kind
     root, lock = str(home.root), _run_lock(str(home.root))
@@ -83,6 +84,11 @@ def run_job(home_root: str, kind: str, shop: str | None = None) -> None:
     if STOP.is_set():  # after a wait, or handed to a worker just as the service stopped
         lock.release()
         log.warning("%s run not started: the service is stopping", name)
+        return
+    config = _LAST_GOOD.get(root)
+    if config is not None and name not in _active_jobs(config):  # paused while it waited
+        lock.release()
+        log.warning("%s run not started: the job was paused or unscheduled meanwhile", name)
         return
     _RUNNING[root] = name
     try:
@@ -128,12 +134,33 @@ def wanted_jobs(config: ServiceConfig) -> dict[str, tuple[str, str | None, Sched
     return jobs
 
 
+def _active_jobs(config: ServiceConfig) -> set[str]:
+    jobs = wanted_jobs(config)
+    return {job_id for job_id, (_, _, schedule) in jobs.items() if not schedule.paused}
+
+
 def _table(job_id: str) -> str:
     """The pricelens.toml table a job comes from: crawl:shop is [shops.shop]."""
     return f"shops.{job_id[6:]}" if job_id.startswith("crawl:") else job_id
 
 
 CATCH_UP = "catch-up:"  # the id of a job's catch-up run: catch-up:pipeline, catch-up:crawl:x
+
+
+def _job_of(kind: str) -> str:
+    """The job a run of *kind* is the work of: a hand-started `pricelens run` the pipeline's."""
+    return "pipeline" if kind == "manual" else kind
+
+
+def _by_hand(job_id: str) -> str:
+    """The command that does *job_id*'s work now."""
+    if job_id == "demo":
+        return "`pricelens demo`"
+    if job_id.startswith("crawl:"):
+        return f"`pricelens crawl --shop {job_id[6:]}`"
+    if job_id in ("report", "retrain"):
+        return f"`pricelens run --steps {job_id}`"
+    return "`pricelens run`"
 
 
 def _caught_up_job(job_id: str) -> str | None:
@@ -218,27 +245,29 @@ class Service:
             interrupted = store.mark_interrupted()
         self.scheduler.start(paused=True)
         self._register(config, planned)
-        for kind in dict.fromkeys(interrupted):  # each kind once, in the order they ran
-            self._catch_up(kind, planned, config.misfire_grace_seconds)
+        by_job: dict[str, list[str]] = {}  # each job once, in the order its runs began
+        for kind in dict.fromkeys(interrupted):
+            by_job.setdefault(_job_of(kind), []).append(kind)
+        for job_id, kinds in by_job.items():
+            self._catch_up(job_id, kinds, planned, config.misfire_grace_seconds)
         self.scheduler.resume()
         return len(interrupted)
 
-    def _catch_up(self, kind: str, planned: dict[str, tuple[dict, bool]], grace: int) -> None:
-        """Run the job an interrupted run of *kind* belonged to once more, now, unless it is
-        due anyway (then that run is the catch-up). A hand-started `pricelens run` is the
-        pipeline's work; a demo's, or a job no longer scheduled or paused, is not redone."""
-        job_id = "pipeline" if kind == "manual" else kind
+    def _catch_up(
+        self, job_id: str, kinds: list[str], planned: dict[str, tuple[dict, bool]], grace: int
+    ) -> None:
+        """Run *job_id*, whose runs of *kinds* were interrupted, once more now, unless it is
+        due anyway (then that run is the catch-up). A demo's run, or a job no longer
+        scheduled or paused, is not redone."""
+        found = f"an interrupted {' and '.join(kinds)} run found"
         if job_id not in planned or planned[job_id][1]:
-            log.warning(
-                "an interrupted %s run found: not redone (%s); `pricelens run` redoes the work",
-                kind,
-                "the demo's own" if kind == "demo" else f"no {_table(job_id)} job is on",
-            )
+            why = "the demo's own" if job_id == "demo" else f"no {_table(job_id)} job is on"
+            log.warning("%s: not redone (%s); %s redoes it", found, why, _by_hand(job_id))
             return
         if _runs_now(self.scheduler.get_job(job_id), grace):
-            log.warning("an interrupted %s run found: its job is due and runs now", kind)
+            log.warning("%s: %s is due and runs now", found, job_id)
             return
-        log.warning("an interrupted %s run found: running %s now to catch up", kind, job_id)
+        log.warning("%s: running %s now to catch up", found, job_id)
         options = planned[job_id][0]
         self.scheduler.add_job(
             run_job,

@@ -61,8 +61,12 @@ def validate(env, files):
     bad = 0
     for path in files:
         file = Path(path)
+        # as spec_files finds them: a .toml file in the folder (a link is named by itself)
+        installed = file.suffix == ".toml" and (
+            file.absolute().parent.resolve() == env.home.shops.resolve()
+        )
         try:
-            if file.resolve().parent == env.home.shops.resolve():
+            if installed:
                 spec = load_spec_file(SpecFile(file.stem, file, builtin=False))
             else:
                 spec = load_spec(file)
@@ -71,7 +75,7 @@ def validate(env, files):
             env.err.print(f"invalid: {exc}", highlight=False, markup=False, soft_wrap=True)
             continue
         env.out.print(f"ok: {path} ({spec.name})", highlight=False, markup=False, soft_wrap=True)
-        if spec.name != file.stem and file.resolve().parent != env.home.shops.resolve():
+        if spec.name != file.stem and not installed:
             env.err.print(
                 f"note: {path}: install it as {env.home.shops / f'{spec.name}.toml'} (a spec "
                 "there is named by its file)",

@@ -140,6 +140,8 @@ DETAIL = '[[steps]]\naction = "open_detail"\n\n'
         ),
         (DETAIL.replace("\n\n", '\nrender = "no"\n\n'), "", "steps[0].render", "a boolean"),
         ('[[steps]]\naction = "paginate"\n', "", "steps[0].action", "next_page, load_more"),
+        ('[[steps]]\naction = ["for_each"]\n', "", "steps[0].action", "must be a string"),
+        ("[[steps]]\naction = { go = 1 }\n", "", "steps[0].action", "not a table"),
         (
             '[[setup]]\naction = "goto"\nurl = "/"\n[[setup]]\naction = "next_page"\n',
             "",

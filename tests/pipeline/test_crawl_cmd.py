@@ -280,3 +280,20 @@ def test_shops_validate_applies_the_file_name_rule_of_home_shops(tmp_path):
     assert f"ok: {draft} (classic)" in checked.output
     assert f"note: {draft}: install it as {tmp_path / 'shops' / 'classic.toml'}" in checked.stderr
     assert invoke(tmp_path, "shops", "list").exit_code == 1  # as validate said
+
+
+def test_shops_validate_takes_a_link_by_its_own_name_as_the_crawl_does(tmp_path):
+    classic = builtin_spec_paths()["classic"].read_text(encoding="utf-8")
+    (tmp_path / "shops").mkdir()
+    target = tmp_path / "classic.toml"
+    target.write_text(classic)
+    (tmp_path / "shops" / "mine.toml").symlink_to(target)  # named mine there: refused
+    (tmp_path / "shops" / "classic.txt").write_text(classic)  # not a spec file there
+    link = tmp_path / "elsewhere.toml"
+    link.symlink_to(tmp_path / "shops" / "classic.txt")
+    files = [tmp_path / "shops" / "mine.toml", tmp_path / "shops" / "classic.txt", link]
+    checked = invoke(tmp_path, "shops", "validate", *map(str, files))
+    assert "invalid: " in checked.stderr and "mine.toml: key 'name'" in checked.stderr
+    assert f"ok: {tmp_path / 'shops' / 'classic.txt'} (classic)" in checked.output
+    assert f"ok: {link} (classic)" in checked.output
+    assert checked.exit_code == 1

@@ -31,30 +31,43 @@ def catch_ups(service: Service) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("kind", "caught_up_by", "ran_as"),
-    [("report", "catch-up:report", "report"), ("manual", "catch-up:pipeline", "pipeline")],
+    ("kinds", "said", "ran_as"),
+    [
+        (["report", "report"], "an interrupted report run found: running report now", "report"),
+        (["manual"], "an interrupted manual run found: running pipeline now", "pipeline"),
+        (
+            ["manual", "pipeline", "manual"],
+            "an interrupted manual and pipeline run found: running pipeline now",
+            "pipeline",
+        ),
+    ],
 )
-def test_an_interrupted_run_is_caught_up_once_by_its_own_job(tmp_path, kind, caught_up_by, ran_as):
+def test_an_interrupted_run_is_caught_up_once_by_its_own_job(tmp_path, caplog, kinds, said, ran_as):
     (tmp_path / "pricelens.toml").write_text(CONFIG)
-    interrupted_run(tmp_path, kind)
-    interrupted_run(tmp_path, kind)  # two of one kind: one catch-up
+    for kind in kinds:
+        interrupted_run(tmp_path, kind)
     service = Service(Home.resolve(tmp_path))
-    assert service.start() == 2
+    with caplog.at_level(logging.WARNING, logger="pipeline.service"):
+        assert service.start() == len(kinds)
     try:
-        assert catch_ups(service) == {caught_up_by}
-        wait_until(lambda: len(statuses(tmp_path)) == 3 and statuses(tmp_path)[2][1] != "running")
+        caught_up = len(kinds)  # the run after the interrupted ones
+        wait_until(lambda: statuses(tmp_path)[caught_up : caught_up + 1] == [(ran_as, "ok")])
     finally:
         service.stop()  # waits for the scheduler's worker: a second run would be recorded
-    assert statuses(tmp_path) == [(kind, "interrupted"), (kind, "interrupted"), (ran_as, "ok")]
+    assert statuses(tmp_path) == [*((kind, "interrupted") for kind in kinds), (ran_as, "ok")]
+    assert caplog.text.count("interrupted") == 1 and said in caplog.text  # one line per job
+
+
+PAUSED_REPORT = CONFIG.replace("[report]\n", "[report]\npaused = true\n")
 
 
 @pytest.mark.parametrize(
     ("kind", "config", "reason"),
     [
-        ("demo", CONFIG, "the demo's own"),
-        ("crawl:gone", CONFIG, "no shops.gone job is on"),
-        ("report", CONFIG.replace("[report]\n", "[report]\npaused = true\n"), "no report job"),
-        ("retrain", CONFIG, "no retrain job is on"),
+        ("demo", CONFIG, "the demo's own); `pricelens demo` redoes it"),
+        ("crawl:gone", CONFIG, "no shops.gone job is on); `pricelens crawl --shop gone`"),
+        ("report", PAUSED_REPORT, "no report job is on); `pricelens run --steps report`"),
+        ("retrain", CONFIG, "no retrain job is on); `pricelens run --steps retrain`"),
     ],
 )
 def test_a_run_whose_job_is_not_on_is_marked_and_not_redone(tmp_path, caplog, kind, config, reason):
@@ -64,7 +77,7 @@ def test_a_run_whose_job_is_not_on_is_marked_and_not_redone(tmp_path, caplog, ki
     with caplog.at_level(logging.WARNING, logger="pipeline.service"):
         assert service.start() == 1
     try:
-        assert catch_ups(service) == set()
+        assert catch_ups(service) == set()  # none was added: none can have run and gone
     finally:
         service.stop()
     assert statuses(tmp_path) == [(kind, "interrupted")]

@@ -20,6 +20,7 @@ from pipeline.service import STOP, Service
 from pipeline.settings import Home
 from tests.pipeline.quiet_hours import quiet_daily
 from tests.pipeline.test_service import wait_until
+from tests.pipeline.test_service_reload import write
 
 EVERY_SECOND = (
     '[pipeline]\ncron = "* * * * * *"\nshops = ["myshop"]\n\n[shops.myshop]\ncron = "* * * * * *"\n'
@@ -106,19 +107,16 @@ def test_more_jobs_due_together_than_apschedulers_default_ten_workers_all_run(
 ):
     """Each run waiting for its turn holds a worker thread: with APScheduler's default pool of
     10, the 11th and 12th wait in its queue instead, where the misfire grace runs out."""
-    (tmp_path / "pricelens.toml").write_text(f'[pipeline]\ncron = "{quiet_daily()}"\n')
+    shops = [f"shop{n:02}" for n in range(12)]
+    (tmp_path / "pricelens.toml").write_text(
+        "".join(f'[shops.{shop}]\ncron = "{quiet_daily()}"\n' for shop in shops)
+    )
     service = Service(Home.resolve(tmp_path))
     service.start()
     due = datetime.now(UTC)
-    shops = [f"shop{n:02}" for n in range(12)]
     try:
-        for shop in shops:
-            service.scheduler.add_job(
-                service_module.run_job,
-                args=[str(tmp_path), "crawl", shop],
-                id=f"crawl:{shop}",
-                next_run_time=due,
-            )
+        for shop in shops:  # all due at once
+            service.scheduler.modify_job(f"crawl:{shop}", next_run_time=due)
         wait_until(lambda: runs.events, 60)
         # every other run has reached run_job and waits there, none waits in the pool's queue
         wait_until(lambda: caplog.text.count(" run waits for the crawl:") == 11, 60)
@@ -130,3 +128,20 @@ def test_more_jobs_due_together_than_apschedulers_default_ten_workers_all_run(
     assert sorted(kind for event, kind in runs.events if event == "end") == [
         f"crawl:{shop}" for shop in shops
     ]
+
+
+def test_a_waiting_run_whose_job_is_paused_meanwhile_does_not_start(tmp_path, runs, caplog):
+    service, first, other = start_and_wait_for_a_waiting_run(tmp_path, runs, caplog)
+    try:
+        service.scheduler.pause()  # no new runs of the first job from here on
+        with service.scheduler._jobstores_lock:  # once a look for due jobs under way is over
+            pass
+        table = "[pipeline]\n" if other == "pipeline" else "[shops.myshop]\n"
+        write(tmp_path / "pricelens.toml", EVERY_SECOND.replace(table, f"{table}paused = true\n"))
+        service.sync()
+        runs.release.set()
+        wait_until(lambda: f"{other} run not started: the job was paused" in caplog.text, 60)
+    finally:
+        runs.release.set()
+        service.stop()
+    assert runs.events == [("start", first), ("end", first)]

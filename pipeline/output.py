@@ -18,7 +18,6 @@ from rich.table import Table
 from crawler.text import CONTROL_CHARACTERS
 
 FORMATS = ("table", "json", "csv")
-FORMAT_HELP = "A table for the terminal, or JSON or CSV for programs."
 
 # Tabs and newlines lay text out; every other control character would act on the terminal:
 # it is shown as a JSON-style escape, which also keeps JSON output valid JSON.

@@ -9,7 +9,7 @@ from crawler.browser import BrowserConfig
 from db.store import Store
 from demo.mall import MallSettings
 from pipeline.commands.crawl_cmd import browser_options, sessions_option
-from pipeline.commands.mall_cmd import FAULTS_HELP, check_faults
+from pipeline.commands.mall_cmd import FAULTS_HELP, check_faults, mall_options
 from pipeline.crawling import CrawlOptions
 from pipeline.demo import run_demo
 from pipeline.output import print_whole
@@ -22,21 +22,7 @@ def register(group: click.Group) -> None:
 
 
 @click.command()
-@click.option(
-    "--products",
-    default=300,
-    show_default=True,
-    type=click.IntRange(1, 15_000),
-    help="Catalog size of the demo mall.",
-)
-@click.option("--seed", default=7, show_default=True, help="Seed of the demo mall.")
-@click.option(
-    "--day",
-    default=0,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Mall day: prices and stock drift from day to day.",
-)
+@mall_options
 @click.option("--hard", is_flag=True, help="Heavier photo styles in the demo mall.")
 @click.option("--faults", callback=check_faults, default="", metavar="SPEC", help=FAULTS_HELP)
 @click.option(

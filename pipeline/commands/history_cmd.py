@@ -8,8 +8,9 @@ import click
 from rich.table import Table
 
 from db.store import Store
+from pipeline.commands.options import format_option
 from pipeline.history import HISTORY_COLUMNS, load_history
-from pipeline.output import FORMATS, literal_markup, render_rows
+from pipeline.output import literal_markup, render_rows
 from pipeline.report import format_amount, format_change, format_money
 from pipeline.report_chart import write_chart
 
@@ -20,14 +21,7 @@ def register(group: click.Group) -> None:
 
 @click.command()
 @click.argument("group_or_offer")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="table for the terminal; csv/json one row per observation, prices in minor units.",
-)
+@format_option("table for the terminal; csv/json one row per observation, prices in minor units.")
 @click.option(
     "--chart",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -27,6 +27,30 @@ FAULTS_HELP = (
 )
 
 
+def mall_options(command):
+    """--products, --seed and --day: which demo mall, and which day of it."""
+    options = [
+        click.option(
+            "--products",
+            default=300,
+            show_default=True,
+            type=click.IntRange(1, 15_000),
+            help="Catalog size of the demo mall.",
+        ),
+        click.option("--seed", default=7, show_default=True, help="Seed of the demo mall."),
+        click.option(
+            "--day",
+            default=0,
+            show_default=True,
+            type=click.IntRange(0),
+            help="Mall day: prices and stock drift from day to day.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def register(group: click.Group) -> None:
     group.add_command(mall)
 
@@ -44,21 +68,7 @@ def mall():
     show_default=True,
     help="Port of the first shop; the others take the next ones (0: free ports).",
 )
-@click.option("--seed", default=7, show_default=True, help="Seed of the demo mall.")
-@click.option(
-    "--products",
-    default=300,
-    show_default=True,
-    type=click.IntRange(1, 15_000),
-    help="Catalog size of the demo mall.",
-)
-@click.option(
-    "--day",
-    default=0,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Mall day: prices and stock drift from day to day.",
-)
+@mall_options
 @click.option("--hard", is_flag=True, help="Heavier photo styles (rotation, crop, tint).")
 @click.option("--faults", callback=check_faults, default="", metavar="SPEC", help=FAULTS_HELP)
 @click.option(

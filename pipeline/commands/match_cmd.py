@@ -10,6 +10,7 @@ import click
 
 from db.store import Store
 from pipeline.classifying import matching_problem
+from pipeline.commands.options import format_option, text_or_json_option
 from pipeline.errors import PipelineError
 from pipeline.evaluation import evaluate_grouping, load_answer_key
 from pipeline.matching import (
@@ -21,7 +22,7 @@ from pipeline.matching import (
     parse_offer_id,
     unlink_offer,
 )
-from pipeline.output import FORMAT_HELP, FORMATS, render_rows
+from pipeline.output import render_rows
 
 
 def register(group: click.Group) -> None:
@@ -57,14 +58,7 @@ def _baselines(store: Store, model_id: int, key: dict) -> dict:
     is_flag=True,
     help="Re-match every offer, not only new or changed ones (group ids are still kept).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Summary as one line of text or as JSON.",
-)
+@text_or_json_option("Summary as one line of text or as JSON.")
 @click.pass_context
 def match(ctx, answer_key, full, fmt):
     """Group the stored offers into products with the current model's predictions.
@@ -162,14 +156,7 @@ def unlink(env, offer):
 
 
 @match.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help=FORMAT_HELP,
-)
+@format_option()
 @click.pass_obj
 def corrections(env, fmt):
     """List the corrections in force (latest per pair of offers): the matcher's training signal,

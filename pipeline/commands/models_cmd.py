@@ -14,9 +14,10 @@ from classifier.inference import BACKENDS
 from db.records import LABELS
 from db.store import Store
 from pipeline.classifying import classify_pending
+from pipeline.commands.options import format_option, text_or_json_option
 from pipeline.errors import PipelineError
 from pipeline.labelling import label_photo
-from pipeline.output import FORMAT_HELP, FORMATS, render_rows
+from pipeline.output import render_rows
 from pipeline.progress import progress_bar
 
 
@@ -41,14 +42,7 @@ def _model_or_fail(store: Store, version: str):
 
 
 @models.command("list")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help=FORMAT_HELP,
-)
+@format_option()
 @click.pass_obj
 def list_models(env, fmt):
     """Every registered model: version, accuracy, held-out score, data, which is current."""
@@ -149,14 +143,7 @@ def label(env, image_or_offer, category):
     help="PyTorch, or ONNX Runtime on the model's ONNX export.",
 )
 @click.option("--batch", default=512, show_default=True, type=click.IntRange(1), help="Batch size.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Text for people, or JSON for programs.",
-)
+@text_or_json_option()
 @click.pass_obj
 def classify(env, device, backend, batch, fmt):
     """Label and embed every stored photo that the current model has not seen yet."""

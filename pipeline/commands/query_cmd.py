@@ -6,7 +6,8 @@ import click
 
 from db.migrations import MIGRATIONS
 from db.query import run_readonly_query
-from pipeline.output import FORMATS, render_rows
+from pipeline.commands.options import format_option
+from pipeline.output import render_rows
 
 
 def register(group: click.Group) -> None:
@@ -15,14 +16,9 @@ def register(group: click.Group) -> None:
 
 @click.command()
 @click.argument("sql")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="json: a list of objects, one per row, keyed by column name; a name that repeats "
-    "gets _2, _3, ... (SELECT o.id, s.id gives id and id_2). table and csv show names as is.",
+@format_option(
+    "json: a list of objects, one per row, keyed by column name; a name that repeats "
+    "gets _2, _3, ... (SELECT o.id, s.id gives id and id_2). table and csv show names as is."
 )
 @click.option(
     "--max-rows",

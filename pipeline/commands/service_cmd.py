@@ -13,9 +13,10 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from db.store import Store
+from pipeline.commands.options import format_option
 from pipeline.config import EXTRA_STEPS, STEPS, ConfigError, cron_trigger, load_config
 from pipeline.errors import PipelineError
-from pipeline.output import FORMAT_HELP, FORMATS, render_rows, terminal_text
+from pipeline.output import render_rows, terminal_text
 from pipeline.progress import progress_bar
 from pipeline.runner import run_pipeline
 from pipeline.service import serve as serve_forever
@@ -106,14 +107,7 @@ def run(env, steps, shops):
 @click.option(
     "--limit", default=20, show_default=True, type=click.IntRange(1), help="The newest N runs."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help=FORMAT_HELP,
-)
+@format_option()
 @click.pass_obj
 def runs(env, limit, fmt):
     """List pipeline runs, newest first: status, duration, counts, error."""

@@ -11,6 +11,7 @@ from classifier.config import CHOICES, resolve_config
 from classifier.evaluation import write_confusion_png
 from db.records import LABELS
 from db.store import Store
+from pipeline.commands.options import text_or_json_option
 from pipeline.errors import PipelineError
 from pipeline.model_training import evaluate_model, resumable_run, train_and_register
 from pipeline.progress import progress_bar
@@ -170,14 +171,7 @@ def _png_name(ctx, param, value: Path | None) -> Path | None:
     metavar="FILE.png",
     help="Where to write the confusion-matrix PNG [default: beside the model].",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Text for people, or JSON for programs.",
-)
+@text_or_json_option()
 @click.pass_obj
 def evaluate(env, version, dataset, device, confusion, fmt):
     """Print a model's accuracy and per-class accuracy on held-out data, and write its

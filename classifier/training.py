@@ -109,7 +109,7 @@ class Trainer:
         self.graphs = config.cuda_graphs and cuda and self.world == 1
         self.amp = config.amp and cuda
         self.optimizer = self._optimizer()
-        self.steps_per_epoch = math.ceil(len(self.train) / self.world / config.batch_size)
+        self.steps_per_epoch = math.ceil(len(self.train) // self.world / config.batch_size)
         self.scheduler = self._scheduler()
         self.scaler = torch.amp.GradScaler(enabled=False)  # bf16 needs no loss scaling
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
@@ -253,7 +253,10 @@ class Trainer:
         self.net.train()
         c = self.config
         order = torch.randperm(len(self.images), device=self.device, generator=self.generator)
-        order = order[self.rank :: self.world]  # each process its own share under torchrun
+        # each process its own share under torchrun, all of one size: a process with a step
+        # more would wait for its partners' gradients forever (the few left over sit out,
+        # a different few each epoch)
+        order = order[: len(order) // self.world * self.world][self.rank :: self.world]
         # on a GPU the whole epoch is prepared in one pass: a few launches instead of a few
         # per step; on a CPU batch by batch, which keeps the working set in cache
         prepared = self._batch(order, c.batch_size) if self.device.type == "cuda" else None

@@ -139,6 +139,22 @@ def held_out_data(store: Store, home: Home, dataset: str) -> HeldOut:
     return HeldOut(fmnist, scraped)
 
 
+def judged_with(store: Store, home: Home, held: HeldOut, current: ModelRow) -> HeldOut:
+    """*held* with the held-out sets of the data *current* learned from: a model that learned
+    the shops' photos is not replaced by one that never saw them for scoring higher on
+    Fashion-MNIST alone (nor the other way round). *held* itself when nothing is missing."""
+    seen = (current.data or {}).get("dataset")
+    fmnist, scraped = held.fashion_mnist, held.scraped
+    if seen in ("scraped", "both") and not len(scraped):
+        rows = [r for r in store.labelled_images() if is_held_out(r["sha256"])]
+        scraped = _scraped(rows).held_out
+    if seen in ("fashion-mnist", "both") and not len(fmnist):
+        fmnist = fashion_mnist("test", home.datasets)
+    if (len(fmnist), len(scraped)) == (len(held.fashion_mnist), len(held.scraped)):
+        return held
+    return HeldOut(fmnist, scraped)
+
+
 def fine_tuning_config(
     config: TrainConfig, base: ModelRow, saved: dict, given: Mapping[str, str]
 ) -> TrainConfig:
@@ -287,11 +303,16 @@ def train_and_register(
         promoted = True
         reason = f"current model {current.version} has no checkpoint at {current.path}"
     else:
+        wider = judged_with(store, home, held, current)
+        if wider is not held:  # the current model's own sets count too: both scored again
+            held = wider
+            candidate_scores = scores["candidate"] = score(result.checkpoint, held, config.device)
         scores["current"] = score(Path(current.path), held, config.device)
         promoted = candidate_scores["score"] > scores["current"]["score"]
         reason = (
             f"held-out score {candidate_scores['score']:.4f} vs current "
-            f"{current.version} {scores['current']['score']:.4f}"
+            f"{current.version} {scores['current']['score']:.4f} on "
+            f"{' and '.join(held.sets())}"
         )
     metrics = {
         "accuracy": result.metrics["accuracy"],

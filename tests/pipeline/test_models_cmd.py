@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -77,6 +78,19 @@ def test_retraining_on_scraped_photos_beats_the_fashion_mnist_model_and_is_promo
     assert retrained["current"] == "*" and retrained["fine_tuned_from"] == base
     after = scraped_accuracy(home, retrained["version"])
     assert after > before + 0.05, (before, after)
+
+
+def test_a_fashion_mnist_run_is_also_judged_on_the_photos_the_current_model_learned(home, base):
+    """Scored on Fashion-MNIST alone, a plain model could replace the retrained one and
+    forget the shops' photos."""
+    assert next(m for m in models(home) if m["current"])["dataset"] == "both"  # retrained
+    out = invoke(home, "train", "--epochs", "2", "--device", "cpu", "train_limit=4000",
+                 "shop_augment=0", *TINY)  # fmt: skip
+    found = re.search(r"(promoted\s+to\s+current|not\s+promoted):\s+held-out\s+score\s+([\d.]+)"
+                      r"\s+vs\s+current\s+\S+\s+([\d.]+)\s+on\s+fashion_mnist\s+and\s+scraped",
+                      out)  # fmt: skip
+    assert found, out
+    assert found[1].startswith("promoted") == (float(found[2]) > float(found[3]))
 
 
 def test_a_worse_model_is_registered_but_not_promoted(home, base):

@@ -12,6 +12,8 @@ TORCHRUN = Path(sys.executable).parent / "torchrun"
 
 
 def test_two_processes_train_one_model_and_only_the_first_registers_it(tmp_path):
+    """2,049 images in batches of 128: an even split would give the first process 9 steps
+    and the second 8, and the first would wait for the second's gradients forever."""
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [
@@ -31,9 +33,9 @@ def test_two_processes_train_one_model_and_only_the_first_registers_it(tmp_path)
             "cpu",
             "width=8",
             "embedding_dim=16",
-            "train_limit=2000",
+            "train_limit=2049",
             "eval_limit=500",
-            "batch_size=64",
+            "batch_size=128",
             "tensorboard=false",
         ],
         capture_output=True,
@@ -61,6 +63,6 @@ def test_two_processes_train_one_model_and_only_the_first_registers_it(tmp_path)
         check=True,
     )
     (model,) = json.loads(listed.stdout)
-    assert model["train_images"] == 2000 and model["current"] == "*"
+    assert model["train_images"] == 2049 and model["current"] == "*"
     state = (tmp_path / "models" / model["version"] / "last.pt").stat()
     assert state.st_size > 0

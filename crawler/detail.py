@@ -7,9 +7,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from selenium.common.exceptions import WebDriverException
 
+from crawler.addresses import normal_host
 from crawler.browser import session_is_dead
 from crawler.errors import StepFailed
 from crawler.extract import RawItem, complete_from_detail
@@ -51,10 +53,16 @@ class DetailShare(Protocol):
         ...
 
 
-def snapshot(driver) -> tuple[str | None, bytes | None]:
-    """The current page's HTML and screenshot, for the record of a failure."""
+def snapshot(driver, host: str | None) -> tuple[str | None, bytes | None]:
+    """The current page's HTML and screenshot, for the record of a failure; nothing when the
+    browser shows a page off the shop's *host* (a redirect elsewhere, say to a cloud's
+    metadata address): the crawl never keeps another site's page."""
     html = screenshot = None
     try:
+        shown = driver.current_url
+        if urlsplit(shown).scheme in ("http", "https") and normal_host(shown) != host:
+            log.info("no snapshot of %s: not on the shop's host %s", shown, host)
+            return None, None
         html = driver.page_source
         screenshot = driver.get_screenshot_as_png()
     except Exception:  # a dead browser has nothing to show
@@ -74,7 +82,7 @@ def fetch_detail(browser: Browser, link: str, item: RawItem) -> DetailResult:
         if session_is_dead(exc):
             raise
         message = exc.msg if isinstance(exc, WebDriverException) else str(exc)
-        return failed_detail(spec.name, link, item, message, *snapshot(driver))
+        return failed_detail(spec.name, link, item, message, *snapshot(driver, spec.host))
 
 
 def failed_detail(

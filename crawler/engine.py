@@ -831,7 +831,7 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
 
     def _fail(self, step: str, url: str, message: str) -> None:
         self.summary.failures += 1
-        html, screenshot = snapshot(self.driver)
+        html, screenshot = snapshot(self.driver, self.spec.host)
         self.on_failure(PageFailure(self.spec.name, step, url, message, html, screenshot))
 
 

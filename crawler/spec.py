@@ -254,12 +254,17 @@ def check_selector(selector: str, source: str, key: str, browser: bool = False) 
         )
 
 
+# What a link or a photo is read from when its rule names no attribute: an element's text
+# is never its URL. A lazy photo's real address comes first, its placeholder last.
+DEFAULT_ATTRS = {"url": ("href",), "image": ("data-src", "data-srcset", "srcset", "src")}
+
+
 def _field_rule(reader: _Reader, name: str) -> FieldRule | None:
     value = reader.table.get(name)
     if value is None:
         return None
     if isinstance(value, str):
-        return FieldRule(reader.selector(name))
+        return FieldRule(reader.selector(name), DEFAULT_ATTRS.get(name, ()))
     sub = reader.sub(name)
     selector = sub.selector("selector")
     attr = sub.take("attr", (str, list), None)
@@ -267,6 +272,8 @@ def _field_rule(reader: _Reader, name: str) -> FieldRule | None:
     if not all(isinstance(a, str) for a in attrs):
         raise sub.fail("attr", "must be a string or a list of strings")
     sub.finish()
+    if not attrs:
+        attrs = DEFAULT_ATTRS.get(name, ())
     return FieldRule(selector, attrs)
 
 

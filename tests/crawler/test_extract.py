@@ -83,6 +83,24 @@ def test_items_read_as_a_reader_sees_them():
     assert [item.sold_out for item in items] == [False, True, False]
 
 
+def test_a_link_or_photo_without_attr_is_read_from_its_address_not_its_text():
+    """`url = "a.link"`, `image = "img"`: the href, and a lazy photo's real address (data-src,
+    else the widest of a srcset, else src), as a spec that names them would read them."""
+    data = {
+        "name": "shop",
+        "start_urls": ["/"],
+        "listing": {
+            "item": "ul.grid > li.product",
+            "fields": {"title": "h2.name", "price": ".price", "url": "a.link", "image": "img"},
+        },
+    }
+    srcset = '<img src="/s.jpg" srcset="/m.jpg 320w, /l.jpg 640w">'
+    html = LISTING.replace('<img src="/img/b2.jpg">', srcset)
+    items = extract_items(html, parse_spec(data, "shop.toml"))
+    assert [item.fields["url"] for item in items] == ["/p/a1", "/p/b2", None]
+    assert [item.fields["image"] for item in items] == ["/img/a1.jpg", "/l.jpg", None]
+
+
 def test_field_selectors_look_inside_the_item_not_at_it():
     html = '<div class="card"><div class="card">inner</div><b>x</b></div>'
     fields = {"title": "div.card", "price": "b", "url": "b"}
@@ -251,10 +269,11 @@ def test_a_from_price_is_kept_as_such():
             "name": "shop",
             "base_url": "http://shop.example",
             "start_urls": ["/"],
-            "listing": {"item": "li", "fields": {"title": "b", "price": "i", "url": "b"}},
+            "listing": {"item": "li", "fields": {"title": "b", "price": "i", "url": "a"}},
         },
         "shop.toml",
     )
-    items = extract_items("<ul><li><b>Cap</b><i>from 9,900원</i></li></ul>", spec)
+    html = '<ul><li><a href="/cap"><b>Cap</b></a><i>from 9,900원</i></li></ul>'
+    items = extract_items(html, spec)
     offer = to_offer(items[0], spec, "http://shop.example/", datetime.now(UTC))
     assert (offer.price, offer.price_is_from) == (9900, True)

@@ -103,6 +103,9 @@ def test_a_redirect_off_the_shop_is_not_followed_and_is_recorded(tmp_path, targe
     errors = [m for (m,) in db.execute("SELECT message FROM crawl_errors")]
     assert len(errors) == 1 and "next_page" in errors[0], errors  # recorded, with its step
     assert lost_or_doubled(home.database) == NOTHING_LOST
+    if target.startswith("{other}"):  # the page it landed on is another site's: not kept
+        saved = db.execute("SELECT html_path, screenshot_path FROM crawl_errors").fetchall()
+        assert saved == [(None, None)]
 
 
 class CutFirstListingPage(FaultPlan):

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from selenium.common.exceptions import (
     NoSuchWindowException,
+    StaleElementReferenceException,
     TimeoutException,
     WebDriverException,
 )
@@ -33,7 +34,7 @@ from crawler.extract import (
 )
 from crawler.images import HttpContext, KnownPhotos, PhotoFetcher, PhotoResults
 from crawler.spec import ShopSpec
-from crawler.steps import Browser, Pacer, RobotsCheck, opens_by_url
+from crawler.steps import STALE_TRIES, Browser, Pacer, RobotsCheck, opens_by_url
 from crawler.unrendered import fetch_details
 from db.records import Image, Offer, PhotoSource
 
@@ -165,6 +166,15 @@ if (!w) return null;
 w.changes += w.observer.takeRecords().length;
 return [w.requests, w.changes, w.errors.slice(0, 3)];"""
 QUIET_AFTER_CLICK_S = 2.0
+
+
+def _shown(element) -> bool:
+    """Whether *element* is displayed; False when the page has replaced it since it was
+    read (the caller reads the page again)."""
+    try:
+        return element.is_displayed()
+    except StaleElementReferenceException:
+        return False
 
 
 def _is_disabled(button) -> bool:
@@ -458,7 +468,7 @@ return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
         for _ in range(self.spec.pagination.max_pages - 1):
             control = self._pagination_control(selector)
             button = control[2] if control else None
-            if button is not None and not button.is_displayed():  # Selenium has the last word
+            if button is not None and not _shown(button):  # Selenium has the last word
                 control = self._pagination_control(selector)  # read now, by WebDriver
                 button = control[2] if control else None
             if button is None or self._says_disabled(button):
@@ -652,11 +662,18 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
         control, self._control = self._control, _UNREAD
         if control is not _UNREAD and (control is not None or not look_again_if_absent):
             return control
-        found = self.driver.find_elements(By.CSS_SELECTOR, selector)
-        if not found:
-            return None
-        shown = next((element for element in found if element.is_displayed()), None)
-        return found[0], found[0].get_attribute("href"), shown
+        for _ in range(STALE_TRIES):
+            found = self.driver.find_elements(By.CSS_SELECTOR, selector)
+            if not found:
+                return None
+            try:
+                shown = next((element for element in found if element.is_displayed()), None)
+                return found[0], found[0].get_attribute("href"), shown
+            except StaleElementReferenceException:
+                continue  # re-rendered while read: read it again
+        raise self.browser.fail(
+            "pagination", f"the control was replaced {STALE_TRIES} times while read", selector
+        )
 
     def _harvest(self, control: str | None = None) -> int:
         """Extract the current page; hand over the offers not yet seen. Returns how many

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 POLL_S = 0.05  # how often an explicit wait looks at the page
+STALE_TRIES = 3  # a step whose element the page keeps replacing fails after this many
 COOKIES_MAX_AGE_S = 30.0  # the longest the photos' Cookie header is used without a re-read
 # The main document's URL and HTTP status (Chrome 109+; an error page's URL is chrome-error:),
 # how many listing items it already shows, so a ready page costs no extra wait, and whether
@@ -411,6 +412,20 @@ class Browser:
             raise
 
     def _run_step(self, step: Step, name: str) -> None:
+        """One step; an element the page replaced between being found and being used (a
+        re-render) is found again, up to STALE_TRIES times. Safe to repeat: a stale element
+        takes no action, and a navigating step's own action happens at most once."""
+        for _ in range(STALE_TRIES):
+            try:
+                self._run_step_once(step, name)
+                return
+            except StaleElementReferenceException:
+                log.info("%s: %s was replaced while in use; finding it again", name, step.selector)
+        raise self.fail(
+            name, f"the element was replaced {STALE_TRIES} times while in use", step.selector
+        )
+
+    def _run_step_once(self, step: Step, name: str) -> None:
         if step.action == "goto":
             self.load(self.spec.absolute(step.url), name)
             self.run_steps()

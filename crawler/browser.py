@@ -27,8 +27,10 @@ from selenium.common.exceptions import (
     WebDriverException,
 )
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chromium.webdriver import ChromiumDriver
 
 from crawler.errors import DriverUnavailable
+from crawler.identity import USER_AGENT_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,6 @@ PR_SET_PDEATHSIG = 1
 # chromedriver's answer to a navigation that failed in the network: "unknown error:
 # net::ERR_NAME_NOT_RESOLVED", ERR_CONNECTION_REFUSED, ERR_INTERNET_DISCONNECTED...
 NET_ERROR = re.compile(r"\bnet::ERR_[A-Z0-9_]+")
-USER_AGENT_SUFFIX = "pricelens/0.1 (+https://github.com/pricelens/pricelens)"
 
 
 @dataclass(frozen=True)
@@ -148,13 +149,15 @@ class BrowserSession:
         self.driver = None
         self.starts = 0
         self._profile: str | None = None
+        self._told_agent = False
 
     def start(self):
         """Quit the current browser, if any, and start a fresh one; returns its driver."""
         self.close()
         options = chrome_options(self.config)
-        self._profile = tempfile.mkdtemp(prefix="pricelens-chrome-")
-        options.add_argument(f"--user-data-dir={self._profile}")
+        if not self.config.remote_url:  # a Grid node keeps its profiles on its own disk
+            self._profile = tempfile.mkdtemp(prefix="pricelens-chrome-")
+            options.add_argument(f"--user-data-dir={self._profile}")
         if self.config.remote_url:
             url = self.config.remote_url
             try:
@@ -176,12 +179,27 @@ class BrowserSession:
         return self.driver
 
     def identify(self) -> None:
-        """Add our user agent suffix in the current tab (a CDP override holds per tab)."""
-        if not self.config.remote_url:  # CDP is Chrome-local; a Grid node keeps its own agent
-            agent = user_agent(self.driver)
-            if USER_AGENT_SUFFIX not in agent:
-                self.driver.execute_cdp_cmd(
-                    "Network.setUserAgentOverride", {"userAgent": f"{agent} {USER_AGENT_SUFFIX}"}
+        """Add our user agent suffix in the current tab (a CDP override holds per tab). A
+        remote browser is told the same way where its WebDriver passes CDP commands on (a
+        chromedriver, a Selenium Grid of Chrome nodes); elsewhere it keeps its own agent,
+        said once in the log."""
+        agent = user_agent(self.driver)
+        if USER_AGENT_SUFFIX in agent:
+            return
+        try:
+            self.driver.execute_cdp_cmd(
+                "Network.setUserAgentOverride", {"userAgent": f"{agent} {USER_AGENT_SUFFIX}"}
+            )
+        except WebDriverException as exc:
+            if not self.config.remote_url or session_is_dead(exc):
+                raise
+            if not self._told_agent:
+                self._told_agent = True
+                log.warning(
+                    "%s: the remote browser takes no CDP commands; its pages and photos go "
+                    "out as %r, without pricelens's name",
+                    self.config.remote_url,
+                    agent,
                 )
 
     @property
@@ -316,10 +334,11 @@ def evaluate(driver, script: str, *args):
     (a local Chromium): right after a load that is 6.4 ms against 12.6 ms for chromedriver's
     executeScript (2-core machine, median of 40 loads). Elements in the value come back as
     None. Unlike executeScript it does not wait for a navigation under way: use it only
-    once a load has returned. Elsewhere (a remote driver) it is ``execute_script``."""
-    run_cdp = getattr(driver, "execute_cdp_cmd", None)
-    if run_cdp is None:
+    once a load has returned. Elsewhere (a remote driver, whose WebDriver may not pass CDP
+    commands on) it is ``execute_script``."""
+    if not isinstance(driver, ChromiumDriver):
         return driver.execute_script(script, *args)
+    run_cdp = driver.execute_cdp_cmd
     expression = _EVALUATE.format(body=script, arguments=json.dumps(list(args)))
     answer = run_cdp("Runtime.evaluate", {"expression": expression, "returnByValue": True})
     details = answer.get("exceptionDetails")

@@ -29,6 +29,7 @@ from crawler.addresses import REDIRECT_STATUS, destination_problem, normal_hostn
 from crawler.answer_deadline import answer_by, watched
 from crawler.browser import CookieHeader
 from crawler.errors import ImageRejected
+from crawler.identity import FETCH_USER_AGENT
 from db.records import Image, PhotoSource
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ Gate = Callable[[str], str | None]  # why a URL must not be fetched (robots.txt)
 class HttpContext:
     """What the browser session sends, so image requests look like its own."""
 
-    user_agent: str = "pricelens/0.1"
+    user_agent: str = FETCH_USER_AGENT  # the crawl gives the browser's own
     # sent per request as the browser would: Secure ones over https only, each under its path
     cookies: CookieHeader = field(default_factory=CookieHeader)
     # the shop's host name: the only one that gets its cookies, and the only one fetched from

@@ -28,10 +28,10 @@ from crawler.addresses import (
     read_capped,
     redirect_target,
 )
+from crawler.identity import FETCH_USER_AGENT, ROBOTS_NAME
 
 log = logging.getLogger(__name__)
 
-FETCH_USER_AGENT = "Mozilla/5.0 (compatible; pricelens/0.1)"
 MAX_BYTES = 512 * 1024  # Google reads the first 500 KiB; the rest is ignored
 MAX_REDIRECTS = 5  # Google follows five hops, then treats robots.txt as missing
 DEFAULT_TIMEOUT = 5.0  # seconds for the whole fetch, redirects included
@@ -70,7 +70,7 @@ class RobotsPolicy:
 
     def __init__(
         self,
-        user_agent: str = "pricelens",
+        user_agent: str = ROBOTS_NAME,
         timeout: float = DEFAULT_TIMEOUT,
         obey: bool = True,
         retries: int = 2,

@@ -6,6 +6,8 @@ import os
 import signal
 
 import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 
 from crawler.browser import (
     BrowserConfig,
@@ -15,6 +17,8 @@ from crawler.browser import (
     session_is_dead,
 )
 from crawler.errors import DriverUnavailable
+from crawler.identity import USER_AGENT_SUFFIX
+from tests.remote_chromedriver import chromedriver_on_loopback
 
 
 def test_a_configured_driver_that_is_not_executable_is_named(tmp_path):
@@ -62,3 +66,30 @@ def test_a_session_leaves_no_browser_processes_even_when_chrome_is_killed():
     assert session.driver.execute_script("return 1 + 1") == 2
     session.close()
     assert processes_using(profile) == [] and processes_using(fresh) == []
+
+
+def test_a_remote_browser_names_pricelens_too_and_gets_no_local_profile():
+    with (
+        chromedriver_on_loopback() as remote,
+        BrowserSession(BrowserConfig(remote_url=remote)) as session,
+    ):
+        driver = session.start()
+        agent = driver.execute_script("return navigator.userAgent")
+        assert agent.endswith(USER_AGENT_SUFFIX)  # as a local browser's does
+        assert session.profile_dir is None  # a folder here means nothing on a Grid node
+
+
+def test_a_remote_browser_that_takes_no_cdp_keeps_its_agent_and_says_so(caplog, monkeypatch):
+    """A W3C remote that is not Chrome's own: the crawl goes on, the log says how it looks."""
+
+    def refuse(self, cmd, cmd_args):
+        raise WebDriverException("unknown command: goog/cdp/execute")
+
+    monkeypatch.setattr(webdriver.Remote, "execute_cdp_cmd", refuse)
+    with (
+        chromedriver_on_loopback() as remote,
+        BrowserSession(BrowserConfig(remote_url=remote)) as session,
+    ):
+        driver = session.start()
+        assert USER_AGENT_SUFFIX not in driver.execute_script("return navigator.userAgent")
+    assert f"{remote}: the remote browser takes no CDP commands" in caplog.text

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from selenium.common.exceptions import JavascriptException
 
-from crawler.browser import evaluate
+from crawler.browser import BrowserConfig, BrowserSession, evaluate
+from tests.remote_chromedriver import chromedriver_on_loopback
 
 pytestmark = pytest.mark.browser
 
@@ -40,13 +41,14 @@ def test_a_script_error_is_raised_as_execute_script_raises_it(listing):
         evaluate(listing, "throw new Error('boom')")
 
 
-class RemoteLike:
-    """A driver without DevTools (a remote one): evaluate falls back to execute_script."""
-
-    def __init__(self, driver):
-        self.execute_script = driver.execute_script
-
-
-def test_a_driver_without_devtools_runs_the_script_through_webdriver(listing):
-    result = evaluate(RemoteLike(listing), SCRIPT, "li.product", None)
-    assert result[2].tag_name == "li" and result[1] == 24
+def test_a_remote_driver_runs_the_script_through_webdriver(mall):
+    """A remote's WebDriver may not pass CDP commands on (a Grid of other browsers): the
+    script goes as executeScript, and elements come back as elements."""
+    with (
+        chromedriver_on_loopback() as remote,
+        BrowserSession(BrowserConfig(remote_url=remote)) as session,
+    ):
+        driver = session.start()
+        driver.get(mall.base_urls["classic"] + "/products?page=1")
+        result = evaluate(driver, SCRIPT, "li.product", None)
+        assert result[2].tag_name == "li" and result[1] == 24

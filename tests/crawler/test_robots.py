@@ -14,8 +14,9 @@ import pytest
 
 from crawler import addresses
 from crawler.engine import ShopCrawler
+from crawler.identity import FETCH_USER_AGENT
 from crawler.images import HttpContext
-from crawler.robots import FETCH_USER_AGENT, MAX_BYTES, MAX_REDIRECTS, RobotsPolicy, robots_url
+from crawler.robots import MAX_BYTES, MAX_REDIRECTS, RobotsPolicy, robots_url
 from crawler.spec import load_builtin_spec
 from crawler.steps import MAX_CRAWL_DELAY, Browser, Pacer
 

@@ -4,10 +4,7 @@ between mall days, and spec files a user writes."""
 from __future__ import annotations
 
 import shutil
-import socket
 import sqlite3
-import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from demo.menu import CATEGORIES
 from pipeline.cli import cli
 from pipeline.crawling import CrawlOptions, crawl_shops
 from pipeline.settings import Home
+from tests.remote_chromedriver import chromedriver_on_loopback, free_port
 
 pytestmark = pytest.mark.browser
 SHOPS = ("classic", "spa", "scroll", "menu")
@@ -26,12 +24,6 @@ SHOPS = ("classic", "spa", "scroll", "menu")
 
 def invoke(home: Path, *args: str):
     return CliRunner().invoke(cli, ["--home", str(home), *args])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def summary_row(output: str, shop: str) -> list[str]:
@@ -141,22 +133,7 @@ def test_a_later_mall_day_shows_up_as_price_changes(tmp_path):
 
 @pytest.mark.skipif(shutil.which("chromedriver") is None, reason="needs a chromedriver binary")
 def test_crawl_through_a_remote_webdriver_on_loopback(mall, tmp_path):
-    port = free_port()
-    driver = subprocess.Popen(
-        ["chromedriver", f"--port={port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        # it says so once it listens; connecting before that is refused (a flaky run did)
-        for line in driver.stdout:
-            if "started successfully" in line:
-                break
-        else:
-            pytest.fail("chromedriver ended without starting")
-        drain = threading.Thread(target=driver.stdout.read, daemon=True)  # never a full pipe
-        drain.start()
+    with chromedriver_on_loopback() as remote:
         result = invoke(
             tmp_path,
             "crawl",
@@ -165,13 +142,10 @@ def test_crawl_through_a_remote_webdriver_on_loopback(mall, tmp_path):
             "--base-url",
             mall.base_urls["spa"],
             "--remote",
-            f"http://127.0.0.1:{port}",
+            remote,
             "--max-pages",
             "2",
         )
-    finally:
-        driver.terminate()
-        driver.wait(timeout=10)
     assert result.exit_code == 0, result.output
     assert " ok " in next(line for line in result.output.splitlines() if "spa" in line)
     with sqlite3.connect(tmp_path / "pricelens.db") as db:

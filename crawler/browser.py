@@ -28,6 +28,7 @@ from selenium.common.exceptions import (
 )
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chromium.webdriver import ChromiumDriver
+from selenium.webdriver.remote.command import Command
 
 from crawler.errors import DriverUnavailable
 from crawler.identity import USER_AGENT_SUFFIX
@@ -298,9 +299,12 @@ def read_network_log(driver) -> NetworkLog | None:
     """The page just loaded in the current tab, from the performance log: whether its document
     was cut short (net::ERR_CONTENT_LENGTH_MISMATCH: Chromium renders the part that came)
     and whether any response set a cookie. Call it once after each load. None where the
-    driver keeps no such log (some remote ones)."""
+    driver keeps no such log (a remote one that is not Chrome's)."""
     try:
-        entries = driver.get_log("performance")
+        if hasattr(driver, "get_log"):
+            entries = driver.get_log("performance")
+        else:  # webdriver.Remote has no get_log; a chromedriver or Chrome Grid node answers
+            entries = driver.execute(Command.GET_LOG, {"type": "performance"})["value"]
         tab = driver.current_window_handle  # chromedriver's handle is the tab's main frame id
     except (AttributeError, WebDriverException):
         return None

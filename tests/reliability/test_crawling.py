@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from crawler.browser import BrowserConfig
 from crawler.spec import load_builtin_spec
 from demo.catalog import Catalog
 from demo.classic import ClassicShop
@@ -20,6 +22,7 @@ from demo.shop import Response
 from pipeline.crawling import crawl_shops
 from pipeline.settings import Home
 from tests.reliability.conftest import NOTHING_LOST, QUICK, crawl_served, lost_or_doubled, serve
+from tests.remote_chromedriver import chromedriver_on_loopback
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PRICE_FAULTS = {"bad_price", "missing_price"}
@@ -116,9 +119,16 @@ class CutFirstListingPage(FaultPlan):
         return "truncate" if path == "/products" and attempt == 0 else None
 
 
-def test_a_listing_page_cut_short_is_loaded_again_never_stored_half(tmp_path):
+@pytest.mark.parametrize("remote", [False, True], ids=["local", "remote"])
+def test_a_listing_page_cut_short_is_loaded_again_never_stored_half(tmp_path, remote):
+    """Through a remote WebDriver too: its performance log is read by the W3C command."""
     shop = ClassicShop(Catalog(4, 45), 0, CutFirstListingPage(), False)
-    home, result, base_url = crawl_served(tmp_path, shop)
+    with contextlib.ExitStack() as stack:
+        options = QUICK
+        if remote:
+            url = stack.enter_context(chromedriver_on_loopback())
+            options = replace(QUICK, browser=BrowserConfig(remote_url=url))
+        home, result, base_url = crawl_served(tmp_path, shop, options=options)
     truth = {o["sku"]: o["price"] for o in shop.answer_key(base_url)}
     assert result.status == "ok" and result.failures == 0, result
     db = sqlite3.connect(home.database)

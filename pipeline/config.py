@@ -215,6 +215,10 @@ class ServiceConfig:
     retrain_min_labels: int = 200  # newly labelled scraped photos that make retraining worth it
     retrain_epochs: int = 2
     retrain_dataset: str = "both"
+    # [browser]: where the pipeline's crawls run their browsers (CLI flags of `crawl` aside)
+    remote_url: str | None = None  # a Selenium Grid or any W3C remote WebDriver
+    chromedriver: str | None = None  # else chromedriver on PATH, else webdriver-manager
+    chrome: str | None = None  # the Chrome/Chromium binary; else found on PATH
 
     def trigger(self, schedule: Schedule) -> CrontabTrigger:
         return CrontabTrigger(schedule.cron, self.timezone)
@@ -334,6 +338,18 @@ def load_config(path: Path) -> ServiceConfig:
     if min_labels < 1 or retrain_epochs < 1:
         raise retrain.fail("min_new_labels" if min_labels < 1 else "epochs", "must be >= 1")
     retrain.done()
+    browser = top.table("browser")
+    remote_url = browser.take("remote", str)
+    if remote_url is not None:
+        try:
+            remote_url = normal_base_url(remote_url)
+        except ValueError as exc:
+            raise browser.fail("remote", str(exc)) from None
+    chromedriver, chrome = browser.take("chromedriver", str), browser.take("chrome", str)
+    for key, value in (("chromedriver", chromedriver), ("chrome", chrome)):
+        if value is not None and not value.strip():
+            raise browser.fail(key, "must name a file")
+    browser.done()
     top.done()
     return ServiceConfig(
         path,
@@ -355,4 +371,7 @@ def load_config(path: Path) -> ServiceConfig:
         min_labels,
         retrain_epochs,
         retrain_dataset,
+        remote_url,
+        chromedriver,
+        chrome,
     )

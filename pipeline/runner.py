@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from classifier.training import TrainConfig
+from crawler.browser import BrowserConfig
 from db.store import Store
 from pipeline.classifying import classify_pending, ensure_model, matching_problem
 from pipeline.config import EXTRA_STEPS, STEPS, ServiceConfig
@@ -139,9 +140,9 @@ def _run_steps(
                         config.unknown_shop_problem(written[0], exc.known)
                     ) from None
                 raise
-            results = crawl_shops(
-                home, specs, CrawlOptions(sessions=config.sessions), run_id, progress, stop
-            )
+            browser = BrowserConfig(config.chromedriver, config.chrome, config.remote_url)
+            options = CrawlOptions(sessions=config.sessions, browser=browser)
+            results = crawl_shops(home, specs, options, run_id, progress, stop)
             counts["offers"] = sum(r.offers for r in results)
             counts["price_changes"] = sum(r.price_changes for r in results)
             counts["crawl_failures"] = sum(r.failures for r in results)

@@ -8,14 +8,19 @@ white-on-black. Inference brings a photo to the training form; training augments
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 from PIL import Image as PILImage
 from torch.nn import functional as F
+from torchvision.io import decode_jpeg, encode_jpeg
 
 INPUT_SIZE = 28
 MEAN, STD = 0.286, 0.353  # Fashion-MNIST's pixel statistics
+# Shop photos are JPEGs more often than not: this share of the augmented samples is saved as
+# a JPEG at one of these qualities and read back, with its blocks and ringing.
+JPEG_SHARE, JPEG_QUALITIES = 0.3, (30, 50, 70, 90)
 
 
 def normalise(batch_uint8: torch.Tensor) -> torch.Tensor:
@@ -37,11 +42,13 @@ def photo_to_array(image: PILImage.Image) -> np.ndarray:
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random scale, shift, small rotation, background lift and contrast, per sample.
+    """Random scale, shift, small rotation, background lift and contrast, per sample, and
+    JPEG artefacts on some.
 
     *batch* is normalised (N, 1, H, W). Shops pad and shift photos (scale 0.75-1.05,
-    shift up to 10%), rotate them slightly (up to 8 degrees) and print them on grey or tinted
-    backgrounds (which lifts black by up to 0.15 and compresses contrast)."""
+    shift up to 10%), rotate them slightly (up to 8 degrees), print them on grey or tinted
+    backgrounds (which lifts black by up to 0.15 and compresses contrast) and save them as
+    JPEGs (`jpeg_artefacts`)."""
     n, device = batch.shape[0], batch.device
 
     def uniform(low: float, high: float) -> torch.Tensor:
@@ -64,7 +71,36 @@ def augment(batch: torch.Tensor, generator: torch.Generator | None = None) -> to
     lift = uniform(0.0, 0.15).view(n, 1, 1, 1)
     contrast = uniform(0.8, 1.0).view(n, 1, 1, 1)
     pixels = lift + pixels * contrast * (1 - lift)
-    return (pixels - MEAN) / STD
+    return (jpeg_artefacts(pixels, generator) - MEAN) / STD
+
+
+def jpeg_artefacts(pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """*pixels* (N, 1, H, W, 0..1) with a JPEG_SHARE of the images saved as JPEG at a random
+    one of JPEG_QUALITIES and read back (libjpeg on the CPU, ~35 us an image; the others
+    untouched)."""
+    n, device = pixels.shape[0], pixels.device
+    chosen = torch.rand(n, device=device, generator=generator) < JPEG_SHARE
+    level = torch.randint(len(JPEG_QUALITIES), (n,), device=device, generator=generator)
+    if not bool(chosen.any()):
+        return pixels
+    as_bytes = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    out = pixels.clone()
+    for index, quality in enumerate(JPEG_QUALITIES):
+        rows = (chosen & (level == index)).nonzero().flatten()
+        if len(rows) == 0:
+            continue
+        decoded = _jpeg_round_trip([as_bytes[row] for row in rows.tolist()], quality)
+        out[rows] = decoded.to(device, pixels.dtype) / 255
+    return out
+
+
+def _jpeg_round_trip(images: list[torch.Tensor], quality: int) -> torch.Tensor:
+    """(1, H, W) uint8 images encoded as JPEG and decoded, stacked. torchvision's libjpeg
+    calls, 4-5x faster than Pillow's per image here, say on every call that TorchCodec is to
+    take them over; torchvision is pinned, so that is noise in a training log."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.stack(decode_jpeg(encode_jpeg(images, quality=quality)))
 
 
 def flip_and_shift(

@@ -67,7 +67,9 @@ def _download(target: Path) -> Path:
         FashionMNIST(str(target), train=False, download=True)
     except Exception as exc:  # network errors come in many types
         raise DatasetMissing(
-            f"Fashion-MNIST is not installed and could not be downloaded into {target}: {exc}"
+            f"Fashion-MNIST is not installed and could not be downloaded into {target}: {exc} "
+            "(offline: install Debian's dataset-fashion-mnist, or put its four idx files in a "
+            "folder and set PRICELENS_FASHION_MNIST to it)"
         ) from exc
     return target / "FashionMNIST" / "raw"
 

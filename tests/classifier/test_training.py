@@ -14,7 +14,7 @@ from classifier.checkpoints import load_checkpoint
 from classifier.config import TrainConfig
 from classifier.data import TensorSet, photo_batches
 from classifier.errors import CheckpointError, DatasetMissing
-from classifier.fashion_mnist import load_split, locate
+from classifier.fashion_mnist import load_split
 from classifier.inference import Classifier
 from classifier.model import ShopNet, build_model
 from classifier.training import train_model
@@ -64,11 +64,25 @@ def test_fashion_mnist_is_read_from_its_idx_files(data):
     assert train.images.dtype == np.uint8 and set(np.unique(test.labels)) == set(range(10))
 
 
-def test_a_missing_dataset_names_where_it_looked(tmp_path, monkeypatch):
-    monkeypatch.setattr("classifier.fashion_mnist.DEBIAN_DIR", tmp_path / "nothing")
-    monkeypatch.delenv("PRICELENS_FASHION_MNIST", raising=False)
-    with pytest.raises(DatasetMissing, match="nothing"):
-        locate(tmp_path / "also-nothing")
+def test_sgd_with_a_cosine_schedule_and_clipped_gradients_learns(data, tmp_path, monkeypatch):
+    """The other optimizer and schedule, gradients clipped (each step's norm is clipped)."""
+    clipped = []
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def counting_clip(parameters, max_norm, *args, **kwargs):
+        clipped.append(max_norm)
+        return clip(parameters, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", counting_clip)
+    config = TINY.replace(
+        optimizer="sgd", lr=0.05, schedule="cosine", grad_clip=1.0, tensorboard=False
+    )
+    result = train_model(config, as_set(data[0]), as_set(data[1]), tmp_path, LABELS)
+    first, last = result.history
+    assert last["train_loss"] < first["train_loss"] and result.metrics["accuracy"] > 0.5
+    assert clipped == [1.0] * (2 * 63)  # every step of 2 epochs of 4,000 / 64
+    state = load_checkpoint(result.checkpoint)
+    assert state["config"]["optimizer"] == "sgd" and state["config"]["schedule"] == "cosine"
 
 
 def test_a_corrupt_idx_file_is_refused(tmp_path):

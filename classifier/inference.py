@@ -19,7 +19,7 @@ from classifier.transforms import MEAN, STD
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,37 @@ def to_input(arrays: np.ndarray) -> np.ndarray:
     return _NORMALISED[arrays][:, None]
 
 
+def onnx_beside(checkpoint: Path) -> Path:
+    """Where a checkpoint's ONNX export goes (`models export --onnx`, promotion)."""
+    return Path(checkpoint).with_name("model.onnx")
+
+
+def chosen_backend(checkpoint: Path, device: str, backend: str) -> str:
+    """*backend*, with "auto" resolved: ONNX Runtime on the CPU when the checkpoint has an
+    export at least as new as itself (~1.4x PyTorch's photos a second on 2 cores), else
+    PyTorch (a GPU, or no export)."""
+    if backend != "auto":
+        return backend
+    onnx_path = onnx_beside(checkpoint)
+    if pick_device(device).type != "cpu" or not onnx_path.is_file():
+        return "torch"
+    fresh = onnx_path.stat().st_mtime_ns >= Path(checkpoint).stat().st_mtime_ns
+    return "onnx" if fresh else "torch"
+
+
 class Classifier:
     """A trained model ready for inference: ``backend="onnx"`` runs *checkpoint*'s ONNX file
-    (``model.onnx`` beside it, from ``pricelens models export --onnx``)."""
+    (``model.onnx`` beside it, from ``pricelens models export --onnx`` or a promotion);
+    "auto" runs it where that is the faster way (`chosen_backend`)."""
 
-    def __init__(self, checkpoint: Path, device: str = "auto", backend: str = "torch"):
+    def __init__(self, checkpoint: Path, device: str = "auto", backend: str = "auto"):
         if backend not in BACKENDS:
             raise ClassifierError(f"backend {backend!r}: expected one of {BACKENDS}")
         self.model, self.classes = load_model(checkpoint)
+        backend = chosen_backend(checkpoint, device, backend)
         self.backend = backend
         if backend == "onnx":
-            onnx_path = Path(checkpoint).with_name("model.onnx")
+            onnx_path = onnx_beside(checkpoint)
             if not onnx_path.is_file():
                 raise ClassifierError(  # the run folder is named after the version
                     f"{onnx_path}: no ONNX export; run `pricelens models export "

@@ -109,6 +109,7 @@ class Classified:
     unreadable: int  # photos whose file could not be decoded: recorded, not decoded again
     previously_unreadable: int = 0  # recorded as unreadable before, file unchanged: skipped
     missing: int = 0  # files not on disk: no prediction, looked for again next time
+    backend: str = ""  # what ran the model ("torch", "onnx"); "" when nothing was new
 
 
 def classify_pending(
@@ -117,7 +118,7 @@ def classify_pending(
     device: str = "auto",
     batch: int = 512,
     progress=None,
-    backend: str = "torch",
+    backend: str = "auto",
     stop: threading.Event | None = None,
 ) -> Classified:
     """Predict label, confidence and embedding for each image new to *model*, in batches;
@@ -167,4 +168,4 @@ def classify_pending(
         progress.update(task, completed=len(pending))
     marks = [(pending[i]["sha256"], problem, stamps[i]) for i, problem in problems.items()]
     store.mark_unreadable(marks)
-    return Classified(written, len(marks), skipped, missing)
+    return Classified(written, len(marks), skipped, missing, classifier.backend)

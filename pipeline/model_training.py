@@ -30,7 +30,8 @@ from classifier.data import (
 )
 from classifier.errors import ClassifierError
 from classifier.evaluation import evaluate
-from classifier.export import load_model
+from classifier.export import export_onnx, load_model
+from classifier.inference import onnx_beside
 from classifier.training import TrainResult, distributed, pick_device, train_model
 from db.records import LABELS
 from db.store import ModelRow, Store
@@ -237,6 +238,19 @@ def read_run_info(folder: Path) -> dict:
     return info
 
 
+def export_for_inference(checkpoint: Path) -> None:
+    """The current model's ONNX export beside it, parity-checked, which `classify` runs on a
+    CPU (faster than PyTorch there); one already there and newer is kept. A failed export
+    only costs that speed: said in the log, PyTorch classifies."""
+    target = onnx_beside(checkpoint)
+    if target.is_file() and target.stat().st_mtime_ns >= checkpoint.stat().st_mtime_ns:
+        return
+    try:
+        export_onnx(checkpoint, target)
+    except Exception as exc:  # an exporter's failure must not undo a promotion
+        log.warning("%s: no ONNX export (%s); classify runs it in PyTorch", checkpoint, exc)
+
+
 def score(checkpoint: Path, held: HeldOut, device: str = "auto") -> dict:
     """Held-out accuracy per set and their mean ("score") for the model in *checkpoint*."""
     model, classes = load_model(checkpoint)
@@ -327,6 +341,8 @@ def train_and_register(
         out_dir.name, config.architecture, str(result.checkpoint), metrics, described, promoted
     )
     log.info("model %s: %s; %s", out_dir.name, "promoted" if promoted else "kept aside", reason)
+    if promoted:
+        export_for_inference(result.checkpoint)
     model = next(m for m in store.models() if m.id == model_id)
     return TrainOutcome(model, result, scores, promoted, reason)
 

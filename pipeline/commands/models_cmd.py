@@ -17,6 +17,7 @@ from pipeline.classifying import classify_pending
 from pipeline.commands.options import format_option, text_or_json_option
 from pipeline.errors import PipelineError
 from pipeline.labelling import label_photo
+from pipeline.model_training import export_for_inference
 from pipeline.output import render_rows
 from pipeline.progress import progress_bar
 
@@ -87,6 +88,7 @@ def promote(env, version):
         if not Path(model.path).is_file():
             raise PipelineError(f"{model.path}: checkpoint of {model.version} is missing")
         store.promote(model.id)
+    export_for_inference(Path(model.path))
     env.out.print(f"{model.version} is now the current model", highlight=False)
 
 
@@ -138,9 +140,10 @@ def label(env, image_or_offer, category):
 @click.option(
     "--backend",
     type=click.Choice(BACKENDS),
-    default="torch",
+    default="auto",
     show_default=True,
-    help="PyTorch, or ONNX Runtime on the model's ONNX export.",
+    help="PyTorch, or ONNX Runtime on the model's ONNX export; auto: ONNX Runtime on the "
+    "CPU where the model has one (made when a model is promoted), else PyTorch.",
 )
 @click.option("--batch", default=512, show_default=True, type=click.IntRange(1), help="Batch size.")
 @text_or_json_option()
@@ -160,6 +163,8 @@ def classify(env, device, backend, batch, fmt):
         env.out.print_json(json.dumps(figures))
     else:
         text = f"{model.version}: {done.classified} classified, {done.unreadable} unreadable"
+        if done.backend:
+            text += f" ({'ONNX Runtime' if done.backend == 'onnx' else 'PyTorch'})"
         if done.previously_unreadable:
             text += f", {done.previously_unreadable} found unreadable before (not decoded again)"
         if done.missing:

@@ -114,6 +114,7 @@ def test_export_onnx_then_classify_with_onnx_runtime(home, base):
         "unreadable": 0,
         "previously_unreadable": 0,
         "missing": 0,
+        "backend": "onnx",
     }
     with sqlite3.connect(home / "pricelens.db") as db:
         rows = db.execute(
@@ -179,3 +180,20 @@ def test_commands_naming_the_current_model_before_there_is_one_say_so(tmp_path):
         result = runner.invoke(cli, ["--home", str(tmp_path), *args])
         assert result.exit_code == 1 and message in result.output, result.output
     assert "has no current model yet; train one without --from first" in result.output
+
+
+def test_a_promoted_model_is_exported_and_classify_runs_it_in_onnx_runtime_by_itself(home, base):
+    """Promotion writes the parity-checked export beside the checkpoint; `classify` (backend
+    auto) then runs ONNX Runtime on the CPU, PyTorch when told or when the export is gone."""
+    retrained = next(m for m in models(home) if m["fine_tuned_from"] == base)
+    invoke(home, "models", "promote", retrained["version"])
+    export = home / "models" / retrained["version"] / "model.onnx"
+    assert export.is_file()
+    with sqlite3.connect(home / "pricelens.db") as db:
+        db.execute("DELETE FROM predictions")
+    assert json.loads(invoke(home, "classify", "--format", "json"))["backend"] == "onnx"
+    with sqlite3.connect(home / "pricelens.db") as db:
+        db.execute("DELETE FROM predictions")
+    export.unlink()
+    done = invoke(home, "classify", "--device", "cpu")
+    assert "1200 classified" in done and "(PyTorch)" in done

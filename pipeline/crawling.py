@@ -100,6 +100,13 @@ def crawl_one_shop(
 
         known_photos = store.known_photos(spec.name)
         photos = {"photos": 0, "photos_unchanged": 0}  # and, at the end, "errors"
+        offers = [0]  # so far, for the progress line
+
+        def show_progress(advance: int = 0, done: bool = False) -> None:
+            if progress:
+                errors = f", {len(failures)} errors" if failures else ""
+                status = f"{'done: ' if done else ''}{offers[0]} offers{errors}"
+                progress.update(task, advance=advance, status=status)
 
         def on_page(page: CrawledPage) -> None:
             store.save_page(run_id, page.offers, page.images, page.shop_labels, page.photo_sources)
@@ -107,14 +114,15 @@ def crawl_one_shop(
             photos["photos_unchanged"] += page.photos_unchanged
             for problem in page.problems:
                 store.record_crawl_error(run_id, problem, url=page.url, step="extract")
-            if progress:
-                progress.update(task, advance=1, status=f"{len(page.offers)} offers")
+            offers[0] += len(page.offers)
+            show_progress(advance=1)
 
         def on_failure(failure: PageFailure) -> None:
             failures.append(failure)
             html, shot = _save_snapshot(snapshots, failure, len(failures))
             store.record_crawl_error(run_id, failure.message, failure.url, failure.step, shot, html)
             log.warning("%s", failure.message)
+            show_progress()
 
         try:
             with launcher.session() as session:
@@ -173,8 +181,7 @@ def crawl_one_shop(
                 errors=run["errors"],
             )
         finally:
-            if progress:
-                progress.update(task, status="done")
+            show_progress(done=True)
         status = "ok" if not failures else ("partial" if summary.pages else "failed")
         error = failures[0].message if failures else None
         store.finish_crawl_run(run_id, status, error, capped=summary.capped)

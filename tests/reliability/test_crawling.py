@@ -204,3 +204,34 @@ def test_a_stop_ends_the_shops_under_way_and_begins_no_other(tmp_path, sessions)
     assert {r.status for r in results} <= {"stopped", "ok"}, results
     db = sqlite3.connect(home.database)
     assert db.execute("SELECT COUNT(*) FROM crawl_runs").fetchone()[0] == len(results)
+
+
+class RecordingProgress:
+    """Keeps every status line a shop's progress bar shows."""
+
+    def __init__(self):
+        self.statuses: list[str] = []
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def update(self, task, advance: int = 0, status: str = "", **fields) -> None:
+        self.statuses.append(status)
+
+
+def test_a_shops_progress_line_counts_its_offers_and_errors_so_far(tmp_path):
+    shop = ClassicShop(Catalog(4, 45), 0, FaultPlan(), False)
+    server = serve(shop)
+    try:
+        home = Home(tmp_path / "home").create()
+        spec = load_builtin_spec("classic").with_base_url(server.base_url)
+        # a second start URL past the last page: one failure after the listing's pages
+        spec = replace(spec, start_urls=(*spec.start_urls, "/no-such-page"))
+        progress = RecordingProgress()
+        (result,) = crawl_shops(home, [spec], QUICK, progress=progress)
+    finally:
+        server.stop()
+    *walking, last = progress.statuses
+    counts = [int(status.split()[0]) for status in walking]
+    assert counts == sorted(counts) and counts[-1] == result.offers > counts[0]  # totals
+    assert result.failures == 1 and last == f"done: {result.offers} offers, 1 errors"

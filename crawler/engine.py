@@ -29,6 +29,7 @@ from crawler.extract import (
     RawItem,
     absolute_fields,
     extract_fragments,
+    list_price_problem,
     safe_http_url,
     to_offer,
 )
@@ -722,9 +723,11 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
             offer = to_offer(item, self.spec, url, scraped_at)
             if offer is None:
                 problems.append(f"{link}: an item without a title was skipped")
-            else:
-                offers.append(offer)
-                links.append(link)
+                continue
+            offers.append(offer)
+            links.append(link)
+            if problem := list_price_problem(item, self.spec):
+                problems.append(f"{link}: {problem}")
         wanted = [o.image_url for o in offers if o.image_url]
         # the browser's cookies are a round trip, when read: none for a page without photos
         script_view = script_cookies if at_load else None

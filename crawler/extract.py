@@ -285,6 +285,18 @@ def _in_stock(item: RawItem) -> bool | None:
     return in_stock(item.fields["stock"])
 
 
+def list_price_problem(item: RawItem, spec: ShopSpec) -> str | None:
+    """Why the item's list (struck-through) price could not be read, if it has one that
+    could not: the offer is stored without it, and this is recorded with the page."""
+    raw = item.fields.get("list_price")
+    if not raw:
+        return None
+    was = parse_price(raw, item.currency or spec.currency, spec.decimal_separator)
+    if was.amount is not None:
+        return None
+    return f"list price {raw!r} not read ({was.error}); stored without it"
+
+
 def to_offer(item: RawItem, spec: ShopSpec, page_url: str, scraped_at: datetime) -> Offer | None:
     """Interpret one item; None when it has no usable URL or title (nothing to key it by)."""
     f = item.fields

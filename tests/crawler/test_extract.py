@@ -14,6 +14,7 @@ from crawler.extract import (
     complete_from_detail,
     extract_fragments,
     extract_items,
+    list_price_problem,
     to_offer,
 )
 from crawler.spec import parse_spec
@@ -277,3 +278,26 @@ def test_a_from_price_is_kept_as_such():
     items = extract_items(html, spec)
     offer = to_offer(items[0], spec, "http://shop.example/", datetime.now(UTC))
     assert (offer.price, offer.price_is_from) == (9900, True)
+
+
+def test_an_unreadable_list_price_is_said_and_the_offer_kept_without_it():
+    data = {
+        "name": "shop",
+        "start_urls": ["/"],
+        "listing": {
+            "item": "li",
+            "fields": {"title": "b", "price": "i", "url": "a", "list_price": "s"},
+        },
+    }
+    spec = parse_spec(data, "shop.toml")
+    html = (
+        '<ul><li><a href="/a"><b>Cap</b></a><i>9,900원</i><s>was 12,9OO원</s></li>'
+        '<li><a href="/b"><b>Hat</b></a><i>9,900원</i><s>12,900원</s></li></ul>'
+    )
+    bad, good = extract_items(html, spec)
+    offer = to_offer(bad, spec, "http://shop.example/", datetime.now(UTC))
+    assert (offer.price, offer.list_price) == (9900, None)
+    problem = list_price_problem(bad, spec)
+    assert problem.startswith("list price 'was 12,9OO원' not read (")
+    assert problem.endswith("; stored without it")
+    assert list_price_problem(good, spec) is None

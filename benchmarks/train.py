@@ -10,7 +10,8 @@ the seconds quoted are training seconds, measurement excluded, with wall seconds
     .venv/bin/python benchmarks/train.py [--seeds 0,1,2] [--epochs N] [--reference-seconds 240]
                                          [--quick] [--out FILE]
 
-Writes benchmarks/results/train.json (train-gpu.json with --device cuda).
+Writes benchmarks/results/train.json; on a GPU train-cpu-recipe-on-gpu.json (the GPU recipes and
+train-gpu.json are benchmarks/train_gpu.py's).
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ def main() -> None:
         "seconds_to_93": result["seconds_to_93"] is not None and result["seconds_to_93"] <= 90,
         "run_within_10_min": result["max_run_wall_s"] <= 600,
     }
-    name = "train-gpu.json" if device.type == "cuda" else "train.json"
+    name = "train-cpu-recipe-on-gpu.json" if device.type == "cuda" else "train.json"
     out = args.out or RESULTS / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -29,7 +29,9 @@ def predict_logits(
         batch = normalise(images[start : start + batch_size].to(parameter.device))
         if channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(parameter.device.type, enabled=parameter.device.type == "cuda"):
+        # bf16 on CUDA, as training runs (fp16 is autocast's CUDA default); CPU in fp32
+        cuda = parameter.device.type == "cuda"
+        with torch.autocast(parameter.device.type, dtype=torch.bfloat16, enabled=cuda):
             out.append(model(batch)[0].float().cpu())
     return torch.cat(out) if out else torch.empty(0, 0)
 

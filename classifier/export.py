@@ -1,4 +1,5 @@
-"""ONNX export of a checkpoint, with a parity check against PyTorch on real inputs."""
+"""ONNX export of a checkpoint, with a parity check against PyTorch (on the inputs given,
+else random normalised ones)."""
 
 from __future__ import annotations
 

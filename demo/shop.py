@@ -166,6 +166,11 @@ class DemoShop:
         photo = render_photo(self.catalog.photo(offer.product), self.photo_style)
         return corrupt(photo) if "corrupt_image" in offer.faults else photo
 
+    def price_is_from(self, offer: ShopOffer) -> bool:
+        """Whether the listing shows the price as a "from" price (sizes priced apart)."""
+        text = self.price_text(offer)
+        return bool(text) and text.startswith("from ")
+
     def answer_key(self, base_url: str) -> list[dict]:
         return [
             {
@@ -176,6 +181,7 @@ class DemoShop:
                 "title": o.title,
                 "price": o.price,
                 "list_price": o.list_price,
+                "price_is_from": self.price_is_from(o),
                 "currency": "KRW",
                 "in_stock": o.in_stock,
                 "image_url": base_url + self.photo_path(o.sku),

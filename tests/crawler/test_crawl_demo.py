@@ -49,12 +49,20 @@ def test_every_offer_is_found_with_its_price_title_stock_photo_and_category(
     spec = load_builtin_spec(name)
     for url, expected in truth.items():
         offer = found[url]
-        assert (offer.title, offer.price, offer.currency, offer.list_price, offer.in_stock) == (
+        assert (
+            offer.title,
+            offer.price,
+            offer.currency,
+            offer.list_price,
+            offer.in_stock,
+            offer.price_is_from,
+        ) == (
             expected["title"],
             expected["price"],
             "KRW",
             expected["list_price"],
             expected["in_stock"],
+            expected["price_is_from"],
         )
         with urllib.request.urlopen(expected["image_url"]) as response:
             assert offer.image_sha256 == hashlib.sha256(response.read()).hexdigest()

@@ -34,7 +34,7 @@ def invoke(home: Path, *args: str) -> str:
 
 def classify(home: Path) -> dict:
     done = json.loads(invoke(home, "classify", "--device", "cpu", "--format", "json"))
-    return {key: value for key, value in done.items() if key != "model"}
+    return {key: value for key, value in done.items() if key not in ("model", "backend")}
 
 
 def photo_bytes(n: int) -> bytes:

@@ -161,6 +161,7 @@ def test_classify_counts_predictions_written_and_unreadable_photos_apart(scraped
         "unreadable": 1,
         "previously_unreadable": 0,
         "missing": 0,
+        "backend": "onnx",  # the export its promotion wrote, on the CPU
     }
     with sqlite3.connect(scraped_home / "pricelens.db") as db:
         assert db.execute("SELECT count(*) FROM predictions").fetchone() == (59,)

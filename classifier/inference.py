@@ -67,17 +67,23 @@ class Classifier:
         if backend not in BACKENDS:
             raise ClassifierError(f"backend {backend!r}: expected one of {BACKENDS}")
         self.model, self.classes = load_model(checkpoint)
-        backend = chosen_backend(checkpoint, device, backend)
-        self.backend = backend
-        if backend == "onnx":
+        self.backend = chosen_backend(checkpoint, device, backend)
+        if self.backend == "onnx":
             onnx_path = onnx_beside(checkpoint)
             if not onnx_path.is_file():
                 raise ClassifierError(  # the run folder is named after the version
                     f"{onnx_path}: no ONNX export; run `pricelens models export "
                     f"{Path(checkpoint).parent.name} --onnx`"
                 )
-            self.session = onnx_session(onnx_path)
-        else:
+            try:
+                self.session = onnx_session(onnx_path)
+            except Exception as exc:
+                if backend != "auto":
+                    raise
+                # chosen for speed only: a broken export costs that, never the run
+                log.warning("%s: cannot be loaded (%s); PyTorch runs the model", onnx_path, exc)
+                self.backend = "torch"
+        if self.backend == "torch":
             self.device = pick_device(device)
             self.model.to(self.device, memory_format=torch.channels_last)
 

@@ -16,6 +16,10 @@ from PIL import Image as PILImage
 from torch.nn import functional as F
 from torchvision.io import decode_jpeg, encode_jpeg
 
+# torchvision 0.29 says on every call that TorchCodec is to take its image codecs over; setup
+# installs 0.29.1, which has them: noise in a training log (the filter is set once, here)
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchvision\.io\.image")
+
 INPUT_SIZE = 28
 MEAN, STD = 0.286, 0.353  # Fashion-MNIST's pixel statistics
 # Shop photos are JPEGs more often than not: this share of the augmented samples is saved as
@@ -95,12 +99,9 @@ def jpeg_artefacts(pixels: torch.Tensor, generator: torch.Generator | None = Non
 
 
 def _jpeg_round_trip(images: list[torch.Tensor], quality: int) -> torch.Tensor:
-    """(1, H, W) uint8 images encoded as JPEG and decoded, stacked. torchvision's libjpeg
-    calls, 4-5x faster than Pillow's per image here, say on every call that TorchCodec is to
-    take them over; torchvision is pinned, so that is noise in a training log."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.stack(decode_jpeg(encode_jpeg(images, quality=quality)))
+    """(1, H, W) uint8 images encoded as JPEG and decoded, stacked: torchvision's libjpeg
+    calls, 4-5x faster than Pillow's per image here."""
+    return torch.stack(decode_jpeg(encode_jpeg(images, quality=quality)))
 
 
 def flip_and_shift(

@@ -199,7 +199,7 @@ class BrowserSession:
                 log.warning(
                     "%s: the remote browser takes no CDP commands; its pages and photos go "
                     "out as %r, without pricelens's name",
-                    self.config.remote_url,
+                    _without_password(self.config.remote_url),
                     agent,
                 )
 
@@ -375,6 +375,12 @@ def session_is_dead(exc: BaseException) -> bool:
             )
         )
     return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError)
+
+
+def _without_password(url: str) -> str:
+    """*url* fit for a log line: a Grid's user:password@ left out."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def user_agent(driver) -> str:

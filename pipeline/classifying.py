@@ -13,7 +13,7 @@ from classifier.inference import Classifier
 from db.records import Prediction
 from db.store import ModelRow, Store
 from pipeline.errors import TrainingStopped
-from pipeline.model_training import train_and_register
+from pipeline.model_training import export_for_inference, train_and_register
 from pipeline.photo_files import file_stamp, known_unreadable
 from pipeline.settings import Home
 
@@ -141,6 +141,8 @@ def classify_pending(
         log.warning("%d photo files are missing: no prediction until they are back", missing)
     if not pending:
         return Classified(0, 0, skipped, missing)
+    if backend == "auto":  # a model made current before promotions exported (once, ~0.2 s)
+        export_for_inference(Path(model.path))
     classifier = Classifier(Path(model.path), device, backend)
     task = progress.add_task("classify", total=len(pending), status="") if progress else None
     paths = [row["path"] for row in pending]

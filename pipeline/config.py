@@ -345,10 +345,14 @@ def load_config(path: Path) -> ServiceConfig:
             remote_url = normal_base_url(remote_url)
         except ValueError as exc:
             raise browser.fail("remote", str(exc)) from None
-    chromedriver, chrome = browser.take("chromedriver", str), browser.take("chrome", str)
-    for key, value in (("chromedriver", chromedriver), ("chrome", chrome)):
+    files = {}
+    for key in ("chromedriver", "chrome"):
+        value = browser.take(key, str)
         if value is not None and not value.strip():
             raise browser.fail(key, "must name a file")
+        # ~ is the user's home; a relative path is the config file's neighbour
+        files[key] = str(path.parent / Path(value).expanduser()) if value else None
+    chromedriver, chrome = files["chromedriver"], files["chrome"]
     browser.done()
     top.done()
     return ServiceConfig(

@@ -104,7 +104,7 @@ def crawl_one_shop(
 
         def show_progress(advance: int = 0, done: bool = False) -> None:
             if progress:
-                errors = f", {len(failures)} errors" if failures else ""
+                errors = f", {len(failures)} pages failed" if failures else ""
                 status = f"{'done: ' if done else ''}{offers[0]} offers{errors}"
                 progress.update(task, advance=advance, status=status)
 

@@ -30,7 +30,7 @@ from classifier.data import (
 )
 from classifier.errors import ClassifierError
 from classifier.evaluation import evaluate
-from classifier.export import export_onnx, load_model
+from classifier.export import export_onnx, load_model, onnx_session
 from classifier.inference import onnx_beside
 from classifier.training import TrainResult, distributed, pick_device, train_model
 from db.records import LABELS
@@ -150,7 +150,10 @@ def judged_with(store: Store, home: Home, held: HeldOut, current: ModelRow) -> H
         rows = [r for r in store.labelled_images() if is_held_out(r["sha256"])]
         scraped = _scraped(rows).held_out
     if seen in ("fashion-mnist", "both") and not len(fmnist):
-        fmnist = fashion_mnist("test", home.datasets)
+        try:
+            fmnist = fashion_mnist("test", home.datasets)
+        except ClassifierError as exc:  # gone since the current model was trained
+            log.warning("judging without Fashion-MNIST's test set: %s", exc)
     if (len(fmnist), len(scraped)) == (len(held.fashion_mnist), len(held.scraped)):
         return held
     return HeldOut(fmnist, scraped)
@@ -240,12 +243,16 @@ def read_run_info(folder: Path) -> dict:
 
 def export_for_inference(checkpoint: Path) -> None:
     """The current model's ONNX export beside it, parity-checked, which `classify` runs on a
-    CPU (faster than PyTorch there); one already there and newer is kept. A failed export
-    only costs that speed: said in the log, PyTorch classifies."""
+    CPU (faster than PyTorch there); one already there, newer and loadable is kept. A failed
+    export only costs that speed: said in the log, PyTorch classifies."""
     target = onnx_beside(checkpoint)
-    if target.is_file() and target.stat().st_mtime_ns >= checkpoint.stat().st_mtime_ns:
-        return
     try:
+        if target.is_file() and target.stat().st_mtime_ns >= checkpoint.stat().st_mtime_ns:
+            try:
+                onnx_session(target)
+                return
+            except Exception:  # cut short, or not ONNX: written again below
+                log.info("%s: cannot be loaded; exporting again", target)
         export_onnx(checkpoint, target)
     except Exception as exc:  # an exporter's failure must not undo a promotion
         log.warning("%s: no ONNX export (%s); classify runs it in PyTorch", checkpoint, exc)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.config import load_config
@@ -21,6 +23,10 @@ def test_browser_settings_are_read(tmp_path):
     config = load_config(path)
     assert config.remote_url == "http://grid.example:4444/wd/hub"
     assert (config.chromedriver, config.chrome) == ("/opt/cd/chromedriver", "/opt/chrome/chrome")
+    path.write_text('[browser]\nchromedriver = "bin/chromedriver"\nchrome = "~/chrome/chrome"\n')
+    config = load_config(path)
+    assert config.chromedriver == str(tmp_path / "bin" / "chromedriver")  # beside the file
+    assert config.chrome == str(Path.home() / "chrome" / "chrome")
 
 
 @pytest.mark.parametrize(

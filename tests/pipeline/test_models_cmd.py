@@ -10,6 +10,8 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
+from classifier.errors import ClassifierError
+from classifier.inference import Classifier
 from db.records import LABELS
 from db.store import Store
 from pipeline.cli import cli
@@ -184,16 +186,35 @@ def test_commands_naming_the_current_model_before_there_is_one_say_so(tmp_path):
 
 def test_a_promoted_model_is_exported_and_classify_runs_it_in_onnx_runtime_by_itself(home, base):
     """Promotion writes the parity-checked export beside the checkpoint; `classify` (backend
-    auto) then runs ONNX Runtime on the CPU, PyTorch when told or when the export is gone."""
+    auto) runs ONNX Runtime on the CPU, exporting again an export gone or broken since, and
+    PyTorch when told."""
     retrained = next(m for m in models(home) if m["fine_tuned_from"] == base)
     invoke(home, "models", "promote", retrained["version"])
     export = home / "models" / retrained["version"] / "model.onnx"
     assert export.is_file()
-    with sqlite3.connect(home / "pricelens.db") as db:
-        db.execute("DELETE FROM predictions")
-    assert json.loads(invoke(home, "classify", "--format", "json"))["backend"] == "onnx"
-    with sqlite3.connect(home / "pricelens.db") as db:
-        db.execute("DELETE FROM predictions")
-    export.unlink()
-    done = invoke(home, "classify", "--device", "cpu")
-    assert "1200 classified" in done and "(PyTorch)" in done
+
+    def classify_all(*options) -> str:
+        with sqlite3.connect(home / "pricelens.db") as db:
+            db.execute("DELETE FROM predictions")
+        return invoke(home, "classify", "--device", "cpu", *options)
+
+    assert "1200 classified, 0 unreadable (ONNX Runtime)" in classify_all()
+    export.unlink()  # a model made current before promotions exported
+    assert "(ONNX Runtime)" in classify_all() and export.is_file()
+    export.write_bytes(b"cut short")  # newer than the checkpoint, and not ONNX
+    assert "(ONNX Runtime)" in classify_all() and export.stat().st_size > 1000
+    assert "1200 classified, 0 unreadable (PyTorch)" in classify_all("--backend", "torch")
+
+
+def test_auto_runs_pytorch_when_the_export_cannot_be_loaded(home, base, caplog):
+    checkpoint = next(home.glob(f"models/{base}/best.pt"))
+    broken = checkpoint.with_name("model.onnx")
+    kept = broken.read_bytes()
+    try:
+        broken.write_bytes(b"not onnx")  # newer than the checkpoint: auto would take it
+        assert Classifier(checkpoint, "cpu", "auto").backend == "torch"
+        assert f"{broken}: cannot be loaded" in caplog.text
+        with pytest.raises(ClassifierError):
+            Classifier(checkpoint, "cpu", "onnx")  # asked for by name: an error
+    finally:
+        broken.write_bytes(kept)

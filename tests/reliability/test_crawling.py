@@ -234,4 +234,4 @@ def test_a_shops_progress_line_counts_its_offers_and_errors_so_far(tmp_path):
     *walking, last = progress.statuses
     counts = [int(status.split()[0]) for status in walking]
     assert counts == sorted(counts) and counts[-1] == result.offers > counts[0]  # totals
-    assert result.failures == 1 and last == f"done: {result.offers} offers, 1 errors"
+    assert result.failures == 1 and last == f"done: {result.offers} offers, 1 pages failed"

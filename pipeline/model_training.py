@@ -316,18 +316,17 @@ def train_and_register(
     if distributed()[0] != 0:
         return None  # under torchrun only the first process judges and registers the model
     current = store.current_model()
+    comparable = current is not None and Path(current.path).is_file()
+    if comparable:  # the current model's own sets count too
+        held = judged_with(store, home, held, current)
     candidate_scores = score(result.checkpoint, held, config.device)
     scores = {"candidate": candidate_scores}
     if current is None:
         promoted, reason = True, "no current model"
-    elif not Path(current.path).is_file():  # nothing to score it against: say so
+    elif not comparable:  # nothing to score it against: say so
         promoted = True
         reason = f"current model {current.version} has no checkpoint at {current.path}"
     else:
-        wider = judged_with(store, home, held, current)
-        if wider is not held:  # the current model's own sets count too: both scored again
-            held = wider
-            candidate_scores = scores["candidate"] = score(result.checkpoint, held, config.device)
         scores["current"] = score(Path(current.path), held, config.device)
         promoted = candidate_scores["score"] > scores["current"]["score"]
         reason = (

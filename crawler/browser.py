@@ -24,6 +24,7 @@ from selenium.common.exceptions import (
     InvalidSessionIdException,
     JavascriptException,
     NoSuchWindowException,
+    TimeoutException,
     WebDriverException,
 )
 from selenium.webdriver.chrome.service import Service
@@ -63,6 +64,13 @@ PR_SET_PDEATHSIG = 1
 # chromedriver's answer to a navigation that failed in the network: "unknown error:
 # net::ERR_NAME_NOT_RESOLVED", ERR_CONNECTION_REFUSED, ERR_INTERNET_DISCONNECTED...
 NET_ERROR = re.compile(r"\bnet::ERR_[A-Z0-9_]+")
+# chromedriver's answer when the tab's renderer does not answer in time: a page load that
+# timed out, or a renderer stuck in a script, and then every later command answers the same
+RENDERER_SILENT = "timed out receiving message from renderer"
+HANG_PROBE_S = 5.0  # a renderer that cannot run `return 1` in this long is hung
+# no WebDriver command waits longer for its answer (a local chromedriver's client waits this
+# long anyway, a remote one's forever); past it the browser counts as hung
+COMMAND_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class BrowserConfig:
     binary_path: str | None = None  # configured Chrome/Chromium; else found on PATH
     remote_url: str | None = None  # a Selenium Grid or any W3C remote WebDriver
     page_load_timeout: float = 30.0
+    command_timeout: float = COMMAND_TIMEOUT_S
 
 
 def find_browser(configured: str | None = None) -> str | None:
@@ -83,8 +92,16 @@ def find_browser(configured: str | None = None) -> str | None:
     return None
 
 
-def resolve_driver(configured: str | None = None) -> str:
-    """configured path -> chromedriver on PATH -> webdriver-manager download (needs network)."""
+def is_google_chrome(browser: str | None) -> bool:
+    """Whether the browser binary is Google Chrome (google-chrome, chrome, "Google Chrome"),
+    whose chromedriver builds webdriver-manager finds apart from Chromium's."""
+    name = Path(browser).name.lower() if browser else ""
+    return "chrome" in name and "chromium" not in name
+
+
+def resolve_driver(configured: str | None = None, browser: str | None = None) -> str:
+    """configured path -> chromedriver on PATH -> webdriver-manager download (needs network)
+    of the driver for *browser* (Chromium's, or Google Chrome's)."""
     if configured:
         if not os.access(configured, os.X_OK):
             raise DriverUnavailable(f"configured chromedriver {configured} is not executable")
@@ -96,7 +113,8 @@ def resolve_driver(configured: str | None = None) -> str:
         from webdriver_manager.chrome import ChromeDriverManager
         from webdriver_manager.core.os_manager import ChromeType
 
-        return ChromeDriverManager(chrome_type=ChromeType.CHROMIUM).install()
+        flavour = ChromeType.GOOGLE if is_google_chrome(browser) else ChromeType.CHROMIUM
+        return ChromeDriverManager(chrome_type=flavour).install()
     except Exception as exc:  # network and version errors come in many types
         raise DriverUnavailable(
             "no chromedriver: none configured, none on PATH, and webdriver-manager could not "
@@ -141,6 +159,51 @@ def _die_with_parent() -> None:
         _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+class BrowserHung(WebDriverException):
+    """The tab's renderer answers nothing, not even a trivial script: only a new browser can
+    go on (a page's script that never ends holds the renderer, and every later command)."""
+
+
+class _HangCheck:
+    """Mixed into the driver class: a command that timed out waiting for the renderer is
+    followed by a probe, and raises BrowserHung when the renderer cannot run a trivial
+    script either. A plain TimeoutException would read as a slow page to every step, which
+    retries it, each retry waiting the page-load timeout on a renderer that never answers."""
+
+    def execute(self, driver_command, params=None):
+        try:
+            return super().execute(driver_command, params)
+        except TimeoutException as exc:
+            if RENDERER_SILENT not in (exc.msg or "").lower() or self._renderer_answers():
+                raise
+            raise BrowserHung(
+                f"the page stopped answering (a script that never ends?): {exc.msg}"
+            ) from exc
+
+    def _renderer_answers(self) -> bool:
+        # chromedriver waits on the renderer up to the page-load timeout: shorten it for
+        # the probe, then set it back
+        kept = _PAGE_LOAD_TIMEOUTS.get(self, DRIVER_PAGE_LOAD_TIMEOUT)
+        run = super().execute
+        try:
+            run(Command.SET_TIMEOUTS, {"pageLoad": int(min(HANG_PROBE_S, kept) * 1000)})
+            run(Command.W3C_EXECUTE_SCRIPT, {"script": "return 1", "args": []})
+            return True
+        except TimeoutException:
+            return False
+        finally:
+            with contextlib.suppress(WebDriverException):
+                run(Command.SET_TIMEOUTS, {"pageLoad": int(kept * 1000)})
+
+
+class _Chrome(_HangCheck, webdriver.Chrome):
+    pass
+
+
+class _Remote(_HangCheck, webdriver.Remote):
+    pass
+
+
 class BrowserSession:
     """A Chrome session that can be restarted (after a crash, or to recycle a long-lived
     browser) and is always quit, its chromedriver stopped and its profile removed."""
@@ -162,18 +225,21 @@ class BrowserSession:
         if self.config.remote_url:
             url = self.config.remote_url
             try:
-                self.driver = webdriver.Remote(command_executor=url, options=options)
+                self.driver = _Remote(command_executor=url, options=options)
             except urllib3.exceptions.HTTPError as exc:  # refused, timed out, no such host
                 raise DriverUnavailable(
                     f"the remote WebDriver at {url} cannot be reached: {type(exc).__name__}"
                 ) from exc
         else:
             service = Service(
-                executable_path=resolve_driver(self.config.driver_path),
+                executable_path=resolve_driver(
+                    self.config.driver_path, find_browser(self.config.binary_path)
+                ),
                 popen_kw={"preexec_fn": _die_with_parent},
             )
-            self.driver = webdriver.Chrome(service=service, options=options)
+            self.driver = _Chrome(service=service, options=options)
         self.starts += 1
+        self.driver.command_executor.client_config.timeout = self.config.command_timeout
         use_page_load_timeout(self.driver, self.config.page_load_timeout)
         self.driver.set_script_timeout(self.config.page_load_timeout)
         self.identify()
@@ -261,6 +327,7 @@ def kill_processes_using(marker: str) -> int:
     return killed
 
 
+DRIVER_PAGE_LOAD_TIMEOUT = 300.0  # chromedriver's own, until a session sets one
 # the page-load timeout each live session has, so a shop's is set only when it differs
 _PAGE_LOAD_TIMEOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -354,10 +421,10 @@ def evaluate(driver, script: str, *args):
 
 
 def session_is_dead(exc: BaseException) -> bool:
-    """Whether *exc* means the browser or its driver is gone (crash, kill, hang past the
-    command time-out), so only a new session can go on. A page that failed to load is not:
+    """Whether *exc* means the browser or its driver is gone (crash, kill, a hung page), so
+    only a new session can go on. A page that failed to load is not:
     net::ERR_INTERNET_DISCONNECTED says "disconnected" about the network, not the browser."""
-    if isinstance(exc, InvalidSessionIdException | NoSuchWindowException):
+    if isinstance(exc, InvalidSessionIdException | NoSuchWindowException | BrowserHung):
         return True
     if isinstance(exc, WebDriverException):
         if navigation_error(exc):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -216,6 +217,8 @@ class ShopCrawler:
         self.on_page, self.on_failure = on_page, on_failure
         self.session, self.recycle_after = session, recycle_after
         self._token = f"__pricelens{uuid.uuid4().hex}"  # this crawl's marks in a document
+        self._deaths: Counter[str] = Counter()  # browser deaths by the URL last opened
+        self._avoid: set[str] = set()  # those that killed it twice: skipped after a restart
         self._use(driver)
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
@@ -247,6 +250,7 @@ class ShopCrawler:
         # a listing page is read in the same round trip as its load check, with the control
         # the walk's first harvest of a page asks for
         self.browser.reader = (_TAKE_ITEMS, self._take_arguments(self._first_control()))
+        self.browser.avoid = self._avoid
         self._detail_tab: str | None = None  # kept open for every detail page of this browser
         self._user_agent: str | None = None  # one browser's agent does not change: ask once
 
@@ -281,16 +285,24 @@ class ShopCrawler:
                 if not session_is_dead(exc):
                     raise
                 self._hand_over()  # the resumed walk skips what it held
-                url = self.spec.absolute(pending[0])
+                url = self.browser.loading or self.spec.absolute(pending[0])
+                # a page that kills its browser each time would use every restart up
+                self._deaths[url] += 1
+                if self._deaths[url] >= 2:
+                    self._avoid.add(url)
                 if self.session is None or restarts >= MAX_RESTARTS:
-                    self._fail("session", url, f"{self.spec.name}: the browser is gone: {exc}")
+                    self._fail(
+                        "session", url, f"{self.spec.name}: the browser is gone: {exc}", False
+                    )
                     return
                 restarts += 1
+                skipped = "; that page is skipped from now on" if url in self._avoid else ""
                 self._fail(
                     "session",
                     url,
                     f"{self.spec.name}: the browser crashed or hung "
-                    f"({type(exc).__name__}); restarted it ({restarts}/{MAX_RESTARTS})",
+                    f"({type(exc).__name__}); restarted it ({restarts}/{MAX_RESTARTS}){skipped}",
+                    False,
                 )
                 self._use(self.session.start())
 
@@ -849,9 +861,10 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
             photos.unchanged,
         )
 
-    def _fail(self, step: str, url: str, message: str) -> None:
+    def _fail(self, step: str, url: str, message: str, with_snapshot: bool = True) -> None:
         self.summary.failures += 1
-        html, screenshot = snapshot(self.driver, self.spec.host)
+        # (a dead or hung browser has nothing to show, and a hung one takes time to say so)
+        html, screenshot = snapshot(self.driver, self.spec.host) if with_snapshot else (None, None)
         self.on_failure(PageFailure(self.spec.name, step, url, message, html, screenshot))
 
 

@@ -38,6 +38,9 @@ WALK_STEPS = {
     **{strategy: "pagination" for strategy in PAGINATION_STRATEGIES[1:]},
 }
 _WALK_ORDER = ("for_each", "detail", "pagination")
+# a load that long, then the hang check, stays under the WebDriver client's 120 s time-out
+# (crawler.browser.COMMAND_TIMEOUT_S), past which the browser counts as hung
+MAX_PAGE_LOAD_TIMEOUT = 90.0
 SHOP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a shop's name: --shop, file names, SQL
 
 
@@ -223,13 +226,18 @@ class _Reader:
             check_selector(value, self.source, self.key(name), browser)
         return value
 
-    def number(self, name: str, default: float, positive: bool = False) -> float:
-        """A finite float (TOML allows nan and inf), at least 0 or, if *positive*, above 0."""
+    def number(
+        self, name: str, default: float, positive: bool = False, at_most: float | None = None
+    ) -> float:
+        """A finite float (TOML allows nan and inf), at least 0 or, if *positive*, above 0,
+        and no more than *at_most*."""
         value = self.take(name, float, default)
         if not math.isfinite(value):
             raise self.fail(name, f"must be a finite number, not {value}")
         if value < 0 or (positive and value == 0):
             raise self.fail(name, "must be more than 0" if positive else "must not be negative")
+        if at_most is not None and value > at_most:
+            raise self.fail(name, f"must be at most {at_most:g}")
         return value
 
     def finish(self) -> None:
@@ -328,7 +336,9 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
     pol_reader = top.sub("politeness")
     politeness = Politeness(
         delay_seconds=pol_reader.number("delay_seconds", 0.0),
-        page_load_timeout=pol_reader.number("page_load_timeout", 30.0, positive=True),
+        page_load_timeout=pol_reader.number(
+            "page_load_timeout", 30.0, positive=True, at_most=MAX_PAGE_LOAD_TIMEOUT
+        ),
         wait_timeout=pol_reader.number("wait_timeout", 15.0, positive=True),
         retries=pol_reader.take("retries", int, 3),
         backoff_seconds=pol_reader.number("backoff_seconds", 0.5),

@@ -142,6 +142,9 @@ class Browser:
         self.wait = WebDriverWait(driver, spec.politeness.wait_timeout, poll_frequency=POLL_S)
         self.pacer = pacer or Pacer(spec.politeness.delay_seconds)
         self.loads = 0  # page loads in this browser, for recycling
+        self.loading: str | None = None  # the URL last opened: the suspect when the browser dies
+        # pages that killed or hung the browser again after a restart: not opened a third time
+        self.avoid: set[str] = set()
         self._items_at_load = 0  # listing items the last loaded page showed when checked
         # a listing read (script, arguments) done in the load check's round trip for pages
         # without steps; what it read waits in _read_at_load for take_read_at_load
@@ -190,9 +193,14 @@ class Browser:
         """Open *url*; retry with exponential backoff on 5xx/429, time-outs and network
         errors (dropped connections, truncated bodies, a name that does not resolve, a
         refused connection). Other 4xx fail at once. The shop's setup runs first, once."""
+        if url in self.avoid:
+            raise StepFailed(
+                self.spec.name, step, url, "this page killed or hung the browser twice; skipped"
+            )
         if self.setup_pending:
             self.run_setup()
         self.guard(url, step)
+        self.loading = url
         retries = self.spec.politeness.retries
         for attempt in range(retries + 1):
             self.polite()

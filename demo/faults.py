@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 HTTP_FAULTS = ("slow", "http500", "http503", "http429", "drop", "truncate")
 OFFER_FAULTS = ("bad_price", "missing_price", "corrupt_image", "bomb_image")
-PAGE_FAULTS = ("js_error", "endless_scroll", "modal_reappears")
+PAGE_FAULTS = ("js_error", "hang", "endless_scroll", "modal_reappears")
 FAULTS = HTTP_FAULTS + OFFER_FAULTS + PAGE_FAULTS
 
 

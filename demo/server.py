@@ -16,6 +16,9 @@ from demo.shop import DemoShop, Response
 log = logging.getLogger(__name__)
 
 _JS_ERROR = b"<script>throw new Error('demo mall fault: js_error');</script>"
+# a script that never ends holds the page's renderer: the page never finishes loading, and
+# the browser answers nothing more about it
+_HANG = b"<script>addEventListener('DOMContentLoaded', () => { for (;;) {} });</script>"
 _ERROR_BODIES = {
     500: b"internal server error",
     503: b"service unavailable",
@@ -23,8 +26,8 @@ _ERROR_BODIES = {
 }
 
 
-def _with_js_error(response: Response) -> Response:
-    body = response.body.replace(b"<body>", b"<body>" + _JS_ERROR, 1)
+def _with_script(response: Response, script: bytes) -> Response:
+    body = response.body.replace(b"<body>", b"<body>" + script, 1)
     return Response(response.status, response.content_type, body, response.headers)
 
 
@@ -60,10 +63,10 @@ def _handler_for(shop: DemoShop, attempts: AttemptCounter) -> type[BaseHTTPReque
                 if "=" in pair
             )
             response = shop.handle(parts.path, dict(parse_qsl(parts.query)), cookies)
-            if response.content_type.startswith("text/html") and faults.hits(
-                "js_error", shop.name, parts.path, attempt
-            ):
-                response = _with_js_error(response)
+            if response.content_type.startswith("text/html"):
+                for page_fault, script in (("js_error", _JS_ERROR), ("hang", _HANG)):
+                    if faults.hits(page_fault, shop.name, parts.path, attempt):
+                        response = _with_script(response, script)
             if response.status == 200 and response.content_type.startswith("image/"):
                 # like a CDN: a validator for each photo, and 304 to a client that has it
                 etag = f'"{hashlib.sha256(response.body).hexdigest()[:20]}"'

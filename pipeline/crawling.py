@@ -33,6 +33,7 @@ class CrawlOptions:
     wait_timeout: float | None = None  # overrides every spec's politeness.wait_timeout
     backoff_seconds: float | None = None  # overrides every spec's politeness.backoff_seconds
     robots_timeout: float | None = None  # overrides every spec's politeness.robots_timeout
+    page_load_timeout: float | None = None  # overrides every spec's politeness.page_load_timeout
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def apply_overrides(spec: ShopSpec, options: CrawlOptions) -> ShopSpec:
         spec = replace(spec, pagination=replace(spec.pagination, max_pages=options.max_pages))
     politeness = {
         key: value
-        for key in ("wait_timeout", "backoff_seconds", "robots_timeout")
+        for key in ("wait_timeout", "backoff_seconds", "robots_timeout", "page_load_timeout")
         if (value := getattr(options, key)) is not None
     }
     if politeness:

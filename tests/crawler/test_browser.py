@@ -49,6 +49,35 @@ def test_offline_without_a_driver_says_what_to_install(tmp_path, monkeypatch):
     assert "chromium-driver" in message and "PATH" in message and "webdriver-manager" in message
 
 
+@pytest.mark.parametrize(
+    ("browser", "flavour"),
+    [
+        ("/usr/bin/chromium", "chromium"),
+        ("/usr/bin/chromium-browser", "chromium"),
+        ("/usr/bin/google-chrome-stable", "google-chrome"),
+        ("/Applications/Google Chrome.app/Contents/MacOS/Google Chrome", "google-chrome"),
+        (None, "chromium"),
+    ],
+)
+def test_webdriver_manager_is_asked_for_the_driver_of_the_browser_found(
+    tmp_path, monkeypatch, browser, flavour
+):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromedriver: the download is next
+    asked = []
+
+    class Offline:  # the download itself needs the internet
+        def __init__(self, chrome_type):
+            asked.append(chrome_type)
+
+        def install(self):
+            raise ConnectionError("offline")
+
+    monkeypatch.setattr("webdriver_manager.chrome.ChromeDriverManager", Offline)
+    with pytest.raises(DriverUnavailable, match="offline"):
+        resolve_driver(None, browser)
+    assert asked == [flavour]
+
+
 @pytest.mark.browser
 def test_a_session_leaves_no_browser_processes_even_when_chrome_is_killed():
     session = BrowserSession(BrowserConfig())

@@ -20,10 +20,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOPS = ("classic", "spa", "scroll", "menu")
 FAULTS = (  # every fault switch of the mall at once
     "slow=0.02,endless_scroll=1,http500=0.1,http503=0.05,http429=0.05,drop=0.04,truncate=0.04,bad_price=0.1,"
-    "missing_price=0.05,corrupt_image=0.08,bomb_image=0.04,js_error=0.2,"
+    "missing_price=0.05,corrupt_image=0.08,bomb_image=0.04,js_error=0.2,hang=0.3,"
     "modal_reappears=0.2"
 )
-QUICK = CrawlOptions(sessions=2, wait_timeout=4.0, backoff_seconds=0.05)
+# (a hung page costs its page-load time-out and the hang check's, both that long at most)
+QUICK = CrawlOptions(sessions=2, wait_timeout=4.0, backoff_seconds=0.05, page_load_timeout=4.0)
 
 
 def test_a_browser_killed_mid_crawl_is_restarted_and_the_crawl_completes(mall, tmp_path):
@@ -57,7 +58,10 @@ def test_with_faults_on_no_wrong_price_is_stored_and_a_recrawl_fills_the_gaps(tm
         key = faulty.answer_key()["shops"]
         specs = [load_builtin_spec(s).with_base_url(faulty.base_urls[s]) for s in SHOPS]
         results = crawl_shops(home, specs, QUICK)
-    assert all(r.status in ("ok", "partial") for r in results), [
+    # a shop may fail entirely (its start page hangs the browser twice): recorded, and the
+    # other shops complete
+    assert all(r.status in ("ok", "partial") or r.failures > 0 for r in results)
+    assert sum(r.status in ("ok", "partial") for r in results) >= 3, [
         (r.shop, r.status, r.pages, r.error) for r in results
     ]
 

@@ -121,6 +121,13 @@ def test_a_javascript_error_does_not_stop_the_page(browser):
         WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "article.card"))
 
 
+def test_a_hanging_page_carries_a_script_that_never_ends():
+    with faulty_mall("hang=1", shops=("classic",)) as mall:
+        _, _, body = request(mall.base_urls["classic"] + "/")
+        _, _, photo = request(mall.base_urls["classic"] + "/robots.txt")
+    assert b"for (;;) {}" in body and b"for (;;)" not in photo  # HTML pages only
+
+
 def test_endless_scroll_never_ends():
     with faulty_mall("endless_scroll=1", shops=("scroll",)) as mall:
         far = json.loads(request(mall.base_urls["scroll"] + "/api/feed?offset=100000")[2])

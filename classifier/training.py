@@ -32,6 +32,9 @@ from classifier.transforms import INPUT_SIZE, augment, flip_and_shift, normalise
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "pick_device", "train_model"]
 
 log = logging.getLogger(__name__)
+# of a GPU's free memory the images (a byte a pixel) may take: the epoch prepared from them
+# takes four times as much (float), and the model and its activations the rest
+DEVICE_SHARE = 0.15
 
 StepCallback = Callable[[int, int, float, float], None]  # step, total, loss, accuracy
 
@@ -57,6 +60,15 @@ def pick_device(name: str = "auto") -> torch.device:
 def distributed() -> tuple[int, int]:
     """(rank, world size) under torchrun, else (0, 1)."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def fits_on(device: torch.device, nbytes: int) -> bool:
+    """Whether *nbytes* of images may stay on *device*: always in host memory (they are
+    there already); on a GPU when they take at most DEVICE_SHARE of its free memory."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= free * DEVICE_SHARE
 
 
 class Trainer:
@@ -88,10 +100,22 @@ class Trainer:
             raise ClassifierError(
                 f"nothing to train on: {len(self.train)} training, {len(self.val)} held-out images"
             )
-        self.images = self.train.images.to(self.device)  # fits: 60,000 x 28 x 28 bytes = 47 MB
+        # the images stay on the device when they fit (Fashion-MNIST's 60,000 are 47 MB),
+        # and the held-out ones, evaluated every epoch, too; else each batch is copied there
+        held = self.train.images.nbytes + self.val.images.nbytes
+        self.on_device = fits_on(self.device, held)
+        home = self.device if self.on_device else torch.device("cpu")
+        if not self.on_device:
+            log.info(
+                "%d MB of images do not fit in the device's free memory: each batch is "
+                "copied to it from pinned host memory",
+                held // 2**20,
+            )
+        self.images = self.train.images.to(home)
+        if self.images.device != self.device:
+            self.images = self.images.pin_memory()
         self.labels = self.train.labels.to(self.device)
-        # evaluated every epoch: copied to the device once, not at each evaluation
-        self.val = TensorSet(self.val.images.to(self.device), self.val.labels.to(self.device))
+        self.val = TensorSet(self.val.images.to(home), self.val.labels.to(self.device))
         self.memory_format = (
             torch.channels_last if config.channels_last else torch.contiguous_format
         )
@@ -234,7 +258,10 @@ class Trainer:
     def _batch(self, index: torch.Tensor, batch_size: int) -> torch.Tensor:
         """The images at *index*, normalised and augmented; *index* may hold several batches of
         *batch_size*: each batch's first ``shop_augment`` share gets shop-photo looks."""
-        batch = normalise(self.images[index])
+        if self.on_device:
+            batch = normalise(self.images[index])
+        else:
+            batch = normalise(self.images[index.cpu()].to(self.device, non_blocking=True))
         if self.config.augment:
             batch = flip_and_shift(batch, self.generator)
         if self.config.erase:
@@ -259,7 +286,9 @@ class Trainer:
         order = order[: len(order) // self.world * self.world][self.rank :: self.world]
         # on a GPU the whole epoch is prepared in one pass: a few launches instead of a few
         # per step; on a CPU batch by batch, which keeps the working set in cache
-        prepared = self._batch(order, c.batch_size) if self.device.type == "cuda" else None
+        # (not with the images off the device: the whole epoch would not fit either)
+        whole = self.device.type == "cuda" and self.on_device
+        prepared = self._batch(order, c.batch_size) if whole else None
         labels = self.labels[order]
         total_steps = c.epochs * self.steps_per_epoch
         self.train_step.reset()

@@ -15,7 +15,7 @@ from classifier.errors import CheckpointError, ClassifierError, ConfigError, Exp
 from classifier.evaluation import evaluate, write_confusion_png
 from classifier.export import export_onnx, load_model
 from classifier.inference import Classifier
-from classifier.training import Trainer, train_model
+from classifier.training import Trainer, fits_on, train_model
 from classifier.transforms import normalise, random_erase
 from db.records import LABELS
 from tests.classifier.helpers import first_images, recording_losses
@@ -301,3 +301,26 @@ def test_resuming_on_a_training_set_that_changed_is_refused_before_training(sets
     resumed = Trainer(SMALL, fewer, val, tmp_path, LABELS)
     with pytest.raises(CheckpointError, match="planned 20 training steps and its data now gives"):
         resumed.resume(tmp_path / "last.pt")
+
+
+def test_images_too_large_for_the_device_train_from_host_memory_the_same(sets, tmp_path):
+    """A set that does not fit in the device's free memory stays on the host and goes
+    there batch by batch; the steps are the same as with the set on the device."""
+    train, val = sets
+    on_device, from_host = [], []
+    kept = Trainer(SMALL, train, val, tmp_path / "a", LABELS, None, recording_losses(on_device))
+    assert kept.on_device and kept.images.device == kept.device
+    kept.fit()
+    with pytest.MonkeyPatch.context() as patch:  # as a GPU with too little memory left says
+        patch.setattr("classifier.training.fits_on", lambda device, nbytes: False)
+        host = Trainer(SMALL, train, val, tmp_path / "b", LABELS, None, recording_losses(from_host))
+    assert not host.on_device and host.images.device.type == "cpu"
+    host.fit()
+    assert from_host == on_device and len(on_device) > 0
+
+
+def test_a_gpu_keeps_the_images_while_they_fit_in_its_free_memory(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 8000))
+    gpu = torch.device("cuda")
+    assert fits_on(gpu, 150) and not fits_on(gpu, 151)  # DEVICE_SHARE of what is free
+    assert fits_on(torch.device("cpu"), 10**15)  # host memory holds them already

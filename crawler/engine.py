@@ -33,6 +33,7 @@ from crawler.extract import (
     list_price_problem,
     safe_http_url,
     to_offer,
+    with_listing_json_ld,
 )
 from crawler.images import HttpContext, KnownPhotos, PhotoFetcher, PhotoResults
 from crawler.spec import ShopSpec
@@ -53,7 +54,7 @@ STALE_SCROLL_ROUNDS = 3  # infinite scroll that only repeats itself this often h
 # control (next link, load-more button, end marker) comes in the same trip: its first match,
 # that one's URL, and the first one shown.
 _TAKE_ITEMS = """
-const [selector, controlSelector, crawl] = arguments;
+const [selector, controlSelector, crawl, jsonLd] = arguments;
 let watch = document[crawl];
 if (!watch) {
   watch = document[crawl] = {changed: new Set(), taken: new WeakSet()};
@@ -94,7 +95,12 @@ try {
 } catch (e) {
   control = false;  // a selector only Python's cssselect knows: WebDriver reads it instead
 }
-return [document.URL, fresh, control, document.cookie];"""
+// the page's JSON-LD, with items to complete from it
+const blocks = jsonLd && fresh.length ? Array.from(
+  document.querySelectorAll('script[type]'),
+  s => s.type.split(';')[0].trim().toLowerCase() === 'application/ld+json' ? s.text : null,
+).filter(text => text !== null) : [];
+return [document.URL, fresh, control, document.cookie, blocks];"""
 _UNREAD = object()  # the pagination control was not read with the last harvest
 
 
@@ -699,7 +705,7 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
             at_load = read is not None  # this very page, just loaded, nothing done since
             if read is None:
                 read = self.driver.execute_script(_TAKE_ITEMS, *arguments)
-            url, fragments, found, script_cookies = read
+            url, fragments, found, script_cookies, blocks = read
             if control and found is not False and self._usable_control(found):
                 self._control = found
         except WebDriverException as exc:
@@ -712,6 +718,7 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
         # this one, so a link both show is taken once
         self._hand_over()
         items = extract_fragments(fragments, self.spec)
+        items = with_listing_json_ld(items, blocks, url, self.spec)
         problems: list[str] = []
         unseen: dict[str, RawItem] = {}
         listed_before = len(self._listing_links)
@@ -761,7 +768,7 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
         return self.spec.pagination.strategy == "next_page" and opens_by_url(found[1])
 
     def _take_arguments(self, control: str | None) -> list:
-        return [self.spec.listing.item, control, self._token]
+        return [self.spec.listing.item, control, self._token, self.spec.listing.json_ld]
 
     def _first_control(self) -> str | None:
         """The control selector the walk reads with a page's first harvest."""

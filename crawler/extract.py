@@ -18,7 +18,7 @@ from lxml import etree
 from lxml.etree import ParserError
 
 from crawler.currencies import currency_of_sign
-from crawler.jsonld import in_stock_availability, product_fields
+from crawler.jsonld import in_stock_availability, listed_products, product_fields
 from crawler.prices import parse_price
 from crawler.spec import FIELD_NAMES, FieldRule, ShopSpec
 from crawler.stock import in_stock
@@ -232,9 +232,45 @@ def complete_from_detail(
     detail = spec.detail
     root = parse_html(html)
     found = {name: _read(root, rule) for name, rule in detail.fields.items()}
-    data = _clean_fields(
-        product_fields(root, item.currency or spec.currency) if detail.json_ld else {}
-    )
+    data = product_fields(root, item.currency or spec.currency) if detail.json_ld else {}
+    sold_out = item.sold_out
+    if detail.sold_out:
+        sold_out = first(root, detail.sold_out) is not None
+    return _merged(item, data, found, sold_out, spec, page_url)
+
+
+def with_listing_json_ld(items: list[RawItem], blocks: list[str], page_url: str, spec: ShopSpec):
+    """*items* completed from the listing page's JSON-LD *blocks* (their texts), each by the
+    Product whose URL is its link: JSON-LD first, then what its card showed."""
+    if not spec.listing.json_ld:
+        return items
+    products = {
+        link: data
+        for url, data in listed_products(blocks, spec.currency).items()
+        if (link := safe_http_url(url, page_url))
+    }
+    if not products:
+        return items
+    completed = []
+    for item in items:
+        link = safe_http_url(item.fields.get("url"), page_url)
+        data = products.get(link) if link else None
+        completed.append(_merged(item, data, {}, item.sold_out, spec, page_url) if data else item)
+    return completed
+
+
+def _merged(
+    item: RawItem,
+    data: dict[str, str | None],
+    found: dict[str, str | None],
+    sold_out: bool,
+    spec: ShopSpec,
+    page_url: str | None,
+) -> RawItem:
+    """*item* with JSON-LD *data* first, then the selectors' *found* fields, then its own. A
+    JSON-LD price or list price (schema.org: '.' is the decimal point) is written as the
+    shop's price text would be, so the shop's decimal_separator hint reads it right."""
+    data = _clean_fields(data)
     for name in ("price", "list_price"):
         if data.get(name) and spec.decimal_separator == ",":
             data[name] = data[name].replace(".", ",")
@@ -245,14 +281,16 @@ def complete_from_detail(
             value = safe_http_url(value, page_url)
         if value:
             fields[name] = value
-    sold_out = item.sold_out
-    if detail.sold_out:
-        sold_out = first(root, detail.sold_out) is not None
     if data.get("availability"):  # the shop's own data outranks any stock wording
         sold_out = not in_stock_availability(data["availability"])
         fields.pop("stock", None)
     currency = _currency(data.get("currency"), spec) or item.currency
-    return RawItem(fields, sold_out, currency, bool(data.get("price_is_from")))
+    # "from" as the price's own source says: its JSON-LD, else the text (to_offer reads it)
+    if data.get("price"):
+        from_price = bool(data.get("price_is_from"))
+    else:
+        from_price = item.price_is_from and not found.get("price")
+    return RawItem(fields, sold_out, currency, from_price)
 
 
 def _clean_fields(data: dict[str, str | None]) -> dict[str, str | None]:

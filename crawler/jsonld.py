@@ -132,13 +132,17 @@ def _blocks(root: HtmlElement) -> Iterator[object]:
     CDATA wrappers, a trailing ';'."""
     for script in root.iter("script"):
         kind = (script.get("type") or "").split(";", 1)[0].strip().lower()
-        if kind != "application/ld+json":
-            continue
-        text = _WRAPPERS.sub("", script.text or "").strip().rstrip(";")
-        try:
-            yield json.loads(text, strict=False)
-        except (json.JSONDecodeError, TypeError):
-            continue
+        if kind == "application/ld+json":
+            yield from _parsed(script.text)
+
+
+def _parsed(text: str | None) -> Iterator[object]:
+    """One JSON-LD block's data, if it parses (as forgiven in _blocks)."""
+    text = _WRAPPERS.sub("", text or "").strip().rstrip(";")
+    try:
+        yield json.loads(text, strict=False)
+    except (json.JSONDecodeError, TypeError):
+        return
 
 
 _WRAPPERS = re.compile(r"^\s*(<!--|//\s*<!\[CDATA\[)|(-->|//\s*\]\]>)\s*$")
@@ -151,7 +155,35 @@ def product_fields(root: HtmlElement, currency: str | None = None) -> dict[str, 
     products = [node for data in _blocks(root) for node in _nodes(data) if _is_product(node)]
     if not products:
         return {}
-    node = next((p for p in products if _offers(p)), products[0])
+    return _fields(next((p for p in products if _offers(p)), products[0]), currency)
+
+
+def listed_products(blocks: list[str], currency: str | None = None) -> dict[str, dict]:
+    """The fields of each Product (or ProductGroup) a listing page's JSON-LD *blocks* (their
+    texts) describe, loose or in an ItemList, by its URL as written (a ListItem's when the
+    product has none); the first of a URL wins. Products without a URL are left out: only a
+    URL ties one to its card."""
+    found: dict[str, dict] = {}
+    for text in blocks:
+        for data in _parsed(text):
+            for url, node in _listed(data):
+                if url and url not in found:
+                    found[url] = _fields(node, currency)
+    return found
+
+
+def _listed(data, url: str | None = None) -> Iterator[tuple[str | None, dict]]:
+    """(URL, product) for each product in *data*, inside ItemLists and ListItems too."""
+    for node in _nodes(data):
+        if _is_product(node):
+            yield _text(node.get("url"), ("url", "@id")) or url, node
+        elif _is(node, "ItemList"):
+            yield from _listed(node.get("itemListElement"))
+        elif _is(node, "ListItem") and isinstance(node.get("item"), dict):
+            yield from _listed(node["item"], _text(node.get("url"), ("url", "@id")))
+
+
+def _fields(node: dict, currency: str | None) -> dict[str, str | None]:
     offer = _offer(_offers(node), currency)
     current = _current(offer)
     return {

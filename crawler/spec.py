@@ -59,6 +59,7 @@ class Listing:
     fields: dict[str, FieldRule]
     sold_out: str | None = None  # present inside an item when it is out of stock
     empty: str | None = None  # present when a listing has no items at all ("no products")
+    json_ld: bool = True  # the page's JSON-LD Products first, matched to items by URL
 
 
 @dataclass(frozen=True)
@@ -329,6 +330,7 @@ def parse_spec(data: dict, source: str) -> ShopSpec:
         fields,
         listing_reader.selector("sold_out"),
         listing_reader.selector("empty", browser=True),
+        listing_reader.take("json_ld", bool, True),
     )
     listing_reader.finish()
 

@@ -170,7 +170,7 @@ def test_a_load_more_listing_hands_each_card_over_once(mall, browser):
         "lazy.takeRecords(); lazy.disconnect();"
         "document.querySelectorAll('img.lazy').forEach(i => i.src = i.dataset.src)"
     )
-    url, first, control, _ = browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")
+    url, first, control, _, _ = browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")
     assert control is None  # none asked for
     assert url == mall.base_urls["spa"] + "/" and len(first) == shop.page_size
     assert browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")[1] == []  # none new
@@ -187,7 +187,7 @@ def test_a_load_more_listing_hands_each_card_over_once(mall, browser):
     WebDriverWait(browser, 10).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) > shop.page_size
     )
-    _, second, _, _ = browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")
+    _, second, _, _, _ = browser.execute_script(_TAKE_ITEMS, "article.card", None, "t")
     expected = min(shop.page_size, len(shop.offers) - shop.page_size)
     assert len(second) == expected and not set(second) & {*first, changed}
 
@@ -199,14 +199,14 @@ def test_the_harvest_reads_the_pagination_control_in_the_same_trip(mall, browser
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "li.product"))
     TAKE, NEXT = _TAKE_ITEMS, "nav.pagination a.next"
     expected = browser.find_element(By.CSS_SELECTOR, NEXT).get_attribute("href")
-    _, _, (link, href, shown), _ = browser.execute_script(TAKE, "li.product", NEXT, "t")
+    _, _, (link, href, shown), _, _ = browser.execute_script(TAKE, "li.product", NEXT, "t")
     assert href == expected and href.startswith("http") and shown == link
     browser.execute_script(
         "const a = document.querySelector('nav.pagination a.next');"
         "a.insertAdjacentHTML('beforebegin', '<a class=next style=display:none href=x?p=9>n</a>');"
         "a.setAttribute('style', 'visibility: hidden')"
     )
-    _, _, (first, href, shown), _ = browser.execute_script(TAKE, "li.product", NEXT, "t")
+    _, _, (first, href, shown), _, _ = browser.execute_script(TAKE, "li.product", NEXT, "t")
     assert href.endswith("/x?p=9") and shown is None and not first.is_displayed()
     # as Selenium: an empty href stays empty (a script's link, to be clicked), and a
     # transparent or zero-sized control is not shown
@@ -215,14 +215,14 @@ def test_the_harvest_reads_the_pagination_control_in_the_same_trip(mall, browser
         "a.setAttribute('href', ''); a.setAttribute('style', 'opacity: 0');"
         "b.setAttribute('style', 'display: inline-block; width: 0; height: 0; overflow: hidden')"
     )
-    _, _, (first, href, shown), _ = browser.execute_script(TAKE, "li.product", NEXT, "t")
+    _, _, (first, href, shown), _, _ = browser.execute_script(TAKE, "li.product", NEXT, "t")
     assert href == first.get_attribute("href") == "" and shown is None
     browser.execute_script(
         "document.querySelectorAll('nav.pagination a.next').forEach(a => a.remove())"
     )
     assert browser.execute_script(TAKE, "li.product", NEXT, "t")[2] is None
     # a selector the browser cannot parse leaves the control unread, not the harvest failed
-    _, items, control, _ = browser.execute_script(TAKE, "li.product", "a:contains('x')", "u")
+    _, items, control, _, _ = browser.execute_script(TAKE, "li.product", "a:contains('x')", "u")
     assert control is False and items
 
 

@@ -32,9 +32,12 @@ from classifier.transforms import INPUT_SIZE, augment, flip_and_shift, normalise
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "pick_device", "train_model"]
 
 log = logging.getLogger(__name__)
-# of a GPU's free memory the images (a byte a pixel) may take: the epoch prepared from them
-# takes four times as much (float), and the model and its activations the rest
-DEVICE_SHARE = 0.15
+IMAGES_SHARE = 0.25  # of a GPU's free memory the images (a byte a pixel) may take
+# A whole epoch prepared in one pass (float copies, the affine grid, JPEG round trips) peaks
+# at about 30 bytes per image byte (measured on the CPU, 20,000 and 60,000 images); it is
+# prepared so while that takes at most PREPARE_SHARE of the GPU's free memory
+PREPARE_BYTES_PER_BYTE = 32
+PREPARE_SHARE = 0.5
 
 StepCallback = Callable[[int, int, float, float], None]  # step, total, loss, accuracy
 
@@ -62,13 +65,13 @@ def distributed() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def fits_on(device: torch.device, nbytes: int) -> bool:
-    """Whether *nbytes* of images may stay on *device*: always in host memory (they are
-    there already); on a GPU when they take at most DEVICE_SHARE of its free memory."""
+def fits_on(device: torch.device, nbytes: int, share: float = IMAGES_SHARE) -> bool:
+    """Whether *nbytes* may be held on *device*: always in host memory (the images are there
+    already); on a GPU when they take at most *share* of its free memory."""
     if device.type != "cuda":
         return True
     free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= free * DEVICE_SHARE
+    return nbytes <= free * share
 
 
 class Trainer:
@@ -108,14 +111,19 @@ class Trainer:
         if not self.on_device:
             log.info(
                 "%d MB of images do not fit in the device's free memory: each batch is "
-                "copied to it from pinned host memory",
+                "copied to it from host memory",
                 held // 2**20,
             )
         self.images = self.train.images.to(home)
-        if self.images.device != self.device:
-            self.images = self.images.pin_memory()
         self.labels = self.train.labels.to(self.device)
         self.val = TensorSet(self.val.images.to(home), self.val.labels.to(self.device))
+        # on a GPU a whole epoch is prepared in one pass (a few launches instead of a few per
+        # step) when that fits; on a CPU batch by batch, which keeps the working set in cache
+        self.whole_epoch = (
+            self.device.type == "cuda"
+            and self.on_device
+            and fits_on(self.device, PREPARE_BYTES_PER_BYTE * self.images.nbytes, PREPARE_SHARE)
+        )
         self.memory_format = (
             torch.channels_last if config.channels_last else torch.contiguous_format
         )
@@ -258,10 +266,8 @@ class Trainer:
     def _batch(self, index: torch.Tensor, batch_size: int) -> torch.Tensor:
         """The images at *index*, normalised and augmented; *index* may hold several batches of
         *batch_size*: each batch's first ``shop_augment`` share gets shop-photo looks."""
-        if self.on_device:
-            batch = normalise(self.images[index])
-        else:
-            batch = normalise(self.images[index.cpu()].to(self.device, non_blocking=True))
+        # (*index* is on the images' device: the host's when they did not fit on the device)
+        batch = normalise(self.images[index].to(self.device))
         if self.config.augment:
             batch = flip_and_shift(batch, self.generator)
         if self.config.erase:
@@ -284,19 +290,17 @@ class Trainer:
         # more would wait for its partners' gradients forever (the few left over sit out,
         # a different few each epoch)
         order = order[: len(order) // self.world * self.world][self.rank :: self.world]
-        # on a GPU the whole epoch is prepared in one pass: a few launches instead of a few
-        # per step; on a CPU batch by batch, which keeps the working set in cache
-        # (not with the images off the device: the whole epoch would not fit either)
-        whole = self.device.type == "cuda" and self.on_device
-        prepared = self._batch(order, c.batch_size) if whole else None
+        prepared = self._batch(order, c.batch_size) if self.whole_epoch else None
         labels = self.labels[order]
+        # images held on the host are gathered there: the order goes over once an epoch
+        index = order if self.on_device else order.cpu()
         total_steps = c.epochs * self.steps_per_epoch
         self.train_step.reset()
         seen = 0
         for start in range(0, len(order), c.batch_size):
             targets = labels[start : start + c.batch_size]
             if prepared is None:
-                batch = self._batch(order[start : start + c.batch_size], c.batch_size)
+                batch = self._batch(index[start : start + c.batch_size], c.batch_size)
             else:
                 batch = prepared[start : start + c.batch_size]
             _, loss = self.train_step(batch, targets)

@@ -168,7 +168,10 @@ class _HangCheck:
     """Mixed into the driver class: a command that timed out waiting for the renderer is
     followed by a probe, and raises BrowserHung when the renderer cannot run a trivial
     script either. A plain TimeoutException would read as a slow page to every step, which
-    retries it, each retry waiting the page-load timeout on a renderer that never answers."""
+    retries it, each retry waiting the page-load timeout on a renderer that never answers.
+    A command that gets no answer at all (the client's command time-out) marks it hung too."""
+
+    hung = False  # a hung browser is quit without waiting for it (BrowserSession.close)
 
     def execute(self, driver_command, params=None):
         try:
@@ -176,24 +179,43 @@ class _HangCheck:
         except TimeoutException as exc:
             if RENDERER_SILENT not in (exc.msg or "").lower() or self._renderer_answers():
                 raise
+            self.hung = True
             raise BrowserHung(
                 f"the page stopped answering (a script that never ends?): {exc.msg}"
             ) from exc
+        except urllib3.exceptions.ReadTimeoutError:
+            self.hung = True
+            raise
 
     def _renderer_answers(self) -> bool:
-        # chromedriver waits on the renderer up to the page-load timeout: shorten it for
-        # the probe, then set it back
+        # chromedriver waits on the renderer up to the page-load timeout: set it to the
+        # probe's for the probe, then back
         kept = _PAGE_LOAD_TIMEOUTS.get(self, DRIVER_PAGE_LOAD_TIMEOUT)
         run = super().execute
         try:
-            run(Command.SET_TIMEOUTS, {"pageLoad": int(min(HANG_PROBE_S, kept) * 1000)})
+            run(Command.SET_TIMEOUTS, {"pageLoad": int(HANG_PROBE_S * 1000)})
             run(Command.W3C_EXECUTE_SCRIPT, {"script": "return 1", "args": []})
             return True
         except TimeoutException:
             return False
+        except WebDriverException:  # (an alert open, say): the page answered, the caller
+            return True  # gets its own time-out
         finally:
-            with contextlib.suppress(WebDriverException):
+            try:
                 run(Command.SET_TIMEOUTS, {"pageLoad": int(kept * 1000)})
+            except (WebDriverException, urllib3.exceptions.HTTPError):
+                _PAGE_LOAD_TIMEOUTS.pop(self, None)  # unknown now: set on next use
+
+
+def _no_read_retries(driver) -> None:
+    """urllib3 repeats a GET or DELETE whose answer did not come in time, 3 times: a hung
+    browser's `current_url` or quit would take four command time-outs. Only those repeats
+    go; a refused or dropped connection is still tried again. (Selenium's one pool manager
+    per connection is its private `_conn`.)"""
+    pool = getattr(driver.command_executor, "_conn", None)
+    if isinstance(pool, urllib3.PoolManager):
+        pool.connection_pool_kw["retries"] = urllib3.Retry.DEFAULT.new(read=False)
+        pool.clear()  # pools made before keep the old retries
 
 
 class _Chrome(_HangCheck, webdriver.Chrome):
@@ -240,6 +262,7 @@ class BrowserSession:
             self.driver = _Chrome(service=service, options=options)
         self.starts += 1
         self.driver.command_executor.client_config.timeout = self.config.command_timeout
+        _no_read_retries(self.driver)
         use_page_load_timeout(self.driver, self.config.page_load_timeout)
         self.driver.set_script_timeout(self.config.page_load_timeout)
         self.identify()
@@ -277,6 +300,8 @@ class BrowserSession:
     def close(self) -> None:
         driver, self.driver = self.driver, None
         if driver is not None:
+            if getattr(driver, "hung", False):  # it would not answer the quit either
+                driver.command_executor.client_config.timeout = HANG_PROBE_S
             try:
                 driver.quit()
             except Exception:  # a crashed browser cannot be quit; stop its driver process

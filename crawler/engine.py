@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -37,7 +36,7 @@ from crawler.extract import (
 )
 from crawler.images import HttpContext, KnownPhotos, PhotoFetcher, PhotoResults
 from crawler.spec import ShopSpec
-from crawler.steps import STALE_TRIES, Browser, Pacer, RobotsCheck, opens_by_url
+from crawler.steps import STALE_TRIES, Browser, Pacer, RobotsCheck, Suspects, opens_by_url
 from crawler.unrendered import fetch_details
 from db.records import Image, Offer, PhotoSource
 
@@ -52,7 +51,8 @@ STALE_SCROLL_ROUNDS = 3  # infinite scroll that only repeats itself this often h
 # filled in, an element a list re-uses), so a "load more" listing is neither serialised nor
 # sent again after every click; links already seen are dropped in Python. The pagination
 # control (next link, load-more button, end marker) comes in the same trip: its first match,
-# that one's URL, and the first one shown.
+# that one's URL, and the first one shown; so do the page's cookies as scripts see them and,
+# with [listing] json_ld, its JSON-LD blocks.
 _TAKE_ITEMS = """
 const [selector, controlSelector, crawl, jsonLd] = arguments;
 let watch = document[crawl];
@@ -95,7 +95,7 @@ try {
 } catch (e) {
   control = false;  // a selector only Python's cssselect knows: WebDriver reads it instead
 }
-// the page's JSON-LD, with items to complete from it
+// the page's JSON-LD blocks (their texts), when there are items to complete from them
 const blocks = jsonLd && fresh.length ? Array.from(
   document.querySelectorAll('script[type]'),
   s => s.type.split(';')[0].trim().toLowerCase() === 'application/ld+json' ? s.text : null,
@@ -211,6 +211,7 @@ class ShopCrawler:
         pacer: Pacer | None = None,
         first_offers_only: bool = False,
         known_photos: KnownPhotos | None = None,
+        suspects: Suspects | None = None,
     ):
         self.spec, self.images_dir, self.robots = spec, images_dir, robots
         self.first_offers_only = first_offers_only
@@ -223,8 +224,7 @@ class ShopCrawler:
         self.on_page, self.on_failure = on_page, on_failure
         self.session, self.recycle_after = session, recycle_after
         self._token = f"__pricelens{uuid.uuid4().hex}"  # this crawl's marks in a document
-        self._deaths: Counter[str] = Counter()  # browser deaths by the URL last opened
-        self._avoid: set[str] = set()  # those that killed it twice: skipped after a restart
+        self._suspects = suspects or Suspects()  # pages that killed or hung a browser
         self._use(driver)
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
@@ -256,7 +256,7 @@ class ShopCrawler:
         # a listing page is read in the same round trip as its load check, with the control
         # the walk's first harvest of a page asks for
         self.browser.reader = (_TAKE_ITEMS, self._take_arguments(self._first_control()))
-        self.browser.avoid = self._avoid
+        self.browser.avoid = self._suspects.avoid
         self._detail_tab: str | None = None  # kept open for every detail page of this browser
         self._user_agent: str | None = None  # one browser's agent does not change: ask once
 
@@ -291,23 +291,21 @@ class ShopCrawler:
                 if not session_is_dead(exc):
                     raise
                 self._hand_over()  # the resumed walk skips what it held
-                url = self.browser.loading or self.spec.absolute(pending[0])
-                # a page that kills its browser each time would use every restart up
-                self._deaths[url] += 1
-                if self._deaths[url] >= 2:
-                    self._avoid.add(url)
+                suspect = self.browser.loading
+                skipped = bool(suspect) and self._suspects.died_at(suspect)
+                url = suspect or self.spec.absolute(pending[0])
                 if self.session is None or restarts >= MAX_RESTARTS:
                     self._fail(
                         "session", url, f"{self.spec.name}: the browser is gone: {exc}", False
                     )
                     return
                 restarts += 1
-                skipped = "; that page is skipped from now on" if url in self._avoid else ""
+                then = "; that page is skipped from now on" if skipped else ""
                 self._fail(
                     "session",
                     url,
                     f"{self.spec.name}: the browser crashed or hung "
-                    f"({type(exc).__name__}); restarted it ({restarts}/{MAX_RESTARTS}){skipped}",
+                    f"({type(exc).__name__}); restarted it ({restarts}/{MAX_RESTARTS}){then}",
                     False,
                 )
                 self._use(self.session.start())
@@ -870,7 +868,10 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
 
     def _fail(self, step: str, url: str, message: str, with_snapshot: bool = True) -> None:
         self.summary.failures += 1
-        # (a dead or hung browser has nothing to show, and a hung one takes time to say so)
+        # (a dead or hung browser has nothing to show, and a hung one takes time to say so;
+        # a page skipped as a suspect was never shown)
+        if url in self._suspects.avoid:
+            with_snapshot = False
         html, screenshot = snapshot(self.driver, self.spec.host) if with_snapshot else (None, None)
         self.on_failure(PageFailure(self.spec.name, step, url, message, html, screenshot))
 
@@ -890,12 +891,14 @@ def crawl_shop(
     pacer: Pacer | None = None,
     first_offers_only: bool = False,
     known_photos: KnownPhotos | None = None,
+    suspects: Suspects | None = None,
 ) -> CrawlSummary:
     """Crawl *spec*'s shop with *driver*, handing over each page as it is done. With a
     *session*, a crashed browser is restarted and one is recycled after *recycle_after*
     page loads. When *should_stop* says so, `CrawlStopped` is raised after the current page.
     With a *share*, other sessions may load detail pages; a *pacer* shared with them keeps the
-    shop's delay between requests. *first_offers_only* stops (`CrawlStopped`) after the first
+    shop's delay between requests, and *suspects* shared with them the pages that killed or
+    hung a browser. *first_offers_only* stops (`CrawlStopped`) after the first
     page with offers. Photo URLs in *known_photos* are downloaded only if changed."""
     if problem := spec.unreachable():
         raise SpecError(problem)
@@ -913,5 +916,6 @@ def crawl_shop(
         pacer=pacer,
         first_offers_only=first_offers_only,
         known_photos=known_photos,
+        suspects=suspects,
     )
     return crawler.crawl()

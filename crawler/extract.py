@@ -244,19 +244,24 @@ def with_listing_json_ld(items: list[RawItem], blocks: list[str], page_url: str,
     Product whose URL is its link: JSON-LD first, then what its card showed."""
     if not spec.listing.json_ld:
         return items
-    products = {
-        link: data
-        for url, data in listed_products(blocks, spec.currency).items()
-        if (link := safe_http_url(url, page_url))
-    }
+    products: dict[str, dict] = {}
+    for url, data in listed_products(blocks, spec.currency).items():
+        if link := _page_link(url, page_url):
+            products.setdefault(link, data)  # the first product of a link, as written
     if not products:
         return items
     completed = []
     for item in items:
-        link = safe_http_url(item.fields.get("url"), page_url)
+        link = _page_link(item.fields.get("url"), page_url)
         data = products.get(link) if link else None
         completed.append(_merged(item, data, {}, item.sold_out, spec, page_url) if data else item)
     return completed
+
+
+def _page_link(url: str | None, page_url: str) -> str | None:
+    """*url* resolved against the page, without its #fragment (as offers are stored)."""
+    link = safe_http_url(url, page_url)
+    return link.split("#", 1)[0] if link else None
 
 
 def _merged(

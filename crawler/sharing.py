@@ -17,7 +17,7 @@ from crawler.detail import DetailResult, DetailWork, fetch_detail
 from crawler.errors import StepFailed
 from crawler.extract import RawItem
 from crawler.spec import ShopSpec
-from crawler.steps import Browser, Pacer, RobotsCheck
+from crawler.steps import Browser, Pacer, RobotsCheck, Suspects
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,17 @@ class WorkBoard:
         self._busy: Counter[str] = Counter()  # sessions working on each shop now
         self._queue: deque[_Task] = deque()
         self._pacers: dict[str, Pacer] = {}
+        self._suspects: dict[str, Suspects] = {}
 
     def pacer(self, spec: ShopSpec) -> Pacer:
         """The shop's one rate limiter, whichever session sends the request."""
         with self._cond:
             return self._pacers.setdefault(spec.name, Pacer(spec.politeness.delay_seconds))
+
+    def suspects(self, spec: ShopSpec) -> Suspects:
+        """The shop's pages that killed or hung a browser, whichever session loaded them."""
+        with self._cond:
+            return self._suspects.setdefault(spec.name, Suspects())
 
     # -- a shop's own session -------------------------------------------------------------
 
@@ -184,6 +190,9 @@ class Helper:
             return fetch_detail(browser, task.link, task.item)
         except Exception as exc:
             if session_is_dead(exc):
+                loading = self._browsers.get(task.spec.name)
+                if loading is not None and loading.loading:
+                    self.board.suspects(task.spec).died_at(loading.loading)
                 self.restarts += 1
                 log.warning("helper browser died at %s; it will restart: %s", task.link, exc)
                 self.session.close()
@@ -202,5 +211,6 @@ class Helper:
         browser = self._browsers.get(spec.name)
         if browser is None:
             browser = Browser(spec, self.session.driver, self.robots, self.board.pacer(spec))
+            browser.avoid = self.board.suspects(spec).avoid
             self._browsers[spec.name] = browser
         return browser

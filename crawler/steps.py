@@ -7,6 +7,7 @@ import functools
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Protocol
 from urllib.parse import urldefrag, urlsplit
 
@@ -31,6 +32,7 @@ from crawler.browser import (
     evaluate,
     navigation_error,
     read_network_log,
+    session_is_dead,
     use_page_load_timeout,
 )
 from crawler.errors import StepFailed
@@ -130,6 +132,25 @@ class Pacer:
             time.sleep(start - now)  # a rate limit for the shop's sake, not a wait for the page
 
 
+class Suspects:
+    """Pages that killed or hung a browser as it loaded them, whichever session of the crawl
+    loaded them: one that did so twice is not opened again (a page that does it every time
+    would use up every restart)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._deaths: Counter[str] = Counter()
+        self.avoid: set[str] = set()  # read by Browser.load
+
+    def died_at(self, url: str) -> bool:
+        """Count a browser's death while loading *url*; whether it is avoided from now on."""
+        with self._lock:
+            self._deaths[url] += 1
+            if self._deaths[url] >= 2:
+                self.avoid.add(url)
+            return url in self.avoid
+
+
 class Browser:
     """One shop's view of a WebDriver session."""
 
@@ -142,7 +163,9 @@ class Browser:
         self.wait = WebDriverWait(driver, spec.politeness.wait_timeout, poll_frequency=POLL_S)
         self.pacer = pacer or Pacer(spec.politeness.delay_seconds)
         self.loads = 0  # page loads in this browser, for recycling
-        self.loading: str | None = None  # the URL last opened: the suspect when the browser dies
+        # the URL being loaded, until its load and load check are done: the browser dying
+        # then is that page's doing (after it, on a click or in another tab, no page is blamed)
+        self.loading: str | None = None
         # pages that killed or hung the browser again after a restart: not opened a third time
         self.avoid: set[str] = set()
         self._items_at_load = 0  # listing items the last loaded page showed when checked
@@ -214,13 +237,17 @@ class Browser:
             except WebDriverException as exc:  # chromedriver raises for some network errors
                 code = navigation_error(exc)
                 if code is None:
+                    if not session_is_dead(exc):
+                        self.loading = None
                     raise
                 problem = f"network error ({code})"
             if problem is None:
+                self.loading = None
                 return
             if attempt < retries:
                 log.info("%s: %s at %s; retry %d", self.spec.name, problem, url, attempt + 1)
                 self.backoff(attempt)
+        self.loading = None
         raise StepFailed(self.spec.name, step, url, f"{problem} (after {retries + 1} attempts)")
 
     def take_read_at_load(self, arguments: list) -> object | None:

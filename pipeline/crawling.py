@@ -16,7 +16,7 @@ from crawler.errors import CrawlStopped
 from crawler.launcher import BrowserLauncher
 from crawler.robots import RobotsPolicy
 from crawler.sharing import Helper, WorkBoard
-from crawler.spec import ShopSpec
+from crawler.spec import MAX_PAGE_LOAD_TIMEOUT, ShopSpec
 from db.store import Store
 from pipeline.settings import Home
 
@@ -72,6 +72,8 @@ def apply_overrides(spec: ShopSpec, options: CrawlOptions) -> ShopSpec:
         for key in ("wait_timeout", "backoff_seconds", "robots_timeout", "page_load_timeout")
         if (value := getattr(options, key)) is not None
     }
+    if (options.page_load_timeout or 0) > MAX_PAGE_LOAD_TIMEOUT:
+        raise ValueError(f"page_load_timeout: at most {MAX_PAGE_LOAD_TIMEOUT:g} s")
     if politeness:
         spec = replace(spec, politeness=replace(spec.politeness, **politeness))
     return spec
@@ -139,6 +141,7 @@ def crawl_one_shop(
                     stop.is_set if stop else None,
                     share=board,
                     pacer=board.pacer(spec) if board else None,
+                    suspects=board.suspects(spec) if board else None,
                     known_photos=known_photos,
                 )
         except CrawlStopped as exc:

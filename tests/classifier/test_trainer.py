@@ -305,11 +305,11 @@ def test_resuming_on_a_training_set_that_changed_is_refused_before_training(sets
 
 def test_images_too_large_for_the_device_train_from_host_memory_the_same(sets, tmp_path):
     """A set that does not fit in the device's free memory stays on the host and goes
-    there batch by batch; the steps are the same as with the set on the device."""
+    there batch by batch; on the CPU its steps are those of the set kept on the device."""
     train, val = sets
     on_device, from_host = [], []
     kept = Trainer(SMALL, train, val, tmp_path / "a", LABELS, None, recording_losses(on_device))
-    assert kept.on_device and kept.images.device == kept.device
+    assert kept.on_device and kept.images.device == kept.device and not kept.whole_epoch
     kept.fit()
     with pytest.MonkeyPatch.context() as patch:  # as a GPU with too little memory left says
         patch.setattr("classifier.training.fits_on", lambda device, nbytes: False)
@@ -322,5 +322,6 @@ def test_images_too_large_for_the_device_train_from_host_memory_the_same(sets, t
 def test_a_gpu_keeps_the_images_while_they_fit_in_its_free_memory(monkeypatch):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 8000))
     gpu = torch.device("cuda")
-    assert fits_on(gpu, 150) and not fits_on(gpu, 151)  # DEVICE_SHARE of what is free
+    assert fits_on(gpu, 250) and not fits_on(gpu, 251)  # IMAGES_SHARE of what is free
+    assert fits_on(gpu, 500, share=0.5) and not fits_on(gpu, 501, share=0.5)
     assert fits_on(torch.device("cpu"), 10**15)  # host memory holds them already

@@ -9,9 +9,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import TimeoutException
+import urllib3
+from selenium.common.exceptions import TimeoutException, UnexpectedAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.command import Command
 
-from crawler.browser import BrowserConfig, BrowserHung, BrowserSession, session_is_dead
+from crawler.browser import (
+    BrowserConfig,
+    BrowserHung,
+    BrowserSession,
+    _HangCheck,
+    processes_using,
+    session_is_dead,
+    use_page_load_timeout,
+)
 from crawler.engine import crawl_shop
 from crawler.errors import SpecError
 from crawler.spec import load_builtin_spec, load_spec
@@ -117,14 +128,70 @@ def test_a_page_that_hangs_the_browser_twice_is_skipped_and_the_other_shops_comp
         classic, spa = crawl_shops(home, specs, options)
     assert (spa.status, spa.offers) == ("ok", expected)
     assert classic.status == "failed" and classic.offers == 0
-    messages = [
-        m
-        for (m,) in sqlite3.connect(home.database).execute(
-            "SELECT message FROM crawl_errors e JOIN crawl_runs r ON r.id = e.crawl_run_id "
-            "JOIN shops s ON s.id = r.shop_id WHERE s.name = 'classic' ORDER BY e.id"
-        )
-    ]
+    rows = sqlite3.connect(home.database).execute(
+        "SELECT message, html_path, screenshot_path FROM crawl_errors e "
+        "JOIN crawl_runs r ON r.id = e.crawl_run_id "
+        "JOIN shops s ON s.id = r.shop_id WHERE s.name = 'classic' ORDER BY e.id"
+    )
+    messages = [m for m, html, shot in rows if html is None and shot is None]  # never shown
     assert len(messages) == 3, messages
     assert "restarted it (1/3)" in messages[0]
     assert "restarted it (2/3); that page is skipped from now on" in messages[1]
     assert "killed or hung the browser twice; skipped" in messages[2]
+
+
+def test_a_command_with_no_answer_is_not_sent_again_and_the_hung_browser_is_quit(mall):
+    """urllib3 repeats a GET whose answer timed out three times: four command time-outs for
+    a hung browser's `current_url`. Not here; and quitting it does not wait either."""
+    with BrowserSession(replace(QUICK_LOADS, command_timeout=2.0)) as session:
+        driver = session.driver
+        driver.get(mall.base_urls["classic"] + "/")
+        driver.execute_script(LOOP_IN_LOOKUP)
+        with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+            driver.find_elements(By.CSS_SELECTOR, "a")  # a POST: never repeated anyway
+        with pytest.raises(urllib3.exceptions.ReadTimeoutError):  # not MaxRetryError
+            driver.current_url  # noqa: B018 (a GET)
+        assert driver.hung
+        profile = session.profile_dir
+    assert processes_using(profile) == []
+
+
+class _Answers:
+    """A WebDriver connection whose page timed out waiting for the renderer; the hang probe
+    (`return 1`) gets *probe*'s answer."""
+
+    def __init__(self, probe: Exception | None):
+        self.probe, self.sent = probe, []
+
+    def execute(self, command, params=None):
+        self.sent.append((command, params))
+        if command == Command.SET_TIMEOUTS:
+            return {}
+        if command == Command.W3C_EXECUTE_SCRIPT and params["script"] == "return 1":
+            if self.probe:
+                raise self.probe
+            return {"value": 1}
+        raise TimeoutException("timeout: Timed out receiving message from renderer: 2.000")
+
+
+class _Driver(_HangCheck, _Answers):
+    def set_page_load_timeout(self, seconds):
+        self.execute(Command.SET_TIMEOUTS, {"pageLoad": int(seconds * 1000)})
+
+
+@pytest.mark.parametrize(
+    ("probe", "hung"),
+    [
+        (None, False),  # a slow page: the renderer answers
+        (UnexpectedAlertPresentException("alert open"), False),  # it answers, with an error
+        (TimeoutException("timeout: Timed out receiving message from renderer: 5.000"), True),
+    ],
+)
+def test_only_a_probe_that_times_out_makes_a_time_out_a_hang(probe, hung):
+    driver = _Driver(probe)
+    use_page_load_timeout(driver, 12.0)
+    with pytest.raises(TimeoutException if not hung else BrowserHung) as raised:
+        driver.execute(Command.GET, {"url": "http://shop.example/"})
+    assert isinstance(raised.value, BrowserHung) == hung == driver.hung
+    timeouts = [p["pageLoad"] for c, p in driver.sent if c == Command.SET_TIMEOUTS]
+    assert timeouts == [12000, 5000, 12000]  # the probe's, then the page's back

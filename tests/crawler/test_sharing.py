@@ -162,3 +162,14 @@ def test_two_sessions_on_one_shop_with_detail_pages_store_every_offer(tmp_path):
         stored = dict(db.execute("SELECT sku, price FROM offers"))
         runs = db.execute("SELECT COUNT(*) FROM crawl_runs").fetchone()[0]
     assert stored == expected and runs == 1
+
+
+def test_every_session_of_a_crawl_skips_a_page_that_killed_a_browser_twice():
+    spec = load_builtin_spec("classic")
+    board = WorkBoard([(0, spec)])
+    suspects = board.suspects(spec)
+    assert board.suspects(spec) is suspects  # one per shop, whichever session asks
+    assert board.suspects(load_builtin_spec("spa")) is not suspects
+    assert suspects.died_at("http://shop/p/1") is False  # once: maybe the browser's fault
+    assert suspects.died_at("http://shop/p/2") is False
+    assert suspects.died_at("http://shop/p/1") is True and suspects.avoid == {"http://shop/p/1"}

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from demo.catalog import Product
 from demo.photos import PhotoStyle
-from demo.shop import NOT_FOUND, DemoShop, Response, ShopOffer, esc, html_response, won
+from demo.shop import (
+    NOT_FOUND,
+    DemoShop,
+    Response,
+    ShopOffer,
+    esc,
+    html_response,
+    json_ld_script,
+    won,
+)
 
 PAGE_SIZES = (24, 48, 96)  # the settings page's choices; without one, page_size
 
@@ -128,10 +137,17 @@ class ClassicShop(DemoShop):
         return '<nav class="pagination">' + " ".join(links) + "</nav>"
 
     def _listing(self, number: int, size: int) -> str:
-        cards = "".join(self._card(offer) for offer in self.page(number, size))
+        offers = self.page(number, size)
+        cards = "".join(self._card(offer) for offer in offers)
+        # the page's products as JSON-LD too, as many shops' category pages publish them
+        listed = [
+            {"@type": "ListItem", "position": n, "item": self.product_data(offer)}
+            for n, offer in enumerate(offers, 1)
+        ]
+        item_list = json_ld_script({"@type": "ItemList", "itemListElement": listed})
         return f"""<!doctype html>
 <html lang="ko"><head><meta charset="utf-8"><title>{self.display_name} – 전체상품 {number}</title>
-</head><body>
+{item_list}</head><body>
 <header><h1 class="logo">{self.display_name}</h1>
 <a class="settings" href="/settings">{size}개씩 보기</a></header>
 <main{f' id="{self.next_anchor}"' if self.next_anchor else ""}><ul class="product-list">{cards}

@@ -8,7 +8,16 @@ import json
 
 from demo.catalog import Product
 from demo.photos import PhotoStyle
-from demo.shop import NOT_FOUND, DemoShop, Response, ShopOffer, esc, html_response, won
+from demo.shop import (
+    NOT_FOUND,
+    DemoShop,
+    Response,
+    ShopOffer,
+    esc,
+    html_response,
+    json_ld_script,
+    won,
+)
 
 COLOURS_KO = {
     "black": "블랙",
@@ -208,37 +217,13 @@ class ScrollShop(DemoShop):
         }
         return Response(200, "application/json", json.dumps(body, ensure_ascii=False).encode())
 
-    def _json_ld(self, offer: ShopOffer) -> str:
-        data = {
-            "@context": "https://schema.org",
-            "@type": "Product",
-            "name": offer.title,
-            "sku": offer.sku,
-            "image": self.photo_path(offer.sku),
-            "category": offer.category_name,
-            "brand": {"@type": "Brand", "name": offer.product.brand},
-            "offers": {
-                "@type": "Offer",
-                "priceCurrency": "KRW",
-                "availability": "https://schema.org/"
-                + ("InStock" if offer.in_stock else "OutOfStock"),
-                "url": self.detail_path(offer.sku),
-            },
-        }
-        if "missing_price" not in offer.faults:
-            data["offers"]["price"] = (
-                self.unreadable_price if "bad_price" in offer.faults else str(offer.price)
-            )
-        # "</" would end the script element early; JSON allows escaping the slash
-        return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
-
     def _detail(self, offer: ShopOffer, modal: bool) -> str:
         price = self.price_text(offer)
         price_html = f'<p class="price">{esc(price)}</p>' if price else ""
         stock = "구매 가능" if offer.in_stock else "일시품절"
         return f"""<!doctype html>
 <html lang="ko"><head><meta charset="utf-8"><title>{esc(offer.title)} | Seoul Closet</title>
-<script type="application/ld+json">{self._json_ld(offer)}</script></head><body>
+{json_ld_script(self.product_data(offer))}</head><body>
 {_MODAL if modal else ""}
 <nav class="crumbs">{esc(offer.category_name)}</nav>
 <h1 class="name">{esc(offer.title)}</h1>

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -87,6 +88,31 @@ class DemoShop:
         if "bad_price" in offer.faults:
             return self.unreadable_price
         return self.format_price(offer.price)
+
+    def product_data(self, offer: ShopOffer) -> dict:
+        """The offer as schema.org JSON-LD `Product` data (KRW); a price fault shows there
+        as on the page: no price, or the text shown instead of one."""
+        data = {
+            "@type": "Product",
+            "name": offer.title,
+            "sku": offer.sku,
+            "url": self.detail_path(offer.sku),
+            "image": self.photo_path(offer.sku),
+            "category": offer.category_name,
+            "brand": {"@type": "Brand", "name": offer.product.brand},
+            "offers": {
+                "@type": "Offer",
+                "priceCurrency": "KRW",
+                "availability": "https://schema.org/"
+                + ("InStock" if offer.in_stock else "OutOfStock"),
+                "url": self.detail_path(offer.sku),
+            },
+        }
+        if "missing_price" not in offer.faults:
+            data["offers"]["price"] = (
+                self.unreadable_price if "bad_price" in offer.faults else str(offer.price)
+            )
+        return data
 
     # -- assortment ---------------------------------------------------------------------
 
@@ -189,6 +215,13 @@ class DemoShop:
             }
             for o in self.offers
         ]
+
+
+def json_ld_script(data: dict) -> str:
+    """*data* in a JSON-LD script element ("</" escaped: it would end the element early)."""
+    text = json.dumps({"@context": "https://schema.org", **data}, ensure_ascii=False)
+    text = text.replace("</", "<\\/")  # JSON allows escaping the slash
+    return f'<script type="application/ld+json">{text}</script>'
 
 
 def esc(text: str) -> str:

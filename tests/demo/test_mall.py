@@ -11,6 +11,8 @@ import urllib.request
 import pytest
 from PIL import Image
 
+from crawler.extract import parse_html
+from crawler.jsonld import listed_products
 from demo.mall import MallSettings, build_shops, run_mall
 
 
@@ -70,6 +72,22 @@ def test_classic_pages_link_to_the_next_until_the_last(mall):
     status, first = get(f"{base}/products?page=1")
     assert b'rel="next" href="/products?page=2"' in first
     assert get(f"{base}/products?page={shop.page_count + 1}")[0] == 404
+
+
+def test_classic_listing_pages_publish_their_products_as_json_ld(mall):
+    """An ItemList of the page's products, as the answer key has them (titles, prices as
+    schema.org writes them, stock), for the crawler's listing JSON-LD to read first."""
+    base = mall.base_urls["classic"]
+    _, page = get(f"{base}/products?page=2")
+    blocks = [s.text for s in parse_html(page.decode()).iter("script")]
+    listed = listed_products(blocks, "KRW")
+    truth = {o["url"]: o for o in mall.answer_key()["shops"]["classic"]["offers"]}
+    shop = mall.servers["classic"].shop
+    assert len(listed) == len(shop.page(2, shop.page_size)) > 0
+    for path, data in listed.items():
+        offer = truth[base + path]
+        assert (data["title"], data["price"]) == (offer["title"], str(offer["price"]))
+        assert data["availability"].endswith("InStock") == offer["in_stock"]
 
 
 def test_photos_are_real_images_in_each_shop_style(mall):

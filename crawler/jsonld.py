@@ -173,14 +173,27 @@ def listed_products(blocks: list[str], currency: str | None = None) -> dict[str,
 
 
 def _listed(data, url: str | None = None) -> Iterator[tuple[str | None, dict]]:
-    """(URL, product) for each product in *data*, inside ItemLists and ListItems too."""
+    """(URL, product) for each product in *data*: loose, in an ItemList's ListItems, or in
+    a page's mainEntity (a CollectionPage's list). A product without a `url` goes by its
+    ListItem's, else by its own `@id` when that is a link ("https://shop/p/1#product")."""
     for node in _nodes(data):
         if _is_product(node):
-            yield _text(node.get("url"), ("url", "@id")) or url, node
+            yield _text(node.get("url"), ("url", "@id")) or url or _link_id(node), node
         elif _is(node, "ItemList"):
             yield from _listed(node.get("itemListElement"))
         elif _is(node, "ListItem") and isinstance(node.get("item"), dict):
             yield from _listed(node["item"], _text(node.get("url"), ("url", "@id")))
+        elif isinstance(node.get("mainEntity"), dict | list):
+            yield from _listed(node["mainEntity"])
+
+
+def _link_id(node: dict) -> str | None:
+    """The node's `@id` if it is a link (an absolute http(s) URL or a path), else None: an
+    `@id` may be any identifier ("_:b0", "sku-123")."""
+    value = node.get("@id")
+    if isinstance(value, str) and (value.startswith(("http://", "https://", "/"))):
+        return value
+    return None
 
 
 def _fields(node: dict, currency: str | None) -> dict[str, str | None]:

@@ -107,6 +107,26 @@ def test_products_are_found_in_item_lists_list_items_and_graphs_by_their_url():
     assert found["https://shop.example/p/2"]["price_is_from"] == "yes"
 
 
+def test_products_are_found_in_a_pages_main_entity_and_by_a_link_id():
+    page = {
+        "@type": "CollectionPage",
+        "mainEntity": {
+            "@type": "ItemList",
+            "itemListElement": [
+                {"@type": "Product", "@id": "https://shop.example/p/5#product", "name": "A"},
+                {"@type": "Product", "@id": "_:b1", "name": "Not a link"},
+            ],
+        },
+    }
+    found = listed_products([json.dumps(page)])
+    assert list(found) == ["https://shop.example/p/5#product"]
+    shop = spec()
+    items = with_listing_json_ld(
+        extract_items(card(5, "5,00 €"), shop), [json.dumps(page)], "https://shop.example/", shop
+    )
+    assert items[0].fields["title"] == "A"  # the fragment of the @id is no part of the link
+
+
 def test_json_ld_comes_first_then_the_cards_selectors():
     by_path = offers(spec(), blocks_of(PAGE))
     first, second, third, fourth = (by_path[str(n)] for n in (1, 2, 3, 4))

@@ -82,7 +82,7 @@ def fetch_detail(browser: Browser, link: str, item: RawItem) -> DetailResult:
         if session_is_dead(exc):
             raise
         message = exc.msg if isinstance(exc, WebDriverException) else str(exc)
-        if link in browser.avoid:  # skipped, never shown: the tab shows another page
+        if browser.suspects.skips(link):  # skipped, never shown: the tab shows another page
             return failed_detail(spec.name, link, item, message)
         return failed_detail(spec.name, link, item, message, *snapshot(driver, spec.host))
 

@@ -252,11 +252,10 @@ class ShopCrawler:
 
     def _use(self, driver) -> None:
         self.driver = driver
-        self.browser = Browser(self.spec, driver, self.robots, self.pacer)
+        self.browser = Browser(self.spec, driver, self.robots, self.pacer, self._suspects)
         # a listing page is read in the same round trip as its load check, with the control
         # the walk's first harvest of a page asks for
         self.browser.reader = (_TAKE_ITEMS, self._take_arguments(self._first_control()))
-        self.browser.avoid = self._suspects.avoid
         self._detail_tab: str | None = None  # kept open for every detail page of this browser
         self._user_agent: str | None = None  # one browser's agent does not change: ask once
 
@@ -870,7 +869,7 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
         self.summary.failures += 1
         # (a dead or hung browser has nothing to show, and a hung one takes time to say so;
         # a page skipped as a suspect was never shown)
-        if url in self._suspects.avoid:
+        if self._suspects.skips(url):
             with_snapshot = False
         html, screenshot = snapshot(self.driver, self.spec.host) if with_snapshot else (None, None)
         self.on_failure(PageFailure(self.spec.name, step, url, message, html, screenshot))

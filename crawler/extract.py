@@ -239,7 +239,9 @@ def complete_from_detail(
     return _merged(item, data, found, sold_out, spec, page_url)
 
 
-def with_listing_json_ld(items: list[RawItem], blocks: list[str], page_url: str, spec: ShopSpec):
+def with_listing_json_ld(
+    items: list[RawItem], blocks: list[str], page_url: str, spec: ShopSpec
+) -> list[RawItem]:
     """*items* completed from the listing page's JSON-LD *blocks* (their texts), each by the
     Product whose URL is its link: JSON-LD first, then what its card showed."""
     if not spec.listing.json_ld:

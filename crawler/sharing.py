@@ -190,9 +190,9 @@ class Helper:
             return fetch_detail(browser, task.link, task.item)
         except Exception as exc:
             if session_is_dead(exc):
-                loading = self._browsers.get(task.spec.name)
-                if loading is not None and loading.loading:
-                    self.board.suspects(task.spec).died_at(loading.loading)
+                browser = self._browsers.get(task.spec.name)
+                if browser is not None and browser.loading:
+                    browser.suspects.died_at(browser.loading)
                 self.restarts += 1
                 log.warning("helper browser died at %s; it will restart: %s", task.link, exc)
                 self.session.close()
@@ -210,7 +210,7 @@ class Helper:
             self._browsers.clear()
         browser = self._browsers.get(spec.name)
         if browser is None:
-            browser = Browser(spec, self.session.driver, self.robots, self.board.pacer(spec))
-            browser.avoid = self.board.suspects(spec).avoid
+            pacer, suspects = self.board.pacer(spec), self.board.suspects(spec)
+            browser = Browser(spec, self.session.driver, self.robots, pacer, suspects)
             self._browsers[spec.name] = browser
         return browser

@@ -140,22 +140,33 @@ class Suspects:
     def __init__(self):
         self._lock = threading.Lock()
         self._deaths: Counter[str] = Counter()
-        self.avoid: set[str] = set()  # read by Browser.load
 
     def died_at(self, url: str) -> bool:
-        """Count a browser's death while loading *url*; whether it is avoided from now on."""
+        """Count a browser's death while loading *url*; whether it is skipped from now on."""
         with self._lock:
             self._deaths[url] += 1
-            if self._deaths[url] >= 2:
-                self.avoid.add(url)
-            return url in self.avoid
+        return self.skips(url)
+
+    def skips(self, url: str) -> bool:
+        return self._deaths.get(url, 0) >= 2
+
+    @property
+    def avoid(self) -> set[str]:
+        """The pages skipped from now on."""
+        with self._lock:
+            return {url for url, deaths in self._deaths.items() if deaths >= 2}
 
 
 class Browser:
     """One shop's view of a WebDriver session."""
 
     def __init__(
-        self, spec: ShopSpec, driver, robots: RobotsCheck | None = None, pacer: Pacer | None = None
+        self,
+        spec: ShopSpec,
+        driver,
+        robots: RobotsCheck | None = None,
+        pacer: Pacer | None = None,
+        suspects: Suspects | None = None,
     ):
         self.spec, self.driver, self.robots = spec, driver, robots
         # Selenium's default poll is 0.5 s: every page turn, "load more" and scroll round
@@ -166,8 +177,7 @@ class Browser:
         # the URL being loaded, until its load and load check are done: the browser dying
         # then is that page's doing (after it, on a click or in another tab, no page is blamed)
         self.loading: str | None = None
-        # pages that killed or hung the browser again after a restart: not opened a third time
-        self.avoid: set[str] = set()
+        self.suspects = suspects or Suspects()  # pages not opened again: they kill browsers
         self._items_at_load = 0  # listing items the last loaded page showed when checked
         # a listing read (script, arguments) done in the load check's round trip for pages
         # without steps; what it read waits in _read_at_load for take_read_at_load
@@ -216,7 +226,7 @@ class Browser:
         """Open *url*; retry with exponential backoff on 5xx/429, time-outs and network
         errors (dropped connections, truncated bodies, a name that does not resolve, a
         refused connection). Other 4xx fail at once. The shop's setup runs first, once."""
-        if url in self.avoid:
+        if self.suspects.skips(url):
             raise StepFailed(
                 self.spec.name, step, url, "this page killed or hung the browser twice; skipped"
             )

@@ -8,6 +8,7 @@ import ctypes
 import json
 import logging
 import os
+import pkgutil
 import re
 import shutil
 import signal
@@ -218,11 +219,44 @@ def _no_read_retries(driver) -> None:
         pool.clear()  # pools made before keep the old retries
 
 
-class _Chrome(_HangCheck, webdriver.Chrome):
+# Selenium's own is_displayed script (a function of the element), for scripts of ours that
+# ask it in the same round trip as other questions
+IS_DISPLAYED_JS = pkgutil.get_data("selenium.webdriver.remote", "isDisplayed.js").decode()
+
+
+# commands after which WebDriver's current tab may be another (or none)
+_TAB_CHANGES = frozenset(
+    {Command.SWITCH_TO_WINDOW, Command.NEW_WINDOW, Command.CLOSE, Command.QUIT}
+)
+
+
+class _KnownTab:
+    """Mixed into the driver class: the current tab's handle, asked after every page load
+    (read_network_log), is kept. Only a command of ours switches, opens or closes tabs
+    (a page's own window.open does not change WebDriver's tab); any error forgets it."""
+
+    _tab: str | None = None
+
+    def execute(self, driver_command, params=None):
+        if driver_command == Command.W3C_GET_CURRENT_WINDOW_HANDLE and self._tab is not None:
+            return {"value": self._tab}
+        if driver_command in _TAB_CHANGES:
+            self._tab = None
+        try:
+            answer = super().execute(driver_command, params)
+        except BaseException:
+            self._tab = None  # the tab may be gone (closed by its page, a crash)
+            raise
+        if driver_command == Command.W3C_GET_CURRENT_WINDOW_HANDLE:
+            self._tab = answer["value"]
+        return answer
+
+
+class _Chrome(_KnownTab, _HangCheck, webdriver.Chrome):
     pass
 
 
-class _Remote(_HangCheck, webdriver.Remote):
+class _Remote(_KnownTab, _HangCheck, webdriver.Remote):
     pass
 
 
@@ -264,7 +298,7 @@ class BrowserSession:
         self.driver.command_executor.client_config.timeout = self.config.command_timeout
         _no_read_retries(self.driver)
         use_page_load_timeout(self.driver, self.config.page_load_timeout)
-        self.driver.set_script_timeout(self.config.page_load_timeout)
+        use_script_timeout(self.driver, self.config.page_load_timeout)
         self.identify()
         return self.driver
 
@@ -363,6 +397,16 @@ def use_page_load_timeout(driver, seconds: float) -> None:
     if _PAGE_LOAD_TIMEOUTS.get(driver) != seconds:
         driver.set_page_load_timeout(seconds)
         _PAGE_LOAD_TIMEOUTS[driver] = seconds
+
+
+_SCRIPT_TIMEOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def use_script_timeout(driver, seconds: float) -> None:
+    """Give *driver*'s session this script timeout (one round trip, only on a change)."""
+    if _SCRIPT_TIMEOUTS.get(driver) != seconds:
+        driver.set_script_timeout(seconds)
+        _SCRIPT_TIMEOUTS[driver] = seconds
 
 
 def navigation_error(exc: BaseException) -> str | None:

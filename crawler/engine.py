@@ -22,7 +22,7 @@ from selenium.common.exceptions import (
 from selenium.webdriver.common.by import By
 
 from crawler.addresses import normal_hostname
-from crawler.browser import BrowserSession, session_is_dead, user_agent
+from crawler.browser import IS_DISPLAYED_JS, BrowserSession, session_is_dead, user_agent
 from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
 from crawler.errors import CrawlStopped, SpecError, StepFailed
 from crawler.extract import (
@@ -176,18 +176,14 @@ return [w.requests, w.changes, w.errors.slice(0, 3)];"""
 QUIET_AFTER_CLICK_S = 2.0
 
 
-def _shown(element) -> bool:
-    """Whether *element* is displayed; False when the page has replaced it since it was
-    read (the caller reads the page again)."""
-    try:
-        return element.is_displayed()
-    except StaleElementReferenceException:
-        return False
+# What Selenium's get_attribute("disabled") is not None says, without sending its 4.5 KB
+# script: a `disabled` attribute, or the element's disabled state.
+_DISABLED_NOW = "return arguments[0].getAttribute('disabled') !== null || !!arguments[0].disabled"
 
 
 def _is_disabled(button) -> bool:
     try:
-        return button.get_attribute("disabled") is not None
+        return bool(button.parent.execute_script(_DISABLED_NOW, button))
     except WebDriverException:  # removed from the page: it is not loading any more
         return False
 
@@ -484,17 +480,21 @@ return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
         for _ in range(self.spec.pagination.max_pages - 1):
             control = self._pagination_control(selector)
             button = control[2] if control else None
-            if button is not None and not _shown(button):  # Selenium has the last word
+            # the harvest's "shown" is a quick look: Selenium's is_displayed has the last word
+            shown, disabled, count = self._button_state(button, check_shown=True)
+            if button is not None and not shown:
                 control = self._pagination_control(selector)  # read now, by WebDriver
                 button = control[2] if control else None
-            if button is None or self._says_disabled(button):
+                _, disabled, count = self._button_state(button)
+            if button is None or disabled:
                 return  # gone or disabled: the listing has ended
             try:
                 grew = self._grow(
                     lambda b=button: self._click_load_more(b),
                     "load_more",
                     None,
-                    watched=lambda b=button: self._says_disabled(b),
+                    watched=lambda b=button: self._button_state(b)[1],
+                    before=count,
                 )
             except StepFailed:
                 if self.driver.find_elements(By.CSS_SELECTOR, selector):
@@ -512,31 +512,43 @@ return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
         control = self._pagination_control(selector)
         self.summary.capped |= bool(control and control[2] is not None)
 
-    # Whether arguments[0] says it cannot be used now: disabled (itself or by its fieldset),
-    # a `disabled` attribute on an element that has no such state (a link), aria-disabled.
-    # If it can, what the page does from now on is watched (_WATCH_CLICK), so that a click
-    # that does nothing is known without waiting out the time-out.
-    _DISABLED = (
+    # [shown, disabled, listing items] for "load more" arguments[0], in one round trip.
+    # Shown: as Selenium's is_displayed (its script), when arguments[3] asks. Disabled: it
+    # says it cannot be used now: disabled (itself or by its fieldset), a `disabled`
+    # attribute on an element that has no such state (a link), aria-disabled. If shown and
+    # usable, what the page does from now on is watched (_WATCH_CLICK), so that a click that
+    # does nothing is known without waiting out the time-out.
+    _BUTTON_STATE = (
         """
-const [e, itemSelector, crawl] = arguments;
+const [e, itemSelector, crawl, checkShown] = arguments;
+const count = document.querySelectorAll(itemSelector).length;
+if (checkShown && !(IS_DISPLAYED).call(null, e)) return [false, false, count];
 if (e.matches(':disabled') || e.hasAttribute('disabled') ||
-    (e.getAttribute('aria-disabled') || '').trim().toLowerCase() === 'true') return true;
-"""
+    (e.getAttribute('aria-disabled') || '').trim().toLowerCase() === 'true') {
+  return [true, true, count];
+}
+""".replace("IS_DISPLAYED", IS_DISPLAYED_JS)
         + _WATCH_CLICK
-        + "\nreturn false;"
+        + "\nreturn [true, false, count];"
     )
 
-    def _says_disabled(self, button) -> bool:
-        """Whether a "load more" button is disabled before it is clicked: a shop's way to say
-        the list is complete. Asked once the last click's items are in, by when a button
-        disabled while they loaded is enabled again (shops do both in one go)."""
+    def _button_state(self, button, check_shown: bool = False) -> tuple[bool, bool, int | None]:
+        """(shown, disabled, listing items now) for a "load more" *button* (None: not
+        shown), shown only checked when asked. Disabled before it is clicked is a shop's way
+        to say the list is complete. Asked once the last click's items are in, by when a
+        button disabled while they loaded is enabled again (shops do both in one go). A
+        button the page has re-rendered or removed since it was read counts as not shown
+        when that is asked, else as usable: the click finds out."""
+        if button is None:
+            return False, False, None
         try:
-            arguments = (button, self.spec.listing.item, self._token)
-            return bool(self.driver.execute_script(self._DISABLED, *arguments))
+            arguments = (button, self.spec.listing.item, self._token, check_shown)
+            shown, disabled, count = self.driver.execute_script(self._BUTTON_STATE, *arguments)
+            return shown, disabled, count
         except WebDriverException as exc:
             if session_is_dead(exc):
                 raise
-            return False  # re-rendered or removed since it was read: the click finds out
+            return not check_shown, False, None
 
     def _click_did_nothing(self) -> list[str] | None:
         """None while the page has started a request or changed the listing or the button
@@ -587,11 +599,8 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
     def _click_load_more(self, button) -> Callable[[], bool] | None:
         """Click; if the button disables itself while loading, return a probe for that."""
         self.browser.click(button, "load_more", self.spec.pagination.selector)
-        try:
-            if button.get_attribute("disabled") is not None:
-                return lambda: _is_disabled(button)
-        except WebDriverException:  # re-rendered or removed: nothing to watch
-            return None
+        if _is_disabled(button):  # (re-rendered or removed: nothing to watch)
+            return lambda: _is_disabled(button)
         return None
 
     def _grow(
@@ -600,20 +609,23 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
         step: str,
         done: str | None,
         watched: Callable[[], bool] | None = None,
+        before: int | None = None,
     ) -> bool:
         """Do *action* (click "load more", scroll) until the listing grows or shows its end
         marker, retrying with backoff: a failed background request leaves it as it was.
         Returns False when it never grew and there is no end marker to tell an end from a
         failure, or when a *watched* click (see _WATCH_CLICK; *watched* arms the watch
         again and says whether the button is disabled by now) did nothing twice in a row:
-        no request, no change, no script error."""
+        no request, no change, no script error. *before*: the listing's items, when the
+        caller has just counted them."""
         retries = self.spec.politeness.retries
         quiet_s = min(QUIET_AFTER_CLICK_S, self.spec.politeness.wait_timeout)
         did_nothing, errors = 0, []
         for attempt in range(retries + 1):
             if attempt and watched is not None and watched():
                 return False  # disabled while this click's request failed: the end
-            before = self.browser.count_items()
+            if attempt or before is None:
+                before = self.browser.count_items()
             self.browser.polite()
             busy = action()
             look_at = [time.monotonic() + quiet_s] if watched is not None else []
@@ -623,9 +635,10 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
                 # new, means its request failed: no need to wait out the time-out. Asked
                 # before counting, or a load ending between the two looks like a failure.
                 idle = busy is not None and not busy()
-                if self.browser.count_items() > n:
+                count, ended = self.browser.items_and(done)
+                if count > n:
                     return "grew"
-                if done and d.find_elements(By.CSS_SELECTOR, done):
+                if ended:
                     return "done"
                 if idle:
                     return "failed"

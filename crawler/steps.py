@@ -357,14 +357,28 @@ class Browser:
             "return document.querySelectorAll(arguments[0]).length", self.spec.listing.item
         )
 
+    _ITEMS_AND_MARKER = """
+const [item, marker] = arguments;
+return [document.querySelectorAll(item).length,
+        Boolean(marker) && document.querySelector(marker) !== null];"""
+
+    def items_and(self, marker: str | None) -> tuple[int, bool]:
+        """How many listing items the page shows, and whether it shows *marker* (an end or
+        "no results" marker; None: no), in one round trip: a wait polls both."""
+        count, shown = self.driver.execute_script(
+            self._ITEMS_AND_MARKER, self.spec.listing.item, marker
+        )
+        return count, shown
+
     def wait_for_items(self) -> None:
         empty = self.spec.listing.empty
+
+        def listed(_) -> bool:
+            count, says_empty = self.items_and(empty)
+            return count > 0 or says_empty
+
         try:
-            self.wait.until(
-                lambda d: (
-                    self.count_items() > 0 or (empty and d.find_elements(By.CSS_SELECTOR, empty))
-                )
-            )
+            self.wait.until(listed)
         except TimeoutException:
             raise self.fail(
                 "wait_for", "no listing items appeared", self.spec.listing.item

@@ -10,12 +10,11 @@ which retries them and records the browser's own error."""
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 
 from selenium.common.exceptions import WebDriverException
 
-from crawler.browser import session_is_dead
+from crawler.browser import session_is_dead, use_script_timeout
 from crawler.detail import DetailResult, failed_detail
 from crawler.errors import StepFailed
 from crawler.extract import RawItem, complete_from_detail
@@ -23,14 +22,23 @@ from crawler.steps import RETRYABLE_STATUS, Browser
 
 log = logging.getLogger(__name__)
 
-CALL_BUDGET_S = 90.0  # the longest one fetch call may take
+# One fetch call may run this much longer than a request's time-out: its script time-out.
+# Requests start only while they can end (time out) within it, less SCRIPT_SLACK_S; the
+# rest come back unstarted and go in the next call. So a call never hits the script
+# time-out (nor the WebDriver client's, 120 s), however slow the shop, and a page of
+# fast ones takes one call.
+SCRIPT_MARGIN_S = 5.0
+SCRIPT_SLACK_S = 2.0  # for the call's own start and end
+MAX_PER_CALL = 100  # pages' HTML per answer, at most
 Rendered = Callable[[list[tuple[str, RawItem]]], list[DetailResult]]  # items loaded in a tab
 
 # Workers share one queue so that at most *concurrency* requests are in flight; each request
 # is aborted after *timeout* ms. A body cut short makes reading it reject: a network error.
+# No request starts after *budget* ms less its time-out: its result stays null (unstarted).
 FETCH_SCRIPT = r"""
-const [urls, concurrency, timeout, done] = arguments;
-const results = new Array(urls.length);
+const [urls, concurrency, timeout, budget, done] = arguments;
+const results = new Array(urls.length).fill(null);
+const started = performance.now();
 let next = 0;
 // text() would read every page as UTF-8: use the charset of the header, else of a <meta>
 function decode(response, bytes) {
@@ -44,7 +52,7 @@ function decode(response, bytes) {
   }
 }
 async function worker() {
-  while (next < urls.length) {
+  while (next < urls.length && performance.now() - started + timeout <= budget) {
     const i = next++;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), timeout);
@@ -121,38 +129,32 @@ def fetch_details(
 def _fetch(browser: Browser, urls: list[str], delay: float = 0.0) -> list[list]:
     """[status, final URL, text, error] per URL. With a *delay* between requests (the shop's
     pacer's: its delay_seconds or robots.txt's longer Crawl-delay), one request per call,
-    each paced; else *concurrency* at a time, in calls that each end within CALL_BUDGET_S."""
+    each paced; else *concurrency* at a time, as many per call as start in its budget."""
     if not urls:
         return []
     politeness = browser.spec.politeness
     timeout_ms = int(politeness.page_load_timeout * 1000)
-    if delay > 0:
-        size, concurrency = 1, 1
-    else:
-        # even if every request timed out, a call must end before the WebDriver client's
-        # own time-out (120 s), which would look like a dead browser
-        concurrency = max(1, politeness.concurrency)
-        rounds = max(1, int(CALL_BUDGET_S // politeness.page_load_timeout))
-        size = concurrency * rounds
-    batches = [urls[start : start + size] for start in range(0, len(urls), size)]
-    answers: list[list] = []
-    # every batch but the last is full: one script time-out fits them all
-    browser.driver.set_script_timeout(
-        politeness.page_load_timeout * math.ceil(size / concurrency) + 5
-    )
-    try:
-        for batch in batches:
-            browser.polite()
-            try:
-                answers += browser.driver.execute_async_script(
-                    FETCH_SCRIPT, batch, concurrency, timeout_ms
-                )
-            except WebDriverException as exc:
-                if session_is_dead(exc):
-                    raise
-                answers += [[None, None, None, f"fetch script failed: {exc.msg}"]] * len(batch)
-    finally:
-        browser.driver.set_script_timeout(politeness.page_load_timeout)
+    concurrency, size = (1, 1) if delay > 0 else (max(1, politeness.concurrency), MAX_PER_CALL)
+    script_timeout = politeness.page_load_timeout + SCRIPT_MARGIN_S
+    budget_ms = int((script_timeout - SCRIPT_SLACK_S) * 1000)
+    use_script_timeout(browser.driver, script_timeout)
+    answers: list[list | None] = [None] * len(urls)
+    pending = list(range(len(urls)))
+    while pending:
+        batch, pending = pending[:size], pending[size:]
+        browser.polite()
+        try:
+            found = browser.driver.execute_async_script(
+                FETCH_SCRIPT, [urls[i] for i in batch], concurrency, timeout_ms, budget_ms
+            )
+        except WebDriverException as exc:
+            if session_is_dead(exc):
+                raise
+            found = [[None, None, None, f"fetch script failed: {exc.msg}"]] * len(batch)
+        unstarted = [i for i, answer in zip(batch, found, strict=True) if answer is None]
+        for i, answer in zip(batch, found, strict=True):
+            answers[i] = answer
+        pending = unstarted + pending  # the first of a call always starts: no endless loop
     return answers
 
 

@@ -32,7 +32,9 @@ ABBREVIATIONS = {
 # What the "Load more" button does once the last page is in: the mall's shop removes it;
 # variants (tests) leave it disabled, leave it aria-disabled (clicks ignored), leave it
 # working but adding the last page's cards again ("more like these"), leave it looking
-# usable but doing nothing, or leave it throwing a script error when clicked
+# usable but doing nothing, leave it throwing a script error when clicked, or tuck it,
+# still working, into a box of no height that hides what overflows (only a check as
+# thorough as Selenium's is_displayed sees it is not shown)
 END_OF_LIST = {
     "remove": "more.remove();",
     "disabled": "{ ended = 'disabled'; more.textContent = 'No more products'; }",
@@ -40,6 +42,8 @@ END_OF_LIST = {
     "repeat": "page = data.pages - 1;",
     "inert": "ended = 'inert';",
     "broken": "ended = 'broken';",
+    "tucked": "{ const box = document.createElement('div'); box.style.cssText = "
+    "'height: 0; overflow: hidden'; more.before(box); box.appendChild(more); }",
 }
 
 _SHELL = """<!doctype html>

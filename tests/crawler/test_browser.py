@@ -122,3 +122,31 @@ def test_a_remote_browser_that_takes_no_cdp_keeps_its_agent_and_says_so(caplog, 
         driver = session.start()
         assert USER_AGENT_SUFFIX not in driver.execute_script("return navigator.userAgent")
     assert f"{remote}: the remote browser takes no CDP commands" in caplog.text
+
+
+def test_the_current_tab_is_asked_once_and_known_again_after_tabs_change():
+    with BrowserSession(BrowserConfig()) as session:
+        driver = session.driver
+        asked = []
+        send = driver.command_executor.execute
+
+        def counting(command, params):
+            asked.append(command)
+            return send(command, params)
+
+        driver.command_executor.execute = counting
+        first = driver.current_window_handle
+        assert [driver.current_window_handle for _ in range(3)] == [first] * 3
+        assert asked.count("w3cGetCurrentWindowHandle") == 1  # once per session and tab
+        driver.switch_to.new_window("tab")
+        second = driver.current_window_handle
+        assert second != first and set(driver.window_handles) == {first, second}
+        driver.close()
+        driver.switch_to.window(first)
+        assert driver.current_window_handle == first
+        with pytest.raises(WebDriverException):
+            driver.switch_to.window(second)  # closed: WebDriver still has the first tab
+        assert driver.current_window_handle == first
+        after = asked.count("w3cGetCurrentWindowHandle")
+        assert driver.current_window_handle == first
+        assert asked.count("w3cGetCurrentWindowHandle") == after  # known again

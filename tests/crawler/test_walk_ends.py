@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
+from selenium.webdriver.common.by import By
 
 from crawler.browser import BrowserSession
-from crawler.engine import STALE_SCROLL_ROUNDS, crawl_shop
+from crawler.engine import STALE_SCROLL_ROUNDS, _is_disabled, crawl_shop
 from crawler.spec import Detail, load_builtin_spec
 from demo.catalog import Catalog
 from demo.classic import ClassicShop
@@ -146,10 +147,11 @@ def test_a_next_link_back_to_a_page_already_read_ends_the_listing(
     assert listings == [f"/products?page={n}" for n in range(1, shop.page_count + 1)]
 
 
-@pytest.mark.parametrize("end_of_list", ["disabled", "aria-disabled", "inert"])
+@pytest.mark.parametrize("end_of_list", ["disabled", "aria-disabled", "inert", "tucked"])
 def test_a_load_more_button_left_disabled_ends_the_listing(catalog, browser, tmp_path, end_of_list):
     """Once the last page is in, the button stays, disabled, or enabled but doing nothing
-    when clicked (no request, no change, no error): the end, not a failure and not a wait
+    when clicked (no request, no change, no error), or hidden where only Selenium's own
+    is_displayed sees it is (a box of no height): the end, not a failure and not a wait
     for cards that never come. Each page of the API is asked for once."""
     shop = AskedSpa(catalog)
     shop.end_of_list = end_of_list
@@ -247,3 +249,19 @@ def test_a_menu_walked_by_its_urls_shares_its_detail_pages_with_a_helper(tmp_pat
         (result,) = crawl_shops(home, [spec], CrawlOptions(sessions=2, backoff_seconds=0.05))
     assert (result.status, result.failures, result.offers) == ("ok", 0, len(shop.offers))
     assert shop.asked.count("/") == 1
+
+
+def test_a_buttons_disabled_state_after_a_click_is_read_as_selenium_reads_it(browser):
+    """The check after a "load more" click (did the button disable itself while loading?)
+    says what Selenium's get_attribute("disabled") says, in a smaller script."""
+    cases = (
+        "<button disabled>a</button><button>b</button><a href='#' disabled>c</a>"
+        "<fieldset disabled><button>d</button></fieldset><input disabled><input>"
+        "<div disabled='false'>e</div><button id=f>f</button>"
+        "<script>document.getElementById('f').disabled = true</script>"
+    )
+    browser.get("data:text/html," + quote(cases))
+    elements = browser.find_elements(By.CSS_SELECTOR, "button, a, input, div")
+    said = [_is_disabled(e) for e in elements]
+    assert said == [e.get_attribute("disabled") is not None for e in elements]
+    assert said == [True, False, True, False, True, False, True, True]

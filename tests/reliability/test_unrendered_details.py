@@ -33,6 +33,11 @@ class ScriptedShop(ScrollShop):
         self.requests: dict[str, int] = {}
         self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
+        self.stalled: set[str] = set()  # detail pages that answer only once released
+        self.release = threading.Event()
+
+    def stall(self, paths: list[str]) -> None:
+        self.stalled.update(paths)
 
     def handle(self, path, query, cookies=None):
         if path == "/robots.txt" and self.disallowed:
@@ -50,6 +55,8 @@ class ScriptedShop(ScrollShop):
             statuses = self.script.get(path, [])
             status = statuses.pop(0) if statuses else None
         try:
+            if path in self.stalled:
+                self.release.wait(60)
             if status is not None:
                 return Response(status, "text/html", f"<p>error {status}</p>".encode())
             page = super().route(path, query, cookies)
@@ -167,20 +174,21 @@ def test_fetched_pages_are_read_in_the_charset_they_state(tmp_path):
     }
 
 
-def test_a_fetch_call_ends_before_the_webdriver_clients_time_out():
-    """Even if every request timed out, one call must end within CALL_BUDGET_S (the client
-    gives up at 120 s, which would look like a dead browser)."""
-    from crawler.unrendered import CALL_BUDGET_S, _fetch
+def test_fetch_calls_take_what_starts_in_their_budget_and_the_rest_goes_in_the_next():
+    """A call's script says which pages it did not start (null): they go in the next call,
+    in order, until every page has an answer. The script time-out is set once per session
+    and leaves the budget its slack; both end well before the WebDriver client's 120 s."""
+    from crawler.unrendered import SCRIPT_SLACK_S, _fetch
 
-    calls = []
+    calls, timeouts = [], []
 
     class Driver:
         def set_script_timeout(self, seconds):
-            calls.append(("timeout", seconds))
+            timeouts.append(seconds)
 
-        def execute_async_script(self, script, urls, concurrency, timeout_ms):
-            calls.append(("fetch", len(urls), concurrency))
-            return [[200, url, "<html></html>", None] for url in urls]
+        def execute_async_script(self, script, urls, concurrency, timeout_ms, budget_ms):
+            calls.append((len(urls), concurrency, timeout_ms, budget_ms))
+            return [[200, url, "", None] if n < 3 else None for n, url in enumerate(urls)]
 
     class Shop:
         spec = replace(
@@ -194,9 +202,37 @@ def test_a_fetch_call_ends_before_the_webdriver_clients_time_out():
         def polite(self):
             pass
 
-    answers = _fetch(Shop(), [f"http://shop/item/{i}" for i in range(20)])
-    assert len(answers) == 20
-    fetches = [call for call in calls if call[0] == "fetch"]
-    assert [n for _, n, _ in fetches] == [6, 6, 6, 2]  # 3 rounds of 2 at most per call
-    longest = max(seconds for kind, seconds, *_ in calls if kind == "timeout")
-    assert longest <= CALL_BUDGET_S + 5 < 120
+    urls = [f"http://shop/item/{i}" for i in range(8)]
+    assert [answer[1] for answer in _fetch(Shop(), urls)] == urls
+    assert [n for n, *_ in calls] == [8, 5, 2]
+    assert {(c, t, b) for _, c, t, b in calls} == {(2, 30_000, 33_000)}
+    assert _fetch(Shop(), urls[:2]) and timeouts == [35.0]  # once per session
+    assert 33 + SCRIPT_SLACK_S == timeouts[0] < 120
+
+
+def test_the_fetch_script_starts_no_request_that_could_outlast_its_budget():
+    """Requests that never answer, 300 ms time-out, 700 ms budget, one at a time: the
+    script starts only those that can time out within the budget and leaves the others
+    unstarted (null), for the next call."""
+    from crawler.browser import BrowserConfig, BrowserSession
+    from crawler.unrendered import FETCH_SCRIPT
+    from demo.server import ShopServer
+
+    served = shop()
+    stalled = [served.detail_path(offer.sku) for offer in served.offers[:5]]
+    served.stall(stalled)
+    server = ShopServer(served).start()
+    try:
+        with BrowserSession(BrowserConfig()) as session:
+            session.driver.get(server.base_url + "/robots.txt")  # any page of the shop
+            urls = [server.base_url + path for path in stalled]
+            answers = session.driver.execute_async_script(FETCH_SCRIPT, urls, 1, 300, 700)
+    finally:
+        served.release.set()
+        server.stop()
+    started = [a for a in answers if a is not None]
+    assert 1 <= len(started) < len(urls)
+    assert answers[len(started) :] == [None] * (len(urls) - len(started))
+    assert all(a == [None, None, None, "timed out"] for a in started)
+    assert all(served.requests.get(path) for path in stalled[: len(started)])
+    assert not any(served.requests.get(path) for path in stalled[len(started) :])

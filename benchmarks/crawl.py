@@ -285,7 +285,7 @@ def nav_scroll(driver, base: str, shop: DemoShop) -> int:
     else:
         driver.set_script_timeout(60 + len(urls))
         concurrency = SCROLL_SPEC.politeness.concurrency
-        driver.execute_async_script(FETCH_SCRIPT, urls, concurrency, 30_000)
+        driver.execute_async_script(FETCH_SCRIPT, urls, concurrency, 30_000, 10**9)
     return views + len(urls)
 
 

@@ -232,8 +232,9 @@ _TAB_CHANGES = frozenset(
 
 class _KnownTab:
     """Mixed into the driver class: the current tab's handle, asked after every page load
-    (read_network_log), is kept. Only a command of ours switches, opens or closes tabs
-    (a page's own window.open does not change WebDriver's tab); any error forgets it."""
+    (read_network_log), is kept until a command switches, opens or closes tabs (a page's
+    own window.open does not change WebDriver's tab) or any command fails. A tab its page
+    closed (window.close) is still named then; the next command in it fails instead."""
 
     _tab: str | None = None
 
@@ -298,7 +299,6 @@ class BrowserSession:
         self.driver.command_executor.client_config.timeout = self.config.command_timeout
         _no_read_retries(self.driver)
         use_page_load_timeout(self.driver, self.config.page_load_timeout)
-        use_script_timeout(self.driver, self.config.page_load_timeout)
         self.identify()
         return self.driver
 
@@ -389,24 +389,21 @@ def kill_processes_using(marker: str) -> int:
 DRIVER_PAGE_LOAD_TIMEOUT = 300.0  # chromedriver's own, until a session sets one
 # the page-load timeout each live session has, so a shop's is set only when it differs
 _PAGE_LOAD_TIMEOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Scripts may run this much longer than a page load: a call fetching detail pages
+# (crawler.unrendered) waits out a request's time-out and must still end in time.
+SCRIPT_MARGIN_S = 5.0
 
 
 def use_page_load_timeout(driver, seconds: float) -> None:
-    """Give *driver*'s session this page-load timeout (a session helping several shops
-    switches between their specs' timeouts; one round trip, only on a change)."""
+    """Give *driver*'s session this page-load timeout, and scripts that plus
+    SCRIPT_MARGIN_S (a session helping several shops switches between their specs'
+    timeouts; one round trip, only on a change)."""
     if _PAGE_LOAD_TIMEOUTS.get(driver) != seconds:
-        driver.set_page_load_timeout(seconds)
+        script = seconds + SCRIPT_MARGIN_S
+        driver.execute(
+            Command.SET_TIMEOUTS, {"pageLoad": int(seconds * 1000), "script": int(script * 1000)}
+        )
         _PAGE_LOAD_TIMEOUTS[driver] = seconds
-
-
-_SCRIPT_TIMEOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def use_script_timeout(driver, seconds: float) -> None:
-    """Give *driver*'s session this script timeout (one round trip, only on a change)."""
-    if _SCRIPT_TIMEOUTS.get(driver) != seconds:
-        driver.set_script_timeout(seconds)
-        _SCRIPT_TIMEOUTS[driver] = seconds
 
 
 def navigation_error(exc: BaseException) -> str | None:

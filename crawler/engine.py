@@ -513,23 +513,29 @@ return name.toLowerCase() === 'top' || document.getElementById(name) !== null ||
         self.summary.capped |= bool(control and control[2] is not None)
 
     # [shown, disabled, listing items] for "load more" arguments[0], in one round trip.
-    # Shown: as Selenium's is_displayed (its script), when arguments[3] asks. Disabled: it
+    # Shown: as Selenium's is_displayed (its script), in the variant that asks. Disabled: it
     # says it cannot be used now: disabled (itself or by its fieldset), a `disabled`
     # attribute on an element that has no such state (a link), aria-disabled. If shown and
     # usable, what the page does from now on is watched (_WATCH_CLICK), so that a click that
     # does nothing is known without waiting out the time-out.
     _BUTTON_STATE = (
         """
-const [e, itemSelector, crawl, checkShown] = arguments;
+const [e, itemSelector, crawl] = arguments;
 const count = document.querySelectorAll(itemSelector).length;
-if (checkShown && !(IS_DISPLAYED).call(null, e)) return [false, false, count];
+SHOWN
 if (e.matches(':disabled') || e.hasAttribute('disabled') ||
     (e.getAttribute('aria-disabled') || '').trim().toLowerCase() === 'true') {
   return [true, true, count];
 }
-""".replace("IS_DISPLAYED", IS_DISPLAYED_JS)
+"""
         + _WATCH_CLICK
         + "\nreturn [true, false, count];"
+    )
+    _BUTTON_STATES = (  # by check_shown
+        _BUTTON_STATE.replace("SHOWN", ""),
+        _BUTTON_STATE.replace(
+            "SHOWN", f"if (!({IS_DISPLAYED_JS}).call(null, e)) return [false, false, count];"
+        ),
     )
 
     def _button_state(self, button, check_shown: bool = False) -> tuple[bool, bool, int | None]:
@@ -542,8 +548,9 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
         if button is None:
             return False, False, None
         try:
-            arguments = (button, self.spec.listing.item, self._token, check_shown)
-            shown, disabled, count = self.driver.execute_script(self._BUTTON_STATE, *arguments)
+            script = self._BUTTON_STATES[check_shown]
+            arguments = (button, self.spec.listing.item, self._token)
+            shown, disabled, count = self.driver.execute_script(script, *arguments)
             return shown, disabled, count
         except WebDriverException as exc:
             if session_is_dead(exc):

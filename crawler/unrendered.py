@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from selenium.common.exceptions import WebDriverException
 
-from crawler.browser import session_is_dead, use_script_timeout
+from crawler.browser import SCRIPT_MARGIN_S, session_is_dead, use_page_load_timeout
 from crawler.detail import DetailResult, failed_detail
 from crawler.errors import StepFailed
 from crawler.extract import RawItem, complete_from_detail
@@ -22,19 +22,19 @@ from crawler.steps import RETRYABLE_STATUS, Browser
 
 log = logging.getLogger(__name__)
 
-# One fetch call may run this much longer than a request's time-out: its script time-out.
-# Requests start only while they can end (time out) within it, less SCRIPT_SLACK_S; the
-# rest come back unstarted and go in the next call. So a call never hits the script
-# time-out (nor the WebDriver client's, 120 s), however slow the shop, and a page of
-# fast ones takes one call.
-SCRIPT_MARGIN_S = 5.0
+# A fetch call may run SCRIPT_MARGIN_S longer than a request's time-out (the session's
+# script time-out: crawler.browser). After each worker's first request, requests start only
+# while they can end (time out) within that, less SCRIPT_SLACK_S; the rest come back
+# unstarted and go first in the next call. So a call never hits the script time-out (nor
+# the WebDriver client's, 120 s), however slow the shop, and a page of quick ones takes one.
 SCRIPT_SLACK_S = 2.0  # for the call's own start and end
-MAX_PER_CALL = 100  # pages' HTML per answer, at most
+MAX_PER_CALL = 48  # pages per call: its answer's size, and what one failed call costs
 Rendered = Callable[[list[tuple[str, RawItem]]], list[DetailResult]]  # items loaded in a tab
 
 # Workers share one queue so that at most *concurrency* requests are in flight; each request
 # is aborted after *timeout* ms. A body cut short makes reading it reject: a network error.
-# No request starts after *budget* ms less its time-out: its result stays null (unstarted).
+# After a worker's first, no request starts after *budget* ms less its time-out: its result
+# stays null (unstarted).
 FETCH_SCRIPT = r"""
 const [urls, concurrency, timeout, budget, done] = arguments;
 const results = new Array(urls.length).fill(null);
@@ -52,7 +52,9 @@ function decode(response, bytes) {
   }
 }
 async function worker() {
-  while (next < urls.length && performance.now() - started + timeout <= budget) {
+  let first = true;
+  while (next < urls.length && (first || performance.now() - started + timeout <= budget)) {
+    first = false;
     const i = next++;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), timeout);
@@ -70,7 +72,7 @@ async function worker() {
     }
   }
 }
-Promise.all(Array.from({length: concurrency}, worker)).then(() => done(results));
+Promise.allSettled(Array.from({length: concurrency}, worker)).then(() => done(results));
 """
 
 
@@ -135,9 +137,8 @@ def _fetch(browser: Browser, urls: list[str], delay: float = 0.0) -> list[list]:
     politeness = browser.spec.politeness
     timeout_ms = int(politeness.page_load_timeout * 1000)
     concurrency, size = (1, 1) if delay > 0 else (max(1, politeness.concurrency), MAX_PER_CALL)
-    script_timeout = politeness.page_load_timeout + SCRIPT_MARGIN_S
-    budget_ms = int((script_timeout - SCRIPT_SLACK_S) * 1000)
-    use_script_timeout(browser.driver, script_timeout)
+    use_page_load_timeout(browser.driver, politeness.page_load_timeout)  # and scripts'
+    budget_ms = int((politeness.page_load_timeout + SCRIPT_MARGIN_S - SCRIPT_SLACK_S) * 1000)
     answers: list[list | None] = [None] * len(urls)
     pending = list(range(len(urls)))
     while pending:
@@ -151,10 +152,12 @@ def _fetch(browser: Browser, urls: list[str], delay: float = 0.0) -> list[list]:
             if session_is_dead(exc):
                 raise
             found = [[None, None, None, f"fetch script failed: {exc.msg}"]] * len(batch)
+        if all(answer is None for answer in found):  # a page's script in the way: give up
+            found = [[None, None, None, "the fetch script started no request"]] * len(batch)
         unstarted = [i for i, answer in zip(batch, found, strict=True) if answer is None]
         for i, answer in zip(batch, found, strict=True):
             answers[i] = answer
-        pending = unstarted + pending  # the first of a call always starts: no endless loop
+        pending = unstarted + pending
     return answers
 
 

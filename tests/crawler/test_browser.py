@@ -10,11 +10,13 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 
 from crawler.browser import (
+    SCRIPT_MARGIN_S,
     BrowserConfig,
     BrowserSession,
     processes_using,
     resolve_driver,
     session_is_dead,
+    use_page_load_timeout,
 )
 from crawler.errors import DriverUnavailable
 from crawler.identity import USER_AGENT_SUFFIX
@@ -124,6 +126,17 @@ def test_a_remote_browser_that_takes_no_cdp_keeps_its_agent_and_says_so(caplog, 
     assert f"{remote}: the remote browser takes no CDP commands" in caplog.text
 
 
+@pytest.mark.browser
+def test_scripts_get_the_page_load_timeout_and_a_margin_set_with_it():
+    with BrowserSession(BrowserConfig(page_load_timeout=12.0)) as session:
+        timeouts = session.driver.timeouts
+        assert (timeouts.page_load, timeouts.script) == (12.0, 12.0 + SCRIPT_MARGIN_S)
+        use_page_load_timeout(session.driver, 20.0)
+        timeouts = session.driver.timeouts
+        assert (timeouts.page_load, timeouts.script) == (20.0, 20.0 + SCRIPT_MARGIN_S)
+
+
+@pytest.mark.browser
 def test_the_current_tab_is_asked_once_and_known_again_after_tabs_change():
     with BrowserSession(BrowserConfig()) as session:
         driver = session.driver

@@ -174,40 +174,76 @@ def test_fetched_pages_are_read_in_the_charset_they_state(tmp_path):
     }
 
 
-def test_fetch_calls_take_what_starts_in_their_budget_and_the_rest_goes_in_the_next():
-    """A call's script says which pages it did not start (null): they go in the next call,
-    in order, until every page has an answer. The script time-out is set once per session
-    and leaves the budget its slack; both end well before the WebDriver client's 120 s."""
-    from crawler.unrendered import SCRIPT_SLACK_S, _fetch
+class FetchingDriver:
+    """A driver whose fetch calls start the first *starts* pages of each call (None: none)."""
 
-    calls, timeouts = [], []
+    def __init__(self, starts: int):
+        self.starts, self.calls, self.timeouts = starts, [], []
 
-    class Driver:
-        def set_script_timeout(self, seconds):
-            timeouts.append(seconds)
+    def execute(self, command, params):
+        self.timeouts.append(params)
 
-        def execute_async_script(self, script, urls, concurrency, timeout_ms, budget_ms):
-            calls.append((len(urls), concurrency, timeout_ms, budget_ms))
-            return [[200, url, "", None] if n < 3 else None for n, url in enumerate(urls)]
+    def execute_async_script(self, script, urls, concurrency, timeout_ms, budget_ms):
+        self.calls.append((urls, concurrency, timeout_ms, budget_ms))
+        return [[200, url, "", None] if n < self.starts else None for n, url in enumerate(urls)]
+
+
+def fetching_shop(driver: FetchingDriver, page_load_timeout: float = 30.0):
+    politeness = load_builtin_spec("scroll").politeness
 
     class Shop:
         spec = replace(
             load_builtin_spec("scroll"),
-            politeness=replace(
-                load_builtin_spec("scroll").politeness, page_load_timeout=30.0, concurrency=2
-            ),
+            politeness=replace(politeness, page_load_timeout=page_load_timeout, concurrency=2),
         )
-        driver = Driver()
+
+        def __init__(self):
+            self.driver = driver
 
         def polite(self):
             pass
 
+    return Shop()
+
+
+def test_fetch_calls_take_what_starts_in_their_budget_and_the_rest_goes_in_the_next(
+    monkeypatch,
+):
+    """A call's script says which pages it did not start (null): they go first in the next
+    call, until every page has an answer. Scripts get the page-load time-out plus a margin
+    (set once per session), and the budget leaves the call its slack: even at the longest
+    page-load time-out (90 s) both end well before the WebDriver client's 120 s."""
+    from crawler import unrendered
+    from crawler.browser import SCRIPT_MARGIN_S
+    from crawler.spec import MAX_PAGE_LOAD_TIMEOUT
+
+    monkeypatch.setattr(unrendered, "MAX_PER_CALL", 4)
+    driver = FetchingDriver(starts=3)
     urls = [f"http://shop/item/{i}" for i in range(8)]
-    assert [answer[1] for answer in _fetch(Shop(), urls)] == urls
-    assert [n for n, *_ in calls] == [8, 5, 2]
-    assert {(c, t, b) for _, c, t, b in calls} == {(2, 30_000, 33_000)}
-    assert _fetch(Shop(), urls[:2]) and timeouts == [35.0]  # once per session
-    assert 33 + SCRIPT_SLACK_S == timeouts[0] < 120
+    assert [answer[1] for answer in unrendered._fetch(fetching_shop(driver), urls)] == urls
+    assert [[u[-1] for u in called] for called, *_ in driver.calls] == [
+        ["0", "1", "2", "3"],
+        ["3", "4", "5", "6"],
+        ["6", "7"],
+    ]
+    assert {(c, t, b) for _, c, t, b in driver.calls} == {(2, 30_000, 33_000)}
+    assert unrendered._fetch(fetching_shop(driver), urls[:2])
+    assert driver.timeouts == [{"pageLoad": 30_000, "script": 35_000}]  # once per session
+    longest = fetching_shop(FetchingDriver(1), MAX_PAGE_LOAD_TIMEOUT)
+    unrendered._fetch(longest, urls[:1])
+    ((_, _, _, budget_ms),) = longest.driver.calls
+    script_s = longest.driver.timeouts[0]["script"] / 1000
+    assert budget_ms / 1000 + unrendered.SCRIPT_SLACK_S == script_s
+    assert script_s == MAX_PAGE_LOAD_TIMEOUT + SCRIPT_MARGIN_S < 120
+
+
+def test_a_fetch_call_that_starts_nothing_fails_its_pages_instead_of_going_round():
+    from crawler.unrendered import _fetch
+
+    driver = FetchingDriver(starts=0)
+    answers = _fetch(fetching_shop(driver), ["http://shop/item/1", "http://shop/item/2"])
+    assert answers == [[None, None, None, "the fetch script started no request"]] * 2
+    assert len(driver.calls) == 1  # then loaded in a tab, which says why (fetch_details)
 
 
 def test_the_fetch_script_starts_no_request_that_could_outlast_its_budget():

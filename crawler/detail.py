@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from selenium.common.exceptions import WebDriverException
@@ -15,7 +14,6 @@ from crawler.addresses import normal_host
 from crawler.browser import session_is_dead
 from crawler.errors import StepFailed
 from crawler.extract import RawItem, complete_from_detail
-from crawler.spec import ShopSpec
 from crawler.steps import Browser
 
 log = logging.getLogger(__name__)
@@ -41,16 +39,6 @@ class DetailResult:
 
 
 DetailWork = Callable[[str, RawItem], DetailResult]
-
-
-class DetailShare(Protocol):
-    """Lets other browser sessions load some of a shop's detail pages."""
-
-    def complete(
-        self, spec: ShopSpec, items: list[tuple[str, RawItem]], work: DetailWork
-    ) -> list[DetailResult]:
-        """Every item's result, in order; *work* loads one page in the caller's session."""
-        ...
 
 
 def snapshot(driver, host: str | None) -> tuple[str | None, bytes | None]:

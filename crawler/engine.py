@@ -4,13 +4,16 @@ caller as soon as it is done."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from selenium.common.exceptions import (
@@ -23,7 +26,7 @@ from selenium.webdriver.common.by import By
 
 from crawler.addresses import normal_hostname
 from crawler.browser import IS_DISPLAYED_JS, BrowserSession, session_is_dead, user_agent
-from crawler.detail import DetailResult, DetailShare, PageFailure, fetch_detail, snapshot
+from crawler.detail import DetailResult, PageFailure, fetch_detail, snapshot
 from crawler.errors import CrawlStopped, SpecError, StepFailed
 from crawler.extract import (
     RawItem,
@@ -39,6 +42,9 @@ from crawler.spec import ShopSpec
 from crawler.steps import STALE_TRIES, Browser, Pacer, RobotsCheck, Suspects, opens_by_url
 from crawler.unrendered import fetch_details
 from db.records import Image, Offer, PhotoSource
+
+if TYPE_CHECKING:
+    from crawler.sharing import WorkBoard
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +209,12 @@ class ShopCrawler:
         recycle_after: int | None = None,
         should_stop: Callable[[], bool] | None = None,
         *,
-        share: DetailShare | None = None,
+        share: WorkBoard | None = None,
         pacer: Pacer | None = None,
         first_offers_only: bool = False,
         known_photos: KnownPhotos | None = None,
         suspects: Suspects | None = None,
+        browser: Browser | None = None,
     ):
         self.spec, self.images_dir, self.robots = spec, images_dir, robots
         self.first_offers_only = first_offers_only
@@ -221,15 +228,19 @@ class ShopCrawler:
         self.session, self.recycle_after = session, recycle_after
         self._token = f"__pricelens{uuid.uuid4().hex}"  # this crawl's marks in a document
         self._suspects = suspects or Suspects()  # pages that killed or hung a browser
-        self._use(driver)
+        self._use(driver, browser)
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
+        self._stored_offers: set[str] = set()  # offers' URLs handed over, helpers' included
+        # what helpers walking this shop's menu links send: ("page" | "failure" | "done", ...)
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         # links the listing being walked has shown: whether a click or scroll brought
         # anything is judged by this listing alone (a category repeating another's
         # products still grows; a shop-wide count took that for a listing repeating itself)
         self._listing_links: set[str] = set()
         self._links_done: set[int] = set()  # for_each links walked to the end
         self._control = _UNREAD  # (first match, its URL, first shown) or None, per harvest
+        self._known_photos = known_photos
         self._photos = PhotoFetcher(images_dir, known=known_photos, gate=self._photo_gate)
         self._waiting: _HarvestedPage | None = None  # handed over at the next harvest
 
@@ -246,9 +257,13 @@ class ShopCrawler:
             self.pacer.wait()
         return reason
 
-    def _use(self, driver) -> None:
+    def _use(self, driver, browser: Browser | None = None) -> None:
+        """Crawl in *driver*; with *browser*, a view of it already made for this shop (a
+        helper's, its setup done)."""
         self.driver = driver
-        self.browser = Browser(self.spec, driver, self.robots, self.pacer, self._suspects)
+        self.browser = browser or Browser(
+            self.spec, driver, self.robots, self.pacer, self._suspects
+        )
         # a listing page is read in the same round trip as its load check, with the control
         # the walk's first harvest of a page asks for
         self.browser.reader = (_TAKE_ITEMS, self._take_arguments(self._first_control()))
@@ -342,32 +357,134 @@ return Array.from(document.querySelectorAll(arguments[0]), e => {
         sub-categories matching the same selector), so the i-th link there need not be the
         i-th category. Only a link without a usable URL (a script's, "#...") is clicked, on
         the start page, opened again for it. Links are numbered by their place on the start
-        page, so a restarted browser skips those already walked."""
+        page, so a restarted browser skips those already walked. With other sessions
+        sharing the crawl and the shop's concurrency above 1, helpers may walk some of the
+        links with a URL in their own browsers (WorkBoard.walk_links)."""
         selector = self.spec.for_each.selector
         links = self._menu_links(selector)
         if not links:
             raise self.browser.fail("for_each", "no links to follow", selector)
         on_start_page = True  # as loaded, nothing clicked yet
+        if self.share is not None and self.spec.politeness.concurrency > 1:
+            shared = [
+                link for link in links if opens_by_url(link[1]) and link[0] not in self._links_done
+            ]
+            if shared:
+                on_start_page = False
+                self.share.walk_links(
+                    self.spec,
+                    shared,
+                    self._walk_link,
+                    self._for_helpers(),
+                    self._inbox,
+                    self._drain,
+                )
+                links = [link for link in links if link not in shared]  # failed: not again
         for position, href, text in links:
             if position in self._links_done:
+                continue
+            if opens_by_url(href):
+                on_start_page = False
+                self._walk_link((position, href, text))
                 continue
             step = f"for_each[{position}]"
             try:
                 if self._recycle_due():
                     self._recycle()
                     on_start_page = False
-                if opens_by_url(href):
-                    on_start_page = False
-                    self.browser.goto(href, step=step)
-                else:
-                    if not on_start_page:
-                        self.browser.goto(start_url, expect_items=False)
-                    on_start_page = False
-                    self._click_menu_link(selector, position, href, text, step)
+                if not on_start_page:
+                    self.browser.goto(start_url, expect_items=False)
+                on_start_page = False
+                self._click_menu_link(selector, position, href, text, step)
                 self._walk_listing()
                 self._links_done.add(position)
             except StepFailed as exc:
                 self._fail(exc.step, exc.url, str(exc))  # one link failing skips only it
+
+    def _walk_link(self, link: tuple[int, str, str]) -> None:
+        """Open a menu link by its URL and walk its listing; a failure skips only it."""
+        position, href, _ = link
+        try:
+            if self._recycle_due():
+                self._recycle()
+            self.browser.goto(href, step=f"for_each[{position}]")
+            self._walk_listing()
+            self._links_done.add(position)
+        except StepFailed as exc:
+            self._fail(exc.step, exc.url, str(exc))
+
+    def _for_helpers(self) -> Callable[[Browser, tuple[int, str, str]], None]:
+        """How a helper walks one of this shop's menu links: a crawler of its own in the
+        helper's browser, sharing this one's pacer, suspects and known photos, sending its
+        pages, failures and links walked to this session's inbox."""
+        seen = frozenset(self._seen_urls)  # read here, in this session's thread
+        post = self.share.post
+
+        def walk(browser: Browser, link: tuple[int, str, str]) -> None:
+            helper = ShopCrawler(
+                self.spec,
+                browser.driver,
+                self.images_dir,
+                lambda page: post(self._inbox, ("page", page)),
+                lambda failure: post(self._inbox, ("failure", failure)),
+                self.robots,
+                should_stop=self.should_stop,
+                pacer=self.pacer,
+                known_photos=self._known_photos,
+                suspects=self._suspects,
+                browser=browser,
+            )
+            helper._seen_urls.update(seen)
+            if helper.walk_one(link):
+                post(self._inbox, ("done", link[0]))
+
+        return walk
+
+    def walk_one(self, link: tuple[int, str, str]) -> bool:
+        """(A helper's crawler) walk one menu link and hand over its pages; whether it was
+        walked to its end. A browser that dies raises, after the pages read."""
+        finished = False
+        try:
+            self._walk_link(link)
+            self._hand_over()
+            finished = True
+        except Exception:
+            with contextlib.suppress(Exception):  # what was read still counts
+                self._hand_over()
+            raise
+        finally:
+            self._photos.close(cancel=not finished)
+        self._close_detail_tab()  # the helper's browser goes on as it came
+        return link[0] in self._links_done
+
+    def _close_detail_tab(self) -> None:
+        if self._detail_tab is None:
+            return
+        tab, self._detail_tab = self._detail_tab, None
+        with contextlib.suppress(WebDriverException):
+            listing = self.driver.current_window_handle
+            if listing != tab:
+                self.driver.switch_to.window(tab)
+                self.driver.close()
+                self.driver.switch_to.window(listing)
+
+    def _drain(self) -> None:
+        """Take in what helpers walking this shop's links sent: pages are stored as this
+        session's own, less the offers already handed over (two categories listing the
+        same product), failures recorded, links walked to their end skipped on a resume."""
+        while True:
+            try:
+                kind, value = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "page":
+                offers = [o for o in value.offers if o.url not in self._stored_offers]
+                self._store(replace(value, offers=offers))
+            elif kind == "failure":
+                self.summary.failures += 1
+                self.on_failure(value)
+            else:
+                self._links_done.add(value)
 
     def _menu_links(self, selector: str) -> list[tuple[int, str | None, str]]:
         """The for_each links on this page as (place, URL, text); a URL already listed (the
@@ -801,12 +918,18 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
         page, self._waiting = self._waiting, None
         if page is None:
             return
-        self.summary.pages += 1
-        self.summary.offers += len(page.offers)
-        self.on_page(self._with_images(page))
+        self._store(self._with_images(page))
         # seen once handed over: a browser that dies before this loses nothing on resume,
         # and an item skipped without a title (a placeholder) is read again when filled in
         self._seen_urls.update(page.links)
+
+    def _store(self, page: CrawledPage) -> None:
+        self.summary.pages += 1
+        self.summary.offers += len(page.offers)
+        self.on_page(page)
+        urls = [offer.url for offer in page.offers]
+        self._stored_offers.update(urls)
+        self._seen_urls.update(urls)  # a helper's too: this session does not read them again
 
     def _complete_from_details(self, items: list[tuple[str, RawItem]]) -> list[tuple[str, RawItem]]:
         """Load each item's detail page in a second tab, so the listing keeps its state; with
@@ -906,7 +1029,7 @@ def crawl_shop(
     recycle_after: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     *,
-    share: DetailShare | None = None,
+    share: WorkBoard | None = None,
     pacer: Pacer | None = None,
     first_offers_only: bool = False,
     known_photos: KnownPhotos | None = None,
@@ -915,7 +1038,8 @@ def crawl_shop(
     """Crawl *spec*'s shop with *driver*, handing over each page as it is done. With a
     *session*, a crashed browser is restarted and one is recycled after *recycle_after*
     page loads. When *should_stop* says so, `CrawlStopped` is raised after the current page.
-    With a *share*, other sessions may load detail pages; a *pacer* shared with them keeps the
+    With a *share*, other sessions may load detail pages and walk menu links; a *pacer*
+    shared with them keeps the
     shop's delay between requests, and *suspects* shared with them the pages that killed or
     hung a browser. *first_offers_only* stops (`CrawlStopped`) after the first
     page with offers. Photo URLs in *known_photos* are downloaded only if changed."""

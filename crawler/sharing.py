@@ -1,12 +1,14 @@
 """One crawl shared by several browser sessions. Shops are handed out one at a time, the
-longest first; a session with no shop left becomes a helper and loads detail pages that the
-shops' own sessions put on the board, as far as each shop's `politeness.concurrency` allows.
-A helper only loads and parses: its results go back to the shop's own session, which stores
-them with the rest of the page (one page, one transaction) and records any failure."""
+longest first; a session with no shop left becomes a helper and takes work that the shops'
+own sessions put on the board, as far as each shop's `politeness.concurrency` allows: detail
+pages, and the listings behind a category menu's links. A helper only loads and reads: its
+results go back to the shop's own session, which stores them (one page, one transaction)
+and records any failure."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
@@ -28,10 +30,10 @@ IDLE_CHECK_S = 0.5  # how often an idle helper looks at the stop flag
 @dataclass(eq=False)
 class _Task:
     spec: ShopSpec
-    link: str
-    item: RawItem
+    key: object  # what the shop's session does with it (a detail page's link and item)
+    elsewhere: Callable[[Browser], object]  # what a helper does, in its browser
     state: str = "queued"  # queued -> taken -> done; a helper that fails puts it back
-    result: DetailResult | None = None
+    result: object = None
     cancelled: bool = False  # its shop's session no longer waits for it
     helpers_failed: bool = False  # a helper could not do it: only the shop's session tries
 
@@ -80,22 +82,68 @@ class WorkBoard:
     ) -> list[DetailResult]:
         """Put *items* on the board and load them with *work* (the calling session) until
         none is left; helpers take others meanwhile. Results in the order of *items*."""
-        tasks = [_Task(spec, link, item) for link, item in items]
+        tasks = [
+            _Task(spec, (link, item), lambda b, link=link, item=item: fetch_detail(b, link, item))
+            for link, item in items
+        ]
+        return self._share(tasks, lambda key: work(*key))
+
+    def walk_links(
+        self,
+        spec: ShopSpec,
+        links: list,
+        here: Callable[[object], None],
+        elsewhere: Callable[[Browser, object], None],
+        inbox: queue.SimpleQueue,
+        drain: Callable[[], None],
+    ) -> None:
+        """Put *links* (a category menu's, each a listing to walk) on the board and walk
+        them with *here* (the calling session) until none is left; helpers walk others
+        meanwhile with *elsewhere*, in their own browsers, and send what they find to
+        *inbox* (WorkBoard.post). *drain* (the calling session) takes it from there:
+        between its own links, while it waits for the helpers, and at the end."""
+
+        def helper_walks(browser: Browser, link=None) -> bool:
+            elsewhere(browser, link)
+            return True
+
+        tasks = [_Task(spec, link, lambda b, link=link: helper_walks(b, link)) for link in links]
+        try:
+            self._share(tasks, here, drain)
+        finally:
+            drain()
+
+    def post(self, inbox: queue.SimpleQueue, message: object) -> None:
+        """A helper's message for a shop's session waiting on this board."""
+        with self._cond:
+            inbox.put(message)
+            self._cond.notify_all()
+
+    def _share(
+        self,
+        tasks: list[_Task],
+        here: Callable[[object], object],
+        between: Callable[[], None] | None = None,
+    ) -> list:
+        """Queue *tasks*; the calling session does them with *here* until none is left,
+        running *between* before each and whenever woken while helpers finish the last."""
         with self._cond:
             self._queue.extend(tasks)
             self._cond.notify_all()
         try:
             while True:
+                if between is not None:
+                    between()
                 with self._cond:
                     task = next((t for t in tasks if t.state == "queued"), None)
                     if task is None:
                         if all(t.state == "done" for t in tasks):
                             break
-                        self._cond.wait()  # a helper is loading the last ones
+                        self._cond.wait()  # a helper is on the last ones (or posts)
                         continue
                     self._queue.remove(task)
                     task.state = "taken"
-                result = work(task.link, task.item)
+                result = here(task.key)
                 with self._cond:
                     task.result, task.state = result, "done"
         finally:
@@ -109,8 +157,8 @@ class WorkBoard:
     # -- helpers ---------------------------------------------------------------------------
 
     def take(self, should_stop: Callable[[], bool] | None = None) -> _Task | None:
-        """A detail page to load for another session's shop; waits for one. None when every
-        shop has been walked, or when asked to stop."""
+        """Work for another session's shop; waits for some. None when every shop has been
+        walked, or when asked to stop."""
         with self._cond:
             while not (should_stop and should_stop()):
                 for task in self._queue:
@@ -127,8 +175,8 @@ class WorkBoard:
                 self._cond.wait(IDLE_CHECK_S)
             return None
 
-    def finish(self, task: _Task, result: DetailResult | None) -> None:
-        """A helper's result; None puts the page back for the shop's own session."""
+    def finish(self, task: _Task, result: object) -> None:
+        """A helper's result; None puts the task back for the shop's own session."""
         with self._cond:
             self._busy[task.spec.name] -= 1
             if result is not None:
@@ -140,9 +188,10 @@ class WorkBoard:
 
 
 class Helper:
-    """A browser session with no shop of its own that loads detail pages from the board.
-    Its browser starts with the first page it takes; it is recycled after *recycle_after*
-    page loads and restarted after a crash (the page then goes back to the shop's session)."""
+    """A browser session with no shop of its own that takes work from the board: detail
+    pages, category listings. Its browser starts with the first it takes; it is recycled
+    after *recycle_after* page loads and restarted after a crash (the work then goes back to
+    the shop's session)."""
 
     def __init__(
         self,
@@ -161,7 +210,7 @@ class Helper:
         self.pages = 0
 
     def run(self) -> int:
-        """Help until no shop is left; returns how many detail pages this session loaded."""
+        """Help until no shop is left; returns how many tasks this session did."""
         try:
             while (task := self.board.take(self.should_stop)) is not None:
                 result = None
@@ -175,7 +224,7 @@ class Helper:
             self.session.close()
         return self.pages
 
-    def _load(self, task: _Task) -> DetailResult | None:
+    def _load(self, task: _Task) -> object:
         if self.restarts > MAX_HELPER_RESTARTS or task.spec.name in self._refused:
             return None
         try:
@@ -187,17 +236,17 @@ class Helper:
                     log.warning("helper: %s; its pages are left to the shop's session", exc)
                     self._refused.add(task.spec.name)
                     return None
-            return fetch_detail(browser, task.link, task.item)
+            return task.elsewhere(browser)
         except Exception as exc:
             if session_is_dead(exc):
                 browser = self._browsers.get(task.spec.name)
                 if browser is not None and browser.loading:
                     browser.suspects.died_at(browser.loading)
                 self.restarts += 1
-                log.warning("helper browser died at %s; it will restart: %s", task.link, exc)
+                log.warning("helper browser died at %s; it will restart: %s", task.key, exc)
                 self.session.close()
-            else:  # unexpected: the shop's own session loads it and reports what happens
-                log.warning("helper could not load %s", task.link, exc_info=True)
+            else:  # unexpected: the shop's own session does it and reports what happens
+                log.warning("helper could not do %s", task.key, exc_info=True)
                 if self.session.driver is None:  # no browser would start: stop helping
                     self.restarts = MAX_HELPER_RESTARTS + 1
             return None

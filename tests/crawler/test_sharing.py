@@ -4,6 +4,7 @@ not load goes back to that session, and a shared pacer keeps the shop's delay.""
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 from dataclasses import replace
@@ -45,9 +46,10 @@ def test_an_idle_session_takes_detail_pages_and_results_come_back_in_order():
 
     def helper():
         while (task := board.take()) is not None:
-            taken.append(task.link)
+            link, item = task.key
+            taken.append(link)
             helper_took.set()
-            board.finish(task, done(task.link, task.item, "helper"))
+            board.finish(task, done(link, item, "helper"))
 
     thread = threading.Thread(target=helper)
     thread.start()
@@ -173,3 +175,36 @@ def test_every_session_of_a_crawl_skips_a_page_that_killed_a_browser_twice():
     assert suspects.died_at("http://shop/p/1") is False  # once: maybe the browser's fault
     assert suspects.died_at("http://shop/p/2") is False
     assert suspects.died_at("http://shop/p/1") is True and suspects.avoid == {"http://shop/p/1"}
+
+
+def test_menu_links_helpers_walk_report_through_the_inbox_and_a_failed_one_goes_back():
+    """walk_links: a helper walks a link in its browser and posts what it found, which the
+    shop's session drains; a link the helper could not walk is walked by the shop's own
+    session; the inbox is drained once more at the end."""
+    spec = scroll_spec(concurrency=2)
+    board = WorkBoard([(0, spec)])
+    board.next_shop()
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    drained, walked_here, helped = [], [], threading.Event()
+
+    def elsewhere(browser, link):
+        board.post(inbox, ("page", link))
+
+    def helper():
+        task = board.take()
+        board.finish(task, task.elsewhere(None))
+        board.finish(board.take(), None)  # e.g. its browser died: back to the shop's session
+        helped.set()
+
+    def here(link):
+        if not walked_here:
+            threading.Thread(target=helper).start()
+            helped.wait()  # busy with the first link until the helper is through
+        walked_here.append(link)
+
+    def drain():
+        while not inbox.empty():
+            drained.append(inbox.get())
+
+    board.walk_links(spec, ["a", "b", "c"], here, elsewhere, inbox, drain)
+    assert walked_here == ["a", "c"] and drained == [("page", "b")]

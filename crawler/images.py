@@ -69,9 +69,11 @@ class HttpContext:
 # Keep-alive connections shared by every photo thread: a new TCP connection per photo cost
 # about 0.6 ms of CPU more per photo (client and demo mall together; benchmarks: crawl.json).
 # No retries or redirects inside urllib3: fetch_bytes retries and checks every hop itself.
-# Their answers' headers must come by the body's deadline (crawler.answer_deadline).
+# Their answers' headers must come by the body's deadline (crawler.answer_deadline). Helpers
+# walking a shop's listings fetch its photos too: a pool keeps the connections of four
+# sessions' workers; one beyond that is closed after its request.
 _POOLS = watched(
-    urllib3.PoolManager(num_pools=32, maxsize=PHOTO_WORKERS, block=False, retries=False)
+    urllib3.PoolManager(num_pools=32, maxsize=4 * PHOTO_WORKERS, block=False, retries=False)
 )
 _PROXIES: dict[str, urllib3.ProxyManager] = {}
 _PROXIES_LOCK = threading.Lock()

@@ -338,6 +338,11 @@ class BrowserSession:
                 driver.command_executor.client_config.timeout = HANG_PROBE_S
             try:
                 driver.quit()
+            except ConnectionResetError:  # the driver, exiting, cut the /shutdown request
+                log.info("browser quit; its driver reset the connection as it exited")
+                service = getattr(driver, "service", None)
+                if service is not None:
+                    service.stop()
             except Exception:  # a crashed browser cannot be quit; stop its driver process
                 log.warning("browser did not quit cleanly", exc_info=True)
                 service = getattr(driver, "service", None)

@@ -435,8 +435,11 @@ return Array.from(document.querySelectorAll(arguments[0]), e => {
                 browser=browser,
             )
             helper._seen_urls.update(seen)
-            if helper.walk_one(link):
-                post(self._inbox, ("done", link[0]))
+            try:
+                if helper.walk_one(link):
+                    post(self._inbox, ("done", link[0]))
+            except CrawlStopped:  # asked to stop: what it read is sent, nothing else is wrong
+                pass
 
         return walk
 

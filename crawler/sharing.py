@@ -36,6 +36,7 @@ class _Task:
     result: object = None
     cancelled: bool = False  # its shop's session no longer waits for it
     helpers_failed: bool = False  # a helper could not do it: only the shop's session tries
+    lent: bool = False  # a helper is on it now
 
 
 class WorkBoard:
@@ -101,7 +102,9 @@ class WorkBoard:
         them with *here* (the calling session) until none is left; helpers walk others
         meanwhile with *elsewhere*, in their own browsers, and send what they find to
         *inbox* (WorkBoard.post). *drain* (the calling session) takes it from there:
-        between its own links, while it waits for the helpers, and at the end."""
+        between its own links, while it waits for the helpers, and at the end. Ended by an
+        error or a stop, it still waits for the links helpers are walking (asked to stop,
+        they end after their current page), so that what they read is stored."""
 
         def helper_walks(browser: Browser, link=None) -> bool:
             elsewhere(browser, link)
@@ -111,6 +114,9 @@ class WorkBoard:
         try:
             self._share(tasks, here, drain)
         finally:
+            with self._cond:
+                while any(task.lent for task in tasks):
+                    self._cond.wait()
             drain()
 
     def post(self, inbox: queue.SimpleQueue, message: object) -> None:
@@ -167,7 +173,7 @@ class WorkBoard:
                         self._busy[name] < task.spec.politeness.concurrency
                     ):
                         self._queue.remove(task)
-                        task.state = "taken"
+                        task.state, task.lent = "taken", True
                         self._busy[name] += 1
                         return task
                 if not self._shops and not self._walking:
@@ -179,6 +185,7 @@ class WorkBoard:
         """A helper's result; None puts the task back for the shop's own session."""
         with self._cond:
             self._busy[task.spec.name] -= 1
+            task.lent = False
             if result is not None:
                 task.result, task.state = result, "done"
             elif not task.cancelled:

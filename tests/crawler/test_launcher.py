@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from crawler import launcher as launcher_module
-from crawler.browser import BrowserConfig, processes_using
+from crawler.browser import BrowserConfig, BrowserSession, processes_using
 from crawler.errors import DriverUnavailable
 from crawler.launcher import BrowserLauncher
 
@@ -83,3 +85,22 @@ def test_a_browser_that_cannot_start_raises_from_take_and_leaves_nothing(tmp_pat
     ):
         launcher.take()
     assert launcher._ahead is None  # nothing started ahead of a browser that would not start
+
+
+def test_a_driver_that_cuts_its_shutdown_request_short_is_stopped_without_a_warning(caplog):
+    """chromedriver, exiting, may reset the connection of the /shutdown request it answers
+    (ConnectionResetError out of Selenium's quit): the browser is gone, which is no fault."""
+    session = BrowserSession(BrowserConfig())
+    session.start()
+    service, profile = session.driver.service, session.profile_dir
+    shut_down = service.send_remote_shutdown_command
+
+    def reset_as_it_exits():
+        shut_down()
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    service.send_remote_shutdown_command = reset_as_it_exits
+    session.close()
+    assert service.process is None or service.process.poll() is not None
+    assert processes_using(profile) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -111,3 +111,40 @@ def test_a_shared_category_that_fails_is_recorded_once_and_not_walked_again(tmp_
     expected = {o["url"] for o in shop.answer_key(server.base_url)}
     lost = {server.base_url + shop.detail_path(o.sku) for o in shop.in_category(broken_label)}
     assert stored == expected - lost
+
+
+class StoppingMenu(GatedMenu):
+    """The gated menu shop that asks the crawl to stop when a second category is asked for:
+    both sessions are then on a listing page of their own."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop = threading.Event()
+
+    def handle(self, path, query, cookies=None):
+        if path.startswith("/c/") and path != FIRST:
+            self.stop.set()
+        return super().handle(path, query, cookies)
+
+
+def test_a_stop_ends_the_helpers_walk_too_and_stores_what_both_sessions_read(tmp_path, caplog):
+    shop = StoppingMenu(Catalog(11, 120))
+    server = ShopServer(shop).start()
+    try:
+        spec = load_builtin_spec("menu").with_base_url(server.base_url)
+        home = Home(tmp_path / "home").create()
+        options = CrawlOptions(sessions=2, backoff_seconds=0.05)
+        (result,) = crawl_shops(home, [spec], options, stop=shop.stop)
+    finally:
+        shop.other_asked.set()
+        server.stop()
+    assert result.status == "stopped", result.error
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # a stop is no failure
+    key = {o["url"]: o for o in shop.answer_key(server.base_url)}
+    with sqlite3.connect(home.database) as db:
+        stored = dict(db.execute("SELECT url, price FROM offers"))
+        (runs,) = db.execute("SELECT COUNT(*) FROM crawl_runs").fetchone()
+    assert runs == 1 and len(stored) == result.offers
+    assert all(key[url]["price"] == price for url, price in stored.items())
+    # the page each session was on when asked to stop: the held first category's, the other's
+    assert len({key[url]["category"] for url in stored}) == 2

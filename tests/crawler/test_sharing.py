@@ -13,6 +13,7 @@ import pytest
 
 import crawler.steps as steps
 from crawler.detail import DetailResult
+from crawler.errors import CrawlStopped
 from crawler.extract import RawItem
 from crawler.sharing import WorkBoard
 from crawler.spec import load_builtin_spec
@@ -208,3 +209,37 @@ def test_menu_links_helpers_walk_report_through_the_inbox_and_a_failed_one_goes_
 
     board.walk_links(spec, ["a", "b", "c"], here, elsewhere, inbox, drain)
     assert walked_here == ["a", "c"] and drained == [("page", "b")]
+
+
+def test_a_shop_session_that_stops_still_stores_what_helpers_on_its_links_read():
+    """walk_links ended by an error (a stop) waits for the links helpers are walking: what
+    they post after the shop's session stopped is drained, not left in the inbox."""
+    spec = scroll_spec(concurrency=2)
+    board = WorkBoard([(0, spec)])
+    board.next_shop()
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    drained, taken, helper_took, stopped = [], [], threading.Event(), threading.Event()
+
+    def helper():
+        task = board.take()
+        taken.append(task.key)
+        helper_took.set()
+        stopped.wait()  # the shop's session has given up waiting for its own link
+        board.post(inbox, ("page", task.key))
+        board.finish(task, True)
+
+    def here(link):
+        helper_took.wait()
+        stopped.set()
+        raise CrawlStopped("stopped after page 1")
+
+    def drain():
+        while not inbox.empty():
+            drained.append(inbox.get())
+
+    thread = threading.Thread(target=helper)
+    thread.start()
+    with pytest.raises(CrawlStopped):
+        board.walk_links(spec, ["a", "b"], here, None, inbox, drain)
+    thread.join()
+    assert drained == [("page", taken[0])] and inbox.empty()

@@ -51,18 +51,26 @@ class GatedMenu(MenuShop):
         return super().in_category(FIRST_LABEL) + offers if label == SECOND_LABEL else offers
 
 
-def test_a_helper_walks_categories_and_the_shops_session_stores_them_once(tmp_path):
-    shop = GatedMenu(Catalog(11, 120))
-    assert shop.in_category(FIRST_LABEL)  # the products listed twice
+def crawl_in_two_sessions(shop: MenuShop, tmp_path, stop: threading.Event | None = None):
+    """Crawl *shop* with two sessions, both allowed on it: (result, home, the shop's URL)."""
     server = ShopServer(shop).start()
     try:
         spec = load_builtin_spec("menu").with_base_url(server.base_url)
         spec = replace(spec, politeness=replace(spec.politeness, concurrency=2))
         home = Home(tmp_path / "home").create()
-        (result,) = crawl_shops(home, [spec], CrawlOptions(sessions=2, backoff_seconds=0.05))
+        options = CrawlOptions(sessions=2, backoff_seconds=0.05)
+        (result,) = crawl_shops(home, [spec], options, stop=stop)
     finally:
-        shop.other_asked.set()
+        if isinstance(shop, GatedMenu):
+            shop.other_asked.set()  # a page still held would hold the server's stop
         server.stop()
+    return result, home, server.base_url
+
+
+def test_a_helper_walks_categories_and_the_shops_session_stores_them_once(tmp_path):
+    shop = GatedMenu(Catalog(11, 120))
+    assert shop.in_category(FIRST_LABEL)  # the products listed twice
+    result, home, base_url = crawl_in_two_sessions(shop, tmp_path)
     assert not shop.held_in_vain  # another session walked a category meanwhile
     assert (result.status, result.failures) == ("ok", 0), result.error
     assert result.offers == len(shop.offers)  # each once, though two categories list some
@@ -72,7 +80,7 @@ def test_a_helper_walks_categories_and_the_shops_session_stores_them_once(tmp_pa
     with sqlite3.connect(home.database) as db:
         stored = dict(db.execute("SELECT url, price FROM offers"))
         (runs,) = db.execute("SELECT COUNT(*) FROM crawl_runs").fetchone()
-    assert stored == {o["url"]: o["price"] for o in shop.answer_key(server.base_url)}
+    assert stored == {o["url"]: o["price"] for o in shop.answer_key(base_url)}
     assert runs == 1 and lost_or_doubled(home.database) == NOTHING_LOST
 
 
@@ -93,23 +101,16 @@ BROKEN = f"/c/{list(CATEGORIES.values())[2][0]}"
 
 def test_a_shared_category_that_fails_is_recorded_once_and_not_walked_again(tmp_path):
     shop = BrokenCategory(Catalog(11, 120))
-    server = ShopServer(shop).start()
-    try:
-        spec = load_builtin_spec("menu").with_base_url(server.base_url)
-        spec = replace(spec, politeness=replace(spec.politeness, concurrency=2))
-        home = Home(tmp_path / "home").create()
-        (result,) = crawl_shops(home, [spec], CrawlOptions(sessions=2, backoff_seconds=0.05))
-    finally:
-        server.stop()
+    result, home, base_url = crawl_in_two_sessions(shop, tmp_path)
     assert (result.status, result.failures) == ("partial", 1), result.error
     assert shop.asked.count(BROKEN) == 1
     with sqlite3.connect(home.database) as db:
         errors = [url for (url,) in db.execute("SELECT url FROM crawl_errors")]
         stored = {url for (url,) in db.execute("SELECT url FROM offers")}
-    assert errors == [server.base_url + BROKEN]
+    assert errors == [base_url + BROKEN]
     broken_label = list(CATEGORIES)[2]
-    expected = {o["url"] for o in shop.answer_key(server.base_url)}
-    lost = {server.base_url + shop.detail_path(o.sku) for o in shop.in_category(broken_label)}
+    expected = {o["url"] for o in shop.answer_key(base_url)}
+    lost = {base_url + shop.detail_path(o.sku) for o in shop.in_category(broken_label)}
     assert stored == expected - lost
 
 
@@ -129,18 +130,10 @@ class StoppingMenu(GatedMenu):
 
 def test_a_stop_ends_the_helpers_walk_too_and_stores_what_both_sessions_read(tmp_path, caplog):
     shop = StoppingMenu(Catalog(11, 120))
-    server = ShopServer(shop).start()
-    try:
-        spec = load_builtin_spec("menu").with_base_url(server.base_url)
-        home = Home(tmp_path / "home").create()
-        options = CrawlOptions(sessions=2, backoff_seconds=0.05)
-        (result,) = crawl_shops(home, [spec], options, stop=shop.stop)
-    finally:
-        shop.other_asked.set()
-        server.stop()
+    result, home, base_url = crawl_in_two_sessions(shop, tmp_path, shop.stop)
     assert result.status == "stopped", result.error
     assert not [r for r in caplog.records if r.levelname == "WARNING"]  # a stop is no failure
-    key = {o["url"]: o for o in shop.answer_key(server.base_url)}
+    key = {o["url"]: o for o in shop.answer_key(base_url)}
     with sqlite3.connect(home.database) as db:
         stored = dict(db.execute("SELECT url, price FROM offers"))
         (runs,) = db.execute("SELECT COUNT(*) FROM crawl_runs").fetchone()

@@ -413,14 +413,14 @@ return Array.from(document.querySelectorAll(arguments[0]), e => {
         except StepFailed as exc:
             self._fail(exc.step, exc.url, str(exc))
 
-    def _for_helpers(self) -> Callable[[Browser, tuple[int, str, str]], None]:
+    def _for_helpers(self) -> Callable[[Browser, BrowserSession, tuple[int, str, str]], None]:
         """How a helper walks one of this shop's menu links: a crawler of its own in the
         helper's browser, sharing this one's pacer, suspects and known photos, sending its
         pages, failures and links walked to this session's inbox."""
         seen = frozenset(self._seen_urls)  # read here, in this session's thread
         post = self.share.post
 
-        def walk(browser: Browser, link: tuple[int, str, str]) -> None:
+        def walk(browser: Browser, session: BrowserSession, link: tuple[int, str, str]) -> None:
             helper = ShopCrawler(
                 self.spec,
                 browser.driver,
@@ -428,6 +428,8 @@ return Array.from(document.querySelectorAll(arguments[0]), e => {
                 lambda page: post(self._inbox, ("page", page)),
                 lambda failure: post(self._inbox, ("failure", failure)),
                 self.robots,
+                session,  # its detail tabs identify themselves; it recycles on the way
+                self.recycle_after,
                 should_stop=self.should_stop,
                 pacer=self.pacer,
                 known_photos=self._known_photos,
@@ -436,10 +438,13 @@ return Array.from(document.querySelectorAll(arguments[0]), e => {
             )
             helper._seen_urls.update(seen)
             try:
-                if helper.walk_one(link):
-                    post(self._inbox, ("done", link[0]))
+                walked = helper.walk_one(link)
             except CrawlStopped:  # asked to stop: what it read is sent, nothing else is wrong
-                pass
+                walked = False
+            if helper.summary.capped:
+                post(self._inbox, ("capped", None))
+            if walked:
+                post(self._inbox, ("done", link[0]))
 
         return walk
 
@@ -457,7 +462,7 @@ return Array.from(document.querySelectorAll(arguments[0]), e => {
             raise
         finally:
             self._photos.close(cancel=not finished)
-        self._close_detail_tab()  # the helper's browser goes on as it came
+            self._close_detail_tab()  # the helper's browser goes on as it came
         return link[0] in self._links_done
 
     def _close_detail_tab(self) -> None:
@@ -473,19 +478,21 @@ return Array.from(document.querySelectorAll(arguments[0]), e => {
 
     def _drain(self) -> None:
         """Take in what helpers walking this shop's links sent: pages are stored as this
-        session's own, less the offers already handed over (two categories listing the
-        same product), failures recorded, links walked to their end skipped on a resume."""
+        session's own (less the offers already stored: see _store), failures recorded, a
+        listing stopped at max_pages marks the crawl capped, links walked to their end are
+        skipped on a resume."""
         while True:
             try:
                 kind, value = self._inbox.get_nowait()
             except queue.Empty:
                 return
             if kind == "page":
-                offers = [o for o in value.offers if o.url not in self._stored_offers]
-                self._store(replace(value, offers=offers))
+                self._store(value)
             elif kind == "failure":
                 self.summary.failures += 1
                 self.on_failure(value)
+            elif kind == "capped":
+                self.summary.capped = True
             else:
                 self._links_done.add(value)
 
@@ -927,6 +934,19 @@ if (e.matches(':disabled') || e.hasAttribute('disabled') ||
         self._seen_urls.update(page.links)
 
     def _store(self, page: CrawledPage) -> None:
+        """Hand *page* to the caller, less the offers this crawl has already stored: two
+        categories may list one product, and a helper may have read it in the other one
+        while this session's page waited for its photos."""
+        offers = [offer for offer in page.offers if offer.url not in self._stored_offers]
+        if len(offers) < len(page.offers):
+            shown = {offer.image_sha256 for offer in offers}
+            page = replace(
+                page,
+                offers=offers,
+                images=[image for image in page.images if image.sha256 in shown],
+                shop_labels={k: v for k, v in page.shop_labels.items() if k in shown},
+                photo_sources=[s for s in page.photo_sources if s.image_sha256 in shown],
+            )
         self.summary.pages += 1
         self.summary.offers += len(page.offers)
         self.on_page(page)

@@ -31,7 +31,7 @@ IDLE_CHECK_S = 0.5  # how often an idle helper looks at the stop flag
 class _Task:
     spec: ShopSpec
     key: object  # what the shop's session does with it (a detail page's link and item)
-    elsewhere: Callable[[Browser], object]  # what a helper does, in its browser
+    elsewhere: Callable[[Browser, BrowserSession], object]  # what a helper does, in its browser
     state: str = "queued"  # queued -> taken -> done; a helper that fails puts it back
     result: object = None
     cancelled: bool = False  # its shop's session no longer waits for it
@@ -84,7 +84,9 @@ class WorkBoard:
         """Put *items* on the board and load them with *work* (the calling session) until
         none is left; helpers take others meanwhile. Results in the order of *items*."""
         tasks = [
-            _Task(spec, (link, item), lambda b, link=link, item=item: fetch_detail(b, link, item))
+            _Task(
+                spec, (link, item), lambda b, _, link=link, item=item: fetch_detail(b, link, item)
+            )
             for link, item in items
         ]
         return self._share(tasks, lambda key: work(*key))
@@ -94,7 +96,7 @@ class WorkBoard:
         spec: ShopSpec,
         links: list,
         here: Callable[[object], None],
-        elsewhere: Callable[[Browser, object], None],
+        elsewhere: Callable[[Browser, BrowserSession, object], None],
         inbox: queue.SimpleQueue,
         drain: Callable[[], None],
     ) -> None:
@@ -106,11 +108,13 @@ class WorkBoard:
         error or a stop, it still waits for the links helpers are walking (asked to stop,
         they end after their current page), so that what they read is stored."""
 
-        def helper_walks(browser: Browser, link=None) -> bool:
-            elsewhere(browser, link)
+        def helper_walks(browser: Browser, session: BrowserSession, link=None) -> bool:
+            elsewhere(browser, session, link)
             return True
 
-        tasks = [_Task(spec, link, lambda b, link=link: helper_walks(b, link)) for link in links]
+        tasks = [
+            _Task(spec, link, lambda b, s, link=link: helper_walks(b, s, link)) for link in links
+        ]
         try:
             self._share(tasks, here, drain)
         finally:
@@ -243,7 +247,7 @@ class Helper:
                     log.warning("helper: %s; its pages are left to the shop's session", exc)
                     self._refused.add(task.spec.name)
                     return None
-            return task.elsewhere(browser)
+            return task.elsewhere(browser, self.session)
         except Exception as exc:
             if session_is_dead(exc):
                 browser = self._browsers.get(task.spec.name)
@@ -259,6 +263,12 @@ class Helper:
             return None
 
     def _browser(self, spec: ShopSpec) -> Browser:
+        # a crawler walking a shop's listing here may have recycled the browser itself
+        self._browsers = {
+            name: browser
+            for name, browser in self._browsers.items()
+            if browser.driver is self.session.driver
+        }
         loads = sum(browser.loads for browser in self._browsers.values())
         recycle = bool(self.recycle_after and loads >= self.recycle_after)
         if self.session.driver is None or recycle:

@@ -31,7 +31,9 @@ def _with_script(response: Response, script: bytes) -> Response:
     return Response(response.status, response.content_type, body, response.headers)
 
 
-def _handler_for(shop: DemoShop, attempts: AttemptCounter) -> type[BaseHTTPRequestHandler]:
+def _handler_for(
+    shop: DemoShop, attempts: AttemptCounter, agents: dict[str, str | None]
+) -> type[BaseHTTPRequestHandler]:
     faults = shop.faults
 
     class ShopHandler(BaseHTTPRequestHandler):
@@ -43,6 +45,7 @@ def _handler_for(shop: DemoShop, attempts: AttemptCounter) -> type[BaseHTTPReque
 
         def do_GET(self):
             parts = urlsplit(self.path)
+            agents[parts.path] = self.headers.get("User-Agent")
             attempt = attempts.next(parts.path)
             fault = faults.http_fault(shop.name, parts.path, attempt)
             if fault == "drop":
@@ -120,7 +123,8 @@ class ShopServer:
     def __init__(self, shop: DemoShop, port: int = 0, host: str = "127.0.0.1"):
         self.shop = shop
         self.attempts = AttemptCounter()
-        self.httpd = _QuietServer((host, port), _handler_for(shop, self.attempts))
+        self.agents: dict[str, str | None] = {}  # path -> User-Agent of its last request
+        self.httpd = _QuietServer((host, port), _handler_for(shop, self.attempts, self.agents))
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name=f"demo-{shop.name}", daemon=True
         )

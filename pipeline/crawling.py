@@ -1,6 +1,6 @@
 """The crawl stage: shops spread over N parallel browser sessions, each shop in its own crawl
-run; a session with no shop left loads other shops' detail pages (crawler.sharing); a failing
-page or shop is recorded and the others go on."""
+run; a session with no shop left loads other shops' detail pages and walks their category
+listings (crawler.sharing); a failing page or shop is recorded and the others go on."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CrawlOptions:
-    sessions: int = 1  # browser sessions in parallel; shops and detail pages are spread over them
+    sessions: int = 1  # browser sessions in parallel: shops, detail pages, menu listings spread
     browser: BrowserConfig = BrowserConfig()
     max_pages: int | None = None  # overrides every spec's pagination.max_pages
     obey_robots: bool = True
@@ -92,8 +92,8 @@ def crawl_one_shop(
     launcher: BrowserLauncher,
 ) -> ShopCrawlResult:
     """One shop, one crawl run, one browser session from *launcher* (helpers on *board* may
-    load its detail pages); the store connection is this thread's, and only this thread
-    writes the run."""
+    load its detail pages and walk its menu's listings, and send what they read here); the
+    store connection is this thread's, and only this thread writes the run."""
     spec = apply_overrides(spec, options)
     with Store(home.database) as store:
         run_id = store.start_crawl_run(spec.name, spec.base_url, pipeline_run_id)
@@ -223,8 +223,9 @@ def crawl_shops(
 ) -> list[ShopCrawlResult]:
     """Crawl *specs* with up to ``options.sessions`` browsers at once; results in spec order.
     Each session walks one shop at a time, longest first; with no shop left it helps with
-    the detail pages of shops still being walked. Setting *stop* ends every shop's crawl
-    after its current page, and shops not begun are left out of the results."""
+    the detail pages and menu listings of shops still being walked. Setting *stop* ends
+    every shop's crawl after its current page, and shops not begun are left out of the
+    results."""
     stop = stop or threading.Event()
     robots = RobotsPolicy(obey=options.obey_robots, backoff_seconds=options.backoff_seconds or 0.5)
     with BrowserLauncher(options.browser, needed=len(specs)) as launcher:

@@ -5,14 +5,17 @@ is read twice, even where two categories list the same products."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from dataclasses import replace
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from crawler.spec import load_builtin_spec
+import crawler
+from crawler.spec import load_builtin_spec, load_spec
 from demo.catalog import Catalog
 from demo.menu import CATEGORIES, MenuShop
 from demo.server import ShopServer
@@ -141,3 +144,49 @@ def test_a_stop_ends_the_helpers_walk_too_and_stores_what_both_sessions_read(tmp
     assert all(key[url]["price"] == price for url, price in stored.items())
     # the page each session was on when asked to stop: the held first category's, the other's
     assert len({key[url]["category"] for url in stored}) == 2
+
+
+def test_detail_pages_a_helper_renders_name_pricelens_too(tmp_path):
+    """A helper walking a category renders its products' detail pages in a tab of its own,
+    which must send our user agent as the shop's own session's tabs do."""
+    text = (Path(crawler.__file__).parent / "shops" / "menu.toml").read_text()
+    path = tmp_path / "menu.toml"
+    path.write_text(text + '\n[detail]\nrender = true\n[detail.fields]\nprice = ".goods-price"\n')
+    shop = GatedMenu(Catalog(11, 120))
+    server = ShopServer(shop).start()
+    try:
+        spec = load_spec(path).with_base_url(server.base_url)
+        home = Home(tmp_path / "home").create()
+        (result,) = crawl_shops(home, [spec], CrawlOptions(sessions=2, backoff_seconds=0.05))
+    finally:
+        shop.other_asked.set()
+        server.stop()
+    assert not shop.held_in_vain and result.status == "ok", result.error
+    details = {p: agent for p, agent in server.agents.items() if p.startswith("/goods/")}
+    assert len(details) == len(shop.offers)
+    assert all(agent and "pricelens" in agent for agent in details.values()), details
+
+
+def test_browsers_are_recycled_within_the_listings_helpers_walk(tmp_path, caplog):
+    """A helper's crawler recycles its browser on the way (it goes on in a fresh one, and
+    the helper takes its next work there), and nothing is lost or doubled."""
+    caplog.set_level(logging.INFO, logger="crawler.engine")
+    shop = GatedMenu(Catalog(11, 240))
+    server = ShopServer(shop).start()
+    try:
+        spec = load_builtin_spec("menu").with_base_url(server.base_url)
+        home = Home(tmp_path / "home").create()
+        options = CrawlOptions(sessions=2, backoff_seconds=0.05, recycle_after=2)
+        (result,) = crawl_shops(home, [spec], options)
+    finally:
+        shop.other_asked.set()
+        server.stop()
+    assert not shop.held_in_vain
+    assert (result.status, result.failures) == ("ok", 0), result.error
+    recycled = [r for r in caplog.records if "recycling the browser" in r.getMessage()]
+    assert len({r.threadName for r in recycled}) == 2, recycled  # the helper's session too
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    with sqlite3.connect(home.database) as db:
+        stored = dict(db.execute("SELECT url, price FROM offers"))
+    assert stored == {o["url"]: o["price"] for o in shop.answer_key(server.base_url)}
+    assert lost_or_doubled(home.database) == NOTHING_LOST

@@ -13,11 +13,14 @@ import pytest
 
 import crawler.steps as steps
 from crawler.detail import DetailResult
+from crawler.engine import CrawledPage, ShopCrawler, _HarvestedPage
 from crawler.errors import CrawlStopped
 from crawler.extract import RawItem
+from crawler.images import PhotoResults
 from crawler.sharing import WorkBoard
 from crawler.spec import load_builtin_spec
 from crawler.steps import Pacer
+from db.records import Image, Offer, PhotoSource
 from demo.mall import MallSettings, run_mall
 from pipeline.crawling import CrawlOptions, crawl_shops, expected_work
 from pipeline.settings import Home
@@ -188,12 +191,12 @@ def test_menu_links_helpers_walk_report_through_the_inbox_and_a_failed_one_goes_
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     drained, walked_here, helped = [], [], threading.Event()
 
-    def elsewhere(browser, link):
+    def elsewhere(browser, session, link):
         board.post(inbox, ("page", link))
 
     def helper():
         task = board.take()
-        board.finish(task, task.elsewhere(None))
+        board.finish(task, task.elsewhere(None, None))
         board.finish(board.take(), None)  # e.g. its browser died: back to the shop's session
         helped.set()
 
@@ -243,3 +246,36 @@ def test_a_shop_session_that_stops_still_stores_what_helpers_on_its_links_read()
         board.walk_links(spec, ["a", "b"], here, None, inbox, drain)
     thread.join()
     assert drained == [("page", taken[0])] and inbox.empty()
+
+
+def photo(url: str) -> Image:
+    return Image(f"sha-{url}", f"/images/{url}", 1, 1, "PNG", 1, url)
+
+
+def test_a_product_a_helper_stored_is_dropped_from_the_page_this_session_still_holds(
+    tmp_path,
+):
+    """Two categories list product P: this session's last page of one waits for its photos
+    while a helper's page of the other, with P, is drained and stored. The waiting page is
+    then stored without P (nor P's photo), and a helper's listing stopped at max_pages
+    marks the crawl capped."""
+    stored: list[CrawledPage] = []
+    crawler = ShopCrawler(load_builtin_spec("menu"), None, tmp_path, stored.append, stored.append)
+    p, q, r = (Offer("menu", f"http://shop/goods/{n}", n, 100, "KRW", image_url=n) for n in "pqr")
+    p, q, r = (replace(o, image_sha256=f"sha-{o.image_url}") for o in (p, q, r))
+    photos = PhotoResults(
+        images={u: photo(u) for u in "pq"},
+        sources={u: PhotoSource(u, f"sha-{u}") for u in "pq"},
+    )
+    crawler._waiting = _HarvestedPage(
+        1, "http://shop/c/tees", [p, q], [p.url, q.url], [], lambda: photos
+    )
+    helper_page = CrawledPage(1, "http://shop/c/pants", [r, p], [photo("r"), photo("p")], {})
+    crawler._inbox.put(("page", helper_page))
+    crawler._inbox.put(("capped", None))
+    crawler._drain()
+    crawler._hand_over()
+    assert [[o.url for o in page.offers] for page in stored] == [[r.url, p.url], [q.url]]
+    assert [i.sha256 for i in stored[1].images] == ["sha-q"]
+    assert [source.url for source in stored[1].photo_sources] == ["q"]
+    assert (crawler.summary.pages, crawler.summary.offers, crawler.summary.capped) == (2, 3, True)

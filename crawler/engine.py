@@ -232,7 +232,7 @@ class ShopCrawler:
         self.summary = CrawlSummary()
         self._seen_urls: set[str] = set()
         self._stored_offers: set[str] = set()  # offers' URLs handed over, helpers' included
-        # what helpers walking this shop's menu links send: ("page" | "failure" | "done", ...)
+        # what helpers walking this shop's menu links send: (kind, value), see _drain
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         # links the listing being walked has shown: whether a click or scroll brought
         # anything is judged by this listing alone (a category repeating another's
@@ -1062,10 +1062,10 @@ def crawl_shop(
     *session*, a crashed browser is restarted and one is recycled after *recycle_after*
     page loads. When *should_stop* says so, `CrawlStopped` is raised after the current page.
     With a *share*, other sessions may load detail pages and walk menu links; a *pacer*
-    shared with them keeps the
-    shop's delay between requests, and *suspects* shared with them the pages that killed or
-    hung a browser. *first_offers_only* stops (`CrawlStopped`) after the first
-    page with offers. Photo URLs in *known_photos* are downloaded only if changed."""
+    shared with them keeps the shop's delay between requests, and *suspects* shared with
+    them the pages that killed or hung a browser. *first_offers_only* stops
+    (`CrawlStopped`) after the first page with offers. Photo URLs in *known_photos* are
+    downloaded only if changed."""
     if problem := spec.unreachable():
         raise SpecError(problem)
     crawler = ShopCrawler(

@@ -25,7 +25,7 @@ sessions_option = click.option(
     default=1,
     show_default=True,
     type=click.IntRange(1, 16),
-    help="Browser sessions in parallel (shops are spread over them).",
+    help="Browser sessions in parallel (shops, detail pages and menu listings spread over them).",
 )
 
 

@@ -45,8 +45,8 @@ TARGETS = (0.93, 0.94, 0.95)
 # every recipe trains with flips and 2-px shifts and without shop looks, like train-shopnet-s
 COMMON = "augment=true shop_augment=0 label_smoothing=0.1 weight_decay=0.05 tensorboard=false"
 RECIPES = {
-    "fast": "architecture=shopnet-s width=32 batch_size=500 epochs=20 lr=4e-3 warmup=0.2 "
-    "compile=true",
+    "fast": "architecture=shopnet-s width=32 batch_size=500 epochs=18 lr=4e-3 warmup=0.2 "
+    "compile=true tta_flip=true",
     "best": "architecture=shopnet-m width=64 batch_size=500 epochs=40 lr=4e-3 warmup=0.2 erase=0.5 "
     "compile=true",
 }

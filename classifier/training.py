@@ -50,6 +50,7 @@ class TrainResult:
     stopped_early: bool
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    config: dict = field(default_factory=dict)  # as trained (config.json)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -210,7 +211,14 @@ class Trainer:
                 # a captured step keeps the betas/momentum it was captured with
                 cycle_momentum=not self.graphs,
             )
-        # cosine also stands in for one-cycle on runs too short to warm up (a handful of steps)
+        if self.config.schedule == "onecycle":  # a run too short to warm up (a few steps)
+            log.warning(
+                "schedule=onecycle needs at least 2 warm-up steps (%d steps x warmup %s): "
+                "cosine instead",
+                total,
+                self.config.warmup,
+            )
+            self.config = self.config.replace(schedule="cosine")  # what config.json says
         return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
 
     # -- state ---------------------------------------------------------------------------
@@ -316,6 +324,18 @@ class Trainer:
             "train_accuracy": int(self.train_step.correct) / seen,
         }
 
+    def _agreed(self, val: dict) -> dict:
+        """Under torchrun, the first process's validation result, for every process: each
+        evaluates its own copy, whose batch-norm statistics the last step left a little
+        different, and processes that disagreed on the best epoch or on stopping early
+        would wait for each other's gradients forever."""
+        if self.world == 1:
+            return val
+        shared = [val]
+        device = self.device if self.device.type == "cuda" else None  # NCCL sends from a GPU
+        torch.distributed.broadcast_object_list(shared, src=0, device=device)
+        return shared[0]
+
     def _improved(self, metrics: dict) -> bool:
         value = metrics[self.config.monitor]
         if self.best is None:
@@ -340,7 +360,7 @@ class Trainer:
             while not stopped_early and self.epoch < c.epochs:
                 train_metrics = self.train_epoch()
                 self.epoch += 1
-                val = evaluate(self.model, self.val, self.classes, self.loss_fn)
+                val = self._agreed(evaluate(self.model, self.val, self.classes, self.loss_fn))
                 metrics = {
                     "epoch": self.epoch,
                     **train_metrics,
@@ -392,6 +412,7 @@ class Trainer:
             stopped_early,
             self.history,
             time.perf_counter() - started,
+            self.config.to_dict(),
         )
 
     def _tensorboard(self):

@@ -341,7 +341,7 @@ def train_and_register(
         "epochs": result.epochs_run,
         "stopped_early": result.stopped_early,
         "train_seconds": round(result.seconds, 1),
-        "config": config.to_dict(),
+        "config": result.config or config.to_dict(),  # the schedule as it ran
     }
     model_id = store.register_model(
         out_dir.name, config.architecture, str(result.checkpoint), metrics, described, promoted

@@ -274,3 +274,15 @@ def test_worker_processes_decode_in_order_and_skip_unreadable_files(trained, dat
     by_workers = [p.label for _, predictions in batches for p in predictions]
     in_process = [p.label for p in classifier.predict_files(paths) if p is not None]
     assert by_workers == in_process
+
+
+def test_a_run_too_short_to_warm_up_says_it_ran_cosine(data, tmp_path, caplog):
+    """One-cycle needs 2 warm-up steps; 3 steps at warmup 0.3 have 0.9: cosine runs, and the
+    saved config, the checkpoint and the result say so instead of claiming one-cycle."""
+    config = TINY.replace(epochs=1, train_limit=192, schedule="onecycle", warmup=0.3)
+    config = config.replace(tensorboard=False)
+    result = train_model(config, as_set(data[0]), as_set(data[1]), tmp_path, LABELS)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["schedule"] == result.config["schedule"] == "cosine"
+    assert load_checkpoint(result.checkpoint)["config"]["schedule"] == "cosine"
+    assert "schedule=onecycle needs at least 2 warm-up steps" in caplog.text

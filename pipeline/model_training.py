@@ -326,6 +326,13 @@ def train_and_register(
     elif not comparable:  # nothing to score it against: say so
         promoted = True
         reason = f"current model {current.version} has no checkpoint at {current.path}"
+    elif not held.sets():  # both would score 0: better cannot be told
+        promoted = False
+        reason = (
+            f"nothing held out to compare it with current {current.version} on (no labelled "
+            f"photo of {home.database} is in the held-out split yet); `pricelens models "
+            f"promote {out_dir.name}` makes it current anyway"
+        )
     else:
         scores["current"] = score(Path(current.path), held, config.device)
         promoted = candidate_scores["score"] > scores["current"]["score"]

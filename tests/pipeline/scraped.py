@@ -4,6 +4,7 @@ way the hard demo shops restyle them, labelled as the shops' category mappings w
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from classifier.fashion_mnist import load_split
@@ -18,8 +19,11 @@ from demo.spa import SpaShop
 STYLES = [shop.hard_photo_style for shop in (ClassicShop, SpaShop, ScrollShop, MenuShop)]
 
 
-def add_scraped_photos(home: Path, count: int, start: int = 0) -> list[str]:
-    """Store *count* labelled photos in home's database; returns their sha256s."""
+def add_scraped_photos(
+    home: Path, count: int, start: int = 0, keep: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Store *count* labelled photos in home's database (of them, with *keep*, those whose
+    sha256 it keeps); returns their sha256s."""
     (home / "images").mkdir(parents=True, exist_ok=True)
     test = load_split("test")
     hashes = []
@@ -28,6 +32,8 @@ def add_scraped_photos(home: Path, count: int, start: int = 0) -> list[str]:
             style = STYLES[i % len(STYLES)]
             data = render_photo(test.images[i], style)
             sha = hashlib.sha256(data).hexdigest()
+            if keep is not None and not keep(sha):
+                continue
             path = home / "images" / f"{sha}.{style.extension}"
             path.write_bytes(data)
             size = style.size

@@ -71,11 +71,20 @@ def is_validation(sha256: str) -> bool:
     return not is_held_out(sha256) and int(sha256[8:16], 16) % 100 < VALIDATION_PERCENT
 
 
+def split_of(sha256: str) -> str:
+    """ "train", "validation" or "held_out": the photo's side of the split."""
+    if is_held_out(sha256):
+        return "held_out"
+    return "validation" if is_validation(sha256) else "train"
+
+
 @dataclass(frozen=True)
 class Splits:
     train: TensorSet
     validation: TensorSet  # picks the best epoch and stops early
     held_out: TensorSet  # judges promotion
+    # scraped photos: (sha256, label, split) of each photo in the sets, for the registry
+    photos: tuple[tuple[str, str, str], ...] = ()
 
 
 def fashion_mnist_splits(download_dir: Path | None = None) -> Splits:
@@ -191,8 +200,10 @@ def scraped_sets(
     held = torch.tensor([is_held_out(usable[k].sha256) for k in kept], dtype=torch.bool)
     val = torch.tensor([is_validation(usable[k].sha256) for k in kept], dtype=torch.bool)
     train = ~held & ~val
+    photos = tuple((usable[k].sha256, usable[k].label, split_of(usable[k].sha256)) for k in kept)
     return Splits(
         TensorSet(arrays[train], labels[train]),
         TensorSet(arrays[val], labels[val]),
         TensorSet(arrays[held], labels[held]),
+        photos,
     )

@@ -272,6 +272,19 @@ _CAPPED_CRAWLS = """
 ALTER TABLE crawl_runs ADD COLUMN capped INTEGER NOT NULL DEFAULT 0;
 """
 
+# The scraped photos each model was trained, validated or judged on, with the label it was
+# given: which models learned a photo, or a label since changed, can be asked by SQL.
+_MODEL_PHOTOS = """
+CREATE TABLE model_photos (
+    model_id INTEGER NOT NULL REFERENCES models(id),
+    image_sha256 TEXT NOT NULL REFERENCES images(sha256),
+    label TEXT NOT NULL,
+    split TEXT NOT NULL CHECK (split IN ('train', 'validation', 'held_out')),
+    PRIMARY KEY (model_id, image_sha256)
+);
+CREATE INDEX model_photos_image ON model_photos(image_sha256);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "match corrections and fingerprints", _MATCH_CORRECTIONS),
@@ -281,6 +294,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "paths relative to the home; unreadable photos", _HOME_RELATIVE_PATHS),
     Migration(7, "'partial' pipeline runs", _PARTIAL_PIPELINE_RUNS, rebuilds=True),
     Migration(8, "crawls stopped at their page cap", _CAPPED_CRAWLS),
+    Migration(9, "the photos each model saw", _MODEL_PHOTOS),
 )
 
 

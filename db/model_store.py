@@ -38,11 +38,13 @@ class ModelStore:
         metrics: dict,
         data: dict,
         make_current: bool = True,
+        photos: Iterable[tuple[str, str, str]] = (),
     ) -> int:
+        """A trained model; *photos*: the scraped photos it saw, (sha256, label, split)."""
         with write_transaction(self.db) as conn:
             if make_current:
                 conn.execute("UPDATE models SET is_current = 0 WHERE is_current = 1")
-            return conn.execute(
+            model_id = conn.execute(
                 "INSERT INTO models (version, architecture, path, metrics_json, data_json, "
                 "is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
@@ -55,6 +57,12 @@ class ModelStore:
                     _now(),
                 ),
             ).fetchone()[0]
+            conn.executemany(
+                "INSERT INTO model_photos (model_id, image_sha256, label, split) "
+                "VALUES (?, ?, ?, ?)",
+                [(model_id, *photo) for photo in photos],
+            )
+            return model_id
 
     def current_model(self) -> ModelRow | None:
         for row in self.db.query("SELECT * FROM models WHERE is_current = 1"):

@@ -70,13 +70,14 @@ class TrainOutcome:
 
 def load_data(
     store: Store, home: Home, dataset: str, workers: int = 2, train_limit: int | None = None
-) -> tuple[TensorSet, TensorSet, HeldOut, dict]:
-    """(training set, validation set, held-out sets, a description of the data) for
-    *dataset*. Validation comes out of the training data; the held-out sets judge
-    promotion only."""
+) -> tuple[TensorSet, TensorSet, HeldOut, dict, list[tuple[str, str, str]]]:
+    """(training set, validation set, held-out sets, a description of the data, the scraped
+    photos in them as (sha256, label, split)) for *dataset*. Validation comes out of the
+    training data; the held-out sets judge promotion only."""
     train, val = empty_set(), empty_set()
     fmnist_test, scraped = empty_set(), Splits(empty_set(), empty_set(), empty_set())
     described: dict = {"dataset": dataset}
+    photos: list[tuple[str, str, str]] = []
     if dataset in ("fashion-mnist", "both"):
         fmnist = fashion_mnist_splits(home.datasets)
         train, val, fmnist_test = (
@@ -95,8 +96,9 @@ def load_data(
             )
         if len(scraped.validation) == 0:  # a handful of photos: validate on what trains
             log.warning("no scraped photo falls in the validation split; validating on training")
-            scraped = Splits(scraped.train, scraped.train, scraped.held_out)
+            scraped = Splits(scraped.train, scraped.train, scraped.held_out, scraped.photos)
         described["scraped_train"] = len(scraped.train)
+        photos = list(scraped.photos)
         described["scraped_labelled_until"] = max(r["labelled_at"] for r in rows)
         if dataset == "both":
             # one scraped photo per ~20 Fashion-MNIST ones would barely move the model
@@ -108,11 +110,24 @@ def load_data(
         else:  # with "both" train_limit cuts the Fashion-MNIST part only, above
             train, val = scraped.train.limit(train_limit), scraped.validation
             described["scraped_train"] = len(train)
+            photos = _first_trained(photos, len(train))
     described["train_images"] = len(train)
     described["validation_images"] = len(val)
     held = HeldOut(fmnist_test, scraped.held_out)
     described["held_out"] = {k: len(v) for k, v in held.sets().items()}
-    return train, val, held, described
+    return train, val, held, described, photos
+
+
+def _first_trained(photos: list[tuple[str, str, str]], n: int) -> list[tuple[str, str, str]]:
+    """*photos* less the training photos past the first *n* (train_limit keeps those)."""
+    kept, trained = [], 0
+    for photo in photos:
+        if photo[2] == "train":
+            trained += 1
+            if trained > n:
+                continue
+        kept.append(photo)
+    return kept
 
 
 def _scraped(rows: list[dict], workers: int = 2) -> Splits:
@@ -290,7 +305,7 @@ def train_and_register(
         state = load_checkpoint(Path(from_model.path))
         init_weights = state["model"]
         config = fine_tuning_config(config, from_model, state["config"], given or {})
-    train, val, held, described = load_data(
+    train, val, held, described, photos = load_data(
         store, home, config.dataset, config.workers, config.train_limit
     )
     out_dir = resume_dir or home.models / datetime.now(UTC).strftime("m-%Y%m%dT%H%M%S%fZ")
@@ -351,7 +366,13 @@ def train_and_register(
         "config": result.config or config.to_dict(),  # the schedule as it ran
     }
     model_id = store.register_model(
-        out_dir.name, config.architecture, str(result.checkpoint), metrics, described, promoted
+        out_dir.name,
+        config.architecture,
+        str(result.checkpoint),
+        metrics,
+        described,
+        promoted,
+        photos,
     )
     log.info("model %s: %s; %s", out_dir.name, "promoted" if promoted else "kept aside", reason)
     if promoted:

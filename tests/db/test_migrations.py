@@ -10,6 +10,8 @@ import db.migrations
 from db.connection import BUSY_TIMEOUT_MS, open_database
 from db.errors import MigrationError, StoreError
 from db.migrations import MIGRATIONS, Migration, current_version, migrate
+from db.records import Image
+from db.store import Store
 
 LATEST = MIGRATIONS[-1].version
 
@@ -379,8 +381,26 @@ def test_migration_8_marks_every_earlier_crawl_as_not_capped(tmp_path, monkeypat
         "INSERT INTO crawl_runs (id, shop_id, started_at, status, pages)"
         " VALUES (2, 1, 't', 'ok', 5);"
     )
-    assert migrate(conn, str(path)) == 8
+    assert migrate(conn, str(path)) == len(MIGRATIONS)
     assert conn.execute("SELECT id, capped FROM crawl_runs").fetchall() == [(2, 0)]
     conn.execute(
         "INSERT INTO crawl_runs (shop_id, started_at, status, capped) VALUES (1, 't', 'ok', 1)"
     )
+
+
+def test_migration_9_records_photos_per_model_and_refuses_an_unknown_split(tmp_path):
+    """A model's photos are stored with it, in its transaction: a split other than train,
+    validation or held_out is refused, and the model with it."""
+    path = tmp_path / "pricelens.db"
+    with Store(path) as store:
+        store.store_image(Image("a" * 64, "images/a.png", 28, 28, "PNG", 10))
+        store.register_model(
+            "m1", "shopnet", "models/m1.pt", {}, {}, True, [("a" * 64, "bag", "train")]
+        )
+        rows = store.db.execute("SELECT image_sha256, label, split FROM model_photos").fetchall()
+        assert rows == [("a" * 64, "bag", "train")]
+        with pytest.raises(sqlite3.IntegrityError):
+            store.register_model(
+                "m2", "shopnet", "models/m2.pt", {}, {}, True, [("a" * 64, "bag", "test")]
+            )
+        assert [m.version for m in store.models()] == ["m1"]  # nothing of m2 was kept

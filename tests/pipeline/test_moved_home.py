@@ -174,7 +174,7 @@ def test_training_leaves_out_a_photo_classify_found_unreadable(home, caplog):
             store.set_label(image["sha256"], "bag")
         rows = store.labelled_images()
         caplog.clear()
-        train, val, held, described = load_data(store, Home(home), "scraped", 0, None)
+        train, val, held, described, _ = load_data(store, Home(home), "scraped", 0, None)
     # so few photos that none falls in the validation split: it is the training set again
     assert len(rows) == 5 and len(train) + len(held.scraped) == 3 and len(val) == len(train)
     assert described["scraped_train"] == len(train)  # the data the model saw, as recorded

@@ -15,7 +15,7 @@ from classifier.data import photo_batches, read_photo
 from classifier.errors import ClassifierError
 from classifier.export import load_model, onnx_session
 from classifier.training import pick_device
-from classifier.transforms import MEAN, STD
+from classifier.transforms import normalise
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,13 @@ class ImagePrediction:
     second_confidence: float | None = None
 
 
-# every uint8 value's normalised float: one table lookup per pixel instead of three passes
-_NORMALISED = ((np.arange(256, dtype=np.float32) / 255.0 - MEAN) / STD).astype(np.float32)
+# every uint8 value as training's `normalise` makes it: one table lookup per pixel instead of
+# three passes, and the same floats, bit for bit (normalise works value by value)
+_NORMALISED = normalise(torch.arange(256, dtype=torch.uint8).view(1, 1, 256)).flatten().numpy()
 
 
 def to_input(arrays: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> normalised float32 (N, 1, 28, 28)."""
+    """uint8 (N, 28, 28) -> normalised float32 (N, 1, 28, 28), as `normalise` in training."""
     return _NORMALISED[arrays][:, None]
 
 

@@ -10,6 +10,7 @@ epochs on them as well would favour the candidate on the very data that compares
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from PIL import Image as PILImage
 from torch.utils.data import DataLoader, Dataset
 
 from classifier.fashion_mnist import load_split
+from classifier.fast_decode import decode_plain
 from classifier.transforms import INPUT_SIZE, photo_to_array
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,11 @@ def read_photo(path: str | Path) -> np.ndarray | None:
 def decode_photo(path: str | Path) -> tuple[np.ndarray | None, str | None]:
     """(the photo in training form, None), or (None, why it cannot be read) with a warning."""
     try:
-        with PILImage.open(path) as image:
+        data = Path(path).read_bytes()
+        plain = decode_plain(data)  # most shop photos: OpenCV, about 2x faster
+        if plain is not None:
+            return plain, None
+        with PILImage.open(io.BytesIO(data)) as image:
             return photo_to_array(image), None
     except (OSError, ValueError) as exc:
         log.warning("%s: cannot read image, skipped: %s", path, exc)

@@ -11,6 +11,7 @@ import math
 import struct
 import warnings
 
+import cv2
 import numpy as np
 import torch
 from PIL import ExifTags
@@ -39,18 +40,25 @@ def photo_to_array(image: PILImage.Image) -> np.ndarray:
     upright as its EXIF orientation says (a phone's photo is often stored sideways)."""
     if image.format == "JPEG":  # decode only the grey plane, scaled down by the codec itself
         image.draft("L", (INPUT_SIZE, INPUT_SIZE))
-    grey = image.convert("L").resize((INPUT_SIZE, INPUT_SIZE), PILImage.Resampling.BOX)
+    grey = shrink(np.asarray(image.convert("L")))
     # Turned once small, after decoding (a PNG's EXIF may follow its pixels): turning then
     # shrinking gives the same picture, within one grey level of rounding.
     turn = _TRANSPOSES.get(exif_orientation(image))
     if turn is not None:
-        grey = grey.transpose(turn)
-    pixels = np.array(grey, dtype=np.uint8)  # a writable copy: torch.from_numpy needs one
-    # A light-background photo (white studio backdrop) is inverted to white-on-black.
+        grey = np.array(PILImage.fromarray(grey).transpose(turn))
+    return light_on_dark(grey)
+
+
+def shrink(grey: np.ndarray) -> np.ndarray:
+    """A grey picture averaged down to 28x28 (OpenCV's area filter: ~12 us, where a round trip
+    through Pillow's box filter takes 50-75)."""
+    return cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def light_on_dark(pixels: np.ndarray) -> np.ndarray:
+    """A light-background photo (white studio backdrop) inverted to white-on-black."""
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    if border.mean() > 127:
-        pixels = 255 - pixels
-    return pixels
+    return 255 - pixels if border.mean() > 127 else pixels
 
 
 # EXIF orientation -> the turn that makes the stored picture upright (as ImageOps.exif_transpose)

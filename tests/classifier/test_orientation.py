@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from classifier.data import photo_batches, read_photo
+from classifier.data import decode_photos, photo_batches, read_photo
 from classifier.inference import to_input
-from classifier.transforms import exif_orientation, normalise, photo_to_array
+from classifier.transforms import exif_orientation, normalise
 
 # orientation -> how the camera stored an upright picture (the inverse of the turn that shows it)
 STORED = {
@@ -59,8 +59,10 @@ def stored_photo(folder: Path, orientation: int, suffix: str = ".jpg") -> Path:
 
 
 def decoded_by_training(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return photo_to_array(image)
+    """As training decodes scraped photos (scraped_sets), in this process."""
+    arrays, kept = decode_photos([str(path)], workers=0)
+    assert kept == [0]
+    return arrays[0].numpy()
 
 
 def decoded_by_classify(path: Path) -> np.ndarray:
@@ -142,8 +144,7 @@ def test_training_and_classify_give_the_model_the_same_tensor(tmp_path, name):
     else:
         picture = upright() if name == "plain.jpg" else ImageOps.invert(upright())
         path = save(picture, tmp_path / name, quality=90)
-    with Image.open(path) as image:
-        training = normalise(torch.from_numpy(photo_to_array(image)).unsqueeze(0))
+    training = normalise(torch.from_numpy(decoded_by_training(path)).unsqueeze(0))
     classify = torch.from_numpy(to_input(decoded_by_classify(path)[None]))
     assert classify.shape == training.shape == (1, 1, 28, 28)
     assert classify.dtype == training.dtype

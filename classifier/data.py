@@ -22,7 +22,6 @@ from PIL import Image as PILImage
 from torch.utils.data import DataLoader, Dataset
 
 from classifier.fashion_mnist import load_split
-from classifier.fast_decode import decode_plain
 from classifier.transforms import INPUT_SIZE, photo_to_array
 
 log = logging.getLogger(__name__)
@@ -112,6 +111,8 @@ def read_photo(path: str | Path) -> np.ndarray | None:
 
 def decode_photo(path: str | Path) -> tuple[np.ndarray | None, str | None]:
     """(the photo in training form, None), or (None, why it cannot be read) with a warning."""
+    from classifier.fast_decode import decode_plain  # OpenCV: needed by photos alone
+
     try:
         data = Path(path).read_bytes()
         plain = decode_plain(data)  # most shop photos: OpenCV, about 2x faster

@@ -11,7 +11,6 @@ import math
 import struct
 import warnings
 
-import cv2
 import numpy as np
 import torch
 from PIL import ExifTags
@@ -52,6 +51,8 @@ def photo_to_array(image: PILImage.Image) -> np.ndarray:
 def shrink(grey: np.ndarray) -> np.ndarray:
     """A grey picture averaged down to 28x28 (OpenCV's area filter: ~12 us, where a round trip
     through Pillow's box filter takes 50-75)."""
+    import cv2  # here: only photos need OpenCV, and a GPU box may train without it
+
     return cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
 
 

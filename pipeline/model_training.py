@@ -138,15 +138,16 @@ def _scraped(rows: list[dict], workers: int = 2) -> Splits:
     return scraped_sets(images, LABELS, workers, pin_memory=pick_device().type == "cuda")
 
 
-def held_out_data(store: Store, home: Home, dataset: str) -> HeldOut:
-    """The held-out sets of *dataset* alone: only held-out photos are decoded."""
+def held_out_data(store: Store, home: Home, dataset: str, workers: int = 2) -> HeldOut:
+    """The held-out sets of *dataset* alone: only held-out photos are decoded, by *workers*
+    processes."""
     fmnist = empty_set()
     if dataset in ("fashion-mnist", "both"):
         fmnist = fashion_mnist("test", home.datasets)
     scraped = empty_set()
     if dataset in ("scraped", "both"):
         rows = [r for r in store.labelled_images() if is_held_out(r["sha256"])]
-        scraped = _scraped(rows).held_out
+        scraped = _scraped(rows, workers).held_out
         if len(scraped) == 0:
             raise PipelineError(
                 f"{home.database}: no held-out scraped photos to evaluate on; crawl shops with "
@@ -155,15 +156,18 @@ def held_out_data(store: Store, home: Home, dataset: str) -> HeldOut:
     return HeldOut(fmnist, scraped)
 
 
-def judged_with(store: Store, home: Home, held: HeldOut, current: ModelRow) -> HeldOut:
+def judged_with(
+    store: Store, home: Home, held: HeldOut, current: ModelRow, workers: int = 2
+) -> HeldOut:
     """*held* with the held-out sets of the data *current* learned from: a model that learned
     the shops' photos is not replaced by one that never saw them for scoring higher on
-    Fashion-MNIST alone (nor the other way round). *held* itself when nothing is missing."""
+    Fashion-MNIST alone (nor the other way round). *held* itself when nothing is missing.
+    Missing scraped photos are decoded by *workers* processes."""
     seen = (current.data or {}).get("dataset")
     fmnist, scraped = held.fashion_mnist, held.scraped
     if seen in ("scraped", "both") and not len(scraped):
         rows = [r for r in store.labelled_images() if is_held_out(r["sha256"])]
-        scraped = _scraped(rows).held_out
+        scraped = _scraped(rows, workers).held_out
     if seen in ("fashion-mnist", "both") and not len(fmnist):
         try:
             fmnist = fashion_mnist("test", home.datasets)
@@ -333,7 +337,7 @@ def train_and_register(
     current = store.current_model()
     comparable = current is not None and Path(current.path).is_file()
     if comparable:  # the current model's own sets count too
-        held = judged_with(store, home, held, current)
+        held = judged_with(store, home, held, current, config.workers)
     candidate_scores = score(result.checkpoint, held, config.device)
     scores = {"candidate": candidate_scores}
     if current is None:

@@ -11,6 +11,24 @@ from torch import nn
 from torch.nn import functional as F
 
 
+class StridedPointwise(nn.Conv2d):
+    """A 1x1 convolution with a stride. Below 16 input channels it is computed as every
+    stride-th pixel, then a 1x1 convolution with stride 1: the same result from the same
+    weights, avoiding oneDNN's strided 1x1 kernel, whose backward pass corrupts the heap on
+    AVX-512 CPUs in channels-last layout for 2-15 input channels and a batch that is not a
+    multiple of 4 (torch 2.14.1, oneDNN 3.12: a segfault or "double free" mid-epoch at width 8).
+    From 16 channels the kernel is sound and 5-10% faster per training step than the slice."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__(cin, cout, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_channels >= 16:
+            return super().forward(x)
+        step = self.stride
+        return F.conv2d(x[:, :, :: step[0], :: step[1]], self.weight)
+
+
 class ResidualBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int = 1):
         super().__init__()
@@ -20,9 +38,7 @@ class ResidualBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.shortcut = nn.Identity()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
-            )
+            self.shortcut = nn.Sequential(StridedPointwise(cin, cout, stride), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

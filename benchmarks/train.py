@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from classifier.config import TrainConfig
 from classifier.data import TensorSet, fashion_mnist
 from classifier.evaluation import predict_logits
-from classifier.training import Trainer
+from classifier.training import Trainer, bf16_pays
 from classifier.transforms import normalise
 from db.records import LABELS
 
@@ -229,6 +229,9 @@ def main() -> None:
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "device": str(device),
             "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
+            # machines differ between sessions: AVX2 only, or AVX-512 with bf16 (1.55-1.8x)
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "bf16_autocast": config.amp and bf16_pays(device),
             "python": platform.python_version(),
             "torch": torch.__version__,
         },

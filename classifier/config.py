@@ -56,7 +56,7 @@ class TrainConfig:
     shop_augment: float = 1.0  # share of each batch given shop-photo looks (scale, tint, ...)
     monitor: str = "val_accuracy"
     patience: int = 0  # early stopping after this many epochs without improvement; 0: off
-    amp: bool = True  # bf16 autocast, CUDA only
+    amp: bool = True  # bf16 autocast: CUDA, and CPUs with native bf16 (training.bf16_pays)
     channels_last: bool = True
     compile: bool = False  # torch.compile (CUDA only; compile time is reported apart)
     cuda_graphs: bool = True  # replay each step from a captured CUDA graph (CUDA, one process)

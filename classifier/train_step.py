@@ -31,6 +31,7 @@ class TrainStep:
         self.amp, self.grad_clip = amp, grad_clip
         # the epoch's running sums stay on the device (and inside a captured graph)
         device = next(net.parameters()).device
+        self.device_type = device.type
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), dtype=torch.long, device=device)
 
@@ -42,7 +43,7 @@ class TrainStep:
     def _autocast(self):
         if self.amp:
             # the cast-weight cache would hold tensors a captured graph must not depend on
-            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+            return torch.autocast(self.device_type, dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
     def _forward_backward_step(

@@ -143,6 +143,8 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            # machines differ between sessions: AVX2 only, or AVX-512 (about 1.8x here)
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "python": platform.python_version(),
             "torch": torch.__version__,
         },

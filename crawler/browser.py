@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import tempfile
+import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -380,15 +381,20 @@ def processes_using(marker: str) -> list[int]:
     return pids
 
 
-def kill_processes_using(marker: str) -> int:
+def kill_processes_using(marker: str, wait_s: float = 5.0) -> int:
     """SIGKILL every process started with *marker* (a session's profile dir): a browser
-    whose chromedriver died is not quit by anyone else. Returns how many were killed."""
-    killed = 0
-    for pid in processes_using(marker):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-            killed += 1
-    return killed
+    whose chromedriver died is not quit by anyone else. Until none is left, or for *wait_s*
+    at most: a killed process lingers a moment, still writing to the profile about to be
+    removed, and a dying browser may have started another. Returns how many were killed."""
+    killed: set[int] = set()
+    deadline = time.monotonic() + wait_s
+    while (left := processes_using(marker)) and time.monotonic() < deadline:
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+        time.sleep(0.01)  # polling /proc: nothing tells us when another's child has ended
+    return len(killed)
 
 
 DRIVER_PAGE_LOAD_TIMEOUT = 300.0  # chromedriver's own, until a session sets one

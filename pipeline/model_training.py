@@ -138,6 +138,12 @@ def _scraped(rows: list[dict], workers: int = 2) -> Splits:
     return scraped_sets(images, LABELS, workers, pin_memory=pick_device().type == "cuda")
 
 
+def _held_out_scraped(store: Store, workers: int) -> TensorSet:
+    """The held-out scraped photos alone, decoded by *workers* processes."""
+    rows = [r for r in store.labelled_images() if is_held_out(r["sha256"])]
+    return _scraped(rows, workers).held_out
+
+
 def held_out_data(store: Store, home: Home, dataset: str, workers: int = 2) -> HeldOut:
     """The held-out sets of *dataset* alone: only held-out photos are decoded, by *workers*
     processes."""
@@ -146,8 +152,7 @@ def held_out_data(store: Store, home: Home, dataset: str, workers: int = 2) -> H
         fmnist = fashion_mnist("test", home.datasets)
     scraped = empty_set()
     if dataset in ("scraped", "both"):
-        rows = [r for r in store.labelled_images() if is_held_out(r["sha256"])]
-        scraped = _scraped(rows, workers).held_out
+        scraped = _held_out_scraped(store, workers)
         if len(scraped) == 0:
             raise PipelineError(
                 f"{home.database}: no held-out scraped photos to evaluate on; crawl shops with "
@@ -166,8 +171,7 @@ def judged_with(
     seen = (current.data or {}).get("dataset")
     fmnist, scraped = held.fashion_mnist, held.scraped
     if seen in ("scraped", "both") and not len(scraped):
-        rows = [r for r in store.labelled_images() if is_held_out(r["sha256"])]
-        scraped = _scraped(rows, workers).held_out
+        scraped = _held_out_scraped(store, workers)
     if seen in ("fashion-mnist", "both") and not len(fmnist):
         try:
             fmnist = fashion_mnist("test", home.datasets)

@@ -4,11 +4,14 @@ Targets (classifier issue, 2-core CPU): test accuracy of the default recipe >= 9
 seeds), each run within 10 minutes; time to 93% test accuracy <= 90 s. The reference is a plain
 4-conv CNN with Adam at batch 128, trained in the same invocation for --reference-seconds.
 
-Test accuracy is measured after every epoch (and, for time-to-93%, every --probe-every steps);
-the seconds quoted are training seconds, measurement excluded, with wall seconds beside.
+Test accuracy is measured after every epoch the recipe evaluates (eval_every) and, for
+time-to-93%, every --probe-every steps; the seconds quoted are training seconds, the probes
+excluded, with wall seconds beside. A run's `run_s` is its time as `pricelens train` would take
+it: the recipe's own evaluations counted, the benchmark's probes not.
 
-    .venv/bin/python benchmarks/train.py [--seeds 0,1,2] [--epochs N] [--reference-seconds 240]
-                                         [--quick] [--out FILE]
+    .venv/bin/python benchmarks/train.py [--recipe default|10min] [--seeds 0,1,2] [--epochs N]
+                                         [--reference-seconds 240] [--quick] [--out FILE]
+                                         [KEY=VALUE ...]
 
 Writes benchmarks/results/train.json; on a GPU train-cpu-recipe-on-gpu.json (the GPU recipes and
 train-gpu.json are benchmarks/train_gpu.py's).
@@ -42,6 +45,15 @@ from db.records import LABELS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 0.93
+# --recipe: "default" is TrainConfig's (shop looks, made for photos); "10min" is made for
+# Fashion-MNIST's 94% within 10 minutes on 2 cores: flips and shifts, batch 256 (about 1.2x the
+# photos/s of batch 128 on a CPU; 512 was faster still but ended lower), one held-out
+# evaluation, after the last epoch
+RECIPES = {
+    "default": "",
+    "10min": "architecture=shopnet-p augment=true shop_augment=0 weight_decay=0.05 "
+    "label_smoothing=0.1 warmup=0.2 tta_flip=true batch_size=256 lr=4e-3 epochs=28 eval_every=28",
+}
 
 
 def accuracy(model: nn.Module, test: TensorSet) -> float:
@@ -93,11 +105,12 @@ def run_recipe(
         cpu = time.process_time()
         result = trainer.fit()
         cpu = time.process_time() - cpu
+    evaluated = [h for h in result.history if "val_accuracy" in h]  # eval_every > 1 skips some
     epochs = [
         {"epoch": h["epoch"], "test_accuracy": round(h["val_accuracy"], 4), "wall_s": h["seconds"]}
-        for h in result.history
+        for h in evaluated
     ]
-    seen = probes + _epoch_probes(result.history)
+    seen = probes + _epoch_probes(evaluated)
     seconds_to = {
         f"seconds_to_{round(t * 100)}": min(
             (p["seconds"] for p in seen if p["accuracy"] >= t), default=None
@@ -106,9 +119,11 @@ def run_recipe(
     }
     return {
         "seed": config.seed,
-        "test_accuracy": round(result.history[-1]["val_accuracy"], 4),
-        "best_test_accuracy": round(max(h["val_accuracy"] for h in result.history), 4),
+        "test_accuracy": round(evaluated[-1]["val_accuracy"], 4),
+        "best_test_accuracy": round(max(h["val_accuracy"] for h in evaluated), 4),
         **seconds_to,
+        # the run as `pricelens train` runs it: the benchmark's own probes taken out
+        "run_s": round(result.seconds - clock.paused, 1),
         "wall_s": round(result.seconds, 1),
         "cpu_s": round(cpu, 1),
         "epochs": epochs,
@@ -200,11 +215,13 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 20 s reference")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("overrides", nargs="*", help="key=value recipe overrides")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="default")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of the recipe")
     args = parser.parse_args()
     from classifier.config import load_config
 
-    config = load_config(None, args.overrides, tensorboard=False, device=args.device)
+    overrides = RECIPES[args.recipe].split() + args.overrides
+    config = load_config(None, overrides, tensorboard=False, device=args.device)
     if args.epochs:
         config = config.replace(epochs=args.epochs)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -236,6 +253,7 @@ def main() -> None:
             "torch": torch.__version__,
         },
         "quick": args.quick,
+        "recipe_name": args.recipe,
         "recipe": config.to_dict(),
         "targets": {"test_accuracy_min": 0.94, "seconds_to_93_max": 90, "run_seconds_max": 600},
         "test_accuracy": round(mean_accuracy, 4),
@@ -244,6 +262,7 @@ def main() -> None:
         else None,
         "reference_seconds_to_93": reference["seconds_to_93"],
         "reference_accuracy_at_end": round(reference["accuracy_at_end"], 4),
+        "max_run_s": max(r["run_s"] for r in runs),
         "max_run_wall_s": max(r["wall_s"] for r in runs),
         "load_avg_1m": round(os.getloadavg()[0], 2),  # above the CPU count: something else ran
         "runs": runs,
@@ -252,7 +271,7 @@ def main() -> None:
     result["met"] = {
         "accuracy": result["test_accuracy"] >= 0.94,
         "seconds_to_93": result["seconds_to_93"] is not None and result["seconds_to_93"] <= 90,
-        "run_within_10_min": result["max_run_wall_s"] <= 600,
+        "run_within_10_min": result["max_run_s"] <= 600,
     }
     name = "train-cpu-recipe-on-gpu.json" if device.type == "cuda" else "train.json"
     out = args.out or RESULTS / name

@@ -55,7 +55,10 @@ class TrainConfig:
     erase: float = 0.0  # share of samples with a random square (4-16 px) blanked out
     shop_augment: float = 1.0  # share of each batch given shop-photo looks (scale, tint, ...)
     monitor: str = "val_accuracy"
-    patience: int = 0  # early stopping after this many epochs without improvement; 0: off
+    # held-out evaluation (and best.pt) every N epochs and after the last: on a CPU each one
+    # costs about a tenth of a Fashion-MNIST epoch
+    eval_every: int = 1
+    patience: int = 0  # early stopping after this many evaluations without improvement; 0: off
     amp: bool = True  # bf16 autocast: CUDA, and CPUs with native bf16 (training.bf16_pays)
     channels_last: bool = True
     compile: bool = False  # torch.compile (CUDA only; compile time is reported apart)
@@ -76,7 +79,7 @@ class TrainConfig:
         for key, allowed in {"architecture": tuple(LAYOUTS), **CHOICES}.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}: {getattr(self, key)!r} is not one of {allowed}", key)
-        for key in ("epochs", "batch_size", "width", "embedding_dim"):
+        for key in ("epochs", "batch_size", "width", "embedding_dim", "eval_every"):
             _check(self, key, getattr(self, key) >= 1, "must be at least 1")
         for key in ("patience", "workers"):
             _check(self, key, getattr(self, key) >= 0, "must be at least 0")

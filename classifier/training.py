@@ -371,19 +371,18 @@ class Trainer:
             while not stopped_early and self.epoch < c.epochs:
                 train_metrics = self.train_epoch()
                 self.epoch += 1
-                val = self._agreed(evaluate(self.model, self.val, self.classes, self.loss_fn))
-                metrics = {
-                    "epoch": self.epoch,
-                    **train_metrics,
-                    "val_accuracy": val["accuracy"],
-                    "val_loss": val["loss"],
-                    "seconds": round(time.perf_counter() - started, 2),
-                }
+                metrics = {"epoch": self.epoch, **train_metrics}
+                evaluated = self.epoch % c.eval_every == 0 or self.epoch >= c.epochs
+                val = None
+                if evaluated:
+                    val = self._agreed(evaluate(self.model, self.val, self.classes, self.loss_fn))
+                    metrics.update(val_accuracy=val["accuracy"], val_loss=val["loss"])
+                metrics["seconds"] = round(time.perf_counter() - started, 2)
                 self.history.append(metrics)
-                improved = self._improved(metrics)
+                improved = evaluated and self._improved(metrics)
                 if improved:
                     self.best, self.bad_epochs, best_val = metrics[c.monitor], 0, val
-                else:
+                elif evaluated:  # patience counts evaluations
                     self.bad_epochs += 1
                 log.info("epoch %d: %s", self.epoch, metrics)
                 if self.rank == 0:
@@ -402,7 +401,7 @@ class Trainer:
                     )
                 if c.patience and self.bad_epochs >= c.patience:
                     stopped_early = True
-                    log.info("early stop: no %s gain in %d epochs", c.monitor, c.patience)
+                    log.info("early stop: no %s gain in %d evaluations", c.monitor, c.patience)
                     break
                 if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
                     break
@@ -414,11 +413,12 @@ class Trainer:
         finally:
             if writer:
                 writer.close()
-        if best_val is None:  # resumed after the best epoch: it is on disk
-            best_val = json.loads((self.out_dir / "metrics.json").read_text())
+        metrics_file = self.out_dir / "metrics.json"
+        if best_val is None and metrics_file.exists():  # resumed after the best epoch
+            best_val = json.loads(metrics_file.read_text())
         return TrainResult(
             self.out_dir / "best.pt",
-            best_val,
+            best_val or {},  # {}: stopped (stop_after_epoch) before any evaluation
             self.epoch,
             stopped_early,
             self.history,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -96,6 +97,63 @@ def test_early_stopping_ends_a_run_that_stopped_improving(sets, tmp_path):
     again = train_model(config, train, val, tmp_path, LABELS, recording_losses(steps), resume=True)
     assert steps == [] and again.stopped_early and again.epochs_run == 3
     assert again.metrics["accuracy"] == result.metrics["accuracy"]
+
+
+def test_eval_every_evaluates_every_nth_epoch_and_the_last_and_trains_the_same(sets, tmp_path):
+    train, val = sets
+    every, sparse = [], []
+    config = SMALL.replace(epochs=5)
+    dense = train_model(config, train, val, tmp_path / "dense", LABELS, recording_losses(every))
+    result = train_model(
+        config.replace(eval_every=2),
+        train,
+        val,
+        tmp_path / "sparse",
+        LABELS,
+        recording_losses(sparse),
+    )
+    assert [("val_accuracy" in h) for h in result.history] == [False, True, False, True, True]
+    assert sparse == every  # evaluation takes nothing from the training stream
+    by_epoch = {h["epoch"]: h["val_accuracy"] for h in dense.history}
+    assert [h["val_accuracy"] for h in result.history if "val_accuracy" in h] == [
+        by_epoch[2],
+        by_epoch[4],
+        by_epoch[5],
+    ]
+    best = max((by_epoch[e], -e) for e in (2, 4, 5))  # the first of equals stays best
+    assert result.metrics["accuracy"] == best[0]
+    saved = torch.load(tmp_path / "sparse" / "best.pt", weights_only=True)
+    assert saved["epoch"] == -best[1]
+    assert json.loads((tmp_path / "sparse" / "config.json").read_text())["eval_every"] == 2
+
+
+def test_patience_counts_evaluations_not_epochs(sets, tmp_path, monkeypatch):
+    train, val = sets
+    scores = iter([0.5, 0.4, 0.45, 0.9])  # best at the first evaluation, then two without gain
+    calls = []
+
+    def scripted(model, data, classes, loss_fn):
+        calls.append(1)
+        return {"accuracy": next(scores), "loss": 1.0, "per_class": {}, "confusion": []}
+
+    monkeypatch.setattr("classifier.training.evaluate", scripted)
+    config = SMALL.replace(epochs=12, patience=2, eval_every=3)
+    result = train_model(config, train, val, tmp_path, LABELS)
+    assert result.stopped_early and result.epochs_run == 9 and len(calls) == 3
+    assert result.metrics["accuracy"] == 0.5
+
+
+def test_a_run_stopped_before_its_first_evaluation_resumes_and_evaluates(sets, tmp_path):
+    train, val = sets
+    config = SMALL.replace(epochs=2, eval_every=5)
+    first = Trainer(config, train, val, tmp_path, LABELS).fit(stop_after_epoch=1)
+    assert first.metrics == {} and not (tmp_path / "best.pt").exists()
+    resumed = Trainer(config, train, val, tmp_path, LABELS)
+    resumed.resume(tmp_path / "last.pt")
+    result = resumed.fit()
+    assert [("val_accuracy" in h) for h in result.history] == [False, True]
+    assert result.metrics["accuracy"] == result.history[-1]["val_accuracy"]
+    assert (tmp_path / "best.pt").exists()
 
 
 def test_resuming_a_run_that_finished_its_epochs_trains_no_more_steps(sets, tmp_path):

@@ -55,8 +55,8 @@ class TrainConfig:
     erase: float = 0.0  # share of samples with a random square (4-16 px) blanked out
     shop_augment: float = 1.0  # share of each batch given shop-photo looks (scale, tint, ...)
     monitor: str = "val_accuracy"
-    # held-out evaluation (and best.pt) every N epochs and after the last: on a CPU each one
-    # costs about a tenth of a Fashion-MNIST epoch
+    # held-out evaluation (and best.pt) every N epochs and after the last: on a CPU one of
+    # Fashion-MNIST's test set costs about a sixth of a batch-256 epoch
     eval_every: int = 1
     patience: int = 0  # early stopping after this many evaluations without improvement; 0: off
     amp: bool = True  # bf16 autocast: CUDA, and CPUs with native bf16 (training.bf16_pays)

@@ -360,6 +360,7 @@ class Trainer:
         earlier = self.history[-1].get("seconds", 0.0) if self.history else 0.0
         c, started = self.config, time.perf_counter() - earlier
         writer = self._tensorboard()
+        metrics_file = self.out_dir / "metrics.json"  # the best epoch's held-out result
         if self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
@@ -388,7 +389,6 @@ class Trainer:
                 if self.rank == 0:
                     self._log(writer, metrics)
                     best = (self.out_dir / "best.pt",) if improved else ()
-                    metrics_file = self.out_dir / "metrics.json"
 
                     def describe_best(val=val, path=metrics_file) -> None:
                         path.write_text(json.dumps(val, indent=2))  # after best.pt is in place
@@ -413,7 +413,6 @@ class Trainer:
         finally:
             if writer:
                 writer.close()
-        metrics_file = self.out_dir / "metrics.json"
         if best_val is None and metrics_file.exists():  # resumed after the best epoch
             best_val = json.loads(metrics_file.read_text())
         return TrainResult(
